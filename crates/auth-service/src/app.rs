@@ -1,0 +1,108 @@
+//! The one seam for `main` and tests: `App::build(config)` then `app.serve(listener, shutdown)`.
+//! The only module that names concrete backends.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::{self, Store};
+use crate::telemetry;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    pub metrics: PrometheusHandle,
+}
+
+/// A built service, ready to serve.
+pub struct App {
+    state: AppState,
+}
+
+impl App {
+    /// Connects the store and applies migrations when configured; uses the system clock.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Clock::System).await
+    }
+
+    /// As [`App::build`], with the clock tests move by hand.
+    pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        let store = store::connect(&config.database).await.with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                config.database.url.redacted()
+            )
+        })?;
+        if config.database.migrate_on_start {
+            migrate(store.as_ref()).await?;
+        }
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+            clock,
+            metrics: telemetry::metrics_handle(),
+        };
+        Ok(Self { state })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves HTTP on `listener` until `shutdown` resolves, then lets in-flight requests
+    /// finish for at most `server.shutdown_timeout` and closes the store.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let grace = self.state.config.server.shutdown_timeout;
+        let router = crate::http::router(&self.state);
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        });
+        let mut server = std::pin::pin!(server.into_future());
+        tokio::select! {
+            result = &mut server => result.context("HTTP server failed")?,
+            _ = stopping_rx => {
+                tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: finishing in-flight requests");
+                if tokio::time::timeout(grace, &mut server).await.is_err() {
+                    tracing::warn!("in-flight requests did not finish in time; stopping anyway");
+                }
+            }
+        }
+        self.state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Applies pending migrations and says what happened.
+pub async fn migrate(store: &dyn Store) -> anyhow::Result<usize> {
+    let applied = store.migrate().await.context("database migration failed")?;
+    if applied == 0 {
+        tracing::info!(backend = store.backend(), "database schema is up to date");
+    } else {
+        tracing::info!(
+            backend = store.backend(),
+            applied,
+            "database migrations applied"
+        );
+    }
+    Ok(applied)
+}

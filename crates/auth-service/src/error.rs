@@ -1,0 +1,180 @@
+//! The one error type of the use cases. `Error::code()` is the only place the stable
+//! snake_case codes of SPEC §2 are written; `http/error.rs` maps each variant to a response.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A field that failed validation, reported in the problem body's `errors` list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An external part the service depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    Database,
+    Redis,
+    Nats,
+}
+
+impl fmt::Display for Dependency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dependency::Database => "database",
+            Dependency::Redis => "redis",
+            Dependency::Nats => "nats",
+        })
+    }
+}
+
+/// Outcomes a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the request is invalid")]
+    Invalid(Vec<FieldError>),
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedBody(String),
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    #[error("authentication is required")]
+    Unauthorized,
+    #[error("the caller lacks the required role")]
+    Forbidden,
+    #[error("no such resource")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("the email address is already registered")]
+    EmailTaken,
+    #[error("the username is already taken")]
+    UsernameTaken,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("the account is disabled")]
+    AccountDisabled,
+    #[error("the email address is not verified")]
+    EmailNotVerified,
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after: Duration },
+    #[error("too many requests")]
+    RateLimited { retry_after: Duration },
+    #[error("the refresh token is invalid or expired")]
+    InvalidRefreshToken,
+    #[error("the refresh token was already used; the session has been ended")]
+    RefreshTokenReused,
+    #[error("the token is invalid, used or expired")]
+    InvalidToken,
+    #[error("session not found")]
+    SessionNotFound,
+    #[error("user not found")]
+    UserNotFound,
+    #[error("the request took too long")]
+    Timeout,
+    #[error("{0} is unavailable")]
+    Unavailable(Dependency),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Error {
+    /// The stable snake_case code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid(_) => "validation_failed",
+            Error::MalformedBody(_) => "malformed_body",
+            Error::UnsupportedMediaType => "unsupported_media_type",
+            Error::PayloadTooLarge => "payload_too_large",
+            Error::Unauthorized => "unauthorized",
+            Error::Forbidden => "forbidden",
+            Error::NotFound => "not_found",
+            Error::MethodNotAllowed => "method_not_allowed",
+            Error::EmailTaken => "email_taken",
+            Error::UsernameTaken => "username_taken",
+            Error::InvalidCredentials => "invalid_credentials",
+            Error::AccountDisabled => "account_disabled",
+            Error::EmailNotVerified => "email_not_verified",
+            Error::TooManyAttempts { .. } => "too_many_attempts",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::InvalidRefreshToken => "invalid_refresh_token",
+            Error::RefreshTokenReused => "refresh_token_reused",
+            Error::InvalidToken => "invalid_token",
+            Error::SessionNotFound => "session_not_found",
+            Error::UserNotFound => "user_not_found",
+            Error::Timeout => "request_timeout",
+            Error::Unavailable(_) => "service_unavailable",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+
+    /// One invalid field.
+    pub fn invalid(field: &str, code: &str, message: &str) -> Self {
+        Error::Invalid(vec![FieldError::new(field, code, message)])
+    }
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(error: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match error {
+            StoreError::Unavailable(_) => Error::Unavailable(Dependency::Database),
+            StoreError::Conflict(crate::store::Unique::Email) => Error::EmailTaken,
+            StoreError::Conflict(crate::store::Unique::Username) => Error::UsernameTaken,
+            StoreError::Conflict(other) => {
+                Error::Internal(anyhow::anyhow!("unexpected conflict on {other:?}"))
+            }
+            StoreError::Other(source) => Error::Internal(source),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_snake_case_and_stable() {
+        let samples = [
+            (
+                Error::invalid("email", "invalid", "bad"),
+                "validation_failed",
+            ),
+            (Error::EmailTaken, "email_taken"),
+            (
+                Error::TooManyAttempts {
+                    retry_after: Duration::from_secs(1),
+                },
+                "too_many_attempts",
+            ),
+            (Error::RefreshTokenReused, "refresh_token_reused"),
+            (
+                Error::Unavailable(Dependency::Database),
+                "service_unavailable",
+            ),
+            (Error::Internal(anyhow::anyhow!("boom")), "internal_error"),
+        ];
+
+        for (error, code) in samples {
+            assert_eq!(error.code(), code);
+            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The HTTP surface: every route is listed here, with the layers every request passes.
+
+pub mod error;
+mod health;
+mod middleware;
+
+use std::any::Any;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use crate::error::Error;
+
+/// Builds the router with all routes and layers.
+pub fn router(state: &AppState) -> Router {
+    let server = &state.config.server;
+    let routes = Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route_layer(axum::middleware::from_fn(middleware::label_route))
+        .layer(DefaultBodyLimit::max(server.body_limit_bytes))
+        .fallback(|| async { Error::NotFound })
+        .with_state(state.clone());
+
+    let layers = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(middleware::sanitize_request_id))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(axum::middleware::from_fn(middleware::record_metrics))
+        // SPEC §4: headers on every response; routes that need another CSP set their own.
+        .layer(set_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set_header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(set_header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
+        .option_layer(server.hsts.then(|| {
+            set_header(
+                header::STRICT_TRANSPORT_SECURITY,
+                "max-age=31536000; includeSubDomains",
+            )
+        }))
+        .layer(axum::middleware::from_fn(error::finish_problems))
+        .layer(CatchPanicLayer::custom(answer_panic))
+        .layer(axum::middleware::from_fn_with_state(
+            server.request_timeout,
+            middleware::enforce_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(server.body_limit_bytes));
+    routes.layer(layers)
+}
+
+/// The span every log line of a request is written in.
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        request.id = %request_id,
+        method = %request.method(),
+        path = %loggable_path(request.uri().path()),
+    )
+}
+
+/// The path as it may be logged: an email address in a lookup path is masked (no emails in logs).
+fn loggable_path(path: &str) -> String {
+    match path.split_once("/email/") {
+        Some((head, _)) => format!("{head}/email/[REDACTED]"),
+        None => path.chars().take(256).collect(),
+    }
+}
+
+fn set_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+/// A panic becomes a 500 problem; `finish_problems` adds the request id.
+fn answer_panic(_: Box<dyn Any + Send + 'static>) -> Response {
+    Error::Internal(anyhow::anyhow!("a request handler panicked")).into_response()
+}

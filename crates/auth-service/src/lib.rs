@@ -1,0 +1,13 @@
+//! auth-service: the authentication, session and user service of the platform.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Config;

@@ -1,0 +1,13 @@
+//! The conformance suite: every behaviour test runs on SQLite and on PostgreSQL.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: a failed step must fail the test loudly"
+)]
+
+mod support;
+
+mod process;
+mod skeleton;
+mod storage;

@@ -1,0 +1,217 @@
+//! The binary as an operator runs it: configuration errors, start-up, migration, SIGTERM.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::backend_tests;
+use crate::support::backend::TestDatabase;
+use crate::support::Backend;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_auth-service");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The binary with a clean environment: only the variables a test gives it.
+fn command(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+async fn wait_ready(port: u16) -> bool {
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(response) = client
+            .get(format!("http://127.0.0.1:{port}/ready"))
+            .send()
+            .await
+        {
+            if response.status() == 200 {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+fn run_to_end(mut command: Command) -> (Option<i32>, String, String) {
+    let output = command.stdin(Stdio::null()).output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into(),
+        String::from_utf8_lossy(&output.stderr).into(),
+    )
+}
+
+#[test]
+fn an_invalid_value_exits_2_with_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bad = command(dir.path());
+    bad.env("APP__AUTH__ACCESS_TOKEN_TTL", "forever");
+
+    let (code, _, stderr) = run_to_end(bad);
+
+    assert_eq!(code, Some(2));
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("auth.access_token_ttl"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_key_in_config_toml_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), "[server]\nprot = 1\n").unwrap();
+
+    let (code, _, stderr) = run_to_end(command(dir.path()));
+
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("server.prot"), "{stderr}");
+}
+
+#[test]
+fn layers_override_in_order_and_config_prints_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[server]\nport = 1111\ngrpc_port = 2222\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "APP__SERVER__PORT=3333\nAPP__DATABASE__URL=postgres://app:s3cret-pw@db/auth\n",
+    )
+    .unwrap();
+    let mut show = command(dir.path());
+    show.arg("config").env("APP__SERVER__PORT", "4444");
+
+    let (code, stdout, _) = run_to_end(show);
+
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("port = 4444"),
+        "environment beats .env and config.toml:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("grpc_port = 2222"),
+        "config.toml beats defaults:\n{stdout}"
+    );
+    assert!(!stdout.contains("s3cret-pw"), "{stdout}");
+}
+
+#[test]
+fn an_unreachable_database_exits_non_zero_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut start = command(dir.path());
+    start
+        .env(
+            "APP__DATABASE__URL",
+            format!("postgres://postgres@127.0.0.1:{}/nowhere", free_port()),
+        )
+        .env("APP__SERVER__PORT", free_port().to_string());
+
+    let (code, _, stderr) = run_to_end(start);
+
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("cannot open the database"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+async fn the_binary_migrates_serves_and_stops_on_sigterm(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, grpc) = (free_port(), free_port());
+    let start = || {
+        let mut command = command(dir.path());
+        command
+            .env("APP__DATABASE__URL", &db.url)
+            .env("APP__SERVER__PORT", port.to_string())
+            .env("APP__SERVER__GRPC_PORT", grpc.to_string())
+            .env("APP__SERVER__HOST", "127.0.0.1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command.spawn().unwrap()
+    };
+    let stop = |child: &mut Child| {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        wait_exit(child, Duration::from_secs(5))
+    };
+
+    let mut first = start();
+    assert!(wait_ready(port).await, "first start did not become ready");
+    let first_exit = stop(&mut first);
+    let first_log = String::from_utf8_lossy(&first.wait_with_output().unwrap().stdout).into_owned();
+    let mut second = start();
+    assert!(wait_ready(port).await, "second start did not become ready");
+    let second_exit = stop(&mut second);
+    let second_log =
+        String::from_utf8_lossy(&second.wait_with_output().unwrap().stdout).into_owned();
+
+    assert_eq!(
+        first_exit.and_then(|s| s.code()),
+        Some(0),
+        "SIGTERM must exit 0 within 5 s"
+    );
+    assert_eq!(second_exit.and_then(|s| s.code()), Some(0));
+    assert!(
+        first_log.contains("database migrations applied"),
+        "{first_log}"
+    );
+    assert!(
+        second_log.contains("database schema is up to date"),
+        "{second_log}"
+    );
+}
+
+backend_tests! {
+    the_binary_migrates_serves_and_stops_on_sigterm,
+}
+
+#[test]
+fn the_default_start_creates_data_auth_db() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = command(dir.path())
+        .env("APP__SERVER__PORT", port.to_string())
+        .env("APP__SERVER__GRPC_PORT", free_port().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+
+    let ready = runtime.block_on(wait_ready(port));
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let exit = wait_exit(&mut child, Duration::from_secs(5));
+
+    assert!(ready);
+    assert!(dir.path().join("data/auth.db").exists());
+    assert_eq!(exit.and_then(|s| s.code()), Some(0));
+}

@@ -1,0 +1,123 @@
+//! `TestApp`: the real server on a free port over a fresh database, driven over HTTP.
+
+use std::time::Duration;
+
+use auth_service::clock::Clock;
+use auth_service::{App, Config};
+use figment::providers::Serialized;
+use figment::Figment;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::backend::{Backend, TestDatabase};
+
+pub struct TestApp {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    #[expect(dead_code, reason = "tests of session expiry move it")]
+    pub clock: Clock,
+    pub db: TestDatabase,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// The configuration tests start from: the embedded defaults with a test database.
+pub fn test_config(database_url: &str) -> Config {
+    let figment = Figment::new()
+        .merge(Serialized::default("database.url", database_url))
+        .merge(Serialized::default("database.max_connections", 5))
+        .merge(Serialized::default("server.cookie_secure", false));
+    Config::from_figment(&figment).expect("test config is valid")
+}
+
+impl Backend {
+    /// A server on a fresh database with the test defaults.
+    pub async fn app(self) -> TestApp {
+        self.app_with(|_| {}).await
+    }
+
+    /// A server on a fresh database, with the configuration adjusted first.
+    pub async fn app_with(self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let db = TestDatabase::create(self).await;
+        let mut config = test_config(&db.url);
+        adjust(&mut config);
+        TestApp::start(db, config).await
+    }
+}
+
+impl TestApp {
+    /// Builds and serves the app on `127.0.0.1:0`, then waits for `/health`.
+    pub async fn start(db: TestDatabase, config: Config) -> Self {
+        let clock = Clock::manual();
+        let app = App::build_with_clock(config, clock.clone())
+            .await
+            .expect("app builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        let test_app = Self {
+            base_url,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            clock,
+            db,
+            shutdown: Some(tx),
+            server: Some(server),
+        };
+        test_app.wait_healthy().await;
+        test_app
+    }
+
+    async fn wait_healthy(&self) {
+        for _ in 0..200 {
+            if let Ok(response) = self.http.get(self.url("/health")).send().await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the server did not become healthy");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Stops the server gracefully and returns what `serve` returned.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(server) => server.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}

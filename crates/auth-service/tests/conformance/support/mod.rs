@@ -1,0 +1,33 @@
+//! Test support: backends, the running app, and outage staging.
+
+pub mod app;
+pub mod backend;
+pub mod chaos;
+
+pub use app::{test_config, TestApp};
+pub use backend::Backend;
+
+/// Generates `sqlite::name` and `postgres::name` for each `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::support::Backend::Postgres.available(stringify!($name)) {
+                        super::$name($crate::support::Backend::Postgres).await;
+                    }
+                }
+            )*
+        }
+    };
+}
