@@ -4,6 +4,8 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crypto;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod store;

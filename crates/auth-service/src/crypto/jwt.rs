@@ -1,0 +1,268 @@
+//! Access tokens: the claims of SPEC §3, signing with the active key, and verification that
+//! rejects every attack listed there. Time checks use the service clock, not the system's.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::config::SigningAlgorithm;
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat` (SPEC §3: at most 30 s).
+pub const LEEWAY_SECONDS: i64 = 10;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: Uuid,
+    pub sid: Uuid,
+    pub jti: Uuid,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub email: String,
+    pub username: String,
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub territory: Option<String>,
+    pub verified: bool,
+}
+
+/// Why a token was refused; reported by introspection and ValidateToken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("malformed")]
+    Malformed,
+    #[error("unknown_key")]
+    UnknownKey,
+    #[error("key_revoked")]
+    KeyRevoked,
+    #[error("algorithm_mismatch")]
+    AlgorithmMismatch,
+    #[error("bad_signature")]
+    BadSignature,
+    #[error("wrong_issuer")]
+    WrongIssuer,
+    #[error("wrong_audience")]
+    WrongAudience,
+    #[error("expired")]
+    Expired,
+    #[error("not_yet_valid")]
+    NotYetValid,
+    #[error("session_ended")]
+    SessionEnded,
+}
+
+fn jwt_algorithm(algorithm: SigningAlgorithm) -> Algorithm {
+    match algorithm {
+        SigningAlgorithm::EdDSA => Algorithm::EdDSA,
+        SigningAlgorithm::RS256 => Algorithm::RS256,
+        SigningAlgorithm::ES256 => Algorithm::ES256,
+    }
+}
+
+/// A key as the key ring holds it.
+pub struct RingKey {
+    pub kid: String,
+    pub algorithm: SigningAlgorithm,
+    pub public_jwk: Value,
+    /// Present only for the active key.
+    pub private_der: Option<Vec<u8>>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub revoked: bool,
+}
+
+struct Verifier {
+    algorithm: Algorithm,
+    key: DecodingKey,
+    jwk: Value,
+    retired_at: Option<DateTime<Utc>>,
+}
+
+/// The keys in use: one signer, and verifiers for every key not revoked.
+pub struct KeyRing {
+    signer: Option<(String, Algorithm, EncodingKey)>,
+    verifiers: HashMap<String, Verifier>,
+    issuer: String,
+    audience: String,
+}
+
+impl KeyRing {
+    pub fn new(keys: Vec<RingKey>, issuer: &str, audience: &str) -> anyhow::Result<Self> {
+        let mut signer = None;
+        let mut verifiers = HashMap::new();
+        for key in keys.into_iter().filter(|key| !key.revoked) {
+            let algorithm = jwt_algorithm(key.algorithm);
+            if let Some(der) = &key.private_der {
+                let encoding = match key.algorithm {
+                    SigningAlgorithm::EdDSA => EncodingKey::from_ed_der(der),
+                    SigningAlgorithm::ES256 => EncodingKey::from_ec_der(der),
+                    SigningAlgorithm::RS256 => EncodingKey::from_rsa_der(der),
+                };
+                signer = Some((key.kid.clone(), algorithm, encoding));
+            }
+            verifiers.insert(
+                key.kid.clone(),
+                Verifier { algorithm, key: decoding_key(&key.public_jwk)?, jwk: key.public_jwk, retired_at: key.retired_at },
+            );
+        }
+        Ok(Self { signer, verifiers, issuer: issuer.to_owned(), audience: audience.to_owned() })
+    }
+
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.verifiers.contains_key(kid)
+    }
+
+    /// Signs `claims` with the active key.
+    pub fn sign(&self, claims: &AccessClaims) -> anyhow::Result<String> {
+        let (kid, algorithm, key) = self.signer.as_ref().ok_or_else(|| anyhow::anyhow!("no active signing key"))?;
+        let mut header = Header::new(*algorithm);
+        header.kid = Some(kid.clone());
+        Ok(jsonwebtoken::encode(&header, claims, key)?)
+    }
+
+    /// The `kid` of a token's header, if it has one.
+    pub fn kid_of(token: &str) -> Option<String> {
+        jsonwebtoken::decode_header(token).ok().and_then(|header| header.kid)
+    }
+
+    /// Checks signature, algorithm, issuer, audience and times; not the session.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, Rejection> {
+        // `alg: none` and unknown algorithms fail to parse here.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
+        let kid = header.kid.ok_or(Rejection::UnknownKey)?;
+        let verifier = self.verifiers.get(&kid).ok_or(Rejection::UnknownKey)?;
+        // SPEC §3: only the key's own algorithm; an HS256 token "signed" with a public key fails.
+        if header.alg != verifier.algorithm {
+            return Err(Rejection::AlgorithmMismatch);
+        }
+        let mut validation = Validation::new(verifier.algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &verifier.key, &validation)
+            .map_err(|error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
+                jsonwebtoken::errors::ErrorKind::InvalidIssuer => Rejection::WrongIssuer,
+                jsonwebtoken::errors::ErrorKind::InvalidAudience => Rejection::WrongAudience,
+                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => Rejection::AlgorithmMismatch,
+                _ => Rejection::Malformed,
+            })?
+            .claims;
+        let now = now.timestamp();
+        if now >= claims.exp + LEEWAY_SECONDS {
+            return Err(Rejection::Expired);
+        }
+        if claims.nbf > now + LEEWAY_SECONDS || claims.iat > now + LEEWAY_SECONDS {
+            return Err(Rejection::NotYetValid);
+        }
+        Ok(claims)
+    }
+
+    /// Public keys to publish: the active key and retired keys whose tokens may still be alive.
+    pub fn jwks(&self, now: DateTime<Utc>, token_ttl: chrono::Duration) -> Vec<Value> {
+        let mut keys: Vec<_> = self
+            .verifiers
+            .values()
+            .filter(|v| v.retired_at.is_none_or(|retired| retired + token_ttl + chrono::Duration::seconds(LEEWAY_SECONDS) > now))
+            .map(|v| v.jwk.clone())
+            .collect();
+        keys.sort_by(|a, b| a["kid"].as_str().cmp(&b["kid"].as_str()));
+        keys
+    }
+
+    /// Algorithms of the published keys, for the discovery document.
+    pub fn algorithms(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self
+            .verifiers
+            .values()
+            .map(|v| match v.algorithm {
+                Algorithm::EdDSA => "EdDSA",
+                Algorithm::RS256 => "RS256",
+                _ => "ES256",
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+fn decoding_key(jwk: &Value) -> anyhow::Result<DecodingKey> {
+    let field = |name: &str| jwk[name].as_str().ok_or_else(|| anyhow::anyhow!("JWK without {name}"));
+    Ok(match jwk["kty"].as_str() {
+        Some("OKP") => DecodingKey::from_ed_components(field("x")?)?,
+        Some("EC") => DecodingKey::from_ec_components(field("x")?, field("y")?)?,
+        Some("RSA") => DecodingKey::from_rsa_components(field("n")?, field("e")?)?,
+        other => anyhow::bail!("unsupported key type {other:?}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::keys;
+
+    fn ring(algorithm: SigningAlgorithm) -> KeyRing {
+        let material = keys::generate(algorithm).unwrap();
+        KeyRing::new(
+            vec![RingKey {
+                kid: material.kid,
+                algorithm,
+                public_jwk: material.public_jwk,
+                private_der: Some(material.private_der),
+                retired_at: None,
+                revoked: false,
+            }],
+            "https://auth.test",
+            "platform",
+        )
+        .unwrap()
+    }
+
+    fn claims(now: i64) -> AccessClaims {
+        AccessClaims {
+            iss: "https://auth.test".into(),
+            aud: "platform".into(),
+            sub: Uuid::now_v7(),
+            sid: Uuid::now_v7(),
+            jti: Uuid::now_v7(),
+            iat: now,
+            nbf: now,
+            exp: now + 900,
+            email: "a@example.com".into(),
+            username: "alice".into(),
+            roles: vec!["user".into()],
+            territory: None,
+            verified: false,
+        }
+    }
+
+    #[test]
+    fn every_algorithm_signs_and_verifies() {
+        for algorithm in [SigningAlgorithm::EdDSA, SigningAlgorithm::ES256, SigningAlgorithm::RS256] {
+            let ring = ring(algorithm);
+            let now = Utc::now();
+            let token = ring.sign(&claims(now.timestamp())).unwrap();
+
+            assert_eq!(ring.verify(&token, now).unwrap().username, "alice", "{algorithm:?}");
+        }
+    }
+
+    #[test]
+    fn times_are_checked_against_the_given_clock() {
+        let ring = ring(SigningAlgorithm::EdDSA);
+        let now = Utc::now();
+        let token = ring.sign(&claims(now.timestamp())).unwrap();
+
+        assert_eq!(ring.verify(&token, now + chrono::Duration::minutes(16)), Err(Rejection::Expired));
+        assert_eq!(ring.verify(&token, now - chrono::Duration::minutes(5)), Err(Rejection::NotYetValid));
+    }
+}

@@ -1,0 +1,7 @@
+//! Cryptography: password hashing on a bounded pool, JWT signing and verification, signing
+//! keys and their sealing at rest, and opaque random tokens.
+
+pub mod jwt;
+pub mod keys;
+pub mod password;
+pub mod tokens;

@@ -1,0 +1,161 @@
+//! Password hashing: argon2id with the configured parameters on a bounded set of blocking
+//! threads, so a login flood queues here instead of starving other requests (SPEC §4).
+//! bcrypt and argon2 hashes with other parameters verify and are flagged for re-hashing.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+use crate::config::PasswordConfig;
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Mismatch,
+    /// The password is right; `rehash` asks for the hash to be replaced with current parameters.
+    Match { rehash: bool },
+}
+
+/// Hashes and verifies passwords off the async workers, at most `workers` at a time.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    permits: Arc<Semaphore>,
+    /// Verified against when the user does not exist, so that both cases take the same time.
+    dummy_hash: Arc<str>,
+}
+
+impl PasswordHasher {
+    pub fn new(config: &PasswordConfig) -> anyhow::Result<Self> {
+        let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism, None)
+            .map_err(|error| anyhow::anyhow!("password.argon2_*: {error}"))?;
+        let workers = if config.hash_workers == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            config.hash_workers
+        };
+        let dummy_hash = hash_now(&params, "dummy password for unknown users")?;
+        Ok(Self { params, permits: Arc::new(Semaphore::new(workers)), dummy_hash: dummy_hash.into() })
+    }
+
+    /// A PHC argon2id string for `password`.
+    pub async fn hash(&self, password: SecretString) -> anyhow::Result<String> {
+        let params = self.params.clone();
+        self.run(move || hash_now(&params, password.expose_secret())).await?
+    }
+
+    /// Checks `password` against `stored`, or against the dummy hash when there is no user.
+    pub async fn verify(&self, password: SecretString, stored: Option<String>) -> anyhow::Result<Verdict> {
+        let known = stored.is_some();
+        let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        let params = self.params.clone();
+        let verdict = self.run(move || verify_now(&params, password.expose_secret(), &stored)).await?;
+        Ok(if known { verdict } else { Verdict::Mismatch })
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+        let _permit = self.permits.acquire().await?;
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(work).await?;
+        metrics::histogram!("auth_password_hash_duration_seconds").record(started.elapsed().as_secs_f64());
+        Ok(result)
+    }
+}
+
+fn argon2(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn hash_now(params: &Params, password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    argon2(params)
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| anyhow::anyhow!("argon2 hashing failed: {error}"))
+}
+
+fn verify_now(params: &Params, password: &str, stored: &str) -> Verdict {
+    if is_bcrypt(stored) {
+        return match bcrypt::verify(password, stored) {
+            Ok(true) => Verdict::Match { rehash: true },
+            _ => Verdict::Mismatch,
+        };
+    }
+    let Ok(parsed) = PasswordHash::new(stored) else { return Verdict::Mismatch };
+    // The stored hash names its own algorithm and parameters; verify with those.
+    if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err() {
+        return Verdict::Mismatch;
+    }
+    let current = parsed.algorithm.as_str() == "argon2id"
+        && Params::try_from(&parsed).is_ok_and(|old| {
+            old.m_cost() == params.m_cost() && old.t_cost() == params.t_cost() && old.p_cost() == params.p_cost()
+        });
+    Verdict::Match { rehash: !current }
+}
+
+fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|prefix| stored.starts_with(prefix))
+}
+
+/// Whether `stored` is a hash this service can verify (argon2 PHC or bcrypt); for imports.
+pub fn is_supported_hash(stored: &str) -> bool {
+    if is_bcrypt(stored) {
+        return stored.len() == 60;
+    }
+    PasswordHash::new(stored).is_ok_and(|hash| hash.algorithm.as_str().starts_with("argon2"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> PasswordConfig {
+        PasswordConfig { argon2_memory_kib: 64, argon2_iterations: 1, ..PasswordConfig::default() }
+    }
+
+    fn secret(value: &str) -> SecretString {
+        SecretString::from(value.to_string())
+    }
+
+    #[test]
+    fn production_defaults_are_owasp_argon2id() {
+        let config = PasswordConfig::default();
+
+        assert_eq!((config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism), (19 * 1024, 2, 1));
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_only() {
+        let hasher = PasswordHasher::new(&small()).unwrap();
+
+        let hash = hasher.hash(secret("correct horse")).await.unwrap();
+
+        assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert_eq!(hasher.verify(secret("correct horse"), Some(hash.clone())).await.unwrap(), Verdict::Match { rehash: false });
+        assert_eq!(hasher.verify(secret("wrong horse"), Some(hash)).await.unwrap(), Verdict::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn bcrypt_and_old_argon2_verify_and_ask_for_a_rehash() {
+        let hasher = PasswordHasher::new(&small()).unwrap();
+        let bcrypt_hash = bcrypt::hash("legacy pass", 4).unwrap();
+        let old = PasswordHasher::new(&PasswordConfig { argon2_memory_kib: 128, ..small() }).unwrap();
+        let old_hash = old.hash(secret("legacy pass")).await.unwrap();
+
+        assert_eq!(hasher.verify(secret("legacy pass"), Some(bcrypt_hash)).await.unwrap(), Verdict::Match { rehash: true });
+        assert_eq!(hasher.verify(secret("legacy pass"), Some(old_hash)).await.unwrap(), Verdict::Match { rehash: true });
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_never_matches() {
+        let hasher = PasswordHasher::new(&small()).unwrap();
+
+        let verdict = hasher.verify(secret("dummy password for unknown users"), None).await.unwrap();
+
+        assert_eq!(verdict, Verdict::Mismatch);
+    }
+}

@@ -1,0 +1,11 @@
+//! Plain types and pure rules: no async, no I/O, no sqlx, no axum.
+
+pub mod account;
+pub mod device;
+pub mod session;
+pub mod user;
+
+pub use account::{Email, Login, NewAccount, Password, ProfilePatch, Username};
+pub use device::Device;
+pub use session::{EndReason, Session};
+pub use user::User;
