@@ -11,6 +11,10 @@ use tokio::net::TcpListener;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::password::PasswordHasher;
+use crate::http::client_ip::TrustedProxies;
+use crate::services::keys::Keys;
+use crate::services::{Context as ServiceContext, Services};
 use crate::store::{self, Store};
 use crate::telemetry;
 
@@ -21,6 +25,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Clock,
     pub metrics: PrometheusHandle,
+    pub services: Services,
+    pub proxies: Arc<TrustedProxies>,
 }
 
 /// A built service, ready to serve.
@@ -45,11 +51,25 @@ impl App {
         if config.database.migrate_on_start {
             migrate(store.as_ref()).await?;
         }
+        let config = Arc::new(config);
+        let keys = Keys::load(store.clone(), clock.clone(), config.clone())
+            .await
+            .context("cannot load the signing keys")?;
+        let context = ServiceContext {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.clone(),
+            hasher: PasswordHasher::new(&config.password)?,
+            keys,
+            pod_id: std::env::var("HOSTNAME").unwrap_or_else(|_| "auth-service".to_owned()),
+        };
         let state = AppState {
-            config: Arc::new(config),
+            proxies: Arc::new(TrustedProxies::parse(&config.server.trusted_proxies)),
+            config,
             store,
             clock,
             metrics: telemetry::metrics_handle(),
+            services: Services::new(Arc::new(context)),
         };
         Ok(Self { state })
     }

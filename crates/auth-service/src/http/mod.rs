@@ -1,15 +1,20 @@
 //! The HTTP surface: every route is listed here, with the layers every request passes.
 
+mod auth;
+pub mod client_ip;
 pub mod error;
+mod extract;
 mod health;
 mod middleware;
+mod views;
+mod wellknown;
 
 use std::any::Any;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -28,6 +33,21 @@ pub fn router(state: &AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route("/.well-known/openid-configuration", get(wellknown::openid_configuration))
+        .route("/api/auth/config", get(auth::get_config))
+        .route("/api/auth/signup", post(auth::signup))
+        .route("/api/auth/register", post(auth::signup))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/refresh", post(auth::refresh))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/me", get(auth::get_me).patch(auth::update_me))
+        .route("/api/auth/session", get(auth::get_session))
+        .route("/api/auth/sessions", get(auth::list_sessions))
+        .route("/api/auth/sessions/all", delete(auth::delete_other_sessions))
+        .route("/api/auth/sessions/{id}", delete(auth::delete_session))
+        .route("/api/auth/activity", post(auth::record_activity))
+        .route("/api/auth/introspect", post(auth::introspect))
         .route_layer(axum::middleware::from_fn(middleware::label_route))
         .layer(DefaultBodyLimit::max(server.body_limit_bytes))
         .fallback(|| async { Error::NotFound })
@@ -37,7 +57,7 @@ pub fn router(state: &AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::sanitize_request_id))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span).on_failure(()))
         .layer(axum::middleware::from_fn(middleware::record_metrics))
         // SPEC §4: headers on every response; routes that need another CSP set their own.
         .layer(set_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

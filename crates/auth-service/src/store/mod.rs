@@ -7,6 +7,12 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::session::SessionState;
+use crate::domain::user::Credentials;
+use crate::domain::{Device, EndReason, Login, ProfilePatch, Session, User};
 
 use crate::config::DatabaseConfig;
 
@@ -58,9 +64,184 @@ fn is_unavailable_state(code: Option<&str>) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Everything the service keeps. Area traits are added beside this one as features land.
+/// Events and audit entries written in the same transaction as the change they describe
+/// (SPEC §6: the transactional outbox).
+#[derive(Debug, Clone, Default)]
+pub struct Effects {
+    pub events: Vec<OutboxEvent>,
+    pub audit: Vec<AuditEntry>,
+}
+
+impl Effects {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    pub fn and(mut self, other: Effects) -> Self {
+        self.events.extend(other.events);
+        self.audit.extend(other.audit);
+        self
+    }
+}
+
+/// One outbox row: the full event envelope, ordered per user by insertion.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    pub id: Uuid,
+    pub event_type: &'static str,
+    pub user_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+    pub envelope: serde_json::Value,
+}
+
+/// One audit row.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub action: &'static str,
+    pub target_type: Option<&'static str>,
+    pub target_id: Option<String>,
+    pub details: serde_json::Value,
+    pub ip_address: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// Builds the effects of ending the sessions whose ids a bulk change found, inside its transaction.
+pub type EndedEffects<'a> = &'a (dyn Fn(&[Uuid]) -> Effects + Send + Sync);
+
+pub struct NewUser {
+    pub id: Uuid,
+    pub email: String,
+    pub username: String,
+    pub password_hash: String,
+    pub display_name: Option<String>,
+    pub is_verified: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct NewSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub device: Device,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub idle_expires_at: DateTime<Utc>,
+}
+
+pub struct NewRefreshToken {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub hash: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live and is now spent; the successor was stored.
+    Rotated { session_id: Uuid, user_id: Uuid },
+    /// The token had already been spent (a retry or a reuse: the caller decides by time).
+    Spent { session_id: Uuid, user_id: Uuid, spent_at: DateTime<Utc>, successor_id: Option<Uuid>, session_active: bool },
+    /// The token expired, or its session is no longer active.
+    Lapsed { session_id: Uuid, user_id: Uuid },
+    /// No such token.
+    Unknown,
+}
+
+/// A signing key row.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub algorithm: String,
+    pub public_jwk: String,
+    pub private_key: Vec<u8>,
+    pub sealed: bool,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait UserStore {
+    /// A new user with the default role; with a first session and refresh token when given.
+    async fn record_signup(
+        &self,
+        user: &NewUser,
+        login: Option<(&NewSession, &NewRefreshToken)>,
+        effects: &Effects,
+    ) -> StoreResult<()>;
+    /// The user a login names (not deleted), with the stored hash.
+    async fn credentials(&self, login: &Login, territory: Option<&str>) -> StoreResult<Option<Credentials>>;
+    /// A user who is not deleted.
+    async fn user(&self, id: Uuid, territory: Option<&str>) -> StoreResult<Option<User>>;
+    /// Applies a profile change; false when the user does not exist.
+    async fn update_profile(&self, id: Uuid, patch: &ProfilePatch, now: DateTime<Utc>, effects: &Effects) -> StoreResult<bool>;
+    /// Replaces a hash after a login verified an outdated one.
+    async fn replace_password_hash(&self, id: Uuid, hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SessionStore {
+    /// A login: the session, its first refresh token, and the eviction of the oldest active
+    /// sessions beyond `max_sessions`; returns the evicted session ids.
+    async fn record_login(
+        &self,
+        session: &NewSession,
+        token: &NewRefreshToken,
+        max_sessions: u32,
+        effects: &Effects,
+        evicted: EndedEffects<'_>,
+    ) -> StoreResult<Vec<Uuid>>;
+    /// The hot-path view of a session, and whether `kid` has been revoked.
+    async fn session_state(&self, id: Uuid, kid: &str) -> StoreResult<Option<SessionState>>;
+    async fn session(&self, id: Uuid) -> StoreResult<Option<Session>>;
+    /// Sessions of a user that have not ended or lapsed at `now`, newest first.
+    async fn active_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<Session>>;
+    /// Spends the live token with `hash` and stores `successor`, atomically: of many
+    /// concurrent calls with one token exactly one sees `Rotated`.
+    async fn rotate_refresh_token(
+        &self,
+        hash: &[u8],
+        successor: &NewRefreshToken,
+        now: DateTime<Utc>,
+        idle_deadline: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<Rotation>;
+    /// The session a refresh token belongs to: (session id, user id).
+    async fn refresh_token_session(&self, hash: &[u8]) -> StoreResult<Option<(Uuid, Uuid)>>;
+    /// Ends one session if it is still active; false when it was not.
+    async fn end_session(&self, id: Uuid, reason: EndReason, now: DateTime<Utc>, effects: &Effects) -> StoreResult<bool>;
+    /// Ends every active session of a user except `except`; returns how many ended.
+    async fn end_sessions_except(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+        reason: EndReason,
+        now: DateTime<Utc>,
+        effects: EndedEffects<'_>,
+    ) -> StoreResult<u64>;
+    /// Records activity: pushes the idle deadline of an active session forward.
+    async fn record_activity(&self, id: Uuid, now: DateTime<Utc>, idle_deadline: DateTime<Utc>, effects: &Effects) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait KeyStore {
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// Stores `key` as the active key and retires the previous active one.
+    async fn activate_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Revokes a key at once; false when there is no such unrevoked key.
+    async fn revoke_signing_key(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+}
+
+/// Everything the service keeps.
+#[async_trait]
+pub trait Store: UserStore + SessionStore + KeyStore + Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`, for logs and `/ready`.
     fn backend(&self) -> &'static str;
     /// Answers when the database does.
@@ -69,6 +250,8 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> StoreResult<usize>;
     /// Closes the pool; in-flight queries finish first.
     async fn close(&self);
+    /// Records events and audit entries that accompany no other change (a failed login).
+    async fn record_effects(&self, effects: &Effects) -> StoreResult<()>;
 }
 
 /// Opens the store named by the URL's scheme.

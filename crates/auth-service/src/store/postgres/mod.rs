@@ -1,12 +1,18 @@
 //! PostgreSQL: the production backend, shared by many stateless replicas.
 
+mod keys;
+mod sessions;
+mod users;
+
 use std::str::FromStr;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
-use super::{Store, StoreError, StoreResult};
+use sqlx::{Postgres, Transaction};
+
+use super::{Effects, Store, StoreError, StoreResult, Unique};
 use crate::config::DatabaseConfig;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -14,6 +20,58 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// The PostgreSQL implementation of [`Store`].
 pub struct PgStore {
     pool: PgPool,
+}
+
+/// Driver errors, with unique violations named by the index that refused them.
+fn db_error(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        if db.is_unique_violation() {
+            return StoreError::Conflict(match db.constraint() {
+                Some("users_email_key") => Unique::Email,
+                Some("users_username_key") => Unique::Username,
+                _ => Unique::Other,
+            });
+        }
+    }
+    StoreError::from_sqlx(error)
+}
+
+/// Writes the outbox events and audit entries of a change inside its transaction.
+async fn write_effects(tx: &mut Transaction<'_, Postgres>, effects: &Effects) -> StoreResult<()> {
+    for event in &effects.events {
+        sqlx::query(
+            "INSERT INTO outbox (id, event_type, user_id, payload, occurred_at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(event.id)
+        .bind(event.event_type)
+        .bind(event.user_id)
+        .bind(&event.envelope)
+        .bind(event.occurred_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    }
+    for entry in &effects.audit {
+        sqlx::query(
+            "INSERT INTO audit_log (id, occurred_at, actor_id, user_id, action, target_type, target_id, \
+             details, ip_address, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(entry.id)
+        .bind(entry.occurred_at)
+        .bind(entry.actor_id)
+        .bind(entry.user_id)
+        .bind(entry.action)
+        .bind(entry.target_type)
+        .bind(&entry.target_id)
+        .bind(&entry.details)
+        .bind(&entry.ip_address)
+        .bind(&entry.request_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
 }
 
 impl PgStore {
@@ -82,5 +140,11 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn record_effects(&self, effects: &Effects) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        write_effects(&mut tx, effects).await?;
+        tx.commit().await.map_err(db_error)
     }
 }

@@ -1,4 +1,10 @@
 //! SQLite: the embedded default. One file in WAL mode with a busy timeout; single node.
+//! UUIDs and timestamps are TEXT; timestamps are written in one fixed-width UTC format so
+//! that comparing the text compares the times.
+
+mod keys;
+mod sessions;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -7,7 +13,11 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::{Store, StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use sqlx::{Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::{Effects, Store, StoreError, StoreResult, Unique};
 use crate::config::DatabaseConfig;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -15,6 +25,70 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     pool: SqlitePool,
+}
+
+/// A timestamp as SQLite keeps it: `2026-01-02T03:04:05.123456Z`.
+fn ts(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn id(uuid: Uuid) -> uuid::fmt::Hyphenated {
+    uuid.hyphenated()
+}
+
+/// Driver errors, with SQLite's unique violations named by the index that refused them.
+fn db_error(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        if db.is_unique_violation() {
+            let message = db.message();
+            return StoreError::Conflict(if message.contains("users.email") {
+                Unique::Email
+            } else if message.contains("users_username_key") {
+                Unique::Username
+            } else {
+                Unique::Other
+            });
+        }
+    }
+    StoreError::from_sqlx(error)
+}
+
+/// Writes the outbox events and audit entries of a change inside its transaction.
+async fn write_effects(tx: &mut Transaction<'_, Sqlite>, effects: &Effects) -> StoreResult<()> {
+    for event in &effects.events {
+        sqlx::query(
+            "INSERT INTO outbox (id, event_type, user_id, payload, occurred_at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(id(event.id))
+        .bind(event.event_type)
+        .bind(event.user_id.map(id))
+        .bind(event.envelope.to_string())
+        .bind(ts(event.occurred_at))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    }
+    for entry in &effects.audit {
+        sqlx::query(
+            "INSERT INTO audit_log (id, occurred_at, actor_id, user_id, action, target_type, target_id, \
+             details, ip_address, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(id(entry.id))
+        .bind(ts(entry.occurred_at))
+        .bind(entry.actor_id.map(id))
+        .bind(entry.user_id.map(id))
+        .bind(entry.action)
+        .bind(entry.target_type)
+        .bind(&entry.target_id)
+        .bind(entry.details.to_string())
+        .bind(&entry.ip_address)
+        .bind(&entry.request_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
 }
 
 impl SqliteStore {
@@ -90,5 +164,11 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    async fn record_effects(&self, effects: &Effects) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        write_effects(&mut tx, effects).await?;
+        tx.commit().await.map_err(db_error)
     }
 }

@@ -12,9 +12,9 @@ use tokio::task::JoinHandle;
 use super::backend::{Backend, TestDatabase};
 
 pub struct TestApp {
+    pub config: Config,
     pub base_url: String,
     pub http: reqwest::Client,
-    #[expect(dead_code, reason = "tests of session expiry move it")]
     pub clock: Clock,
     pub db: TestDatabase,
     shutdown: Option<oneshot::Sender<()>>,
@@ -26,7 +26,10 @@ pub fn test_config(database_url: &str) -> Config {
     let figment = Figment::new()
         .merge(Serialized::default("database.url", database_url))
         .merge(Serialized::default("database.max_connections", 5))
-        .merge(Serialized::default("server.cookie_secure", false));
+        .merge(Serialized::default("server.cookie_secure", false))
+        // Small argon2 parameters keep the suite fast; a unit test pins the production ones.
+        .merge(Serialized::default("password.argon2_memory_kib", 64))
+        .merge(Serialized::default("password.argon2_iterations", 1));
     Config::from_figment(&figment).expect("test config is valid")
 }
 
@@ -49,7 +52,7 @@ impl TestApp {
     /// Builds and serves the app on `127.0.0.1:0`, then waits for `/health`.
     pub async fn start(db: TestDatabase, config: Config) -> Self {
         let clock = Clock::manual();
-        let app = App::build_with_clock(config, clock.clone())
+        let app = App::build_with_clock(config.clone(), clock.clone())
             .await
             .expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -61,6 +64,7 @@ impl TestApp {
             let _ = rx.await;
         }));
         let test_app = Self {
+            config,
             base_url,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))

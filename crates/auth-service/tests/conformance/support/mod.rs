@@ -1,9 +1,11 @@
 //! Test support: backends, the running app, and outage staging.
 
+pub mod api;
 pub mod app;
 pub mod backend;
 pub mod chaos;
 
+pub use api::{code_of, Account, PASSWORD};
 pub use app::{test_config, TestApp};
 pub use backend::Backend;
 

@@ -1,0 +1,160 @@
+//! Extractors: JSON bodies that answer problems, the authenticated session, the request context.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::error::{Error, FieldError};
+use crate::services::sessions::CurrentSession;
+use crate::services::RequestContext;
+
+/// A JSON body. Wrong content type → 415, bad JSON → 400 `malformed_body`, a field of the
+/// wrong type, missing or unknown → 400 `validation_failed` naming the field.
+pub struct Json<T>(pub T);
+
+pub fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if !is_json(request.headers()) {
+            return Err(Error::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge
+            } else {
+                Error::MalformedBody("the body could not be read".into())
+            }
+        })?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Parses a JSON document into `T`, describing failures as SPEC §2 problems.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = inner.to_string();
+                let field = quoted(&message)
+                    .filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"))
+                    .map(|name| match path.as_str() {
+                        "." => name.to_owned(),
+                        path if path == name || path.ends_with(&format!(".{name}")) => path.to_owned(),
+                        path => format!("{path}.{name}"),
+                    })
+                    .unwrap_or_else(|| path.trim_start_matches('.').to_owned());
+                let code = if message.starts_with("unknown field") {
+                    "unknown_field"
+                } else if message.starts_with("missing field") {
+                    "required"
+                } else {
+                    "invalid_type"
+                };
+                let message = message.split(" at line ").next().unwrap_or_default().to_owned();
+                Error::Invalid(vec![FieldError::new(field, code, message)])
+            }
+            _ => Error::MalformedBody(inner.to_string()),
+        }
+    })
+}
+
+/// The first back-quoted name in a serde message.
+fn quoted(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    Some(&message[start..end])
+}
+
+/// The bearer token of the `Authorization` header, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
+}
+
+impl FromRequestParts<AppState> for CurrentSession {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer(&parts.headers).ok_or(Error::Unauthorized)?;
+        state.services.sessions.authenticate(token).await?.map_err(|_| Error::Unauthorized)
+    }
+}
+
+/// The caller, if a valid bearer token is present; no token or a bad one is `None`.
+pub struct MaybeSession(pub Option<CurrentSession>);
+
+impl FromRequestParts<AppState> for MaybeSession {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(token) = bearer(&parts.headers) else { return Ok(Self(None)) };
+        Ok(Self(state.services.sessions.authenticate(token).await?.ok()))
+    }
+}
+
+impl FromRequestParts<AppState> for RequestContext {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
+        Ok(RequestContext {
+            ip: state.proxies.client_ip(peer, &parts.headers),
+            user_agent: parts
+                .headers
+                .get(USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|ua| ua.chars().take(512).collect()),
+            request_id: parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "only parsing is tested")]
+    struct Body {
+        email: String,
+        count: u32,
+    }
+
+    fn field_of(error: Error) -> (String, String) {
+        match error {
+            Error::Invalid(errors) => (errors[0].field.clone(), errors[0].code.clone()),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn problems_name_the_field() {
+        assert_eq!(field_of(parse_json::<Body>(br#"{"email":"a","count":1,"x":1}"#).unwrap_err()), ("x".into(), "unknown_field".into()));
+        assert_eq!(field_of(parse_json::<Body>(br#"{"count":1}"#).unwrap_err()), ("email".into(), "required".into()));
+        assert_eq!(field_of(parse_json::<Body>(br#"{"email":"a","count":"x"}"#).unwrap_err()), ("count".into(), "invalid_type".into()));
+        assert!(matches!(parse_json::<Body>(b"{nope").unwrap_err(), Error::MalformedBody(_)));
+    }
+}

@@ -1,0 +1,150 @@
+//! Response shapes of SPEC §2: the user object (never a hash), sessions, token responses.
+
+use axum::http::header::{CACHE_CONTROL, SET_COOKIE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::{Session, User};
+use crate::services::TokenPair;
+
+pub const REFRESH_COOKIE: &str = "refresh_token";
+
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub bio: Option<String>,
+    pub is_verified: bool,
+    pub is_active: bool,
+    pub roles: Vec<String>,
+    pub territories: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email,
+            username: user.username,
+            display_name: user.display_name,
+            avatar_url: user.avatar_url,
+            bio: user.bio,
+            is_verified: user.is_verified,
+            is_active: user.is_active,
+            roles: user.roles,
+            territories: user.territories,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeviceView {
+    pub browser: Option<String>,
+    pub os: Option<String>,
+    pub device_type: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_activity_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub idle_expires_at: DateTime<Utc>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub device: DeviceView,
+    pub current: bool,
+}
+
+impl SessionView {
+    pub fn new(session: Session, current: Uuid) -> Self {
+        Self {
+            current: session.id == current,
+            id: session.id,
+            created_at: session.created_at,
+            last_activity_at: session.last_activity_at,
+            expires_at: session.expires_at,
+            idle_expires_at: session.idle_expires_at,
+            ip_address: session.ip_address,
+            user_agent: session.user_agent,
+            device: DeviceView {
+                browser: session.device.browser,
+                os: session.device.os,
+                device_type: session.device.device_type,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct TokenBody {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: String,
+    refresh_expires_in: u64,
+    session_id: Uuid,
+    user: UserView,
+}
+
+/// A token response: the JSON body, the refresh cookie and `Cache-Control: no-store`.
+pub struct TokenResponse {
+    pub status: StatusCode,
+    pub pair: TokenPair,
+    pub secure_cookie: bool,
+}
+
+impl IntoResponse for TokenResponse {
+    fn into_response(self) -> Response {
+        let pair = self.pair;
+        let refresh = pair.refresh_token.expose_secret().to_owned();
+        let cookie = refresh_cookie(refresh.clone(), pair.refresh_expires_in, self.secure_cookie);
+        let body = TokenBody {
+            access_token: pair.access_token,
+            token_type: "Bearer",
+            expires_in: pair.expires_in,
+            refresh_token: refresh,
+            refresh_expires_in: pair.refresh_expires_in,
+            session_id: pair.session_id,
+            user: pair.user.into(),
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        no_store(&mut response);
+        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+        response
+    }
+}
+
+/// SPEC §2: HttpOnly, Secure (switchable), SameSite=Strict, Path=/api/auth.
+pub fn refresh_cookie(value: String, max_age_seconds: u64, secure: bool) -> Cookie<'static> {
+    Cookie::build((REFRESH_COOKIE, value))
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Strict)
+        .path("/api/auth")
+        .max_age(time_seconds(max_age_seconds))
+        .build()
+}
+
+fn time_seconds(seconds: u64) -> cookie::time::Duration {
+    cookie::time::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX))
+}
+
+pub fn no_store(response: &mut Response) {
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}

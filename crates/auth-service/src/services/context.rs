@@ -1,0 +1,176 @@
+//! What every use case shares: store, clock, configuration, hasher, keys; and the pieces
+//! common to several of them (issuing tokens, building events and audit entries).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::keys::Keys;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::jwt::AccessClaims;
+use crate::crypto::password::PasswordHasher;
+use crate::crypto::tokens::{self, OpaqueToken};
+use crate::domain::{Device, User};
+use crate::error::Error;
+use crate::store::{AuditEntry, Effects, NewRefreshToken, NewSession, OutboxEvent, Store};
+
+/// Who is asking, as far as the transport can tell.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// The answer to signup, login and refresh.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub refresh_token: SecretString,
+    pub refresh_expires_in: u64,
+    pub session_id: Uuid,
+    pub user: User,
+}
+
+pub struct Context {
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    pub config: Arc<Config>,
+    pub hasher: PasswordHasher,
+    pub keys: Keys,
+    /// Names this replica in event envelopes.
+    pub pod_id: String,
+}
+
+impl Context {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn territory(&self) -> Option<&str> {
+        self.config.server.territory.as_deref()
+    }
+
+    fn duration(value: std::time::Duration) -> chrono::Duration {
+        chrono::Duration::from_std(value).unwrap_or(chrono::Duration::MAX)
+    }
+
+    pub fn idle_deadline(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + Self::duration(self.config.auth.session_idle_timeout)
+    }
+
+    /// A new session for `user_id` with its first refresh token.
+    pub fn new_session(&self, user_id: Uuid, request: &RequestContext) -> Result<(NewSession, NewRefreshToken, OpaqueToken), Error> {
+        let now = self.now();
+        let session = NewSession {
+            id: Uuid::now_v7(),
+            user_id,
+            ip_address: request.ip.map(|ip| ip.to_string()),
+            user_agent: request.user_agent.clone(),
+            device: request.user_agent.as_deref().map(Device::from_user_agent).unwrap_or_default(),
+            created_at: now,
+            expires_at: now + Self::duration(self.config.auth.session_lifetime),
+            idle_expires_at: self.idle_deadline(now),
+        };
+        let token = tokens::random_token().map_err(Error::Internal)?;
+        let row = self.refresh_row(session.id, &token, now);
+        Ok((session, row, token))
+    }
+
+    pub fn refresh_row(&self, session_id: Uuid, token: &OpaqueToken, now: DateTime<Utc>) -> NewRefreshToken {
+        NewRefreshToken {
+            id: Uuid::now_v7(),
+            session_id,
+            hash: token.hash.clone(),
+            created_at: now,
+            expires_at: now + Self::duration(self.config.auth.refresh_token_ttl),
+        }
+    }
+
+    /// Signs an access token for `user` in `session_id` and pairs it with the refresh token.
+    pub fn token_pair(&self, user: User, session_id: Uuid, refresh: SecretString, refresh_expires_in: u64) -> Result<TokenPair, Error> {
+        let now = self.now().timestamp();
+        let ttl = self.config.auth.access_token_ttl.as_secs();
+        let claims = AccessClaims {
+            iss: self.config.issuer().to_owned(),
+            aud: self.config.auth.audience.clone(),
+            sub: user.id,
+            sid: session_id,
+            jti: Uuid::now_v7(),
+            iat: now,
+            nbf: now,
+            exp: now + i64::try_from(ttl).unwrap_or(i64::MAX / 2),
+            email: user.email.clone(),
+            username: user.username.clone(),
+            roles: user.roles.clone(),
+            territory: self.config.server.territory.clone(),
+            verified: user.is_verified,
+        };
+        let access_token = self.keys.ring().sign(&claims).map_err(Error::Internal)?;
+        metrics::counter!("auth_tokens_generated_total", "type" => "access").increment(1);
+        metrics::counter!("auth_tokens_generated_total", "type" => "refresh").increment(1);
+        Ok(TokenPair { access_token, expires_in: ttl, refresh_token: refresh, refresh_expires_in, session_id, user })
+    }
+
+    pub fn refresh_ttl_seconds(&self) -> u64 {
+        self.config.auth.refresh_token_ttl.as_secs()
+    }
+
+    /// An event in the envelope of SPEC §6.
+    pub fn event(&self, kind: &'static str, user_id: Option<Uuid>, data: Value) -> OutboxEvent {
+        let id = Uuid::now_v7();
+        let occurred_at = self.now();
+        OutboxEvent {
+            id,
+            event_type: kind,
+            user_id,
+            occurred_at,
+            envelope: json!({
+                "id": id,
+                "type": kind,
+                "occurred_at": occurred_at,
+                "pod_id": self.pod_id,
+                "territory": self.config.server.territory,
+                "data": data,
+            }),
+        }
+    }
+
+    /// An audit entry about `user_id`, done by `actor_id`, from `request`.
+    pub fn audit(&self, action: &'static str, actor_id: Option<Uuid>, user_id: Option<Uuid>, details: Value, request: &RequestContext) -> AuditEntry {
+        AuditEntry {
+            id: Uuid::now_v7(),
+            occurred_at: self.now(),
+            actor_id,
+            user_id,
+            action,
+            target_type: user_id.map(|_| "user"),
+            target_id: user_id.map(|id| id.to_string()),
+            details,
+            ip_address: request.ip.map(|ip| ip.to_string()),
+            request_id: request.request_id.clone(),
+        }
+    }
+
+    /// The effects of sessions ending: one `auth:session.terminated` per session.
+    pub fn sessions_ended(&self, user_id: Uuid, ids: &[Uuid], reason: &str) -> Effects {
+        Effects {
+            events: ids
+                .iter()
+                .map(|id| self.event("auth:session.terminated", Some(user_id), json!({ "user_id": user_id, "session_id": id, "reason": reason })))
+                .collect(),
+            audit: Vec::new(),
+        }
+    }
+}
+
+/// Seconds from `now` until `then`, never negative.
+pub fn seconds_until(now: DateTime<Utc>, then: DateTime<Utc>) -> u64 {
+    u64::try_from((then - now).num_seconds()).unwrap_or(0)
+}

@@ -1,0 +1,272 @@
+//! Sessions and tokens: authenticating bearer tokens, refresh rotation with reuse detection,
+//! listing and ending sessions, activity, logout and introspection.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::context::{Context, RequestContext, TokenPair};
+use crate::crypto::jwt::{AccessClaims, KeyRing, Rejection};
+use crate::crypto::tokens;
+use crate::domain::{EndReason, Session};
+use crate::error::Error;
+use crate::store::{Effects, Rotation};
+
+/// An authenticated caller: a verified access token whose session is active.
+#[derive(Debug, Clone)]
+pub struct CurrentSession {
+    pub claims: AccessClaims,
+}
+
+impl CurrentSession {
+    pub fn user_id(&self) -> Uuid {
+        self.claims.sub
+    }
+
+    pub fn session_id(&self) -> Uuid {
+        self.claims.sid
+    }
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    context: Arc<Context>,
+}
+
+impl Sessions {
+    pub fn new(context: Arc<Context>) -> Self {
+        Self { context }
+    }
+
+    /// Verifies an access token and its session (SPEC §3): ended sessions fail at once.
+    pub async fn authenticate(&self, token: &str) -> Result<Result<CurrentSession, Rejection>, Error> {
+        let ctx = &self.context;
+        let now = ctx.now();
+        let mut verified = ctx.keys.ring().verify(token, now);
+        if verified == Err(Rejection::UnknownKey) {
+            if let Some(kid) = KeyRing::kid_of(token) {
+                if ctx.keys.reload_for(&kid).await {
+                    verified = ctx.keys.ring().verify(token, now);
+                }
+            }
+        }
+        let claims = match verified {
+            Ok(claims) => claims,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let kid = KeyRing::kid_of(token).unwrap_or_default();
+        let Some(state) = ctx.store.session_state(claims.sid, &kid).await? else {
+            return Ok(Err(Rejection::SessionEnded));
+        };
+        if state.key_revoked {
+            return Ok(Err(Rejection::KeyRevoked));
+        }
+        if state.user_id != claims.sub {
+            return Ok(Err(Rejection::SessionEnded));
+        }
+        if let Some(reason) = state.lapsed(now) {
+            if !state.ended {
+                self.end(claims.sid, claims.sub, reason, &RequestContext::default()).await?;
+            }
+            return Ok(Err(Rejection::SessionEnded));
+        }
+        Ok(Ok(CurrentSession { claims }))
+    }
+
+    /// Spends a refresh token and answers its successor (SPEC §3 rotation, grace and reuse).
+    pub async fn refresh(&self, presented: &SecretString, request: &RequestContext) -> Result<TokenPair, Error> {
+        let ctx = &self.context;
+        let now = ctx.now();
+        let hash = tokens::hash_token(presented.expose_secret());
+        let successor_id = Uuid::now_v7();
+        let successor = tokens::successor_token(presented, successor_id);
+        let mut row = ctx.refresh_row(Uuid::nil(), &successor, now);
+        row.id = successor_id;
+        let effects = |session_id: Uuid, user_id: Uuid| Effects {
+            events: vec![ctx.event("auth:token.refreshed", Some(user_id), json!({ "user_id": user_id, "session_id": session_id }))],
+            audit: Vec::new(),
+        };
+        // The session id is known only inside the store; the event names it from the row.
+        let rotation = self.rotate(&hash, &mut row, now, &effects).await?;
+        match rotation {
+            Rotation::Rotated { session_id, user_id } => {
+                let user = self.active_user(user_id, session_id).await?;
+                ctx.token_pair(user, session_id, successor.plaintext, ctx.refresh_ttl_seconds())
+            }
+            Rotation::Spent { session_id, user_id, spent_at, successor_id: Some(next), session_active }
+                if session_active && now - spent_at <= grace(ctx) =>
+            {
+                // A retry of the token just rotated (two tabs at once): the same successor again.
+                let again = tokens::successor_token(presented, next);
+                let user = self.active_user(user_id, session_id).await?;
+                let elapsed = u64::try_from((now - spent_at).num_seconds()).unwrap_or(0);
+                let remaining = ctx.refresh_ttl_seconds().saturating_sub(elapsed);
+                ctx.token_pair(user, session_id, again.plaintext, remaining)
+            }
+            Rotation::Spent { session_id, user_id, .. } => {
+                let effects = Effects {
+                    events: vec![ctx.event(
+                        "auth:token.reuse_detected",
+                        Some(user_id),
+                        json!({ "user_id": user_id, "session_id": session_id }),
+                    )],
+                    audit: vec![ctx.audit("refresh_reuse", None, Some(user_id), json!({ "session_id": session_id }), request)],
+                };
+                let ended = ctx.sessions_ended(user_id, &[session_id], EndReason::Reuse.as_str());
+                if !ctx.store.end_session(session_id, EndReason::Reuse, now, &effects.clone().and(ended)).await? {
+                    ctx.store.record_effects(&effects).await?;
+                }
+                tracing::warn!(session.id = %session_id, user.id = %user_id, "refresh token reuse: session ended");
+                Err(Error::RefreshTokenReused)
+            }
+            Rotation::Lapsed { session_id, user_id } => {
+                if let Some(session) = ctx.store.session(session_id).await? {
+                    if let Some(reason) = session.lapsed(now).filter(|_| session.ended_at.is_none()) {
+                        self.end(session_id, user_id, reason, request).await?;
+                    }
+                }
+                Err(Error::InvalidRefreshToken)
+            }
+            Rotation::Unknown => Err(Error::InvalidRefreshToken),
+        }
+    }
+
+    async fn rotate(
+        &self,
+        hash: &[u8],
+        row: &mut crate::store::NewRefreshToken,
+        now: chrono::DateTime<chrono::Utc>,
+        effects: &(dyn Fn(Uuid, Uuid) -> Effects + Send + Sync),
+    ) -> Result<Rotation, Error> {
+        let ctx = &self.context;
+        // The successor row needs its session id before the write; the store fills it in
+        // from the spent token, so look the pair up first (cheap, by unique hash).
+        let Some((session_id, user_id)) = ctx.store.refresh_token_session(hash).await? else {
+            return Ok(Rotation::Unknown);
+        };
+        row.session_id = session_id;
+        Ok(ctx.store.rotate_refresh_token(hash, row, now, ctx.idle_deadline(now), &effects(session_id, user_id)).await?)
+    }
+
+    /// The user of a session being refreshed; an inactive or deleted user ends the session.
+    async fn active_user(&self, user_id: Uuid, session_id: Uuid) -> Result<crate::domain::User, Error> {
+        let ctx = &self.context;
+        match ctx.store.user(user_id, ctx.territory()).await? {
+            Some(user) if user.is_active => Ok(user),
+            _ => {
+                self.end(session_id, user_id, EndReason::Admin, &RequestContext::default()).await?;
+                Err(Error::InvalidRefreshToken)
+            }
+        }
+    }
+
+    /// Ends one session with its events; false when it was not active.
+    pub async fn end(&self, session_id: Uuid, user_id: Uuid, reason: EndReason, request: &RequestContext) -> Result<bool, Error> {
+        let ctx = &self.context;
+        let mut effects = ctx.sessions_ended(user_id, &[session_id], reason.as_str());
+        if reason == EndReason::Logout {
+            effects.events.push(ctx.event("auth:user.logout", Some(user_id), json!({ "user_id": user_id, "session_id": session_id })));
+            effects.audit.push(ctx.audit("logout", Some(user_id), Some(user_id), json!({ "session_id": session_id }), request));
+        }
+        Ok(ctx.store.end_session(session_id, reason, ctx.now(), &effects).await?)
+    }
+
+    /// Logout with a bearer token, or with a refresh token when there is none.
+    pub async fn logout(&self, current: Option<&CurrentSession>, refresh: Option<&SecretString>, request: &RequestContext) -> Result<(), Error> {
+        let ctx = &self.context;
+        let (session_id, user_id) = match (current, refresh) {
+            (Some(current), _) => (current.session_id(), current.user_id()),
+            (None, Some(token)) => ctx
+                .store
+                .refresh_token_session(&tokens::hash_token(token.expose_secret()))
+                .await?
+                .ok_or(Error::Unauthorized)?,
+            (None, None) => return Err(Error::Unauthorized),
+        };
+        self.end(session_id, user_id, EndReason::Logout, request).await?;
+        Ok(())
+    }
+
+    /// The caller's current session.
+    pub async fn current(&self, current: &CurrentSession) -> Result<Session, Error> {
+        self.context.store.session(current.session_id()).await?.ok_or(Error::Unauthorized)
+    }
+
+    /// The caller's active sessions, newest first.
+    pub async fn list(&self, current: &CurrentSession) -> Result<Vec<Session>, Error> {
+        let ctx = &self.context;
+        Ok(ctx.store.active_sessions(current.user_id(), ctx.now()).await?)
+    }
+
+    /// Ends one of the caller's sessions; another user's or an unknown id is "not found".
+    pub async fn end_own(&self, current: &CurrentSession, session_id: Uuid, request: &RequestContext) -> Result<(), Error> {
+        let ctx = &self.context;
+        let session = ctx.store.session(session_id).await?;
+        match session {
+            Some(session) if session.user_id == current.user_id() && session.lapsed(ctx.now()).is_none() => {
+                let mut effects = ctx.sessions_ended(session.user_id, &[session.id], EndReason::Terminated.as_str());
+                effects.events.push(ctx.event(
+                    "auth:session.deleted",
+                    Some(session.user_id),
+                    json!({ "user_id": session.user_id, "session_id": session.id }),
+                ));
+                effects.audit.push(ctx.audit("session_terminated", Some(current.user_id()), Some(session.user_id), json!({ "session_id": session.id }), request));
+                if ctx.store.end_session(session.id, EndReason::Terminated, ctx.now(), &effects).await? {
+                    Ok(())
+                } else {
+                    Err(Error::SessionNotFound)
+                }
+            }
+            _ => Err(Error::SessionNotFound),
+        }
+    }
+
+    /// Ends every session of the caller except the current one; returns how many ended.
+    pub async fn end_all_others(&self, current: &CurrentSession) -> Result<u64, Error> {
+        let ctx = &self.context;
+        let user_id = current.user_id();
+        let effects = |ids: &[Uuid]| {
+            let mut effects = ctx.sessions_ended(user_id, ids, EndReason::Terminated.as_str());
+            effects.events.push(ctx.event(
+                "auth:sessions.bulk_terminated",
+                Some(user_id),
+                json!({ "user_id": user_id, "session_ids": ids, "count": ids.len(), "reason": "terminated" }),
+            ));
+            effects
+        };
+        Ok(ctx
+            .store
+            .end_sessions_except(user_id, Some(current.session_id()), EndReason::Terminated, ctx.now(), &effects)
+            .await?)
+    }
+
+    /// Records activity on the current session, pushing its idle deadline forward.
+    pub async fn record_activity(&self, current: &CurrentSession) -> Result<(), Error> {
+        let ctx = &self.context;
+        let now = ctx.now();
+        let effects = Effects {
+            events: vec![ctx.event(
+                "auth:session.activity_updated",
+                Some(current.user_id()),
+                json!({ "user_id": current.user_id(), "session_id": current.session_id() }),
+            )],
+            audit: Vec::new(),
+        };
+        if ctx.store.record_activity(current.session_id(), now, ctx.idle_deadline(now), &effects).await? {
+            Ok(())
+        } else {
+            Err(Error::Unauthorized)
+        }
+    }
+
+    /// RFC 7662: the claims of an active token, or `None`.
+    pub async fn introspect(&self, token: &str) -> Result<Option<AccessClaims>, Error> {
+        Ok(self.authenticate(token).await?.ok().map(|current| current.claims))
+    }
+}
+
+fn grace(ctx: &Context) -> chrono::Duration {
+    chrono::Duration::from_std(ctx.config.auth.refresh_grace_period).unwrap_or(chrono::Duration::zero())
+}

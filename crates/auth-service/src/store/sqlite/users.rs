@@ -1,0 +1,172 @@
+//! SQLite: users, their roles and territories.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
+use uuid::fmt::Hyphenated;
+use uuid::Uuid;
+
+use super::{db_error, id, ts, write_effects, SqliteStore};
+use crate::domain::user::{Credentials, DEFAULT_ROLE};
+use crate::domain::{Login, ProfilePatch, User};
+use crate::store::{Effects, NewRefreshToken, NewSession, NewUser, StoreResult, UserStore};
+
+const USER_COLUMNS: &str = "id, email, username, display_name, avatar_url, bio, is_verified, is_active, \
+                            created_at, updated_at, password_hash";
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Hyphenated,
+    email: String,
+    username: String,
+    display_name: Option<String>,
+    avatar_url: Option<String>,
+    bio: Option<String>,
+    is_verified: bool,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    password_hash: String,
+}
+
+impl UserRow {
+    fn into_credentials(self, roles: Vec<String>, territories: Vec<String>) -> Credentials {
+        Credentials {
+            user: User {
+                id: self.id.into_uuid(),
+                email: self.email,
+                username: self.username,
+                display_name: self.display_name,
+                avatar_url: self.avatar_url,
+                bio: self.bio,
+                is_verified: self.is_verified,
+                is_active: self.is_active,
+                roles,
+                territories,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+            },
+            password_hash: self.password_hash,
+        }
+    }
+}
+
+/// Global roles plus those held in `territory`, and the user's territories.
+async fn memberships(pool: &SqlitePool, user_id: Uuid, territory: Option<&str>) -> StoreResult<(Vec<String>, Vec<String>)> {
+    let roles = sqlx::query_scalar(
+        "SELECT DISTINCT role_name FROM user_roles \
+         WHERE user_id = $1 AND (territory_code IS NULL OR territory_code = $2) ORDER BY role_name",
+    )
+    .bind(id(user_id))
+    .bind(territory)
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    let territories =
+        sqlx::query_scalar("SELECT territory_code FROM user_territories WHERE user_id = $1 ORDER BY territory_code")
+            .bind(id(user_id))
+            .fetch_all(pool)
+            .await
+            .map_err(db_error)?;
+    Ok((roles, territories))
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn record_signup(
+        &self,
+        user: &NewUser,
+        login: Option<(&NewSession, &NewRefreshToken)>,
+        effects: &Effects,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO users (id, email, username, password_hash, display_name, is_verified, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(id(user.id))
+        .bind(&user.email)
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(&user.display_name)
+        .bind(user.is_verified)
+        .bind(ts(user.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        sqlx::query("INSERT INTO user_roles (user_id, role_name, granted_at) VALUES ($1, $2, $3)")
+            .bind(id(user.id))
+            .bind(DEFAULT_ROLE)
+            .bind(ts(user.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if let Some((session, token)) = login {
+            super::sessions::insert_session(&mut tx, session, token).await?;
+        }
+        write_effects(&mut tx, effects).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn credentials(&self, login: &Login, territory: Option<&str>) -> StoreResult<Option<Credentials>> {
+        let (condition, value) = match login {
+            Login::Email(email) => ("email = $1", email.to_lowercase()),
+            Login::Username(username) => ("lower(username) = lower($1)", username.clone()),
+        };
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {condition} AND deleted_at IS NULL");
+        let row: Option<UserRow> = sqlx::query_as(&sql).bind(value).fetch_optional(&self.pool).await.map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let (roles, territories) = memberships(&self.pool, row.id.into_uuid(), territory).await?;
+        Ok(Some(row.into_credentials(roles, territories)))
+    }
+
+    async fn user(&self, user_id: Uuid, territory: Option<&str>) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL");
+        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id(user_id)).fetch_optional(&self.pool).await.map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let (roles, territories) = memberships(&self.pool, user_id, territory).await?;
+        Ok(Some(row.into_credentials(roles, territories).user))
+    }
+
+    async fn update_profile(&self, user_id: Uuid, patch: &ProfilePatch, now: DateTime<Utc>, effects: &Effects) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // `CASE WHEN $n` keeps a column when the patch leaves it out.
+        let updated = sqlx::query(
+            "UPDATE users SET \
+               display_name = CASE WHEN $2 THEN $3 ELSE display_name END, \
+               avatar_url = CASE WHEN $4 THEN $5 ELSE avatar_url END, \
+               bio = CASE WHEN $6 THEN $7 ELSE bio END, \
+               updated_at = $8 \
+             WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id(user_id))
+        .bind(patch.display_name.is_some())
+        .bind(patch.display_name.clone().flatten())
+        .bind(patch.avatar_url.is_some())
+        .bind(patch.avatar_url.clone().flatten())
+        .bind(patch.bio.is_some())
+        .bind(patch.bio.clone().flatten())
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        write_effects(&mut tx, effects).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn replace_password_hash(&self, user_id: Uuid, hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+            .bind(id(user_id))
+            .bind(hash)
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+}
