@@ -86,6 +86,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let grace = self.state.config.server.shutdown_timeout;
+        let key_refresher = tokio::spawn(refresh_keys(self.state.services.keys.clone()));
         let router = crate::http::router(&self.state);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(
@@ -106,9 +107,24 @@ impl App {
                 }
             }
         }
+        key_refresher.abort();
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// How often a replica rereads the signing keys, so a `keys rotate` run elsewhere is picked up.
+const KEY_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn refresh_keys(keys: Keys) {
+    let mut ticks = tokio::time::interval(KEY_REFRESH_INTERVAL);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        if let Err(error) = keys.reload().await {
+            tracing::warn!(error = %format!("{error:#}"), "rereading the signing keys failed");
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `config`.
+//! The command line: `serve` (default), `migrate`, `config`, `keys`.
 
 use clap::{Parser, Subcommand};
 
@@ -21,4 +21,22 @@ pub enum Command {
     Migrate,
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// List signing keys and their state.
+    List,
+    /// Make a new key active; the old one stays published until its tokens expire.
+    Rotate,
+    /// Revoke a key at once: tokens it signed fail from now on.
+    Revoke {
+        /// The key id (`kid`).
+        kid: String,
+    },
 }

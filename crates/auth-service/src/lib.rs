@@ -4,11 +4,11 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod services;
 pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod services;
 pub mod store;
 pub mod telemetry;
 

@@ -4,8 +4,12 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use auth_service::cli::{Cli, Command};
+use auth_service::cli::{Cli, Command, KeysAction};
+use auth_service::clock::Clock;
+use auth_service::services::keys::Keys;
 use auth_service::{store, telemetry, App, Config};
 use clap::Parser;
 
@@ -56,7 +60,55 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(config).await,
+        Command::Keys { action } => keys(config, action).await,
     }
+}
+
+async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
+    let store = store::connect(&config.database).await.with_context(|| {
+        format!(
+            "cannot open the database at {}",
+            config.database.url.redacted()
+        )
+    })?;
+    if config.database.migrate_on_start {
+        auth_service::app::migrate(store.as_ref()).await?;
+    }
+    let keys = Keys::load(store.clone(), Clock::System, Arc::new(config)).await?;
+    let mut out = std::io::stdout();
+    match action {
+        KeysAction::List => {
+            writeln!(
+                out,
+                "{:<18} {:<6} {:<8} {:<25}",
+                "KID", "ALG", "STATE", "CREATED"
+            )?;
+            for key in keys.list().await? {
+                let state = match (key.revoked_at, key.retired_at) {
+                    (Some(_), _) => "revoked",
+                    (None, Some(_)) => "retired",
+                    (None, None) => "active",
+                };
+                writeln!(
+                    out,
+                    "{:<18} {:<6} {:<8} {:<25}",
+                    key.kid,
+                    key.algorithm,
+                    state,
+                    key.created_at.to_rfc3339()
+                )?;
+            }
+        }
+        KeysAction::Rotate => writeln!(out, "new active key: {}", keys.rotate().await?)?,
+        KeysAction::Revoke { kid } => {
+            if !keys.revoke(&kid).await? {
+                anyhow::bail!("no unrevoked key with kid {kid}");
+            }
+            writeln!(out, "revoked: {kid}")?;
+        }
+    }
+    store.close().await;
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

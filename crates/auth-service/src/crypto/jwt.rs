@@ -108,10 +108,20 @@ impl KeyRing {
             }
             verifiers.insert(
                 key.kid.clone(),
-                Verifier { algorithm, key: decoding_key(&key.public_jwk)?, jwk: key.public_jwk, retired_at: key.retired_at },
+                Verifier {
+                    algorithm,
+                    key: decoding_key(&key.public_jwk)?,
+                    jwk: key.public_jwk,
+                    retired_at: key.retired_at,
+                },
             );
         }
-        Ok(Self { signer, verifiers, issuer: issuer.to_owned(), audience: audience.to_owned() })
+        Ok(Self {
+            signer,
+            verifiers,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        })
     }
 
     pub fn has_kid(&self, kid: &str) -> bool {
@@ -120,7 +130,10 @@ impl KeyRing {
 
     /// Signs `claims` with the active key.
     pub fn sign(&self, claims: &AccessClaims) -> anyhow::Result<String> {
-        let (kid, algorithm, key) = self.signer.as_ref().ok_or_else(|| anyhow::anyhow!("no active signing key"))?;
+        let (kid, algorithm, key) = self
+            .signer
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no active signing key"))?;
         let mut header = Header::new(*algorithm);
         header.kid = Some(kid.clone());
         Ok(jsonwebtoken::encode(&header, claims, key)?)
@@ -128,7 +141,9 @@ impl KeyRing {
 
     /// The `kid` of a token's header, if it has one.
     pub fn kid_of(token: &str) -> Option<String> {
-        jsonwebtoken::decode_header(token).ok().and_then(|header| header.kid)
+        jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|header| header.kid)
     }
 
     /// Checks signature, algorithm, issuer, audience and times; not the session.
@@ -171,7 +186,11 @@ impl KeyRing {
         let mut keys: Vec<_> = self
             .verifiers
             .values()
-            .filter(|v| v.retired_at.is_none_or(|retired| retired + token_ttl + chrono::Duration::seconds(LEEWAY_SECONDS) > now))
+            .filter(|v| {
+                v.retired_at.is_none_or(|retired| {
+                    retired + token_ttl + chrono::Duration::seconds(LEEWAY_SECONDS) > now
+                })
+            })
             .map(|v| v.jwk.clone())
             .collect();
         keys.sort_by(|a, b| a["kid"].as_str().cmp(&b["kid"].as_str()));
@@ -196,7 +215,11 @@ impl KeyRing {
 }
 
 fn decoding_key(jwk: &Value) -> anyhow::Result<DecodingKey> {
-    let field = |name: &str| jwk[name].as_str().ok_or_else(|| anyhow::anyhow!("JWK without {name}"));
+    let field = |name: &str| {
+        jwk[name]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("JWK without {name}"))
+    };
     Ok(match jwk["kty"].as_str() {
         Some("OKP") => DecodingKey::from_ed_components(field("x")?)?,
         Some("EC") => DecodingKey::from_ec_components(field("x")?, field("y")?)?,
@@ -247,12 +270,20 @@ mod tests {
 
     #[test]
     fn every_algorithm_signs_and_verifies() {
-        for algorithm in [SigningAlgorithm::EdDSA, SigningAlgorithm::ES256, SigningAlgorithm::RS256] {
+        for algorithm in [
+            SigningAlgorithm::EdDSA,
+            SigningAlgorithm::ES256,
+            SigningAlgorithm::RS256,
+        ] {
             let ring = ring(algorithm);
             let now = Utc::now();
             let token = ring.sign(&claims(now.timestamp())).unwrap();
 
-            assert_eq!(ring.verify(&token, now).unwrap().username, "alice", "{algorithm:?}");
+            assert_eq!(
+                ring.verify(&token, now).unwrap().username,
+                "alice",
+                "{algorithm:?}"
+            );
         }
     }
 
@@ -262,7 +293,13 @@ mod tests {
         let now = Utc::now();
         let token = ring.sign(&claims(now.timestamp())).unwrap();
 
-        assert_eq!(ring.verify(&token, now + chrono::Duration::minutes(16)), Err(Rejection::Expired));
-        assert_eq!(ring.verify(&token, now - chrono::Duration::minutes(5)), Err(Rejection::NotYetValid));
+        assert_eq!(
+            ring.verify(&token, now + chrono::Duration::minutes(16)),
+            Err(Rejection::Expired)
+        );
+        assert_eq!(
+            ring.verify(&token, now - chrono::Duration::minutes(5)),
+            Err(Rejection::NotYetValid)
+        );
     }
 }

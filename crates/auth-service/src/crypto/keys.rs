@@ -37,7 +37,9 @@ pub fn parse_algorithm(name: &str) -> Option<SigningAlgorithm> {
 
 fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
     let mut bytes = [0u8; N];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
     Ok(bytes)
 }
 
@@ -48,19 +50,28 @@ pub fn generate(algorithm: SigningAlgorithm) -> anyhow::Result<KeyMaterial> {
     let alg = algorithm_name(algorithm);
     let (private_der, public_jwk) = match algorithm {
         SigningAlgorithm::EdDSA => {
-            let der = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| anyhow::anyhow!("Ed25519 generation failed"))?;
-            let pair = Ed25519KeyPair::from_pkcs8(der.as_ref()).map_err(|_| anyhow::anyhow!("Ed25519 key rejected"))?;
+            let der = Ed25519KeyPair::generate_pkcs8(&rng)
+                .map_err(|_| anyhow::anyhow!("Ed25519 generation failed"))?;
+            let pair = Ed25519KeyPair::from_pkcs8(der.as_ref())
+                .map_err(|_| anyhow::anyhow!("Ed25519 key rejected"))?;
             let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
-            (der.as_ref().to_vec(), json!({ "kty": "OKP", "crv": "Ed25519", "x": x }))
+            (
+                der.as_ref().to_vec(),
+                json!({ "kty": "OKP", "crv": "Ed25519", "x": x }),
+            )
         }
         SigningAlgorithm::ES256 => {
             let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
                 .map_err(|_| anyhow::anyhow!("P-256 generation failed"))?;
-            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.as_ref(), &rng)
-                .map_err(|_| anyhow::anyhow!("P-256 key rejected"))?;
+            let pair =
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.as_ref(), &rng)
+                    .map_err(|_| anyhow::anyhow!("P-256 key rejected"))?;
             // An uncompressed point: 0x04, then 32 bytes of x and 32 of y.
             let point = pair.public_key().as_ref();
-            let (x, y) = point.get(1..33).zip(point.get(33..65)).ok_or_else(|| anyhow::anyhow!("bad P-256 point"))?;
+            let (x, y) = point
+                .get(1..33)
+                .zip(point.get(33..65))
+                .ok_or_else(|| anyhow::anyhow!("bad P-256 point"))?;
             let jwk = json!({ "kty": "EC", "crv": "P-256", "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y) });
             (der.as_ref().to_vec(), jwk)
         }
@@ -83,7 +94,12 @@ pub fn generate(algorithm: SigningAlgorithm) -> anyhow::Result<KeyMaterial> {
         fields.insert("alg".into(), json!(alg));
         fields.insert("use".into(), json!("sig"));
     }
-    Ok(KeyMaterial { kid, algorithm, private_der, public_jwk })
+    Ok(KeyMaterial {
+        kid,
+        algorithm,
+        private_der,
+        public_jwk,
+    })
 }
 
 /// Seals and opens private keys with the key-encryption key; `kid` is bound as associated data
@@ -101,7 +117,9 @@ impl Sealer {
             .map_err(|_| anyhow::anyhow!("auth.key_encryption_key: not base64"))?;
         let unbound = UnboundKey::new(&CHACHA20_POLY1305, &bytes)
             .map_err(|_| anyhow::anyhow!("auth.key_encryption_key: must be 32 bytes"))?;
-        Ok(Self { key: LessSafeKey::new(unbound) })
+        Ok(Self {
+            key: LessSafeKey::new(unbound),
+        })
     }
 
     /// `nonce || ciphertext || tag`.
@@ -109,19 +127,30 @@ impl Sealer {
         let nonce_bytes = random_bytes::<NONCE_LEN>()?;
         let mut buffer = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(kid.as_bytes()), &mut buffer)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(kid.as_bytes()),
+                &mut buffer,
+            )
             .map_err(|_| anyhow::anyhow!("sealing the signing key failed"))?;
         Ok([nonce_bytes.as_slice(), &buffer].concat())
     }
 
     pub fn open(&self, kid: &str, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
-        let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN).ok_or_else(|| anyhow::anyhow!("sealed key too short"))?;
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
+        let (nonce, ciphertext) = sealed
+            .split_at_checked(NONCE_LEN)
+            .ok_or_else(|| anyhow::anyhow!("sealed key too short"))?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
         let mut buffer = ciphertext.to_vec();
         let plain = self
             .key
             .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buffer)
-            .map_err(|_| anyhow::anyhow!("signing key {kid} cannot be opened: wrong auth.key_encryption_key?"))?;
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "signing key {kid} cannot be opened: wrong auth.key_encryption_key?"
+                )
+            })?;
         Ok(plain.to_vec())
     }
 }

@@ -17,7 +17,9 @@ use crate::config::PasswordConfig;
 pub enum Verdict {
     Mismatch,
     /// The password is right; `rehash` asks for the hash to be replaced with current parameters.
-    Match { rehash: bool },
+    Match {
+        rehash: bool,
+    },
 }
 
 /// Hashes and verifies passwords off the async workers, at most `workers` at a time.
@@ -31,37 +33,57 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(config: &PasswordConfig) -> anyhow::Result<Self> {
-        let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism, None)
-            .map_err(|error| anyhow::anyhow!("password.argon2_*: {error}"))?;
+        let params = Params::new(
+            config.argon2_memory_kib,
+            config.argon2_iterations,
+            config.argon2_parallelism,
+            None,
+        )
+        .map_err(|error| anyhow::anyhow!("password.argon2_*: {error}"))?;
         let workers = if config.hash_workers == 0 {
             std::thread::available_parallelism().map_or(1, usize::from)
         } else {
             config.hash_workers
         };
         let dummy_hash = hash_now(&params, "dummy password for unknown users")?;
-        Ok(Self { params, permits: Arc::new(Semaphore::new(workers)), dummy_hash: dummy_hash.into() })
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(workers)),
+            dummy_hash: dummy_hash.into(),
+        })
     }
 
     /// A PHC argon2id string for `password`.
     pub async fn hash(&self, password: SecretString) -> anyhow::Result<String> {
         let params = self.params.clone();
-        self.run(move || hash_now(&params, password.expose_secret())).await?
+        self.run(move || hash_now(&params, password.expose_secret()))
+            .await?
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there is no user.
-    pub async fn verify(&self, password: SecretString, stored: Option<String>) -> anyhow::Result<Verdict> {
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored: Option<String>,
+    ) -> anyhow::Result<Verdict> {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let params = self.params.clone();
-        let verdict = self.run(move || verify_now(&params, password.expose_secret(), &stored)).await?;
+        let verdict = self
+            .run(move || verify_now(&params, password.expose_secret(), &stored))
+            .await?;
         Ok(if known { verdict } else { Verdict::Mismatch })
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
         let _permit = self.permits.acquire().await?;
         let started = Instant::now();
         let result = tokio::task::spawn_blocking(work).await?;
-        metrics::histogram!("auth_password_hash_duration_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("auth_password_hash_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         Ok(result)
     }
 }
@@ -85,20 +107,29 @@ fn verify_now(params: &Params, password: &str, stored: &str) -> Verdict {
             _ => Verdict::Mismatch,
         };
     }
-    let Ok(parsed) = PasswordHash::new(stored) else { return Verdict::Mismatch };
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return Verdict::Mismatch;
+    };
     // The stored hash names its own algorithm and parameters; verify with those.
-    if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err() {
+    if Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_err()
+    {
         return Verdict::Mismatch;
     }
     let current = parsed.algorithm.as_str() == "argon2id"
         && Params::try_from(&parsed).is_ok_and(|old| {
-            old.m_cost() == params.m_cost() && old.t_cost() == params.t_cost() && old.p_cost() == params.p_cost()
+            old.m_cost() == params.m_cost()
+                && old.t_cost() == params.t_cost()
+                && old.p_cost() == params.p_cost()
         });
     Verdict::Match { rehash: !current }
 }
 
 fn is_bcrypt(stored: &str) -> bool {
-    ["$2a$", "$2b$", "$2y$"].iter().any(|prefix| stored.starts_with(prefix))
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| stored.starts_with(prefix))
 }
 
 /// Whether `stored` is a hash this service can verify (argon2 PHC or bcrypt); for imports.
@@ -114,7 +145,11 @@ mod tests {
     use super::*;
 
     fn small() -> PasswordConfig {
-        PasswordConfig { argon2_memory_kib: 64, argon2_iterations: 1, ..PasswordConfig::default() }
+        PasswordConfig {
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            ..PasswordConfig::default()
+        }
     }
 
     fn secret(value: &str) -> SecretString {
@@ -125,7 +160,14 @@ mod tests {
     fn production_defaults_are_owasp_argon2id() {
         let config = PasswordConfig::default();
 
-        assert_eq!((config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism), (19 * 1024, 2, 1));
+        assert_eq!(
+            (
+                config.argon2_memory_kib,
+                config.argon2_iterations,
+                config.argon2_parallelism
+            ),
+            (19 * 1024, 2, 1)
+        );
     }
 
     #[tokio::test]
@@ -135,26 +177,57 @@ mod tests {
         let hash = hasher.hash(secret("correct horse")).await.unwrap();
 
         assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        assert_eq!(hasher.verify(secret("correct horse"), Some(hash.clone())).await.unwrap(), Verdict::Match { rehash: false });
-        assert_eq!(hasher.verify(secret("wrong horse"), Some(hash)).await.unwrap(), Verdict::Mismatch);
+        assert_eq!(
+            hasher
+                .verify(secret("correct horse"), Some(hash.clone()))
+                .await
+                .unwrap(),
+            Verdict::Match { rehash: false }
+        );
+        assert_eq!(
+            hasher
+                .verify(secret("wrong horse"), Some(hash))
+                .await
+                .unwrap(),
+            Verdict::Mismatch
+        );
     }
 
     #[tokio::test]
     async fn bcrypt_and_old_argon2_verify_and_ask_for_a_rehash() {
         let hasher = PasswordHasher::new(&small()).unwrap();
         let bcrypt_hash = bcrypt::hash("legacy pass", 4).unwrap();
-        let old = PasswordHasher::new(&PasswordConfig { argon2_memory_kib: 128, ..small() }).unwrap();
+        let old = PasswordHasher::new(&PasswordConfig {
+            argon2_memory_kib: 128,
+            ..small()
+        })
+        .unwrap();
         let old_hash = old.hash(secret("legacy pass")).await.unwrap();
 
-        assert_eq!(hasher.verify(secret("legacy pass"), Some(bcrypt_hash)).await.unwrap(), Verdict::Match { rehash: true });
-        assert_eq!(hasher.verify(secret("legacy pass"), Some(old_hash)).await.unwrap(), Verdict::Match { rehash: true });
+        assert_eq!(
+            hasher
+                .verify(secret("legacy pass"), Some(bcrypt_hash))
+                .await
+                .unwrap(),
+            Verdict::Match { rehash: true }
+        );
+        assert_eq!(
+            hasher
+                .verify(secret("legacy pass"), Some(old_hash))
+                .await
+                .unwrap(),
+            Verdict::Match { rehash: true }
+        );
     }
 
     #[tokio::test]
     async fn an_unknown_user_never_matches() {
         let hasher = PasswordHasher::new(&small()).unwrap();
 
-        let verdict = hasher.verify(secret("dummy password for unknown users"), None).await.unwrap();
+        let verdict = hasher
+            .verify(secret("dummy password for unknown users"), None)
+            .await
+            .unwrap();
 
         assert_eq!(verdict, Verdict::Mismatch);
     }

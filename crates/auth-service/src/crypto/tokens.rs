@@ -16,14 +16,21 @@ pub struct OpaqueToken {
 /// 32 random bytes, base64url without padding.
 pub fn random_token() -> anyhow::Result<OpaqueToken> {
     let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| anyhow::anyhow!("the system random source failed"))?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("the system random source failed"))?;
     let plaintext = URL_SAFE_NO_PAD.encode(bytes);
-    Ok(OpaqueToken { hash: hash_token(&plaintext), plaintext: SecretString::from(plaintext) })
+    Ok(OpaqueToken {
+        hash: hash_token(&plaintext),
+        plaintext: SecretString::from(plaintext),
+    })
 }
 
 /// What the database keeps of a token.
 pub fn hash_token(plaintext: &str) -> Vec<u8> {
-    digest::digest(&digest::SHA256, plaintext.as_bytes()).as_ref().to_vec()
+    digest::digest(&digest::SHA256, plaintext.as_bytes())
+        .as_ref()
+        .to_vec()
 }
 
 /// The successor of a refresh token: HMAC-SHA256 keyed with the spent token over the
@@ -33,7 +40,10 @@ pub fn successor_token(spent: &SecretString, successor_id: Uuid) -> OpaqueToken 
     let key = hmac::Key::new(hmac::HMAC_SHA256, spent.expose_secret().as_bytes());
     let tag = hmac::sign(&key, successor_id.as_bytes());
     let plaintext = URL_SAFE_NO_PAD.encode(tag.as_ref());
-    OpaqueToken { hash: hash_token(&plaintext), plaintext: SecretString::from(plaintext) }
+    OpaqueToken {
+        hash: hash_token(&plaintext),
+        plaintext: SecretString::from(plaintext),
+    }
 }
 
 #[cfg(test)]

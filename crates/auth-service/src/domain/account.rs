@@ -11,19 +11,33 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let email = raw.trim().to_lowercase();
-        let invalid = || FieldError::new("email", "invalid", "must be an email address such as name@example.com");
+        let invalid = || {
+            FieldError::new(
+                "email",
+                "invalid",
+                "must be an email address such as name@example.com",
+            )
+        };
         if email.chars().count() > 254 {
-            return Err(FieldError::new("email", "too_long", "must be at most 254 characters"));
+            return Err(FieldError::new(
+                "email",
+                "too_long",
+                "must be at most 254 characters",
+            ));
         }
         let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
         let domain_ok = domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && !local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@' || c == '"');
+            && !local
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '@' || c == '"');
         if !(domain_ok && local_ok) {
             return Err(invalid());
         }
@@ -48,9 +62,16 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let length = raw.chars().count();
         if !(3..=50).contains(&length) {
-            return Err(FieldError::new("username", "invalid_length", "must be 3 to 50 characters"));
+            return Err(FieldError::new(
+                "username",
+                "invalid_length",
+                "must be 3 to 50 characters",
+            ));
         }
-        if !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
             return Err(FieldError::new(
                 "username",
                 "invalid_characters",
@@ -70,13 +91,26 @@ impl Username {
 pub struct Password(SecretString);
 
 impl Password {
-    pub fn parse(field: &str, raw: &SecretString, min: usize, max: usize) -> Result<Self, FieldError> {
+    pub fn parse(
+        field: &str,
+        raw: &SecretString,
+        min: usize,
+        max: usize,
+    ) -> Result<Self, FieldError> {
         let length = raw.expose_secret().chars().count();
         if length < min {
-            return Err(FieldError::new(field, "too_short", &format!("must be at least {min} characters")));
+            return Err(FieldError::new(
+                field,
+                "too_short",
+                &format!("must be at least {min} characters"),
+            ));
         }
         if length > max {
-            return Err(FieldError::new(field, "too_long", &format!("must be at most {max} characters")));
+            return Err(FieldError::new(
+                field,
+                "too_long",
+                &format!("must be at most {max} characters"),
+            ));
         }
         Ok(Self(raw.clone()))
     }
@@ -107,13 +141,26 @@ impl NewAccount {
         let email = Email::parse(email);
         let username = Username::parse(username);
         let password = Password::parse("password", password, limits.0, limits.1);
-        let display_name = display_name.map(|name| text("display_name", name, 100)).transpose();
+        let display_name = display_name
+            .map(|name| text("display_name", name, 100))
+            .transpose();
         match (email, username, password, display_name) {
-            (Ok(email), Ok(username), Ok(password), Ok(display_name)) => {
-                Ok(Self { email, username, password, display_name: display_name.flatten() })
-            }
+            (Ok(email), Ok(username), Ok(password), Ok(display_name)) => Ok(Self {
+                email,
+                username,
+                password,
+                display_name: display_name.flatten(),
+            }),
             (email, username, password, display_name) => Err(Error::Invalid(
-                [email.err(), username.err(), password.err(), display_name.err()].into_iter().flatten().collect(),
+                [
+                    email.err(),
+                    username.err(),
+                    password.err(),
+                    display_name.err(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
             )),
         }
     }
@@ -156,14 +203,24 @@ impl ProfilePatch {
         let bio = check("bio", bio, 1000);
         let avatar_url = check("avatar_url", avatar_url.clone(), 2048);
         if let Some(Some(url)) = &avatar_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) || url::Url::parse(url).is_err() {
-                errors.push(FieldError::new("avatar_url", "invalid", "must be an http(s) URL"));
+            if !(url.starts_with("https://") || url.starts_with("http://"))
+                || url::Url::parse(url).is_err()
+            {
+                errors.push(FieldError::new(
+                    "avatar_url",
+                    "invalid",
+                    "must be an http(s) URL",
+                ));
             }
         }
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }
-        Ok(Self { display_name, avatar_url, bio })
+        Ok(Self {
+            display_name,
+            avatar_url,
+            bio,
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -175,10 +232,18 @@ impl ProfilePatch {
 fn text(field: &str, value: String, max: usize) -> Result<Option<String>, FieldError> {
     let trimmed = value.trim();
     if trimmed.chars().count() > max {
-        return Err(FieldError::new(field, "too_long", &format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            "too_long",
+            &format!("must be at most {max} characters"),
+        ));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(FieldError::new(field, "invalid", "must not contain control characters"));
+        return Err(FieldError::new(
+            field,
+            "invalid",
+            "must not contain control characters",
+        ));
     }
     Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
 }
@@ -189,8 +254,19 @@ mod tests {
 
     #[test]
     fn emails_are_lowercased_and_checked() {
-        assert_eq!(Email::parse(" Alice@Example.COM ").unwrap().as_str(), "alice@example.com");
-        for bad in ["", "alice", "alice@", "@example.com", "a b@example.com", "alice@example", "a@b..com"] {
+        assert_eq!(
+            Email::parse(" Alice@Example.COM ").unwrap().as_str(),
+            "alice@example.com"
+        );
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "a b@example.com",
+            "alice@example",
+            "a@b..com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -209,14 +285,25 @@ mod tests {
         let seven_wide = SecretString::from("ææææææææ".to_string());
 
         assert!(Password::parse("password", &seven_wide, 8, 128).is_ok());
-        assert!(Password::parse("password", &SecretString::from("short".to_string()), 8, 128).is_err());
+        assert!(
+            Password::parse("password", &SecretString::from("short".to_string()), 8, 128).is_err()
+        );
     }
 
     #[test]
     fn a_signup_reports_every_bad_field() {
-        let error = NewAccount::parse("nope", "x", &SecretString::from("1".to_string()), None, (8, 128)).unwrap_err();
+        let error = NewAccount::parse(
+            "nope",
+            "x",
+            &SecretString::from("1".to_string()),
+            None,
+            (8, 128),
+        )
+        .unwrap_err();
 
-        let Error::Invalid(errors) = error else { panic!("expected Invalid") };
+        let Error::Invalid(errors) = error else {
+            panic!("expected Invalid")
+        };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["email", "username", "password"]);
     }

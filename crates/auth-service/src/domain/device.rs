@@ -11,7 +11,8 @@ pub struct Device {
 impl Device {
     /// Parses a User-Agent with `woothee`; unknown parts stay `None`.
     pub fn from_user_agent(user_agent: &str) -> Self {
-        let known = |value: &str| (!value.is_empty() && value != "UNKNOWN").then(|| value.to_owned());
+        let known =
+            |value: &str| (!value.is_empty() && value != "UNKNOWN").then(|| value.to_owned());
         match woothee::parser::Parser::new().parse(user_agent) {
             Some(result) => Self {
                 browser: known(result.name),

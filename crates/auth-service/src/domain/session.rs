@@ -121,8 +121,20 @@ mod tests {
 
     #[test]
     fn end_reasons_round_trip() {
-        for reason in ["logout", "terminated", "expired", "idle", "reuse", "password_reset", "admin", "evicted"] {
-            assert_eq!(EndReason::parse(reason).map(EndReason::as_str), Some(reason));
+        for reason in [
+            "logout",
+            "terminated",
+            "expired",
+            "idle",
+            "reuse",
+            "password_reset",
+            "admin",
+            "evicted",
+        ] {
+            assert_eq!(
+                EndReason::parse(reason).map(EndReason::as_str),
+                Some(reason)
+            );
         }
         assert!(EndReason::parse("bored").is_none());
     }

@@ -15,7 +15,12 @@ impl TrustedProxies {
         Self(
             entries
                 .iter()
-                .filter_map(|entry| entry.parse::<IpNet>().ok().or_else(|| entry.parse::<IpAddr>().ok().map(IpNet::from)))
+                .filter_map(|entry| {
+                    entry
+                        .parse::<IpNet>()
+                        .ok()
+                        .or_else(|| entry.parse::<IpAddr>().ok().map(IpNet::from))
+                })
                 .collect(),
         )
     }
@@ -33,7 +38,10 @@ impl TrustedProxies {
         }
         if let Some(forwarded) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
             // Walk from the nearest hop outwards; the first address we do not trust is the client.
-            let hops: Vec<IpAddr> = forwarded.split(',').filter_map(|hop| hop.trim().parse().ok()).collect();
+            let hops: Vec<IpAddr> = forwarded
+                .split(',')
+                .filter_map(|hop| hop.trim().parse().ok())
+                .collect();
             if let Some(client) = hops.iter().rev().find(|ip| !self.trusts(**ip)) {
                 return Some(*client);
             }
@@ -76,7 +84,10 @@ mod tests {
         let proxies = TrustedProxies::parse(&["10.0.0.0/8".into()]);
         let peer = Some("10.0.0.2:4000".parse().unwrap());
 
-        let ip = proxies.client_ip(peer, &headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.3")]));
+        let ip = proxies.client_ip(
+            peer,
+            &headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.3")]),
+        );
 
         assert_eq!(ip, Some("198.51.100.7".parse().unwrap()));
     }

@@ -25,7 +25,8 @@ pub fn is_json(headers: &HeaderMap) -> bool {
         .and_then(|value| value.split(';').next())
         .is_some_and(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
 }
 
@@ -36,13 +37,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
         if !is_json(request.headers()) {
             return Err(Error::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge
-            } else {
-                Error::MalformedBody("the body could not be read".into())
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::PayloadTooLarge
+                } else {
+                    Error::MalformedBody("the body could not be read".into())
+                }
+            })?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -57,10 +60,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             serde_json::error::Category::Data => {
                 let message = inner.to_string();
                 let field = quoted(&message)
-                    .filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"))
+                    .filter(|_| {
+                        message.starts_with("unknown field") || message.starts_with("missing field")
+                    })
                     .map(|name| match path.as_str() {
                         "." => name.to_owned(),
-                        path if path == name || path.ends_with(&format!(".{name}")) => path.to_owned(),
+                        path if path == name || path.ends_with(&format!(".{name}")) => {
+                            path.to_owned()
+                        }
                         path => format!("{path}.{name}"),
                     })
                     .unwrap_or_else(|| path.trim_start_matches('.').to_owned());
@@ -71,7 +78,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
                 } else {
                     "invalid_type"
                 };
-                let message = message.split(" at line ").next().unwrap_or_default().to_owned();
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
                 Error::Invalid(vec![FieldError::new(field, code, message)])
             }
             _ => Error::MalformedBody(inner.to_string()),
@@ -90,15 +101,26 @@ fn quoted(message: &str) -> Option<&str> {
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
 }
 
 impl FromRequestParts<AppState> for CurrentSession {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or(Error::Unauthorized)?;
-        state.services.sessions.authenticate(token).await?.map_err(|_| Error::Unauthorized)
+        state
+            .services
+            .sessions
+            .authenticate(token)
+            .await?
+            .map_err(|_| Error::Unauthorized)
     }
 }
 
@@ -108,17 +130,30 @@ pub struct MaybeSession(pub Option<CurrentSession>);
 impl FromRequestParts<AppState> for MaybeSession {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(token) = bearer(&parts.headers) else { return Ok(Self(None)) };
-        Ok(Self(state.services.sessions.authenticate(token).await?.ok()))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = bearer(&parts.headers) else {
+            return Ok(Self(None));
+        };
+        Ok(Self(
+            state.services.sessions.authenticate(token).await?.ok(),
+        ))
     }
 }
 
 impl FromRequestParts<AppState> for RequestContext {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
         Ok(RequestContext {
             ip: state.proxies.client_ip(peer, &parts.headers),
             user_agent: parts
@@ -126,7 +161,11 @@ impl FromRequestParts<AppState> for RequestContext {
                 .get(USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(|ua| ua.chars().take(512).collect()),
-            request_id: parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            request_id: parts
+                .headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         })
     }
 }
@@ -152,9 +191,21 @@ mod tests {
 
     #[test]
     fn problems_name_the_field() {
-        assert_eq!(field_of(parse_json::<Body>(br#"{"email":"a","count":1,"x":1}"#).unwrap_err()), ("x".into(), "unknown_field".into()));
-        assert_eq!(field_of(parse_json::<Body>(br#"{"count":1}"#).unwrap_err()), ("email".into(), "required".into()));
-        assert_eq!(field_of(parse_json::<Body>(br#"{"email":"a","count":"x"}"#).unwrap_err()), ("count".into(), "invalid_type".into()));
-        assert!(matches!(parse_json::<Body>(b"{nope").unwrap_err(), Error::MalformedBody(_)));
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"{"email":"a","count":1,"x":1}"#).unwrap_err()),
+            ("x".into(), "unknown_field".into())
+        );
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"{"count":1}"#).unwrap_err()),
+            ("email".into(), "required".into())
+        );
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"{"email":"a","count":"x"}"#).unwrap_err()),
+            ("count".into(), "invalid_type".into())
+        );
+        assert!(matches!(
+            parse_json::<Body>(b"{nope").unwrap_err(),
+            Error::MalformedBody(_)
+        ));
     }
 }

@@ -34,7 +34,10 @@ pub fn router(state: &AppState) -> Router {
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
-        .route("/.well-known/openid-configuration", get(wellknown::openid_configuration))
+        .route(
+            "/.well-known/openid-configuration",
+            get(wellknown::openid_configuration),
+        )
         .route("/api/auth/config", get(auth::get_config))
         .route("/api/auth/signup", post(auth::signup))
         .route("/api/auth/register", post(auth::signup))
@@ -44,7 +47,10 @@ pub fn router(state: &AppState) -> Router {
         .route("/api/auth/me", get(auth::get_me).patch(auth::update_me))
         .route("/api/auth/session", get(auth::get_session))
         .route("/api/auth/sessions", get(auth::list_sessions))
-        .route("/api/auth/sessions/all", delete(auth::delete_other_sessions))
+        .route(
+            "/api/auth/sessions/all",
+            delete(auth::delete_other_sessions),
+        )
         .route("/api/auth/sessions/{id}", delete(auth::delete_session))
         .route("/api/auth/activity", post(auth::record_activity))
         .route("/api/auth/introspect", post(auth::introspect))
@@ -57,7 +63,11 @@ pub fn router(state: &AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::sanitize_request_id))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(request_span).on_failure(()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(()),
+        )
         .layer(axum::middleware::from_fn(middleware::record_metrics))
         // SPEC §4: headers on every response; routes that need another CSP set their own.
         .layer(set_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -146,5 +146,7 @@ fn time_seconds(seconds: u64) -> cookie::time::Duration {
 }
 
 pub fn no_store(response: &mut Response) {
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }

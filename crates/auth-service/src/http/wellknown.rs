@@ -11,7 +11,11 @@ use crate::app::AppState;
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let keys = state.services.keys.jwks();
     // Short enough that a rotation is seen within a minute; clients also refetch on unknown kid.
-    ([(CACHE_CONTROL, "public, max-age=60")], axum::Json(json!({ "keys": keys }))).into_response()
+    (
+        [(CACHE_CONTROL, "public, max-age=60")],
+        axum::Json(json!({ "keys": keys })),
+    )
+        .into_response()
 }
 
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {

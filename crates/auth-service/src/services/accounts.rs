@@ -32,9 +32,17 @@ impl Accounts {
 
     /// Creates the account (the unique indexes decide "taken") and, unless verification is
     /// required first, its first session.
-    pub async fn signup(&self, account: NewAccount, request: &RequestContext) -> Result<Signup, Error> {
+    pub async fn signup(
+        &self,
+        account: NewAccount,
+        request: &RequestContext,
+    ) -> Result<Signup, Error> {
         let ctx = &self.context;
-        let hash = ctx.hasher.hash(SecretString::from(account.password.expose().to_owned())).await.map_err(Error::Internal)?;
+        let hash = ctx
+            .hasher
+            .hash(SecretString::from(account.password.expose().to_owned()))
+            .await
+            .map_err(Error::Internal)?;
         let now = ctx.now();
         let user = User {
             id: Uuid::now_v7(),
@@ -68,7 +76,10 @@ impl Accounts {
             audit: vec![ctx.audit("signup", Some(user.id), Some(user.id), json!({}), request)],
         };
         if ctx.config.auth.require_email_verification {
-            ctx.store.record_signup(&row, None, &effects).await.map_err(Error::from)?;
+            ctx.store
+                .record_signup(&row, None, &effects)
+                .await
+                .map_err(Error::from)?;
             metrics::counter!("auth_operations_total", "operation" => "signup", "status" => "success").increment(1);
             return Ok(Signup::VerificationRequired(user));
         }
@@ -78,7 +89,10 @@ impl Accounts {
             Some(user.id),
             json!({ "user_id": user.id, "session_id": session.id }),
         ));
-        let result = ctx.store.record_signup(&row, Some((&session, &token_row)), &effects).await;
+        let result = ctx
+            .store
+            .record_signup(&row, Some((&session, &token_row)), &effects)
+            .await;
         count("signup", result.is_ok());
         result.map_err(Error::from)?;
         let pair = ctx.token_pair(user, session.id, token.plaintext, ctx.refresh_ttl_seconds())?;
@@ -86,17 +100,37 @@ impl Accounts {
     }
 
     /// SPEC §4: unknown users and wrong passwords take the same time and answer the same way.
-    pub async fn login(&self, login: Login, password: SecretString, request: &RequestContext) -> Result<TokenPair, Error> {
+    pub async fn login(
+        &self,
+        login: Login,
+        password: SecretString,
+        request: &RequestContext,
+    ) -> Result<TokenPair, Error> {
         let ctx = &self.context;
         let credentials = ctx.store.credentials(&login, ctx.territory()).await?;
         let stored = credentials.as_ref().map(|c| c.password_hash.clone());
-        let verdict = ctx.hasher.verify(password.clone(), stored).await.map_err(Error::Internal)?;
+        let verdict = ctx
+            .hasher
+            .verify(password.clone(), stored)
+            .await
+            .map_err(Error::Internal)?;
         let (credentials, rehash) = match (credentials, verdict) {
             (Some(credentials), Verdict::Match { rehash }) => (credentials, rehash),
             (credentials, _) => {
                 let user_id = credentials.map(|c| c.user.id);
-                let audit = ctx.audit("login_failure", None, user_id, json!({ "reason": "invalid_credentials" }), request);
-                ctx.store.record_effects(&Effects { events: Vec::new(), audit: vec![audit] }).await?;
+                let audit = ctx.audit(
+                    "login_failure",
+                    None,
+                    user_id,
+                    json!({ "reason": "invalid_credentials" }),
+                    request,
+                );
+                ctx.store
+                    .record_effects(&Effects {
+                        events: Vec::new(),
+                        audit: vec![audit],
+                    })
+                    .await?;
                 count("login", false);
                 return Err(Error::InvalidCredentials);
             }
@@ -112,20 +146,42 @@ impl Accounts {
         }
         if rehash {
             let hash = ctx.hasher.hash(password).await.map_err(Error::Internal)?;
-            ctx.store.replace_password_hash(user.id, &hash, ctx.now()).await?;
+            ctx.store
+                .replace_password_hash(user.id, &hash, ctx.now())
+                .await?;
         }
         let (session, token_row, token) = ctx.new_session(user.id, request)?;
         let effects = Effects {
             events: vec![
-                ctx.event("auth:user.login", Some(user.id), json!({ "user_id": user.id, "session_id": session.id })),
-                ctx.event("auth:session.created", Some(user.id), json!({ "user_id": user.id, "session_id": session.id })),
+                ctx.event(
+                    "auth:user.login",
+                    Some(user.id),
+                    json!({ "user_id": user.id, "session_id": session.id }),
+                ),
+                ctx.event(
+                    "auth:session.created",
+                    Some(user.id),
+                    json!({ "user_id": user.id, "session_id": session.id }),
+                ),
             ],
-            audit: vec![ctx.audit("login_success", Some(user.id), Some(user.id), json!({ "session_id": session.id }), request)],
+            audit: vec![ctx.audit(
+                "login_success",
+                Some(user.id),
+                Some(user.id),
+                json!({ "session_id": session.id }),
+                request,
+            )],
         };
         let user_id = user.id;
         let evicted = move |ids: &[Uuid]| ctx.sessions_ended(user_id, ids, "evicted");
         ctx.store
-            .record_login(&session, &token_row, ctx.config.auth.max_sessions_per_user, &effects, &evicted)
+            .record_login(
+                &session,
+                &token_row,
+                ctx.config.auth.max_sessions_per_user,
+                &effects,
+                &evicted,
+            )
             .await?;
         count("login", true);
         ctx.token_pair(user, session.id, token.plaintext, ctx.refresh_ttl_seconds())
@@ -133,7 +189,11 @@ impl Accounts {
 
     /// The caller's own user.
     pub async fn me(&self, user_id: Uuid) -> Result<User, Error> {
-        self.context.store.user(user_id, self.context.territory()).await?.ok_or(Error::Unauthorized)
+        self.context
+            .store
+            .user(user_id, self.context.territory())
+            .await?
+            .ok_or(Error::Unauthorized)
     }
 
     /// Changes the caller's profile and answers the updated user.
@@ -149,10 +209,18 @@ impl Accounts {
             .flatten()
             .collect();
             let effects = Effects {
-                events: vec![ctx.event("auth:user.updated", Some(user_id), json!({ "user_id": user_id, "fields": fields }))],
+                events: vec![ctx.event(
+                    "auth:user.updated",
+                    Some(user_id),
+                    json!({ "user_id": user_id, "fields": fields }),
+                )],
                 audit: Vec::new(),
             };
-            if !ctx.store.update_profile(user_id, &patch, ctx.now(), &effects).await? {
+            if !ctx
+                .store
+                .update_profile(user_id, &patch, ctx.now(), &effects)
+                .await?
+            {
                 return Err(Error::Unauthorized);
             }
         }
@@ -162,5 +230,6 @@ impl Accounts {
 
 fn count(operation: &'static str, success: bool) {
     let status = if success { "success" } else { "failure" };
-    metrics::counter!("auth_operations_total", "operation" => operation, "status" => status).increment(1);
+    metrics::counter!("auth_operations_total", "operation" => operation, "status" => status)
+        .increment(1);
 }

@@ -66,14 +66,22 @@ impl Context {
     }
 
     /// A new session for `user_id` with its first refresh token.
-    pub fn new_session(&self, user_id: Uuid, request: &RequestContext) -> Result<(NewSession, NewRefreshToken, OpaqueToken), Error> {
+    pub fn new_session(
+        &self,
+        user_id: Uuid,
+        request: &RequestContext,
+    ) -> Result<(NewSession, NewRefreshToken, OpaqueToken), Error> {
         let now = self.now();
         let session = NewSession {
             id: Uuid::now_v7(),
             user_id,
             ip_address: request.ip.map(|ip| ip.to_string()),
             user_agent: request.user_agent.clone(),
-            device: request.user_agent.as_deref().map(Device::from_user_agent).unwrap_or_default(),
+            device: request
+                .user_agent
+                .as_deref()
+                .map(Device::from_user_agent)
+                .unwrap_or_default(),
             created_at: now,
             expires_at: now + Self::duration(self.config.auth.session_lifetime),
             idle_expires_at: self.idle_deadline(now),
@@ -83,7 +91,12 @@ impl Context {
         Ok((session, row, token))
     }
 
-    pub fn refresh_row(&self, session_id: Uuid, token: &OpaqueToken, now: DateTime<Utc>) -> NewRefreshToken {
+    pub fn refresh_row(
+        &self,
+        session_id: Uuid,
+        token: &OpaqueToken,
+        now: DateTime<Utc>,
+    ) -> NewRefreshToken {
         NewRefreshToken {
             id: Uuid::now_v7(),
             session_id,
@@ -94,7 +107,13 @@ impl Context {
     }
 
     /// Signs an access token for `user` in `session_id` and pairs it with the refresh token.
-    pub fn token_pair(&self, user: User, session_id: Uuid, refresh: SecretString, refresh_expires_in: u64) -> Result<TokenPair, Error> {
+    pub fn token_pair(
+        &self,
+        user: User,
+        session_id: Uuid,
+        refresh: SecretString,
+        refresh_expires_in: u64,
+    ) -> Result<TokenPair, Error> {
         let now = self.now().timestamp();
         let ttl = self.config.auth.access_token_ttl.as_secs();
         let claims = AccessClaims {
@@ -115,7 +134,14 @@ impl Context {
         let access_token = self.keys.ring().sign(&claims).map_err(Error::Internal)?;
         metrics::counter!("auth_tokens_generated_total", "type" => "access").increment(1);
         metrics::counter!("auth_tokens_generated_total", "type" => "refresh").increment(1);
-        Ok(TokenPair { access_token, expires_in: ttl, refresh_token: refresh, refresh_expires_in, session_id, user })
+        Ok(TokenPair {
+            access_token,
+            expires_in: ttl,
+            refresh_token: refresh,
+            refresh_expires_in,
+            session_id,
+            user,
+        })
     }
 
     pub fn refresh_ttl_seconds(&self) -> u64 {
@@ -143,7 +169,14 @@ impl Context {
     }
 
     /// An audit entry about `user_id`, done by `actor_id`, from `request`.
-    pub fn audit(&self, action: &'static str, actor_id: Option<Uuid>, user_id: Option<Uuid>, details: Value, request: &RequestContext) -> AuditEntry {
+    pub fn audit(
+        &self,
+        action: &'static str,
+        actor_id: Option<Uuid>,
+        user_id: Option<Uuid>,
+        details: Value,
+        request: &RequestContext,
+    ) -> AuditEntry {
         AuditEntry {
             id: Uuid::now_v7(),
             occurred_at: self.now(),
@@ -163,7 +196,13 @@ impl Context {
         Effects {
             events: ids
                 .iter()
-                .map(|id| self.event("auth:session.terminated", Some(user_id), json!({ "user_id": user_id, "session_id": id, "reason": reason })))
+                .map(|id| {
+                    self.event(
+                        "auth:session.terminated",
+                        Some(user_id),
+                        json!({ "user_id": user_id, "session_id": id, "reason": reason }),
+                    )
+                })
                 .collect(),
             audit: Vec::new(),
         }

@@ -42,12 +42,37 @@ struct Inner {
 
 impl Keys {
     /// Loads the keys, creating the first one when there is no active key.
-    pub async fn load(store: Arc<dyn Store>, clock: Clock, config: Arc<Config>) -> anyhow::Result<Self> {
-        let sealer = config.auth.key_encryption_key.as_ref().map(|kek| Sealer::from_base64(kek.expose())).transpose()?;
-        let ring = RwLock::new(Arc::new(KeyRing::new(Vec::new(), config.issuer(), &config.auth.audience)?));
-        let keys = Self { inner: Arc::new(Inner { store, clock, config, sealer, ring, last_reload: Mutex::new(None) }) };
+    pub async fn load(
+        store: Arc<dyn Store>,
+        clock: Clock,
+        config: Arc<Config>,
+    ) -> anyhow::Result<Self> {
+        let sealer = config
+            .auth
+            .key_encryption_key
+            .as_ref()
+            .map(|kek| Sealer::from_base64(kek.expose()))
+            .transpose()?;
+        let ring = RwLock::new(Arc::new(KeyRing::new(
+            Vec::new(),
+            config.issuer(),
+            &config.auth.audience,
+        )?));
+        let keys = Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                config,
+                sealer,
+                ring,
+                last_reload: Mutex::new(None),
+            }),
+        };
         let stored = keys.inner.store.signing_keys().await?;
-        if !stored.iter().any(|key| key.retired_at.is_none() && key.revoked_at.is_none()) {
+        if !stored
+            .iter()
+            .any(|key| key.retired_at.is_none() && key.revoked_at.is_none())
+        {
             let kid = keys.create().await?;
             tracing::info!(kid = %kid, "generated the first signing key");
         }
@@ -57,7 +82,11 @@ impl Keys {
 
     /// The current key ring.
     pub fn ring(&self) -> Arc<KeyRing> {
-        self.inner.ring.read().map(|ring| ring.clone()).unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+        self.inner
+            .ring
+            .read()
+            .map(|ring| ring.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
     }
 
     /// Reads all keys from the store into a fresh ring.
@@ -65,7 +94,9 @@ impl Keys {
         let stored = self.inner.store.signing_keys().await?;
         let mut ring_keys = Vec::with_capacity(stored.len());
         for key in stored {
-            let Some(algorithm) = keys::parse_algorithm(&key.algorithm) else { continue };
+            let Some(algorithm) = keys::parse_algorithm(&key.algorithm) else {
+                continue;
+            };
             let active = key.retired_at.is_none() && key.revoked_at.is_none();
             let private_der = if active { Some(self.open(&key)?) } else { None };
             ring_keys.push(RingKey {
@@ -78,7 +109,11 @@ impl Keys {
             });
         }
         let config = &self.inner.config;
-        let ring = Arc::new(KeyRing::new(ring_keys, config.issuer(), &config.auth.audience)?);
+        let ring = Arc::new(KeyRing::new(
+            ring_keys,
+            config.issuer(),
+            &config.auth.audience,
+        )?);
         if let Ok(mut slot) = self.inner.ring.write() {
             *slot = ring;
         }
@@ -91,7 +126,9 @@ impl Keys {
             return true;
         }
         let due = {
-            let Ok(mut last) = self.inner.last_reload.lock() else { return false };
+            let Ok(mut last) = self.inner.last_reload.lock() else {
+                return false;
+            };
             let due = last.is_none_or(|at| at.elapsed() >= RELOAD_INTERVAL);
             if due {
                 *last = Some(Instant::now());
@@ -109,7 +146,10 @@ impl Keys {
     fn open(&self, key: &StoredKey) -> anyhow::Result<Vec<u8>> {
         match (&self.inner.sealer, key.sealed) {
             (Some(sealer), true) => sealer.open(&key.kid, &key.private_key),
-            (None, true) => anyhow::bail!("signing key {} is sealed but auth.key_encryption_key is not set", key.kid),
+            (None, true) => anyhow::bail!(
+                "signing key {} is sealed but auth.key_encryption_key is not set",
+                key.kid
+            ),
             (_, false) => Ok(key.private_key.clone()),
         }
     }
@@ -143,7 +183,11 @@ impl Keys {
 
     /// Revokes a key at once: its tokens fail from now on. False when no such live key exists.
     pub async fn revoke(&self, kid: &str) -> anyhow::Result<bool> {
-        let revoked = self.inner.store.revoke_signing_key(kid, self.inner.clock.now()).await?;
+        let revoked = self
+            .inner
+            .store
+            .revoke_signing_key(kid, self.inner.clock.now())
+            .await?;
         self.reload().await?;
         Ok(revoked)
     }
@@ -167,7 +211,8 @@ impl Keys {
 
     /// The JWKS document's keys.
     pub fn jwks(&self) -> Vec<Value> {
-        let ttl = chrono::Duration::from_std(self.inner.config.auth.access_token_ttl).unwrap_or(chrono::Duration::MAX);
+        let ttl = chrono::Duration::from_std(self.inner.config.auth.access_token_ttl)
+            .unwrap_or(chrono::Duration::MAX);
         self.ring().jwks(self.inner.clock.now(), ttl)
     }
 }

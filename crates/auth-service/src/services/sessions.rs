@@ -41,7 +41,10 @@ impl Sessions {
     }
 
     /// Verifies an access token and its session (SPEC §3): ended sessions fail at once.
-    pub async fn authenticate(&self, token: &str) -> Result<Result<CurrentSession, Rejection>, Error> {
+    pub async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<Result<CurrentSession, Rejection>, Error> {
         let ctx = &self.context;
         let now = ctx.now();
         let mut verified = ctx.keys.ring().verify(token, now);
@@ -68,7 +71,8 @@ impl Sessions {
         }
         if let Some(reason) = state.lapsed(now) {
             if !state.ended {
-                self.end(claims.sid, claims.sub, reason, &RequestContext::default()).await?;
+                self.end(claims.sid, claims.sub, reason, &RequestContext::default())
+                    .await?;
             }
             return Ok(Err(Rejection::SessionEnded));
         }
@@ -76,7 +80,11 @@ impl Sessions {
     }
 
     /// Spends a refresh token and answers its successor (SPEC §3 rotation, grace and reuse).
-    pub async fn refresh(&self, presented: &SecretString, request: &RequestContext) -> Result<TokenPair, Error> {
+    pub async fn refresh(
+        &self,
+        presented: &SecretString,
+        request: &RequestContext,
+    ) -> Result<TokenPair, Error> {
         let ctx = &self.context;
         let now = ctx.now();
         let hash = tokens::hash_token(presented.expose_secret());
@@ -85,19 +93,35 @@ impl Sessions {
         let mut row = ctx.refresh_row(Uuid::nil(), &successor, now);
         row.id = successor_id;
         let effects = |session_id: Uuid, user_id: Uuid| Effects {
-            events: vec![ctx.event("auth:token.refreshed", Some(user_id), json!({ "user_id": user_id, "session_id": session_id }))],
+            events: vec![ctx.event(
+                "auth:token.refreshed",
+                Some(user_id),
+                json!({ "user_id": user_id, "session_id": session_id }),
+            )],
             audit: Vec::new(),
         };
         // The session id is known only inside the store; the event names it from the row.
         let rotation = self.rotate(&hash, &mut row, now, &effects).await?;
         match rotation {
-            Rotation::Rotated { session_id, user_id } => {
+            Rotation::Rotated {
+                session_id,
+                user_id,
+            } => {
                 let user = self.active_user(user_id, session_id).await?;
-                ctx.token_pair(user, session_id, successor.plaintext, ctx.refresh_ttl_seconds())
+                ctx.token_pair(
+                    user,
+                    session_id,
+                    successor.plaintext,
+                    ctx.refresh_ttl_seconds(),
+                )
             }
-            Rotation::Spent { session_id, user_id, spent_at, successor_id: Some(next), session_active }
-                if session_active && now - spent_at <= grace(ctx) =>
-            {
+            Rotation::Spent {
+                session_id,
+                user_id,
+                spent_at,
+                successor_id: Some(next),
+                session_active,
+            } if session_active && now - spent_at <= grace(ctx) => {
                 // A retry of the token just rotated (two tabs at once): the same successor again.
                 let again = tokens::successor_token(presented, next);
                 let user = self.active_user(user_id, session_id).await?;
@@ -105,25 +129,48 @@ impl Sessions {
                 let remaining = ctx.refresh_ttl_seconds().saturating_sub(elapsed);
                 ctx.token_pair(user, session_id, again.plaintext, remaining)
             }
-            Rotation::Spent { session_id, user_id, .. } => {
+            Rotation::Spent {
+                session_id,
+                user_id,
+                ..
+            } => {
                 let effects = Effects {
                     events: vec![ctx.event(
                         "auth:token.reuse_detected",
                         Some(user_id),
                         json!({ "user_id": user_id, "session_id": session_id }),
                     )],
-                    audit: vec![ctx.audit("refresh_reuse", None, Some(user_id), json!({ "session_id": session_id }), request)],
+                    audit: vec![ctx.audit(
+                        "refresh_reuse",
+                        None,
+                        Some(user_id),
+                        json!({ "session_id": session_id }),
+                        request,
+                    )],
                 };
                 let ended = ctx.sessions_ended(user_id, &[session_id], EndReason::Reuse.as_str());
-                if !ctx.store.end_session(session_id, EndReason::Reuse, now, &effects.clone().and(ended)).await? {
+                if !ctx
+                    .store
+                    .end_session(
+                        session_id,
+                        EndReason::Reuse,
+                        now,
+                        &effects.clone().and(ended),
+                    )
+                    .await?
+                {
                     ctx.store.record_effects(&effects).await?;
                 }
                 tracing::warn!(session.id = %session_id, user.id = %user_id, "refresh token reuse: session ended");
                 Err(Error::RefreshTokenReused)
             }
-            Rotation::Lapsed { session_id, user_id } => {
+            Rotation::Lapsed {
+                session_id,
+                user_id,
+            } => {
                 if let Some(session) = ctx.store.session(session_id).await? {
-                    if let Some(reason) = session.lapsed(now).filter(|_| session.ended_at.is_none()) {
+                    if let Some(reason) = session.lapsed(now).filter(|_| session.ended_at.is_none())
+                    {
                         self.end(session_id, user_id, reason, request).await?;
                     }
                 }
@@ -147,34 +194,77 @@ impl Sessions {
             return Ok(Rotation::Unknown);
         };
         row.session_id = session_id;
-        Ok(ctx.store.rotate_refresh_token(hash, row, now, ctx.idle_deadline(now), &effects(session_id, user_id)).await?)
+        Ok(ctx
+            .store
+            .rotate_refresh_token(
+                hash,
+                row,
+                now,
+                ctx.idle_deadline(now),
+                &effects(session_id, user_id),
+            )
+            .await?)
     }
 
     /// The user of a session being refreshed; an inactive or deleted user ends the session.
-    async fn active_user(&self, user_id: Uuid, session_id: Uuid) -> Result<crate::domain::User, Error> {
+    async fn active_user(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+    ) -> Result<crate::domain::User, Error> {
         let ctx = &self.context;
         match ctx.store.user(user_id, ctx.territory()).await? {
             Some(user) if user.is_active => Ok(user),
             _ => {
-                self.end(session_id, user_id, EndReason::Admin, &RequestContext::default()).await?;
+                self.end(
+                    session_id,
+                    user_id,
+                    EndReason::Admin,
+                    &RequestContext::default(),
+                )
+                .await?;
                 Err(Error::InvalidRefreshToken)
             }
         }
     }
 
     /// Ends one session with its events; false when it was not active.
-    pub async fn end(&self, session_id: Uuid, user_id: Uuid, reason: EndReason, request: &RequestContext) -> Result<bool, Error> {
+    pub async fn end(
+        &self,
+        session_id: Uuid,
+        user_id: Uuid,
+        reason: EndReason,
+        request: &RequestContext,
+    ) -> Result<bool, Error> {
         let ctx = &self.context;
         let mut effects = ctx.sessions_ended(user_id, &[session_id], reason.as_str());
         if reason == EndReason::Logout {
-            effects.events.push(ctx.event("auth:user.logout", Some(user_id), json!({ "user_id": user_id, "session_id": session_id })));
-            effects.audit.push(ctx.audit("logout", Some(user_id), Some(user_id), json!({ "session_id": session_id }), request));
+            effects.events.push(ctx.event(
+                "auth:user.logout",
+                Some(user_id),
+                json!({ "user_id": user_id, "session_id": session_id }),
+            ));
+            effects.audit.push(ctx.audit(
+                "logout",
+                Some(user_id),
+                Some(user_id),
+                json!({ "session_id": session_id }),
+                request,
+            ));
         }
-        Ok(ctx.store.end_session(session_id, reason, ctx.now(), &effects).await?)
+        Ok(ctx
+            .store
+            .end_session(session_id, reason, ctx.now(), &effects)
+            .await?)
     }
 
     /// Logout with a bearer token, or with a refresh token when there is none.
-    pub async fn logout(&self, current: Option<&CurrentSession>, refresh: Option<&SecretString>, request: &RequestContext) -> Result<(), Error> {
+    pub async fn logout(
+        &self,
+        current: Option<&CurrentSession>,
+        refresh: Option<&SecretString>,
+        request: &RequestContext,
+    ) -> Result<(), Error> {
         let ctx = &self.context;
         let (session_id, user_id) = match (current, refresh) {
             (Some(current), _) => (current.session_id(), current.user_id()),
@@ -185,35 +275,64 @@ impl Sessions {
                 .ok_or(Error::Unauthorized)?,
             (None, None) => return Err(Error::Unauthorized),
         };
-        self.end(session_id, user_id, EndReason::Logout, request).await?;
+        self.end(session_id, user_id, EndReason::Logout, request)
+            .await?;
         Ok(())
     }
 
     /// The caller's current session.
     pub async fn current(&self, current: &CurrentSession) -> Result<Session, Error> {
-        self.context.store.session(current.session_id()).await?.ok_or(Error::Unauthorized)
+        self.context
+            .store
+            .session(current.session_id())
+            .await?
+            .ok_or(Error::Unauthorized)
     }
 
     /// The caller's active sessions, newest first.
     pub async fn list(&self, current: &CurrentSession) -> Result<Vec<Session>, Error> {
         let ctx = &self.context;
-        Ok(ctx.store.active_sessions(current.user_id(), ctx.now()).await?)
+        Ok(ctx
+            .store
+            .active_sessions(current.user_id(), ctx.now())
+            .await?)
     }
 
     /// Ends one of the caller's sessions; another user's or an unknown id is "not found".
-    pub async fn end_own(&self, current: &CurrentSession, session_id: Uuid, request: &RequestContext) -> Result<(), Error> {
+    pub async fn end_own(
+        &self,
+        current: &CurrentSession,
+        session_id: Uuid,
+        request: &RequestContext,
+    ) -> Result<(), Error> {
         let ctx = &self.context;
         let session = ctx.store.session(session_id).await?;
         match session {
-            Some(session) if session.user_id == current.user_id() && session.lapsed(ctx.now()).is_none() => {
-                let mut effects = ctx.sessions_ended(session.user_id, &[session.id], EndReason::Terminated.as_str());
+            Some(session)
+                if session.user_id == current.user_id() && session.lapsed(ctx.now()).is_none() =>
+            {
+                let mut effects = ctx.sessions_ended(
+                    session.user_id,
+                    &[session.id],
+                    EndReason::Terminated.as_str(),
+                );
                 effects.events.push(ctx.event(
                     "auth:session.deleted",
                     Some(session.user_id),
                     json!({ "user_id": session.user_id, "session_id": session.id }),
                 ));
-                effects.audit.push(ctx.audit("session_terminated", Some(current.user_id()), Some(session.user_id), json!({ "session_id": session.id }), request));
-                if ctx.store.end_session(session.id, EndReason::Terminated, ctx.now(), &effects).await? {
+                effects.audit.push(ctx.audit(
+                    "session_terminated",
+                    Some(current.user_id()),
+                    Some(session.user_id),
+                    json!({ "session_id": session.id }),
+                    request,
+                ));
+                if ctx
+                    .store
+                    .end_session(session.id, EndReason::Terminated, ctx.now(), &effects)
+                    .await?
+                {
                     Ok(())
                 } else {
                     Err(Error::SessionNotFound)
@@ -238,7 +357,13 @@ impl Sessions {
         };
         Ok(ctx
             .store
-            .end_sessions_except(user_id, Some(current.session_id()), EndReason::Terminated, ctx.now(), &effects)
+            .end_sessions_except(
+                user_id,
+                Some(current.session_id()),
+                EndReason::Terminated,
+                ctx.now(),
+                &effects,
+            )
             .await?)
     }
 
@@ -254,7 +379,11 @@ impl Sessions {
             )],
             audit: Vec::new(),
         };
-        if ctx.store.record_activity(current.session_id(), now, ctx.idle_deadline(now), &effects).await? {
+        if ctx
+            .store
+            .record_activity(current.session_id(), now, ctx.idle_deadline(now), &effects)
+            .await?
+        {
             Ok(())
         } else {
             Err(Error::Unauthorized)
@@ -263,10 +392,15 @@ impl Sessions {
 
     /// RFC 7662: the claims of an active token, or `None`.
     pub async fn introspect(&self, token: &str) -> Result<Option<AccessClaims>, Error> {
-        Ok(self.authenticate(token).await?.ok().map(|current| current.claims))
+        Ok(self
+            .authenticate(token)
+            .await?
+            .ok()
+            .map(|current| current.claims))
     }
 }
 
 fn grace(ctx: &Context) -> chrono::Duration {
-    chrono::Duration::from_std(ctx.config.auth.refresh_grace_period).unwrap_or(chrono::Duration::zero())
+    chrono::Duration::from_std(ctx.config.auth.refresh_grace_period)
+        .unwrap_or(chrono::Duration::zero())
 }

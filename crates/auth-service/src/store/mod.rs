@@ -147,7 +147,13 @@ pub enum Rotation {
     /// The token was live and is now spent; the successor was stored.
     Rotated { session_id: Uuid, user_id: Uuid },
     /// The token had already been spent (a retry or a reuse: the caller decides by time).
-    Spent { session_id: Uuid, user_id: Uuid, spent_at: DateTime<Utc>, successor_id: Option<Uuid>, session_active: bool },
+    Spent {
+        session_id: Uuid,
+        user_id: Uuid,
+        spent_at: DateTime<Utc>,
+        successor_id: Option<Uuid>,
+        session_active: bool,
+    },
     /// The token expired, or its session is no longer active.
     Lapsed { session_id: Uuid, user_id: Uuid },
     /// No such token.
@@ -177,13 +183,28 @@ pub trait UserStore {
         effects: &Effects,
     ) -> StoreResult<()>;
     /// The user a login names (not deleted), with the stored hash.
-    async fn credentials(&self, login: &Login, territory: Option<&str>) -> StoreResult<Option<Credentials>>;
+    async fn credentials(
+        &self,
+        login: &Login,
+        territory: Option<&str>,
+    ) -> StoreResult<Option<Credentials>>;
     /// A user who is not deleted.
     async fn user(&self, id: Uuid, territory: Option<&str>) -> StoreResult<Option<User>>;
     /// Applies a profile change; false when the user does not exist.
-    async fn update_profile(&self, id: Uuid, patch: &ProfilePatch, now: DateTime<Utc>, effects: &Effects) -> StoreResult<bool>;
+    async fn update_profile(
+        &self,
+        id: Uuid,
+        patch: &ProfilePatch,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
     /// Replaces a hash after a login verified an outdated one.
-    async fn replace_password_hash(&self, id: Uuid, hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn replace_password_hash(
+        &self,
+        id: Uuid,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -202,7 +223,8 @@ pub trait SessionStore {
     async fn session_state(&self, id: Uuid, kid: &str) -> StoreResult<Option<SessionState>>;
     async fn session(&self, id: Uuid) -> StoreResult<Option<Session>>;
     /// Sessions of a user that have not ended or lapsed at `now`, newest first.
-    async fn active_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<Session>>;
+    async fn active_sessions(&self, user_id: Uuid, now: DateTime<Utc>)
+        -> StoreResult<Vec<Session>>;
     /// Spends the live token with `hash` and stores `successor`, atomically: of many
     /// concurrent calls with one token exactly one sees `Rotated`.
     async fn rotate_refresh_token(
@@ -216,7 +238,13 @@ pub trait SessionStore {
     /// The session a refresh token belongs to: (session id, user id).
     async fn refresh_token_session(&self, hash: &[u8]) -> StoreResult<Option<(Uuid, Uuid)>>;
     /// Ends one session if it is still active; false when it was not.
-    async fn end_session(&self, id: Uuid, reason: EndReason, now: DateTime<Utc>, effects: &Effects) -> StoreResult<bool>;
+    async fn end_session(
+        &self,
+        id: Uuid,
+        reason: EndReason,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
     /// Ends every active session of a user except `except`; returns how many ended.
     async fn end_sessions_except(
         &self,
@@ -227,7 +255,13 @@ pub trait SessionStore {
         effects: EndedEffects<'_>,
     ) -> StoreResult<u64>;
     /// Records activity: pushes the idle deadline of an active session forward.
-    async fn record_activity(&self, id: Uuid, now: DateTime<Utc>, idle_deadline: DateTime<Utc>, effects: &Effects) -> StoreResult<bool>;
+    async fn record_activity(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        idle_deadline: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]

@@ -14,8 +14,17 @@ async fn signup_answers_201_with_tokens_a_cookie_and_no_hash(backend: Backend) {
 
     assert_eq!(response.status(), 201);
     assert_eq!(response.headers()["cache-control"], "no-store");
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.starts_with("refresh_token=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/api/auth"), "{cookie}");
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.starts_with("refresh_token=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Path=/api/auth"),
+        "{cookie}"
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
@@ -24,14 +33,22 @@ async fn signup_answers_201_with_tokens_a_cookie_and_no_hash(backend: Backend) {
     assert_eq!(body["user"]["email"], "alice@example.com");
     assert_eq!(body["user"]["display_name"], "Alice");
     assert_eq!(body["user"]["roles"], json!(["user"]));
-    assert!(!body.to_string().contains("argon2"), "a hash leaked: {body}");
+    assert!(
+        !body.to_string().contains("argon2"),
+        "a hash leaked: {body}"
+    );
     assert!(body["user"].get("password_hash").is_none());
 }
 
 async fn register_is_an_alias_of_signup(backend: Backend) {
     let app = backend.app().await;
 
-    let response = app.post_json("/api/auth/register", &json!({ "email": "a@example.com", "username": "alias", "password": PASSWORD })).await;
+    let response = app
+        .post_json(
+            "/api/auth/register",
+            &json!({ "email": "a@example.com", "username": "alias", "password": PASSWORD }),
+        )
+        .await;
 
     assert_eq!(response.status(), 201);
 }
@@ -40,8 +57,18 @@ async fn duplicate_email_or_username_is_409_with_its_code(backend: Backend) {
     let app = backend.app().await;
     app.signed_up("alice").await;
 
-    let same_email = app.post_json("/api/auth/signup", &json!({ "email": "ALICE@example.com", "username": "other", "password": PASSWORD })).await;
-    let same_name = app.post_json("/api/auth/signup", &json!({ "email": "x@example.com", "username": "ALICE", "password": PASSWORD })).await;
+    let same_email = app
+        .post_json(
+            "/api/auth/signup",
+            &json!({ "email": "ALICE@example.com", "username": "other", "password": PASSWORD }),
+        )
+        .await;
+    let same_name = app
+        .post_json(
+            "/api/auth/signup",
+            &json!({ "email": "x@example.com", "username": "ALICE", "password": PASSWORD }),
+        )
+        .await;
 
     assert_eq!(same_email.status(), 409);
     assert_eq!(code_of(same_email).await, "email_taken");
@@ -55,28 +82,68 @@ async fn concurrent_signups_of_one_username_give_exactly_one_201(backend: Backen
     let bodies: Vec<Value> = (0..8)
         .map(|i| json!({ "email": format!("racer{i}@example.com"), "username": "racer", "password": PASSWORD }))
         .collect();
-    let attempts = bodies.iter().map(|body| app.post_json("/api/auth/signup", body));
-    let statuses: Vec<u16> = futures::future::join_all(attempts).await.iter().map(|r| r.status().as_u16()).collect();
+    let attempts = bodies
+        .iter()
+        .map(|body| app.post_json("/api/auth/signup", body));
+    let statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
 
-    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
 }
 
 async fn invalid_signups_name_every_bad_field(backend: Backend) {
     let app = backend.app().await;
 
-    let response = app.post_json("/api/auth/signup", &json!({ "email": "nope", "username": "a b", "password": "short" })).await;
+    let response = app
+        .post_json(
+            "/api/auth/signup",
+            &json!({ "email": "nope", "username": "a b", "password": "short" }),
+        )
+        .await;
     let unknown = app.post_json("/api/auth/signup", &json!({ "email": "a@example.com", "username": "abc", "password": PASSWORD, "admin": true })).await;
-    let not_json = app.http.post(app.url("/api/auth/signup")).body("email=a").header("content-type", "application/x-www-form-urlencoded").send().await.unwrap();
-    let broken = app.http.post(app.url("/api/auth/signup")).body("{\"email\":").header("content-type", "application/json").send().await.unwrap();
+    let not_json = app
+        .http
+        .post(app.url("/api/auth/signup"))
+        .body("email=a")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    let broken = app
+        .http
+        .post(app.url("/api/auth/signup"))
+        .body("{\"email\":")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "validation_failed");
-    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["email", "username", "password"]);
     assert_eq!(unknown.status(), 400);
-    assert_eq!(unknown.json::<Value>().await.unwrap()["errors"][0]["field"], "admin");
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap()["errors"][0]["field"],
+        "admin"
+    );
     assert_eq!(not_json.status(), 415);
     assert_eq!(broken.status(), 400);
     assert_eq!(code_of(broken).await, "malformed_body");
@@ -86,8 +153,18 @@ async fn login_works_with_email_or_username(backend: Backend) {
     let app = backend.app().await;
     app.signed_up("alice").await;
 
-    let by_email = app.post_json("/api/auth/login", &json!({ "email": "ALICE@example.com", "password": PASSWORD })).await;
-    let by_name = app.post_json("/api/auth/login", &json!({ "username": "Alice", "password": PASSWORD })).await;
+    let by_email = app
+        .post_json(
+            "/api/auth/login",
+            &json!({ "email": "ALICE@example.com", "password": PASSWORD }),
+        )
+        .await;
+    let by_name = app
+        .post_json(
+            "/api/auth/login",
+            &json!({ "username": "Alice", "password": PASSWORD }),
+        )
+        .await;
 
     assert_eq!(by_email.status(), 200);
     assert_eq!(by_name.status(), 200);
@@ -99,13 +176,24 @@ async fn unknown_user_and_wrong_password_answer_alike(backend: Backend) {
     let app = backend.app().await;
     app.signed_up("alice").await;
 
-    let wrong = app.post_json("/api/auth/login", &json!({ "username": "alice", "password": "not the password" })).await;
-    let unknown = app.post_json("/api/auth/login", &json!({ "username": "nobody", "password": "not the password" })).await;
+    let wrong = app
+        .post_json(
+            "/api/auth/login",
+            &json!({ "username": "alice", "password": "not the password" }),
+        )
+        .await;
+    let unknown = app
+        .post_json(
+            "/api/auth/login",
+            &json!({ "username": "nobody", "password": "not the password" }),
+        )
+        .await;
 
     assert_eq!(wrong.status(), 401);
     assert_eq!(unknown.status(), 401);
     assert_eq!(wrong.headers()["www-authenticate"], "Bearer");
-    let (mut wrong, mut unknown): (Value, Value) = (wrong.json().await.unwrap(), unknown.json().await.unwrap());
+    let (mut wrong, mut unknown): (Value, Value) =
+        (wrong.json().await.unwrap(), unknown.json().await.unwrap());
     wrong["request_id"] = Value::Null;
     unknown["request_id"] = Value::Null;
     assert_eq!(wrong, unknown);
@@ -116,7 +204,12 @@ async fn me_answers_the_user_and_patch_me_changes_the_profile(backend: Backend) 
     let app = backend.app().await;
     let alice = app.signed_up("alice").await;
 
-    let me: Value = app.get_as("/api/auth/me", &alice.access_token).await.json().await.unwrap();
+    let me: Value = app
+        .get_as("/api/auth/me", &alice.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
     let patched = app
         .http
         .patch(app.url("/api/auth/me"))
@@ -125,8 +218,22 @@ async fn me_answers_the_user_and_patch_me_changes_the_profile(backend: Backend) 
         .send()
         .await
         .unwrap();
-    let cleared = app.http.patch(app.url("/api/auth/me")).bearer_auth(&alice.access_token).json(&json!({ "bio": null })).send().await.unwrap();
-    let bad = app.http.patch(app.url("/api/auth/me")).bearer_auth(&alice.access_token).json(&json!({ "avatar_url": "javascript:x" })).send().await.unwrap();
+    let cleared = app
+        .http
+        .patch(app.url("/api/auth/me"))
+        .bearer_auth(&alice.access_token)
+        .json(&json!({ "bio": null }))
+        .send()
+        .await
+        .unwrap();
+    let bad = app
+        .http
+        .patch(app.url("/api/auth/me"))
+        .bearer_auth(&alice.access_token)
+        .json(&json!({ "avatar_url": "javascript:x" }))
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(me["username"], "alice");
     assert_eq!(me["id"], alice.user_id.as_str());
@@ -171,7 +278,12 @@ async fn jwks_and_discovery_publish_the_signing_key(backend: Backend) {
     let jwks = app.get("/.well-known/jwks.json").await;
     let cache = jwks.headers()["cache-control"].to_str().unwrap().to_owned();
     let jwks: Value = jwks.json().await.unwrap();
-    let discovery: Value = app.get("/.well-known/openid-configuration").await.json().await.unwrap();
+    let discovery: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
 
     assert!(cache.contains("max-age="));
     let keys = jwks["keys"].as_array().unwrap();
@@ -180,17 +292,33 @@ async fn jwks_and_discovery_publish_the_signing_key(backend: Backend) {
     assert_eq!(keys[0]["kty"], "OKP");
     assert!(keys[0].get("d").is_none(), "private key material published");
     assert_eq!(discovery["issuer"], "http://localhost:8080");
-    assert_eq!(discovery["jwks_uri"], "http://localhost:8080/.well-known/jwks.json");
-    assert_eq!(discovery["id_token_signing_alg_values_supported"], json!(["EdDSA"]));
+    assert_eq!(
+        discovery["jwks_uri"],
+        "http://localhost:8080/.well-known/jwks.json"
+    );
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        json!(["EdDSA"])
+    );
 }
 
 async fn rs256_and_es256_are_selectable(backend: Backend) {
-    for algorithm in [auth_service::config::SigningAlgorithm::RS256, auth_service::config::SigningAlgorithm::ES256] {
-        let app = backend.app_with(|config| config.auth.signing_algorithm = algorithm).await;
+    for algorithm in [
+        auth_service::config::SigningAlgorithm::RS256,
+        auth_service::config::SigningAlgorithm::ES256,
+    ] {
+        let app = backend
+            .app_with(|config| config.auth.signing_algorithm = algorithm)
+            .await;
         let alice = app.signed_up("alice").await;
 
         let me = app.get_as("/api/auth/me", &alice.access_token).await;
-        let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+        let jwks: Value = app
+            .get("/.well-known/jwks.json")
+            .await
+            .json()
+            .await
+            .unwrap();
 
         assert_eq!(me.status(), 200, "{algorithm:?}");
         assert_eq!(jwks["keys"][0]["alg"], format!("{algorithm:?}"));

@@ -8,6 +8,9 @@
 
 mod support;
 
+mod auth;
 mod process;
+mod sessions;
 mod skeleton;
 mod storage;
+mod tokens;

@@ -10,7 +10,8 @@ use crate::domain::user::{Credentials, DEFAULT_ROLE};
 use crate::domain::{Login, ProfilePatch, User};
 use crate::store::{Effects, NewRefreshToken, NewSession, NewUser, StoreResult, UserStore};
 
-const USER_COLUMNS: &str = "id, email, username, display_name, avatar_url, bio, is_verified, is_active, \
+const USER_COLUMNS: &str =
+    "id, email, username, display_name, avatar_url, bio, is_verified, is_active, \
                             created_at, updated_at, password_hash";
 
 #[derive(sqlx::FromRow)]
@@ -51,7 +52,11 @@ impl UserRow {
 }
 
 /// Global roles plus those held in `territory`, and the user's territories.
-async fn memberships(pool: &PgPool, user_id: Uuid, territory: Option<&str>) -> StoreResult<(Vec<String>, Vec<String>)> {
+async fn memberships(
+    pool: &PgPool,
+    user_id: Uuid,
+    territory: Option<&str>,
+) -> StoreResult<(Vec<String>, Vec<String>)> {
     let roles = sqlx::query_scalar(
         "SELECT DISTINCT role_name FROM user_roles \
          WHERE user_id = $1 AND (territory_code IS NULL OR territory_code = $2::text) ORDER BY role_name",
@@ -61,12 +66,13 @@ async fn memberships(pool: &PgPool, user_id: Uuid, territory: Option<&str>) -> S
     .fetch_all(pool)
     .await
     .map_err(db_error)?;
-    let territories =
-        sqlx::query_scalar("SELECT territory_code FROM user_territories WHERE user_id = $1 ORDER BY territory_code")
-            .bind(user_id)
-            .fetch_all(pool)
-            .await
-            .map_err(db_error)?;
+    let territories = sqlx::query_scalar(
+        "SELECT territory_code FROM user_territories WHERE user_id = $1 ORDER BY territory_code",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
     Ok((roles, territories))
 }
 
@@ -107,13 +113,22 @@ impl UserStore for PgStore {
         tx.commit().await.map_err(db_error)
     }
 
-    async fn credentials(&self, login: &Login, territory: Option<&str>) -> StoreResult<Option<Credentials>> {
+    async fn credentials(
+        &self,
+        login: &Login,
+        territory: Option<&str>,
+    ) -> StoreResult<Option<Credentials>> {
         let (condition, value) = match login {
             Login::Email(email) => ("email = $1", email.to_lowercase()),
             Login::Username(username) => ("lower(username) = lower($1)", username.clone()),
         };
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {condition} AND deleted_at IS NULL");
-        let row: Option<UserRow> = sqlx::query_as(&sql).bind(value).fetch_optional(&self.pool).await.map_err(db_error)?;
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users WHERE {condition} AND deleted_at IS NULL");
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
         let (roles, territories) = memberships(&self.pool, row.id, territory).await?;
         Ok(Some(row.into_credentials(roles, territories)))
@@ -121,13 +136,23 @@ impl UserStore for PgStore {
 
     async fn user(&self, user_id: Uuid, territory: Option<&str>) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL");
-        let row: Option<UserRow> = sqlx::query_as(&sql).bind(user_id).fetch_optional(&self.pool).await.map_err(db_error)?;
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
         let (roles, territories) = memberships(&self.pool, user_id, territory).await?;
         Ok(Some(row.into_credentials(roles, territories).user))
     }
 
-    async fn update_profile(&self, user_id: Uuid, patch: &ProfilePatch, now: DateTime<Utc>, effects: &Effects) -> StoreResult<bool> {
+    async fn update_profile(
+        &self,
+        user_id: Uuid,
+        patch: &ProfilePatch,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         // `CASE WHEN $n` keeps a column when the patch leaves it out.
         let updated = sqlx::query(
@@ -158,7 +183,12 @@ impl UserStore for PgStore {
         Ok(true)
     }
 
-    async fn replace_password_hash(&self, user_id: Uuid, hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn replace_password_hash(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
             .bind(user_id)
             .bind(hash)

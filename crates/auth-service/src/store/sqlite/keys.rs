@@ -67,13 +67,15 @@ impl KeyStore for SqliteStore {
     }
 
     async fn revoke_signing_key(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-        let revoked = sqlx::query("UPDATE signing_keys SET revoked_at = $2 WHERE kid = $1 AND revoked_at IS NULL")
-            .bind(kid)
-            .bind(ts(now))
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
+        let revoked = sqlx::query(
+            "UPDATE signing_keys SET revoked_at = $2 WHERE kid = $1 AND revoked_at IS NULL",
+        )
+        .bind(kid)
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
         Ok(revoked > 0)
     }
 }

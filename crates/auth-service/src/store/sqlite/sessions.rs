@@ -10,9 +10,12 @@ use uuid::Uuid;
 use super::{db_error, id, ts, write_effects, SqliteStore};
 use crate::domain::session::SessionState;
 use crate::domain::{Device, EndReason, Session};
-use crate::store::{EndedEffects, Effects, NewRefreshToken, NewSession, Rotation, SessionStore, StoreResult};
+use crate::store::{
+    Effects, EndedEffects, NewRefreshToken, NewSession, Rotation, SessionStore, StoreResult,
+};
 
-const SESSION_COLUMNS: &str = "id, user_id, ip_address, user_agent, browser, os, device_type, created_at, \
+const SESSION_COLUMNS: &str =
+    "id, user_id, ip_address, user_agent, browser, os, device_type, created_at, \
                                last_activity_at, expires_at, idle_expires_at, ended_at, end_reason";
 
 #[derive(sqlx::FromRow)]
@@ -39,7 +42,11 @@ impl From<SessionRow> for Session {
             user_id: row.user_id.into_uuid(),
             ip_address: row.ip_address,
             user_agent: row.user_agent,
-            device: Device { browser: row.browser, os: row.os, device_type: row.device_type },
+            device: Device {
+                browser: row.browser,
+                os: row.os,
+                device_type: row.device_type,
+            },
             created_at: row.created_at,
             last_activity_at: row.last_activity_at,
             expires_at: row.expires_at,
@@ -75,7 +82,10 @@ pub(super) async fn insert_session(
     insert_refresh_token(tx, token).await
 }
 
-async fn insert_refresh_token(tx: &mut Transaction<'_, Sqlite>, token: &NewRefreshToken) -> StoreResult<()> {
+async fn insert_refresh_token(
+    tx: &mut Transaction<'_, Sqlite>,
+    token: &NewRefreshToken,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -140,7 +150,11 @@ impl SessionStore for SqliteStore {
         Ok(beyond)
     }
 
-    async fn session_state(&self, session_id: Uuid, kid: &str) -> StoreResult<Option<SessionState>> {
+    async fn session_state(
+        &self,
+        session_id: Uuid,
+        kid: &str,
+    ) -> StoreResult<Option<SessionState>> {
         let row: Option<(Hyphenated, bool, DateTime<Utc>, DateTime<Utc>, bool)> = sqlx::query_as(
             "SELECT s.user_id, s.ended_at IS NOT NULL, s.expires_at, s.idle_expires_at, \
                EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = $2 AND k.revoked_at IS NOT NULL) \
@@ -151,29 +165,42 @@ impl SessionStore for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        Ok(row.map(|(user_id, ended, expires_at, idle_expires_at, key_revoked)| SessionState {
-            user_id: user_id.into_uuid(),
-            ended,
-            expires_at,
-            idle_expires_at,
-            key_revoked,
-        }))
+        Ok(row.map(
+            |(user_id, ended, expires_at, idle_expires_at, key_revoked)| SessionState {
+                user_id: user_id.into_uuid(),
+                ended,
+                expires_at,
+                idle_expires_at,
+                key_revoked,
+            },
+        ))
     }
 
     async fn session(&self, session_id: Uuid) -> StoreResult<Option<Session>> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-        let row: Option<SessionRow> =
-            sqlx::query_as(&sql).bind(id(session_id)).fetch_optional(&self.pool).await.map_err(db_error)?;
+        let row: Option<SessionRow> = sqlx::query_as(&sql)
+            .bind(id(session_id))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
         Ok(row.map(Session::from))
     }
 
-    async fn active_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
+    async fn active_sessions(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Session>> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND ended_at IS NULL \
              AND expires_at > $2 AND idle_expires_at > $2 ORDER BY created_at DESC, id DESC"
         );
-        let rows: Vec<SessionRow> =
-            sqlx::query_as(&sql).bind(id(user_id)).bind(ts(now)).fetch_all(&self.pool).await.map_err(db_error)?;
+        let rows: Vec<SessionRow> = sqlx::query_as(&sql)
+            .bind(id(user_id))
+            .bind(ts(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
         Ok(rows.into_iter().map(Session::from).collect())
     }
 
@@ -215,7 +242,10 @@ impl SessionStore for SqliteStore {
             .map_err(db_error)?;
             write_effects(&mut tx, effects).await?;
             tx.commit().await.map_err(db_error)?;
-            return Ok(Rotation::Rotated { session_id: session_id.into_uuid(), user_id: user_id.into_uuid() });
+            return Ok(Rotation::Rotated {
+                session_id: session_id.into_uuid(),
+                user_id: user_id.into_uuid(),
+            });
         }
         let row: Option<SpentRow> = sqlx::query_as(
             "SELECT rt.session_id, s.user_id, rt.spent_at, rt.successor_id, \
@@ -238,7 +268,10 @@ impl SessionStore for SqliteStore {
                     successor_id: row.successor_id.map(Hyphenated::into_uuid),
                     session_active: row.session_active,
                 },
-                None => Rotation::Lapsed { session_id: row.session_id.into_uuid(), user_id: row.user_id.into_uuid() },
+                None => Rotation::Lapsed {
+                    session_id: row.session_id.into_uuid(),
+                    user_id: row.user_id.into_uuid(),
+                },
             },
         })
     }
@@ -255,16 +288,24 @@ impl SessionStore for SqliteStore {
         Ok(row.map(|(session_id, user_id)| (session_id.into_uuid(), user_id.into_uuid())))
     }
 
-    async fn end_session(&self, session_id: Uuid, reason: EndReason, now: DateTime<Utc>, effects: &Effects) -> StoreResult<bool> {
+    async fn end_session(
+        &self,
+        session_id: Uuid,
+        reason: EndReason,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let ended = sqlx::query("UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL")
-            .bind(id(session_id))
-            .bind(ts(now))
-            .bind(reason.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
+        let ended = sqlx::query(
+            "UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL",
+        )
+        .bind(id(session_id))
+        .bind(ts(now))
+        .bind(reason.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
         if ended == 0 {
             return Ok(false);
         }
@@ -301,7 +342,13 @@ impl SessionStore for SqliteStore {
         Ok(ended.len() as u64)
     }
 
-    async fn record_activity(&self, session_id: Uuid, now: DateTime<Utc>, idle_deadline: DateTime<Utc>, effects: &Effects) -> StoreResult<bool> {
+    async fn record_activity(
+        &self,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+        idle_deadline: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let touched = sqlx::query(
             "UPDATE sessions SET last_activity_at = $2, idle_expires_at = $3 \

@@ -11,7 +11,8 @@ use crate::domain::user::{Credentials, DEFAULT_ROLE};
 use crate::domain::{Login, ProfilePatch, User};
 use crate::store::{Effects, NewRefreshToken, NewSession, NewUser, StoreResult, UserStore};
 
-const USER_COLUMNS: &str = "id, email, username, display_name, avatar_url, bio, is_verified, is_active, \
+const USER_COLUMNS: &str =
+    "id, email, username, display_name, avatar_url, bio, is_verified, is_active, \
                             created_at, updated_at, password_hash";
 
 #[derive(sqlx::FromRow)]
@@ -52,7 +53,11 @@ impl UserRow {
 }
 
 /// Global roles plus those held in `territory`, and the user's territories.
-async fn memberships(pool: &SqlitePool, user_id: Uuid, territory: Option<&str>) -> StoreResult<(Vec<String>, Vec<String>)> {
+async fn memberships(
+    pool: &SqlitePool,
+    user_id: Uuid,
+    territory: Option<&str>,
+) -> StoreResult<(Vec<String>, Vec<String>)> {
     let roles = sqlx::query_scalar(
         "SELECT DISTINCT role_name FROM user_roles \
          WHERE user_id = $1 AND (territory_code IS NULL OR territory_code = $2) ORDER BY role_name",
@@ -62,12 +67,13 @@ async fn memberships(pool: &SqlitePool, user_id: Uuid, territory: Option<&str>) 
     .fetch_all(pool)
     .await
     .map_err(db_error)?;
-    let territories =
-        sqlx::query_scalar("SELECT territory_code FROM user_territories WHERE user_id = $1 ORDER BY territory_code")
-            .bind(id(user_id))
-            .fetch_all(pool)
-            .await
-            .map_err(db_error)?;
+    let territories = sqlx::query_scalar(
+        "SELECT territory_code FROM user_territories WHERE user_id = $1 ORDER BY territory_code",
+    )
+    .bind(id(user_id))
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
     Ok((roles, territories))
 }
 
@@ -108,13 +114,22 @@ impl UserStore for SqliteStore {
         tx.commit().await.map_err(db_error)
     }
 
-    async fn credentials(&self, login: &Login, territory: Option<&str>) -> StoreResult<Option<Credentials>> {
+    async fn credentials(
+        &self,
+        login: &Login,
+        territory: Option<&str>,
+    ) -> StoreResult<Option<Credentials>> {
         let (condition, value) = match login {
             Login::Email(email) => ("email = $1", email.to_lowercase()),
             Login::Username(username) => ("lower(username) = lower($1)", username.clone()),
         };
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {condition} AND deleted_at IS NULL");
-        let row: Option<UserRow> = sqlx::query_as(&sql).bind(value).fetch_optional(&self.pool).await.map_err(db_error)?;
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users WHERE {condition} AND deleted_at IS NULL");
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
         let (roles, territories) = memberships(&self.pool, row.id.into_uuid(), territory).await?;
         Ok(Some(row.into_credentials(roles, territories)))
@@ -122,13 +137,23 @@ impl UserStore for SqliteStore {
 
     async fn user(&self, user_id: Uuid, territory: Option<&str>) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL");
-        let row: Option<UserRow> = sqlx::query_as(&sql).bind(id(user_id)).fetch_optional(&self.pool).await.map_err(db_error)?;
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(id(user_id))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
         let (roles, territories) = memberships(&self.pool, user_id, territory).await?;
         Ok(Some(row.into_credentials(roles, territories).user))
     }
 
-    async fn update_profile(&self, user_id: Uuid, patch: &ProfilePatch, now: DateTime<Utc>, effects: &Effects) -> StoreResult<bool> {
+    async fn update_profile(
+        &self,
+        user_id: Uuid,
+        patch: &ProfilePatch,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         // `CASE WHEN $n` keeps a column when the patch leaves it out.
         let updated = sqlx::query(
@@ -159,7 +184,12 @@ impl UserStore for SqliteStore {
         Ok(true)
     }
 
-    async fn replace_password_hash(&self, user_id: Uuid, hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn replace_password_hash(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
             .bind(id(user_id))
             .bind(hash)

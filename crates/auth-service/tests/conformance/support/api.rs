@@ -22,8 +22,14 @@ impl Account {
             username: username.to_owned(),
             email: email.to_owned(),
             password: password.to_owned(),
-            access_token: body["access_token"].as_str().expect("access_token").to_owned(),
-            refresh_token: body["refresh_token"].as_str().expect("refresh_token").to_owned(),
+            access_token: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh_token: body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
             session_id: body["session_id"].as_str().expect("session_id").to_owned(),
             user_id: body["user"]["id"].as_str().expect("user.id").to_owned(),
         }
@@ -34,26 +40,50 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 impl TestApp {
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http.post(self.url(path)).json(body).send().await.expect("request sent")
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
-        self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn delete_as(&self, path: &str, token: &str) -> reqwest::Response {
-        self.http.delete(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+        self.http
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// Signs up `name` (email `name@example.com`, password [`PASSWORD`]) and returns the account.
     pub async fn signed_up(&self, name: &str) -> Account {
         let email = format!("{name}@example.com");
         let response = self
-            .post_json("/api/auth/signup", &json!({ "email": email, "username": name, "password": PASSWORD }))
+            .post_json(
+                "/api/auth/signup",
+                &json!({ "email": email, "username": name, "password": PASSWORD }),
+            )
             .await;
         assert_eq!(response.status(), 201, "signup of {name} failed");
         let body: Value = response.json().await.expect("token response");
@@ -63,15 +93,27 @@ impl TestApp {
     /// Logs `account` in again: a new session.
     pub async fn logged_in(&self, account: &Account) -> Account {
         let response = self
-            .post_json("/api/auth/login", &json!({ "username": account.username, "password": account.password }))
+            .post_json(
+                "/api/auth/login",
+                &json!({ "username": account.username, "password": account.password }),
+            )
             .await;
-        assert_eq!(response.status(), 200, "login of {} failed", account.username);
+        assert_eq!(
+            response.status(),
+            200,
+            "login of {} failed",
+            account.username
+        );
         let body: Value = response.json().await.expect("token response");
         Account::from_tokens(&account.username, &account.email, &account.password, &body)
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
-        self.post_json("/api/auth/refresh", &json!({ "refresh_token": refresh_token })).await
+        self.post_json(
+            "/api/auth/refresh",
+            &json!({ "refresh_token": refresh_token }),
+        )
+        .await
     }
 }
 
