@@ -69,7 +69,7 @@ impl App {
             store,
             clock,
             metrics: telemetry::metrics_handle(),
-            services: Services::new(Arc::new(context)),
+            services: Services::new(&Arc::new(context)),
         };
         Ok(Self { state })
     }

@@ -102,14 +102,14 @@ impl Password {
             return Err(FieldError::new(
                 field,
                 "too_short",
-                &format!("must be at least {min} characters"),
+                format!("must be at least {min} characters"),
             ));
         }
         if length > max {
             return Err(FieldError::new(
                 field,
                 "too_long",
-                &format!("must be at most {max} characters"),
+                format!("must be at most {max} characters"),
             ));
         }
         Ok(Self(raw.clone()))
@@ -142,7 +142,7 @@ impl NewAccount {
         let username = Username::parse(username);
         let password = Password::parse("password", password, limits.0, limits.1);
         let display_name = display_name
-            .map(|name| text("display_name", name, 100))
+            .map(|name| text("display_name", &name, 100))
             .transpose();
         match (email, username, password, display_name) {
             (Ok(email), Ok(username), Ok(password), Ok(display_name)) => Ok(Self {
@@ -189,7 +189,7 @@ impl ProfilePatch {
     ) -> Result<Self, Error> {
         let mut errors = Vec::new();
         let mut check = |field: &str, value: Option<Option<String>>, max: usize| match value {
-            Some(Some(value)) => match text(field, value, max) {
+            Some(Some(value)) => match text(field, &value, max) {
                 Ok(value) => Some(value),
                 Err(error) => {
                     errors.push(error);
@@ -201,7 +201,7 @@ impl ProfilePatch {
         };
         let display_name = check("display_name", display_name, 100);
         let bio = check("bio", bio, 1000);
-        let avatar_url = check("avatar_url", avatar_url.clone(), 2048);
+        let avatar_url = check("avatar_url", avatar_url, 2048);
         if let Some(Some(url)) = &avatar_url {
             if !(url.starts_with("https://") || url.starts_with("http://"))
                 || url::Url::parse(url).is_err()
@@ -229,13 +229,13 @@ impl ProfilePatch {
 }
 
 /// Trimmed free text of at most `max` characters; empty becomes `None`.
-fn text(field: &str, value: String, max: usize) -> Result<Option<String>, FieldError> {
+fn text(field: &str, value: &str, max: usize) -> Result<Option<String>, FieldError> {
     let trimmed = value.trim();
     if trimmed.chars().count() > max {
         return Err(FieldError::new(
             field,
             "too_long",
-            &format!("must be at most {max} characters"),
+            format!("must be at most {max} characters"),
         ));
     }
     if trimmed.chars().any(char::is_control) {

@@ -76,7 +76,7 @@ pub async fn signup(
             Signup::SignedIn(pair) => token_response(&state, StatusCode::CREATED, *pair),
             Signup::VerificationRequired(user) => (
                 StatusCode::CREATED,
-                axum::Json(json!({ "user": UserView::from(user) })),
+                axum::Json(json!({ "user": UserView::from(*user) })),
             )
                 .into_response(),
         },

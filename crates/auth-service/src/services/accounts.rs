@@ -17,7 +17,7 @@ use crate::store::{Effects, NewUser};
 #[derive(Debug)]
 pub enum Signup {
     SignedIn(Box<TokenPair>),
-    VerificationRequired(User),
+    VerificationRequired(Box<User>),
 }
 
 #[derive(Clone)]
@@ -81,7 +81,7 @@ impl Accounts {
                 .await
                 .map_err(Error::from)?;
             metrics::counter!("auth_operations_total", "operation" => "signup", "status" => "success").increment(1);
-            return Ok(Signup::VerificationRequired(user));
+            return Ok(Signup::VerificationRequired(Box::new(user)));
         }
         let (session, token_row, token) = ctx.new_session(user.id, request)?;
         effects.events.push(ctx.event(

@@ -152,19 +152,20 @@ impl Context {
     pub fn event(&self, kind: &'static str, user_id: Option<Uuid>, data: Value) -> OutboxEvent {
         let id = Uuid::now_v7();
         let occurred_at = self.now();
+        let mut envelope = json!({
+            "id": id,
+            "type": kind,
+            "occurred_at": occurred_at,
+            "pod_id": self.pod_id,
+            "territory": self.config.server.territory,
+        });
+        envelope["data"] = data;
         OutboxEvent {
             id,
             event_type: kind,
             user_id,
             occurred_at,
-            envelope: json!({
-                "id": id,
-                "type": kind,
-                "occurred_at": occurred_at,
-                "pod_id": self.pod_id,
-                "territory": self.config.server.territory,
-                "data": data,
-            }),
+            envelope,
         }
     }
 

@@ -18,7 +18,7 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(context: Arc<Context>) -> Self {
+    pub fn new(context: &Arc<Context>) -> Self {
         Self {
             accounts: accounts::Accounts::new(context.clone()),
             sessions: sessions::Sessions::new(context.clone()),

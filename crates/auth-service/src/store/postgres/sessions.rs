@@ -126,16 +126,16 @@ impl SessionStore for PgStore {
              ORDER BY created_at DESC, id DESC OFFSET $3",
         )
         .bind(session.user_id)
-        .bind(&now)
+        .bind(now)
         .bind(i64::from(max_sessions))
         .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
-        let beyond: Vec<Uuid> = beyond.into_iter().map(Uuid::from).collect();
+        let beyond: Vec<Uuid> = beyond.into_iter().collect();
         for session_id in &beyond {
             sqlx::query("UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1")
                 .bind(*session_id)
-                .bind(&now)
+                .bind(now)
                 .bind(EndReason::Evicted.as_str())
                 .execute(&mut *tx)
                 .await
@@ -166,7 +166,7 @@ impl SessionStore for PgStore {
         .map_err(db_error)?;
         Ok(row.map(
             |(user_id, ended, expires_at, idle_expires_at, key_revoked)| SessionState {
-                user_id: user_id,
+                user_id,
                 ended,
                 expires_at,
                 idle_expires_at,
@@ -224,7 +224,7 @@ impl SessionStore for PgStore {
              RETURNING session_id",
         )
         .bind(hash)
-        .bind(&now_text)
+        .bind(now_text)
         .bind(successor.id)
         .fetch_optional(&mut *tx)
         .await
@@ -234,7 +234,7 @@ impl SessionStore for PgStore {
                 "UPDATE sessions SET last_activity_at = $2, idle_expires_at = $3 WHERE id = $1 RETURNING user_id",
             )
             .bind(session_id)
-            .bind(&now_text)
+            .bind(now_text)
             .bind(idle_deadline)
             .fetch_one(&mut *tx)
             .await
@@ -242,8 +242,8 @@ impl SessionStore for PgStore {
             write_effects(&mut tx, effects).await?;
             tx.commit().await.map_err(db_error)?;
             return Ok(Rotation::Rotated {
-                session_id: session_id,
-                user_id: user_id,
+                session_id,
+                user_id,
             });
         }
         let row: Option<SpentRow> = sqlx::query_as(
@@ -252,7 +252,7 @@ impl SessionStore for PgStore {
              FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id WHERE rt.token_hash = $1",
         )
         .bind(hash)
-        .bind(&now_text)
+        .bind(now_text)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -264,7 +264,7 @@ impl SessionStore for PgStore {
                     session_id: row.session_id,
                     user_id: row.user_id,
                     spent_at,
-                    successor_id: row.successor_id.map(Uuid::from),
+                    successor_id: row.successor_id,
                     session_active: row.session_active,
                 },
                 None => Rotation::Lapsed {
@@ -284,7 +284,7 @@ impl SessionStore for PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        Ok(row.map(|(session_id, user_id)| (session_id, user_id)))
+        Ok(row)
     }
 
     async fn end_session(
@@ -333,7 +333,7 @@ impl SessionStore for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
-        let ended: Vec<Uuid> = ended.into_iter().map(Uuid::from).collect();
+        let ended: Vec<Uuid> = ended.into_iter().collect();
         if !ended.is_empty() {
             write_effects(&mut tx, &effects(&ended)).await?;
         }
