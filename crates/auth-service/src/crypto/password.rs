@@ -132,14 +132,6 @@ fn is_bcrypt(stored: &str) -> bool {
         .any(|prefix| stored.starts_with(prefix))
 }
 
-/// Whether `stored` is a hash this service can verify (argon2 PHC or bcrypt); for imports.
-pub fn is_supported_hash(stored: &str) -> bool {
-    if is_bcrypt(stored) {
-        return stored.len() == 60;
-    }
-    PasswordHash::new(stored).is_ok_and(|hash| hash.algorithm.as_str().starts_with("argon2"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

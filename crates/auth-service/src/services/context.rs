@@ -209,8 +209,3 @@ impl Context {
         }
     }
 }
-
-/// Seconds from `now` until `then`, never negative.
-pub fn seconds_until(now: DateTime<Utc>, then: DateTime<Utc>) -> u64 {
-    u64::try_from((then - now).num_seconds()).unwrap_or(0)
-}
