@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `config`, `keys`.
+//! The command line: `serve` (default), `migrate`, `config`, `openapi`, `keys`.
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +21,8 @@ pub enum Command {
     Migrate,
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Print the OpenAPI 3.1 document of the HTTP API.
+    Openapi,
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]

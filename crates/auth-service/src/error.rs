@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// A field that failed validation, reported in the problem body's `errors` list.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub code: String,

@@ -15,6 +15,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Openapi)) {
+        return print_openapi();
+    }
     let config = match Config::load() {
         Ok(config) => config,
         Err(error) => {
@@ -33,6 +36,21 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_openapi() -> ExitCode {
+    let document = auth_service::http::openapi();
+    let printed = document
+        .to_pretty_json()
+        .map_err(anyhow::Error::from)
+        .and_then(|json| Ok(writeln!(std::io::stdout(), "{json}")?));
+    match printed {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let _ = writeln!(std::io::stderr(), "error: {error:#}");
@@ -60,6 +78,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(config).await,
+        // Answered before the configuration is loaded: the document depends on none of it.
+        Command::Openapi => Ok(()),
         Command::Keys { action } => keys(config, action).await,
     }
 }

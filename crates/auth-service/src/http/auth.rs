@@ -9,11 +9,13 @@ use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::error::Problem;
 use super::extract::{is_json, parse_json, Json, MaybeSession};
 use super::views::{
-    no_store, refresh_cookie, SessionView, TokenResponse, UserView, REFRESH_COOKIE,
+    no_store, refresh_cookie, SessionView, TokenBody, TokenResponse, UserView, REFRESH_COOKIE,
 };
 use crate::app::AppState;
 use crate::domain::{Login, NewAccount, ProfilePatch};
@@ -22,7 +24,8 @@ use crate::services::accounts::Signup;
 use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuthConfig)]
 pub struct AuthConfigView {
     access_token_ttl_seconds: u64,
     refresh_token_ttl_seconds: u64,
@@ -33,6 +36,9 @@ pub struct AuthConfigView {
     password_max_length: usize,
 }
 
+/// Public settings a client needs: token lifetimes and password bounds.
+#[utoipa::path(get, path = "/api/auth/config", tag = "auth",
+    responses((status = 200, body = AuthConfigView)))]
 pub async fn get_config(State(state): State<AppState>) -> axum::Json<AuthConfigView> {
     let (auth, password) = (&state.config.auth, &state.config.password);
     axum::Json(AuthConfigView {
@@ -46,15 +52,30 @@ pub async fn get_config(State(state): State<AppState>) -> axum::Json<AuthConfigV
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
+    #[schema(example = "alice@example.com")]
     email: String,
+    /// 3–50 letters, digits, `_`, `.` or `-`.
+    #[schema(example = "alice")]
     username: String,
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
     display_name: Option<String>,
 }
 
+/// Creates an account and signs it in.
+///
+/// 409 `email_taken` / `username_taken` when the email or username is in use. When email
+/// verification is required before login, the answer is `{user}` without tokens.
+#[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
+    responses(
+        (status = 201, description = "signed up and in; the refresh token is also set as a cookie", body = TokenBody),
+        (status = 400, description = "a field is invalid (`validation_failed`) or the body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken` or `username_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn signup(
     State(state): State<AppState>,
     request: RequestContext,
@@ -83,14 +104,40 @@ pub async fn signup(
     )
 }
 
-#[derive(Deserialize)]
+/// Exactly one of `email` and `username`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     email: Option<String>,
     username: Option<String>,
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
+/// The same as `POST /api/auth/signup`.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = SignupRequest,
+    responses(
+        (status = 201, description = "signed up and in", body = TokenBody),
+        (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken` or `username_taken`", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn register(
+    state: State<AppState>,
+    request: RequestContext,
+    body: Json<SignupRequest>,
+) -> Result<Response, Error> {
+    signup(state, request, body).await
+}
+
+/// Logs in with the email or the username.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "logged in; the refresh token is also set as a cookie", body = TokenBody),
+        (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_credentials`, the same for an unknown user and a wrong password", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`account_disabled` or `email_not_verified`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_attempts` or `rate_limited`, with `Retry-After`", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn login(
     State(state): State<AppState>,
     request: RequestContext,
@@ -128,9 +175,11 @@ pub async fn login(
     Ok(token_response(&state, StatusCode::OK, pair))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    /// Absent when the `refresh_token` cookie carries it.
+    #[schema(value_type = Option<String>)]
     refresh_token: Option<SecretString>,
 }
 
@@ -159,6 +208,17 @@ fn presented_refresh_token(
     }
 }
 
+/// Spends a refresh token (from the body or the cookie) and answers its successor.
+///
+/// A retry of the token just spent, inside the grace window, answers the same successor;
+/// any later reuse ends the session.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body(content = RefreshRequest, description = "`{}` or no body when the cookie carries the token"),
+    responses(
+        (status = 200, body = TokenBody),
+        (status = 400, description = "no refresh token given", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_refresh_token` or `refresh_token_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "a cookie-borne token without `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn refresh(
     State(state): State<AppState>,
     request: RequestContext,
@@ -177,6 +237,14 @@ pub async fn refresh(
     Ok(token_response(&state, StatusCode::OK, pair))
 }
 
+/// Ends the session of the bearer token, or of the refresh token in the body or cookie.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = Option<RefreshRequest>),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 204, description = "the session has ended; the cookie is cleared"),
+        (status = 400, description = "neither a bearer token nor a refresh token given", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_refresh_token`", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn logout(
     State(state): State<AppState>,
     MaybeSession(current): MaybeSession,
@@ -203,6 +271,11 @@ pub async fn logout(
     Ok(response)
 }
 
+/// The caller's user.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = UserView),
+        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn get_me(
     State(state): State<AppState>,
     current: CurrentSession,
@@ -219,17 +292,27 @@ fn nullable<'de, D: Deserializer<'de>>(
     Ok(Some(Option::deserialize(deserializer)?))
 }
 
-#[derive(Deserialize)]
+/// Absent fields stay as they are; `null` clears one.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     display_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     avatar_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     bio: Option<Option<String>>,
 }
 
+/// Changes the caller's profile; `null` clears a field.
+#[utoipa::path(patch, path = "/api/auth/me", tag = "auth", security(("bearer" = [])), request_body = UpdateMeRequest,
+    responses((status = 200, body = UserView),
+        (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn update_me(
     State(state): State<AppState>,
     current: CurrentSession,
@@ -246,6 +329,11 @@ pub async fn update_me(
     ))
 }
 
+/// The session the bearer token belongs to.
+#[utoipa::path(get, path = "/api/auth/session", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, body = SessionView),
+        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn get_session(
     State(state): State<AppState>,
     current: CurrentSession,
@@ -254,18 +342,42 @@ pub async fn get_session(
     Ok(axum::Json(SessionView::new(session, current.session_id())))
 }
 
+/// The caller's active sessions, newest first.
+#[utoipa::path(get, path = "/api/auth/sessions", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, body = SessionList),
+        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn list_sessions(
     State(state): State<AppState>,
     current: CurrentSession,
-) -> Result<Response, Error> {
+) -> Result<axum::Json<SessionList>, Error> {
     let sessions = state.services.sessions.list(&current).await?;
-    let views: Vec<_> = sessions
+    let sessions = sessions
         .into_iter()
         .map(|s| SessionView::new(s, current.session_id()))
         .collect();
-    Ok(axum::Json(json!({ "sessions": views })).into_response())
+    Ok(axum::Json(SessionList { sessions }))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    sessions: Vec<SessionView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Terminated {
+    /// How many sessions ended.
+    terminated: u64,
+}
+
+/// Ends one of the caller's sessions.
+#[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the session id")),
+    responses((status = 204, description = "the session has ended"),
+        (status = 400, description = "`validation_failed`: not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`session_not_found`, also for another user's session", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn delete_session(
     State(state): State<AppState>,
     current: CurrentSession,
@@ -281,14 +393,24 @@ pub async fn delete_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Ends every session of the caller except the current one.
+#[utoipa::path(delete, path = "/api/auth/sessions/all", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, body = Terminated),
+        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn delete_other_sessions(
     State(state): State<AppState>,
     current: CurrentSession,
-) -> Result<axum::Json<serde_json::Value>, Error> {
+) -> Result<axum::Json<Terminated>, Error> {
     let terminated = state.services.sessions.end_all_others(&current).await?;
-    Ok(axum::Json(json!({ "terminated": terminated })))
+    Ok(axum::Json(Terminated { terminated }))
 }
 
+/// Marks the session active, pushing its idle expiry forward.
+#[utoipa::path(post, path = "/api/auth/activity", tag = "sessions", security(("bearer" = [])),
+    responses((status = 204, description = "recorded"),
+        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn record_activity(
     State(state): State<AppState>,
     current: CurrentSession,
@@ -297,35 +419,71 @@ pub async fn record_activity(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntrospectRequest {
+    /// An access token.
     token: String,
 }
 
+/// RFC 7662 token introspection for other services: `active` is false for an invalid token
+/// and for a token whose session has ended.
+#[utoipa::path(post, path = "/api/auth/introspect", tag = "tokens", request_body = IntrospectRequest,
+    responses((status = 200, body = Introspection),
+        (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn introspect(
     State(state): State<AppState>,
     Json(body): Json<IntrospectRequest>,
 ) -> Result<Response, Error> {
     let body = match state.services.sessions.introspect(&body.token).await? {
-        Some(claims) => json!({
-            "active": true,
-            "sub": claims.sub,
-            "sid": claims.sid,
-            "username": claims.username,
-            "roles": claims.roles,
-            "territory": claims.territory,
-            "exp": claims.exp,
-            "iat": claims.iat,
-            "token_type": "Bearer",
-            "iss": claims.iss,
-            "aud": claims.aud,
-        }),
-        None => json!({ "active": false }),
+        Some(claims) => Introspection {
+            active: true,
+            token: Some(IntrospectedToken {
+                sub: claims.sub,
+                sid: claims.sid,
+                username: claims.username,
+                roles: claims.roles,
+                territory: claims.territory,
+                exp: claims.exp,
+                iat: claims.iat,
+                token_type: "Bearer",
+                iss: claims.iss,
+                aud: claims.aud,
+            }),
+        },
+        None => Introspection {
+            active: false,
+            token: None,
+        },
     };
     let mut response = axum::Json(body).into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+/// `{active:false}`, or `{active:true, …the token's claims}` (RFC 7662).
+#[derive(Serialize, ToSchema)]
+pub struct Introspection {
+    active: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    token: Option<IntrospectedToken>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IntrospectedToken {
+    sub: Uuid,
+    sid: Uuid,
+    username: String,
+    roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    territory: Option<String>,
+    exp: i64,
+    iat: i64,
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    iss: String,
+    aud: String,
 }
 
 fn token_response(

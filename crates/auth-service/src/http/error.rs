@@ -13,7 +13,7 @@ use crate::error::{Error, FieldError};
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The problem body of SPEC §2: `{type, title, status, detail, code, errors?}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
@@ -25,6 +25,7 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
     /// Names the failed dependencies on `/ready`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub checks: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,

@@ -16,11 +16,18 @@ use crate::app::AppState;
 const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /health`: 200 while the process runs.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "`{\"status\":\"ok\"}`", body = serde_json::Value)))]
 pub async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /ready`: 200 when every configured dependency answers, else 503 naming the failures.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "every dependency answers", body = serde_json::Value),
+        (status = 503, description = "`service_unavailable`; `checks` names what failed", body = Problem, content_type = "application/problem+json"),
+))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let database = match tokio::time::timeout(READY_PROBE_TIMEOUT, state.store.ping()).await {
         Ok(Ok(())) => Ok(()),
@@ -43,6 +50,8 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let body = state.metrics.render();
     (

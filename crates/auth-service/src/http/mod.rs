@@ -2,6 +2,7 @@
 
 mod auth;
 pub mod client_ip;
+mod docs;
 pub mod error;
 mod extract;
 mod health;
@@ -14,7 +15,6 @@ use std::any::Any;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -22,38 +22,47 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::Error;
 
+/// Every API route, each registered together with its OpenAPI description.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::metrics))
+        .routes(routes!(wellknown::jwks))
+        .routes(routes!(wellknown::openid_configuration))
+        .routes(routes!(auth::get_config))
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::get_me, auth::update_me))
+        .routes(routes!(auth::get_session))
+        .routes(routes!(auth::list_sessions))
+        .routes(routes!(auth::delete_other_sessions))
+        .routes(routes!(auth::delete_session))
+        .routes(routes!(auth::record_activity))
+        .routes(routes!(auth::introspect))
+}
+
+/// The OpenAPI document (`auth-service openapi`, `/api/docs/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
+}
+
 /// Builds the router with all routes and layers.
 pub fn router(state: &AppState) -> Router {
     let server = &state.config.server;
-    let routes = Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
-        .route("/.well-known/jwks.json", get(wellknown::jwks))
-        .route(
-            "/.well-known/openid-configuration",
-            get(wellknown::openid_configuration),
-        )
-        .route("/api/auth/config", get(auth::get_config))
-        .route("/api/auth/signup", post(auth::signup))
-        .route("/api/auth/register", post(auth::signup))
-        .route("/api/auth/login", post(auth::login))
-        .route("/api/auth/refresh", post(auth::refresh))
-        .route("/api/auth/logout", post(auth::logout))
-        .route("/api/auth/me", get(auth::get_me).patch(auth::update_me))
-        .route("/api/auth/session", get(auth::get_session))
-        .route("/api/auth/sessions", get(auth::list_sessions))
-        .route(
-            "/api/auth/sessions/all",
-            delete(auth::delete_other_sessions),
-        )
-        .route("/api/auth/sessions/{id}", delete(auth::delete_session))
-        .route("/api/auth/activity", post(auth::record_activity))
-        .route("/api/auth/introspect", post(auth::introspect))
+    let (api, document) = api().split_for_parts();
+    let routes = api
+        .merge(docs::router(&document))
         .route_layer(axum::middleware::from_fn(middleware::label_route))
         .layer(DefaultBodyLimit::max(server.body_limit_bytes))
         .fallback(|| async { Error::NotFound })

@@ -7,6 +7,7 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::{Session, User};
@@ -14,7 +15,9 @@ use crate::services::TokenPair;
 
 pub const REFRESH_COOKIE: &str = "refresh_token";
 
-#[derive(Debug, Serialize)]
+/// A user as every response shows it: never a password hash.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
     pub id: Uuid,
     pub email: String,
@@ -49,14 +52,18 @@ impl From<User> for UserView {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// What the user agent says about the device.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Device)]
 pub struct DeviceView {
     pub browser: Option<String>,
     pub os: Option<String>,
     pub device_type: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// One session of the caller; `current` marks the one the token belongs to.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
 pub struct SessionView {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
@@ -89,9 +96,13 @@ impl SessionView {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct TokenBody {
+/// The answer of signup, login and refresh.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Tokens)]
+pub struct TokenBody {
+    /// A JWT for `Authorization: Bearer`.
     access_token: String,
+    #[schema(example = "Bearer")]
     token_type: &'static str,
     expires_in: u64,
     refresh_token: String,

@@ -8,6 +8,8 @@ use serde_json::json;
 use crate::app::AppState;
 
 /// Public keys: the active key and retired keys whose tokens may still be alive.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens",
+    responses((status = 200, description = "a JWK set `{keys:[…]}`", body = serde_json::Value)))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let keys = state.services.keys.jwks();
     // Short enough that a rotation is seen within a minute; clients also refetch on unknown kid.
@@ -18,6 +20,9 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The discovery document standard JWT libraries read: issuer, JWKS address, algorithms.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "tokens",
+    responses((status = 200, description = "OpenID Provider metadata", body = serde_json::Value)))]
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {
     let issuer = state.config.issuer().trim_end_matches('/').to_owned();
     let base = state.config.server.public_url.trim_end_matches('/');

@@ -9,6 +9,7 @@
 mod support;
 
 mod auth;
+mod docs;
 mod process;
 mod sessions;
 mod skeleton;

@@ -1,0 +1,189 @@
+//! `/api/docs`: the OpenAPI document describes every route; Swagger UI comes from the binary.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::backend_tests;
+use crate::support::Backend;
+
+/// Every route of SPEC §2 built so far, as `METHOD path`.
+const ROUTES: &[&str] = &[
+    "GET /health",
+    "GET /ready",
+    "GET /metrics",
+    "GET /.well-known/jwks.json",
+    "GET /.well-known/openid-configuration",
+    "GET /api/docs",
+    "GET /api/docs/openapi.json",
+    "GET /api/auth/config",
+    "POST /api/auth/signup",
+    "POST /api/auth/register",
+    "POST /api/auth/login",
+    "POST /api/auth/refresh",
+    "POST /api/auth/logout",
+    "GET /api/auth/me",
+    "PATCH /api/auth/me",
+    "GET /api/auth/session",
+    "GET /api/auth/sessions",
+    "DELETE /api/auth/sessions/all",
+    "DELETE /api/auth/sessions/{id}",
+    "POST /api/auth/activity",
+    "POST /api/auth/introspect",
+];
+
+fn operations(document: &Value) -> BTreeSet<String> {
+    let paths = document["paths"].as_object().unwrap();
+    paths
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| format!("{} {path}", method.to_uppercase()))
+        })
+        .collect()
+}
+
+/// Every `$ref` in the document, e.g. `#/components/schemas/User`.
+fn references(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("$ref", Value::String(reference)) => found.push(reference.clone()),
+                    _ => references(inner, found),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| references(item, found)),
+        _ => {}
+    }
+}
+
+async fn the_document_describes_every_route_with_its_answers(backend: Backend) {
+    let app = backend.app().await;
+
+    let response = app.get("/api/docs/openapi.json").await;
+
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let document: Value = response.json().await.unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    let expected: BTreeSet<String> = ROUTES.iter().map(|route| (*route).to_owned()).collect();
+    assert_eq!(operations(&document), expected);
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let answers = operation["responses"].as_object().unwrap();
+            assert!(
+                answers.keys().any(|status| status.starts_with('2')),
+                "{method} {path} documents no success answer"
+            );
+            assert!(
+                operation["summary"].is_string(),
+                "{method} {path} has no summary"
+            );
+        }
+    }
+    let mut refs = Vec::new();
+    references(&document, &mut refs);
+    assert!(refs.iter().any(|r| r == "#/components/schemas/Problem"));
+    for reference in refs {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        assert!(
+            document["components"]["schemas"][name].is_object(),
+            "{reference} does not resolve"
+        );
+    }
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(document["components"]["schemas"]["User"]["properties"]["password_hash"].is_null());
+}
+
+async fn the_binary_prints_the_served_document(backend: Backend) {
+    let app = backend.app().await;
+    let served: Value = app
+        .get("/api/docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_auth-service"))
+        .arg("openapi")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+
+    assert!(output.status.success());
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed, served);
+}
+
+async fn swagger_ui_is_served_from_the_binary_under_its_own_csp(backend: Backend) {
+    let app = backend.app().await;
+
+    let page = app.get("/api/docs").await;
+
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(
+        !csp.contains("http"),
+        "the docs CSP allows no other host: {csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<base href=\"/api/docs/\">"));
+    for asset in [
+        "swagger-ui.css",
+        "index.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+    ] {
+        assert!(html.contains(asset), "the page does not load {asset}");
+        let response = app.get(&format!("/api/docs/{asset}")).await;
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(response.bytes().await.unwrap().len() > 100, "{asset}");
+    }
+    let initializer = app.get("/api/docs/swagger-initializer.js").await;
+    assert_eq!(initializer.status(), 200);
+    assert!(initializer
+        .text()
+        .await
+        .unwrap()
+        .contains("/api/docs/openapi.json"));
+}
+
+async fn the_rest_of_the_api_keeps_the_strict_csp(backend: Backend) {
+    let app = backend.app().await;
+
+    let health = app.get("/health").await;
+    let missing = app.get("/api/docs/no-such-file.js").await;
+
+    assert_eq!(
+        health.headers()["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.json::<Value>().await.unwrap()["code"], "not_found");
+}
+
+backend_tests!(
+    the_document_describes_every_route_with_its_answers,
+    the_binary_prints_the_served_document,
+    swagger_ui_is_served_from_the_binary_under_its_own_csp,
+    the_rest_of_the_api_keeps_the_strict_csp,
+);
