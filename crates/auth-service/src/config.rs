@@ -19,6 +19,8 @@ pub struct Config {
     pub redis: RedisConfig,
     pub auth: AuthConfig,
     pub password: PasswordConfig,
+    pub limits: LimitsConfig,
+    pub mail: MailConfig,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
 }
@@ -190,6 +192,91 @@ impl Default for PasswordConfig {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             hash_workers: 0,
+        }
+    }
+}
+
+/// At most `max` requests per `per`, e.g. `{ max = 30, per = "1m" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub max: u32,
+    #[serde(with = "humantime_serde")]
+    pub per: Duration,
+}
+
+impl Rate {
+    pub const fn new(max: u32, per: Duration) -> Self {
+        Self { max, per }
+    }
+}
+
+/// Rate limits and the login lockout (SPEC §4). Counts live in process, or in Redis when
+/// `redis.url` is set so that replicas share them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Off only for load tests; every limit below is skipped.
+    pub enabled: bool,
+    pub login_per_ip: Rate,
+    pub signup_per_ip: Rate,
+    pub forgot_password_per_ip: Rate,
+    /// Admin user lookups (`GET /api/users…`).
+    pub lookup_per_ip: Rate,
+    /// Consecutive failed logins of one identifier before it is locked.
+    pub login_failures: u32,
+    /// How long a locked identifier stays locked.
+    #[serde(with = "humantime_serde")]
+    pub lockout: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        const MINUTE: Duration = Duration::from_secs(60);
+        Self {
+            enabled: true,
+            login_per_ip: Rate::new(30, MINUTE),
+            signup_per_ip: Rate::new(10, 60 * MINUTE),
+            forgot_password_per_ip: Rate::new(5, 15 * MINUTE),
+            lookup_per_ip: Rate::new(120, MINUTE),
+            login_failures: 5,
+            lockout: 15 * MINUTE,
+        }
+    }
+}
+
+/// Outgoing mail: SMTP when `smtp_url` is set, else `.eml` files when `file_dir` is set, else
+/// the log (with the links' tokens redacted).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// `smtp://user:pass@host:587` (STARTTLS), `smtps://…:465` (TLS) or
+    /// `smtp://host:25?tls=none` for a local relay.
+    pub smtp_url: Option<Secret>,
+    /// Directory that receives one `.eml` file per message (development and tests).
+    pub file_dir: Option<PathBuf>,
+    /// The `From:` header.
+    pub from: String,
+    /// Give up on one message after this long.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Lifetime of password reset links.
+    #[serde(with = "humantime_serde")]
+    pub reset_token_ttl: Duration,
+    /// Lifetime of email verification links.
+    #[serde(with = "humantime_serde")]
+    pub verification_token_ttl: Duration,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            file_dir: None,
+            from: "auth-service <no-reply@localhost>".into(),
+            timeout: Duration::from_secs(10),
+            reset_token_ttl: Duration::from_secs(3600),
+            verification_token_ttl: Duration::from_secs(48 * 3600),
         }
     }
 }
