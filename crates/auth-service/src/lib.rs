@@ -8,6 +8,8 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod limits;
+pub mod mail;
 pub mod services;
 pub mod store;
 pub mod telemetry;

@@ -10,6 +10,8 @@ mod support;
 
 mod auth;
 mod docs;
+mod limiter;
+mod mail;
 mod process;
 mod sessions;
 mod skeleton;

@@ -1,0 +1,1 @@
+//! The rate limiter on its stores (being written).
