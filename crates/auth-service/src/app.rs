@@ -13,6 +13,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::password::PasswordHasher;
 use crate::http::client_ip::TrustedProxies;
+use crate::limits::{Limiter, RedisTiming};
+use crate::mail::Mailer;
 use crate::services::keys::Keys;
 use crate::services::{Context as ServiceContext, Services};
 use crate::store::{self, Store};
@@ -61,6 +63,18 @@ impl App {
             config: config.clone(),
             hasher: PasswordHasher::new(&config.password)?,
             keys,
+            limiter: Limiter::with_timing(
+                &config.limits,
+                config.redis.url.as_ref().map(|url| &url.0),
+                clock.clone(),
+                RedisTiming {
+                    timeout: config.redis.timeout,
+                    ..RedisTiming::default()
+                },
+            )
+            .await,
+            mailer: Mailer::new(&config.mail, &config.server.public_url)
+                .context("invalid mail configuration")?,
             pod_id: std::env::var("HOSTNAME").unwrap_or_else(|_| "auth-service".to_owned()),
         };
         let state = AppState {
@@ -108,11 +122,17 @@ impl App {
             }
         }
         key_refresher.abort();
+        if !self.state.services.mailer.drain(MAIL_DRAIN_TIMEOUT).await {
+            tracing::warn!("queued mail was still unsent at shutdown");
+        }
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
 }
+
+/// How long queued mail may take to go out after the server stopped.
+const MAIL_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How often a replica rereads the signing keys, so a `keys rotate` run elsewhere is picked up.
 const KEY_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);

@@ -39,11 +39,15 @@ pub struct ServerConfig {
     pub public_url: String,
     /// This deployment's territory code; tokens carry it and the roles held in it.
     pub territory: Option<String>,
-    /// Peers whose `X-Forwarded-For`/`X-Real-IP` headers are believed (CIDR ranges or addresses).
+    /// Peers whose `X-Forwarded-For`/`X-Real-IP` headers are believed (CIDR ranges or
+    /// addresses; a list, or one comma-separated string in the environment).
+    #[serde(deserialize_with = "list_or_commas")]
     pub trusted_proxies: Vec<String>,
     /// Send `Strict-Transport-Security`.
     pub hsts: bool,
-    /// Origins allowed by CORS, with credentials.
+    /// Origins allowed by CORS, with credentials (`https://app.example.com`; a list, or one
+    /// comma-separated string in the environment). Empty: no cross-origin access.
+    #[serde(deserialize_with = "list_or_commas")]
     pub cors_origins: Vec<String>,
     /// Mark the refresh cookie `Secure`; switch off only for local plain-http development.
     pub cookie_secure: bool,
@@ -106,11 +110,23 @@ impl Default for DatabaseConfig {
 }
 
 /// Optional Redis for shared rate limits, the ended-session cache and pub/sub events.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
     /// `redis://host:port`; unset means everything stays in process.
     pub url: Option<Secret>,
+    /// Longest wait for one Redis call before the answer is computed in process instead.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout: Duration::from_millis(250),
+        }
+    }
 }
 
 /// Signing algorithm of newly generated keys.
@@ -180,6 +196,16 @@ pub struct PasswordConfig {
     pub argon2_parallelism: u32,
     /// Hashes computed at once; 0 means one per core.
     pub hash_workers: usize,
+}
+
+impl PasswordConfig {
+    pub fn policy(&self) -> crate::domain::PasswordPolicy {
+        crate::domain::PasswordPolicy {
+            min_length: self.min_length,
+            max_length: self.max_length,
+            min_score: self.min_score,
+        }
+    }
 }
 
 impl Default for PasswordConfig {
@@ -315,6 +341,27 @@ pub struct BootstrapConfig {
     pub admin_password: Option<Secret>,
 }
 
+/// A list from TOML, or a comma-separated string from an environment variable.
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        String(String),
+    }
+    Ok(match ListOrString::deserialize(deserializer)? {
+        ListOrString::List(list) => list,
+        ListOrString::String(joined) => joined
+            .split(',')
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
 /// A secret value: `Debug` and serialization print `[REDACTED]`, so neither logs nor
 /// `auth-service config` can show it.
 #[derive(Debug, Clone, Deserialize)]
@@ -437,6 +484,18 @@ impl Config {
                 return bad(
                     &format!("server.trusted_proxies[{index}]"),
                     "is not an IP address or CIDR range",
+                );
+            }
+        }
+        for (index, origin) in self.server.cors_origins.iter().enumerate() {
+            let is_origin = url::Url::parse(origin).is_ok_and(|url| {
+                matches!(url.scheme(), "http" | "https")
+                    && url.origin().ascii_serialization() == *origin
+            });
+            if !is_origin {
+                return bad(
+                    &format!("server.cors_origins[{index}]"),
+                    "must be an origin such as https://app.example.com (scheme, host, optional port; no path, no wildcard)",
                 );
             }
         }

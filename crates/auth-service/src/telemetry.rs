@@ -89,6 +89,18 @@ fn describe() {
     );
     describe_counter!(
         "auth_rate_limited_total",
-        "Requests refused by a rate limit, by limit"
+        "Requests refused by a rate limit, by scope"
+    );
+    describe_gauge!(
+        "auth_rate_limiter_fallback",
+        "1 while Redis is unreachable and rate limits are counted in process"
+    );
+    describe_counter!(
+        "auth_mail_sent_total",
+        "Mails handed to the transport, by kind"
+    );
+    describe_counter!(
+        "auth_mail_failures_total",
+        "Mails not sent, by kind and reason"
     );
 }

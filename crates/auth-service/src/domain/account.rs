@@ -86,37 +86,101 @@ impl Username {
     }
 }
 
-/// A password within the configured length bounds, counted in characters.
+/// A password that passed the policy.
 #[derive(Debug, Clone)]
 pub struct Password(SecretString);
 
 impl Password {
-    pub fn parse(
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    pub fn into_secret(self) -> SecretString {
+        self.0
+    }
+}
+
+/// SPEC §4, NIST 800-63B style: a length range counted in characters, no composition rules,
+/// a zxcvbn guessability floor, and neither the username nor the email's local part inside.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+    pub max_length: usize,
+    /// Lowest acceptable zxcvbn score, 0–4.
+    pub min_score: u8,
+}
+
+/// Shorter names are too common as substrings to forbid (`al` in "calendar").
+const MIN_NAME_TO_FORBID: usize = 3;
+
+impl PasswordPolicy {
+    /// The password, or one error per broken rule, all on `field`. `email` and `username` are
+    /// the account's (for a signup: as typed). A password over the maximum is refused before
+    /// any other work, so an oversized input costs nothing.
+    pub fn check(
+        &self,
         field: &str,
         raw: &SecretString,
-        min: usize,
-        max: usize,
-    ) -> Result<Self, FieldError> {
-        let length = raw.expose_secret().chars().count();
-        if length < min {
-            return Err(FieldError::new(
+        email: &str,
+        username: &str,
+    ) -> Result<Password, Vec<FieldError>> {
+        let password = raw.expose_secret();
+        let length = password.chars().count();
+        if length > self.max_length {
+            let max = self.max_length;
+            return Err(vec![FieldError::new(
+                field,
+                "too_long",
+                format!("must be at most {max} characters"),
+            )]);
+        }
+        let mut errors = Vec::new();
+        if length < self.min_length {
+            let min = self.min_length;
+            errors.push(FieldError::new(
                 field,
                 "too_short",
                 format!("must be at least {min} characters"),
             ));
         }
-        if length > max {
-            return Err(FieldError::new(
+        let lowered = password.to_lowercase();
+        let local_part = email.split('@').next().unwrap_or_default().to_lowercase();
+        let username = username.to_lowercase();
+        if username.chars().count() >= MIN_NAME_TO_FORBID && lowered.contains(&username) {
+            errors.push(FieldError::new(
                 field,
-                "too_long",
-                format!("must be at most {max} characters"),
+                "contains_username",
+                "must not contain the username",
             ));
         }
-        Ok(Self(raw.clone()))
+        if local_part.chars().count() >= MIN_NAME_TO_FORBID && lowered.contains(&local_part) {
+            errors.push(FieldError::new(
+                field,
+                "contains_email",
+                "must not contain the email address",
+            ));
+        }
+        let score = u8::from(zxcvbn::zxcvbn(password, &[email, &username]).score());
+        if score < self.min_score {
+            errors.push(FieldError::new(
+                field,
+                "too_weak",
+                format!(
+                    "is too easy to guess (strength {score} of 4, at least {} needed); \
+                     a few unrelated words make a strong password",
+                    self.min_score
+                ),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(Self::accepted(raw))
+        } else {
+            Err(errors)
+        }
     }
 
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
+    fn accepted(raw: &SecretString) -> Password {
+        Password(raw.clone())
     }
 }
 
@@ -136,11 +200,11 @@ impl NewAccount {
         username: &str,
         password: &SecretString,
         display_name: Option<String>,
-        limits: (usize, usize),
+        policy: &PasswordPolicy,
     ) -> Result<Self, Error> {
+        let password = policy.check("password", password, email, username);
         let email = Email::parse(email);
         let username = Username::parse(username);
-        let password = Password::parse("password", password, limits.0, limits.1);
         let display_name = display_name
             .map(|name| text("display_name", &name, 100))
             .transpose();
@@ -152,15 +216,12 @@ impl NewAccount {
                 display_name: display_name.flatten(),
             }),
             (email, username, password, display_name) => Err(Error::Invalid(
-                [
-                    email.err(),
-                    username.err(),
-                    password.err(),
-                    display_name.err(),
-                ]
-                .into_iter()
-                .flatten()
-                .collect(),
+                [email.err(), username.err()]
+                    .into_iter()
+                    .flatten()
+                    .chain(password.err().unwrap_or_default())
+                    .chain(display_name.err())
+                    .collect(),
             )),
         }
     }
@@ -280,14 +341,75 @@ mod tests {
         assert!(Username::parse("alice.smith_1-x").is_ok());
     }
 
+    const POLICY: PasswordPolicy = PasswordPolicy {
+        min_length: 8,
+        max_length: 128,
+        min_score: 2,
+    };
+
+    fn secret(raw: &str) -> SecretString {
+        SecretString::from(raw.to_owned())
+    }
+
+    fn broken_rules(password: &str, email: &str, username: &str) -> Vec<String> {
+        match POLICY.check("password", &secret(password), email, username) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.into_iter().map(|e| e.code).collect(),
+        }
+    }
+
     #[test]
     fn password_length_counts_characters_not_bytes() {
-        let seven_wide = SecretString::from("ææææææææ".to_string());
+        let lenient = PasswordPolicy {
+            min_score: 0,
+            ..POLICY
+        };
 
-        assert!(Password::parse("password", &seven_wide, 8, 128).is_ok());
+        assert!(lenient
+            .check("password", &secret("ææææææææ"), "", "")
+            .is_ok());
+        assert!(lenient
+            .check("password", &secret("æææææææ"), "", "")
+            .is_err());
+    }
+
+    #[test]
+    fn a_strong_password_passes() {
         assert!(
-            Password::parse("password", &SecretString::from("short".to_string()), 8, 128).is_err()
+            broken_rules("correct horse battery staple", "alice@example.com", "alice").is_empty()
         );
+    }
+
+    #[test]
+    fn every_broken_rule_is_listed() {
+        assert_eq!(
+            broken_rules("alice1", "alice@example.com", "alice"),
+            [
+                "too_short",
+                "contains_username",
+                "contains_email",
+                "too_weak"
+            ]
+        );
+        assert_eq!(
+            broken_rules("password", "bob@example.com", "bob"),
+            ["too_weak"]
+        );
+        assert_eq!(
+            broken_rules("glacier-Walrus-97-bobby", "bobby@example.com", "robert"),
+            ["contains_email"]
+        );
+        assert_eq!(
+            broken_rules("ROBERT tangerine kettle", "x@example.com", "Robert"),
+            ["contains_username"]
+        );
+    }
+
+    #[test]
+    fn an_oversized_password_is_refused_before_any_other_rule() {
+        let huge = "a".repeat(10_000);
+
+        assert_eq!(broken_rules(&huge, "a@example.com", "alice"), ["too_long"]);
     }
 
     #[test]
@@ -297,7 +419,7 @@ mod tests {
             "x",
             &SecretString::from("1".to_string()),
             None,
-            (8, 128),
+            &POLICY,
         )
         .unwrap_err();
 
@@ -305,6 +427,7 @@ mod tests {
             panic!("expected Invalid")
         };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["email", "username", "password"]);
+        // "1" is both too short and too easy to guess.
+        assert_eq!(fields, ["email", "username", "password", "password"]);
     }
 }

@@ -5,7 +5,7 @@ pub mod device;
 pub mod session;
 pub mod user;
 
-pub use account::{Email, Login, NewAccount, Password, ProfilePatch, Username};
+pub use account::{Email, Login, NewAccount, Password, PasswordPolicy, ProfilePatch, Username};
 pub use device::Device;
 pub use session::{EndReason, Session};
 pub use user::User;

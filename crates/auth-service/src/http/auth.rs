@@ -13,13 +13,14 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::error::Problem;
-use super::extract::{is_json, parse_json, Json, MaybeSession};
+use super::extract::{is_json, limit_by_ip, parse_json, Json, MaybeSession};
 use super::views::{
     no_store, refresh_cookie, SessionView, TokenBody, TokenResponse, UserView, REFRESH_COOKIE,
 };
 use crate::app::AppState;
 use crate::domain::{Login, NewAccount, ProfilePatch};
 use crate::error::Error;
+use crate::limits::Scope;
 use crate::services::accounts::Signup;
 use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
@@ -81,16 +82,13 @@ pub async fn signup(
     request: RequestContext,
     Json(body): Json<SignupRequest>,
 ) -> Result<Response, Error> {
-    let limits = (
-        state.config.password.min_length,
-        state.config.password.max_length,
-    );
+    limit_by_ip(&state, Scope::SignupIp, &request).await?;
     let account = NewAccount::parse(
         &body.email,
         &body.username,
         &body.password,
         body.display_name,
-        limits,
+        &state.config.password.policy(),
     )?;
     Ok(
         match state.services.accounts.signup(account, &request).await? {
@@ -143,6 +141,7 @@ pub async fn login(
     request: RequestContext,
     Json(body): Json<LoginRequest>,
 ) -> Result<Response, Error> {
+    limit_by_ip(&state, Scope::LoginIp, &request).await?;
     let login = match (body.email, body.username) {
         (Some(email), None) => Login::Email(email),
         (None, Some(username)) => Login::Username(username),

@@ -11,8 +11,24 @@ use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
 use crate::error::{Error, FieldError};
+use crate::limits::Scope;
 use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
+
+/// Counts the request against a per-client-IP limit; 429 `rate_limited` when over it.
+pub async fn limit_by_ip(
+    state: &AppState,
+    scope: Scope,
+    request: &RequestContext,
+) -> Result<(), Error> {
+    let client = request.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    state
+        .services
+        .limiter
+        .hit(scope, &client)
+        .await
+        .map_err(|retry_after| Error::RateLimited { retry_after })
+}
 
 /// A JSON body. Wrong content type → 415, bad JSON → 400 `malformed_body`, a field of the
 /// wrong type, missing or unknown → 400 `validation_failed` naming the field.

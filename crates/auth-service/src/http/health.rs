@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::error::Problem;
 use crate::app::AppState;
+use crate::limits::LimiterStatus;
 
 /// How long `/ready` waits for a dependency before calling it failed.
 const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -22,7 +23,8 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /ready`: 200 when every configured dependency answers, else 503 naming the failures.
+/// `GET /ready`: 200 when the database answers (`degraded` when Redis does not), else 503
+/// naming the failures.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses(
         (status = 200, description = "every dependency answers", body = serde_json::Value),
@@ -34,8 +36,29 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         Ok(Err(error)) => Err(error.to_string()),
         Err(_) => Err("no answer within 2s".to_string()),
     };
+    let mut checks = serde_json::Map::new();
+    checks.insert(
+        "database".into(),
+        json!(database.as_ref().err().map_or("ok", String::as_str)),
+    );
+    // Redis carries only shared rate-limit counts: without it the limiter works in process,
+    // so the replica stays ready and says it is degraded.
+    let limiter = match state.services.limiter.status() {
+        LimiterStatus::InProcess => None,
+        LimiterStatus::Redis => Some("ok".to_owned()),
+        LimiterStatus::Fallback { reason } => Some(format!(
+            "unavailable, rate limits counted in process: {reason}"
+        )),
+    };
+    let degraded = limiter.as_ref().is_some_and(|status| status != "ok");
+    if let Some(status) = limiter {
+        checks.insert("redis".into(), json!(status));
+    }
     match database {
-        Ok(()) => Json(json!({ "status": "ok", "checks": { "database": "ok" } })).into_response(),
+        Ok(()) => {
+            let status = if degraded { "degraded" } else { "ok" };
+            Json(json!({ "status": status, "checks": checks })).into_response()
+        }
         Err(reason) => {
             tracing::warn!(dependency = "database", reason = %reason, "not ready");
             let mut problem = Problem::new(
@@ -43,7 +66,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
                 "service_unavailable",
                 "database is unavailable",
             );
-            problem.checks = Some(json!({ "database": reason }));
+            problem.checks = Some(serde_json::Value::Object(checks));
             problem.into_response()
         }
     }

@@ -7,17 +7,19 @@ pub mod error;
 mod extract;
 mod health;
 mod middleware;
+mod recovery;
 mod views;
 mod wellknown;
 
 use std::any::Any;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -50,6 +52,11 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::delete_session))
         .routes(routes!(auth::record_activity))
         .routes(routes!(auth::introspect))
+        .routes(routes!(recovery::forgot_password))
+        .routes(routes!(recovery::reset_password))
+        .routes(routes!(recovery::change_password))
+        .routes(routes!(recovery::verify_email))
+        .routes(routes!(recovery::resend_verification))
 }
 
 /// The OpenAPI document (`auth-service openapi`, `/api/docs/openapi.json`).
@@ -78,6 +85,7 @@ pub fn router(state: &AppState) -> Router {
                 .on_failure(()),
         )
         .layer(axum::middleware::from_fn(middleware::record_metrics))
+        .option_layer(cors(&server.cors_origins))
         // SPEC §4: headers on every response; routes that need another CSP set their own.
         .layer(set_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(set_header(header::X_FRAME_OPTIONS, "DENY"))
@@ -123,6 +131,41 @@ fn loggable_path(path: &str) -> String {
         Some((head, _)) => format!("{head}/email/[REDACTED]"),
         None => path.chars().take(256).collect(),
     }
+}
+
+/// SPEC §4: only listed origins, with credentials; none listed means no cross-origin access.
+/// Preflights are answered by the layer before any route runs.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                header::RETRY_AFTER,
+                header::WWW_AUTHENTICATE,
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 fn set_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -7,6 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::context::{Context, RequestContext, TokenPair};
+use super::recovery::{login_key, send_verification_link};
 use crate::crypto::password::Verdict;
 use crate::domain::user::DEFAULT_ROLE;
 use crate::domain::{Login, NewAccount, ProfilePatch, User};
@@ -81,6 +82,7 @@ impl Accounts {
                 .await
                 .map_err(Error::from)?;
             metrics::counter!("auth_operations_total", "operation" => "signup", "status" => "success").increment(1);
+            self.send_verification(&user);
             return Ok(Signup::VerificationRequired(Box::new(user)));
         }
         let (session, token_row, token) = ctx.new_session(user.id, request)?;
@@ -95,6 +97,7 @@ impl Accounts {
             .await;
         count("signup", result.is_ok());
         result.map_err(Error::from)?;
+        self.send_verification(&user);
         let pair = ctx.token_pair(user, session.id, token.plaintext, ctx.refresh_ttl_seconds())?;
         Ok(Signup::SignedIn(Box::new(pair)))
     }
@@ -107,6 +110,11 @@ impl Accounts {
         request: &RequestContext,
     ) -> Result<TokenPair, Error> {
         let ctx = &self.context;
+        let lockout_key = login_key(&login);
+        if let Some(retry_after) = ctx.limiter.locked(&lockout_key).await {
+            count("login", false);
+            return Err(Error::TooManyAttempts { retry_after });
+        }
         let credentials = ctx.store.credentials(&login, ctx.territory()).await?;
         let stored = credentials.as_ref().map(|c| c.password_hash.clone());
         let verdict = ctx
@@ -118,23 +126,25 @@ impl Accounts {
             (Some(credentials), Verdict::Match { rehash }) => (credentials, rehash),
             (credentials, _) => {
                 let user_id = credentials.map(|c| c.user.id);
-                let audit = ctx.audit(
-                    "login_failure",
-                    None,
-                    user_id,
-                    json!({ "reason": "invalid_credentials" }),
-                    request,
-                );
-                ctx.store
-                    .record_effects(&Effects {
-                        events: Vec::new(),
-                        audit: vec![audit],
-                    })
-                    .await?;
+                let mut effects = Effects {
+                    events: Vec::new(),
+                    audit: vec![ctx.audit(
+                        "login_failure",
+                        None,
+                        user_id,
+                        json!({ "reason": "invalid_credentials" }),
+                        request,
+                    )],
+                };
+                if let Some(lockout) = ctx.limiter.record_failure(&lockout_key).await {
+                    effects = effects.and(self.locked_out(user_id, lockout, request));
+                }
+                ctx.store.record_effects(&effects).await?;
                 count("login", false);
                 return Err(Error::InvalidCredentials);
             }
         };
+        ctx.limiter.reset(&lockout_key).await;
         let user = credentials.user;
         if !user.is_active {
             count("login", false);
@@ -187,6 +197,27 @@ impl Accounts {
         ctx.token_pair(user, session.id, token.plaintext, ctx.refresh_ttl_seconds())
     }
 
+    /// The effects of an identifier getting locked: audited, and an event when it names a user.
+    fn locked_out(
+        &self,
+        user_id: Option<Uuid>,
+        lockout: std::time::Duration,
+        request: &RequestContext,
+    ) -> Effects {
+        let ctx = &self.context;
+        let details = json!({ "locked_for_seconds": lockout.as_secs() });
+        Effects {
+            events: user_id
+                .map(|id| {
+                    let data = json!({ "user_id": id, "locked_for_seconds": lockout.as_secs() });
+                    ctx.event("auth:account.locked", Some(id), data)
+                })
+                .into_iter()
+                .collect(),
+            audit: vec![ctx.audit("lockout", None, user_id, details, request)],
+        }
+    }
+
     /// The caller's own user.
     pub async fn me(&self, user_id: Uuid) -> Result<User, Error> {
         self.context
@@ -225,6 +256,19 @@ impl Accounts {
             }
         }
         self.me(user_id).await
+    }
+}
+
+impl Accounts {
+    /// Mails a verification link after the answer has gone out.
+    fn send_verification(&self, user: &User) {
+        let context = self.context.clone();
+        let user = user.clone();
+        tokio::spawn(async move {
+            if let Err(error) = send_verification_link(&context, &user).await {
+                tracing::warn!(error = %error, "an email verification link could not be issued");
+            }
+        });
     }
 }
 

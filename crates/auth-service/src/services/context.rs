@@ -1,4 +1,4 @@
-//! What every use case shares: store, clock, configuration, hasher, keys; and the pieces
+//! What every use case shares: store, clock, configuration, hasher, keys, limiter, mailer; and the pieces
 //! common to several of them (issuing tokens, building events and audit entries).
 
 use std::net::IpAddr;
@@ -17,6 +17,8 @@ use crate::crypto::password::PasswordHasher;
 use crate::crypto::tokens::{self, OpaqueToken};
 use crate::domain::{Device, User};
 use crate::error::Error;
+use crate::limits::Limiter;
+use crate::mail::Mailer;
 use crate::store::{AuditEntry, Effects, NewRefreshToken, NewSession, OutboxEvent, Store};
 
 /// Who is asking, as far as the transport can tell.
@@ -44,6 +46,8 @@ pub struct Context {
     pub config: Arc<Config>,
     pub hasher: PasswordHasher,
     pub keys: Keys,
+    pub limiter: Limiter,
+    pub mailer: Mailer,
     /// Names this replica in event envelopes.
     pub pod_id: String,
 }

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod context;
 pub mod keys;
+pub mod recovery;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -14,7 +15,10 @@ pub use context::{Context, RequestContext, TokenPair};
 pub struct Services {
     pub accounts: accounts::Accounts,
     pub sessions: sessions::Sessions,
+    pub recovery: recovery::Recovery,
     pub keys: keys::Keys,
+    pub limiter: crate::limits::Limiter,
+    pub mailer: crate::mail::Mailer,
 }
 
 impl Services {
@@ -22,7 +26,10 @@ impl Services {
         Self {
             accounts: accounts::Accounts::new(context.clone()),
             sessions: sessions::Sessions::new(context.clone()),
+            recovery: recovery::Recovery::new(context.clone()),
             keys: context.keys.clone(),
+            limiter: context.limiter.clone(),
+            mailer: context.mailer.clone(),
         }
     }
 }

@@ -160,6 +160,36 @@ pub enum Rotation {
     Unknown,
 }
 
+/// What a single-use token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    PasswordReset,
+    EmailVerification,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::PasswordReset => "password_reset",
+            TokenPurpose::EmailVerification => "email_verification",
+        }
+    }
+}
+
+/// A single-use token (reset or verification link); only its SHA-256 is stored.
+pub struct NewOneTimeToken {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub purpose: TokenPurpose,
+    pub hash: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Builds the effects of a change whose user, and the sessions it ended, are only known
+/// inside its transaction.
+pub type UserEffects<'a> = &'a (dyn Fn(Uuid, &[Uuid]) -> Effects + Send + Sync);
+
 /// A signing key row.
 #[derive(Debug, Clone)]
 pub struct StoredKey {
@@ -264,6 +294,55 @@ pub trait SessionStore {
     ) -> StoreResult<bool>;
 }
 
+/// Passwords and email addresses: single-use tokens and what spending them changes.
+#[async_trait]
+pub trait AccountStore {
+    /// A user who is not deleted, with the stored hash.
+    async fn credentials_of(
+        &self,
+        id: Uuid,
+        territory: Option<&str>,
+    ) -> StoreResult<Option<Credentials>>;
+    /// Stores a single-use token; the user's earlier unused tokens of its purpose stop working.
+    async fn issue_one_time_token(
+        &self,
+        token: &NewOneTimeToken,
+        effects: &Effects,
+    ) -> StoreResult<()>;
+    /// The user a live token (unused, unexpired, user not deleted) belongs to.
+    async fn one_time_token_user(
+        &self,
+        hash: &[u8],
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>>;
+    /// Spends a live reset token, stores the new hash and ends every session of the user, in
+    /// one transaction; `None` when the token was not live (unknown, used, expired).
+    async fn reset_password(
+        &self,
+        hash: &[u8],
+        password_hash: &str,
+        now: DateTime<Utc>,
+        effects: UserEffects<'_>,
+    ) -> StoreResult<Option<Uuid>>;
+    /// Stores a new hash and ends every session of the user but `keep`; returns how many ended.
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        now: DateTime<Utc>,
+        effects: UserEffects<'_>,
+    ) -> StoreResult<u64>;
+    /// Spends a live verification token and marks its user verified.
+    async fn verify_email(
+        &self,
+        hash: &[u8],
+        now: DateTime<Utc>,
+        effects: UserEffects<'_>,
+    ) -> StoreResult<Option<Uuid>>;
+}
+
 #[async_trait]
 pub trait KeyStore {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
@@ -275,7 +354,9 @@ pub trait KeyStore {
 
 /// Everything the service keeps.
 #[async_trait]
-pub trait Store: UserStore + SessionStore + KeyStore + Send + Sync + 'static {
+pub trait Store:
+    UserStore + SessionStore + AccountStore + KeyStore + Send + Sync + 'static
+{
     /// `"sqlite"` or `"postgres"`, for logs and `/ready`.
     fn backend(&self) -> &'static str;
     /// Answers when the database does.

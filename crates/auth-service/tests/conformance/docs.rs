@@ -31,6 +31,11 @@ const ROUTES: &[&str] = &[
     "DELETE /api/auth/sessions/{id}",
     "POST /api/auth/activity",
     "POST /api/auth/introspect",
+    "POST /api/auth/password/forgot",
+    "POST /api/auth/password/reset",
+    "POST /api/auth/password/change",
+    "POST /api/auth/email/verify",
+    "POST /api/auth/email/verify/resend",
 ];
 
 fn operations(document: &Value) -> BTreeSet<String> {

@@ -1,5 +1,6 @@
 //! PostgreSQL: the production backend, shared by many stateless replicas.
 
+mod accounts;
 mod keys;
 mod sessions;
 mod users;

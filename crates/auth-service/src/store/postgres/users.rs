@@ -76,6 +76,23 @@ async fn memberships(
     Ok((roles, territories))
 }
 
+/// A user who is not deleted, with the stored hash and memberships.
+pub(super) async fn credentials_by_id(
+    pool: &PgPool,
+    user_id: Uuid,
+    territory: Option<&str>,
+) -> StoreResult<Option<Credentials>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL");
+    let row: Option<UserRow> = sqlx::query_as(&sql)
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_error)?;
+    let Some(row) = row else { return Ok(None) };
+    let (roles, territories) = memberships(pool, user_id, territory).await?;
+    Ok(Some(row.into_credentials(roles, territories)))
+}
+
 #[async_trait]
 impl UserStore for PgStore {
     async fn record_signup(
@@ -135,15 +152,8 @@ impl UserStore for PgStore {
     }
 
     async fn user(&self, user_id: Uuid, territory: Option<&str>) -> StoreResult<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL");
-        let row: Option<UserRow> = sqlx::query_as(&sql)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        let Some(row) = row else { return Ok(None) };
-        let (roles, territories) = memberships(&self.pool, user_id, territory).await?;
-        Ok(Some(row.into_credentials(roles, territories).user))
+        let credentials = credentials_by_id(&self.pool, user_id, territory).await?;
+        Ok(credentials.map(|c| c.user))
     }
 
     async fn update_profile(

@@ -2,6 +2,7 @@
 //! UUIDs and timestamps are TEXT; timestamps are written in one fixed-width UTC format so
 //! that comparing the text compares the times.
 
+mod accounts;
 mod keys;
 mod sessions;
 mod users;

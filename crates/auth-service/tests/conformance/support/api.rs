@@ -122,3 +122,59 @@ pub async fn code_of(response: reqwest::Response) -> String {
     let body: Value = response.json().await.expect("problem body");
     body["code"].as_str().unwrap_or_default().to_owned()
 }
+
+impl TestApp {
+    /// The messages mailed to `to` so far (file transport), oldest first, with
+    /// quoted-printable soft line breaks undone.
+    pub fn mails_to(&self, to: &str) -> Vec<String> {
+        let dir = self.config.mail.file_dir.as_ref().expect("a mail dir");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .expect("mail dir readable")
+            .map(|entry| entry.expect("dir entry").path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+            .map(|path| {
+                let modified = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .expect("mtime");
+                (modified, path)
+            })
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|(_, path)| {
+                std::fs::read_to_string(path)
+                    .expect("mail readable")
+                    .replace("=\r\n", "")
+                    .replace("=\n", "")
+                    .replace("=3D", "=")
+            })
+            .filter(|mail| {
+                mail.lines()
+                    .any(|line| line.starts_with("To:") && line.contains(to))
+            })
+            .collect()
+    }
+
+    /// Waits until `count` messages to `to` have arrived (sending happens after the answer).
+    pub async fn wait_mails(&self, to: &str, count: usize) -> Vec<String> {
+        for _ in 0..500 {
+            let mails = self.mails_to(to);
+            if mails.len() >= count {
+                return mails;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("{count} mail(s) to {to} did not arrive");
+    }
+}
+
+/// The token of the first `{path}?token=…` link in a message.
+pub fn link_token(mail: &str, path: &str) -> String {
+    let marker = format!("{path}?token=");
+    let start = mail.find(&marker).expect("the mail has the link") + marker.len();
+    mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}

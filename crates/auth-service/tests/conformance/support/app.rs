@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use auth_service::clock::Clock;
+use auth_service::config::Rate;
 use auth_service::{App, Config};
 use figment::providers::Serialized;
 use figment::Figment;
@@ -17,9 +18,13 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub clock: Clock,
     pub db: TestDatabase,
+    /// Receives the `.eml` files the app mails (the file transport).
+    pub mail_dir: Option<tempfile::TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
+
+const RELAXED: Rate = Rate::new(100_000, Duration::from_secs(60));
 
 /// The configuration tests start from: the embedded defaults with a test database.
 pub fn test_config(database_url: &str) -> Config {
@@ -29,7 +34,16 @@ pub fn test_config(database_url: &str) -> Config {
         .merge(Serialized::default("server.cookie_secure", false))
         // Small argon2 parameters keep the suite fast; a unit test pins the production ones.
         .merge(Serialized::default("password.argon2_memory_kib", 64))
-        .merge(Serialized::default("password.argon2_iterations", 1));
+        .merge(Serialized::default("password.argon2_iterations", 1))
+        // Every test client is 127.0.0.1: per-IP limits are raised here and lowered by the
+        // tests that are about them.
+        .merge(Serialized::default("limits.login_per_ip", RELAXED))
+        .merge(Serialized::default("limits.signup_per_ip", RELAXED))
+        .merge(Serialized::default(
+            "limits.forgot_password_per_ip",
+            RELAXED,
+        ))
+        .merge(Serialized::default("limits.lookup_per_ip", RELAXED));
     Config::from_figment(&figment).expect("test config is valid")
 }
 
@@ -42,9 +56,13 @@ impl Backend {
     /// A server on a fresh database, with the configuration adjusted first.
     pub async fn app_with(self, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let db = TestDatabase::create(self).await;
+        let mail_dir = tempfile::tempdir().expect("mail dir");
         let mut config = test_config(&db.url);
+        config.mail.file_dir = Some(mail_dir.path().to_owned());
         adjust(&mut config);
-        TestApp::start(db, config).await
+        let mut app = TestApp::start(db, config).await;
+        app.mail_dir = Some(mail_dir);
+        app
     }
 }
 
@@ -72,6 +90,7 @@ impl TestApp {
                 .expect("client"),
             clock,
             db,
+            mail_dir: None,
             shutdown: Some(tx),
             server: Some(server),
         };

@@ -4,8 +4,10 @@ pub mod api;
 pub mod app;
 pub mod backend;
 pub mod chaos;
+pub mod redis;
+pub mod smtp;
 
-pub use api::{code_of, Account, PASSWORD};
+pub use api::{code_of, link_token, Account, PASSWORD};
 pub use app::{test_config, TestApp};
 pub use backend::Backend;
 

@@ -1,0 +1,294 @@
+//! Passwords and email addresses: forgot, reset and change a password; verify an address.
+//!
+//! Reset and verification links carry single-use tokens of 256 random bits; the database
+//! keeps only their SHA-256, each with a lifetime, and spending one is atomic.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::context::{Context, RequestContext};
+use super::sessions::CurrentSession;
+use crate::crypto::password::Verdict;
+use crate::crypto::tokens;
+use crate::domain::{Email, Login, User};
+use crate::error::Error;
+use crate::mail::Mail;
+use crate::store::{Effects, NewOneTimeToken, TokenPurpose};
+
+#[derive(Clone)]
+pub struct Recovery {
+    context: Arc<Context>,
+}
+
+impl Recovery {
+    pub fn new(context: Arc<Context>) -> Self {
+        Self { context }
+    }
+
+    /// SPEC §2: answers at once and the same way for every address; the lookup, the token and
+    /// the mail happen afterwards, so neither the answer nor its timing tells whether an
+    /// account exists.
+    pub fn forgot_password(&self, email: Email, request: RequestContext) {
+        let context = self.context.clone();
+        tokio::spawn(async move {
+            if let Err(error) = send_reset_link(&context, email, &request).await {
+                tracing::warn!(error = %error, "a password reset link could not be issued");
+            }
+        });
+    }
+
+    /// Spends a reset token: new password, every session of the user ended.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &SecretString,
+        request: &RequestContext,
+    ) -> Result<(), Error> {
+        let ctx = &self.context;
+        let hash = tokens::hash_token(token);
+        let user = ctx
+            .store
+            .one_time_token_user(&hash, TokenPurpose::PasswordReset, ctx.now())
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        let password = ctx
+            .config
+            .password
+            .policy()
+            .check("new_password", new_password, &user.email, &user.username)
+            .map_err(Error::Invalid)?;
+        let password_hash = ctx
+            .hasher
+            .hash(password.into_secret())
+            .await
+            .map_err(Error::Internal)?;
+        let effects = |user_id: Uuid, ended: &[Uuid]| {
+            Effects {
+                events: vec![ctx.event(
+                    "auth:password.reset",
+                    Some(user_id),
+                    json!({ "user_id": user_id }),
+                )],
+                audit: vec![ctx.audit(
+                    "password_reset",
+                    Some(user_id),
+                    Some(user_id),
+                    json!({}),
+                    request,
+                )],
+            }
+            .and(ctx.sessions_ended(user_id, ended, "password_reset"))
+        };
+        ctx.store
+            .reset_password(&hash, &password_hash, ctx.now(), &effects)
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        // A reset proves control of the mailbox: earlier failed guesses no longer count.
+        ctx.limiter
+            .reset(&login_key(&Login::Email(user.email)))
+            .await;
+        ctx.limiter
+            .reset(&login_key(&Login::Username(user.username)))
+            .await;
+        Ok(())
+    }
+
+    /// Changes the caller's password after checking the current one; every other session
+    /// of the caller ends. Wrong current passwords count towards the login lockout.
+    pub async fn change_password(
+        &self,
+        current: &CurrentSession,
+        current_password: SecretString,
+        new_password: &SecretString,
+        request: &RequestContext,
+    ) -> Result<(), Error> {
+        let ctx = &self.context;
+        let credentials = ctx
+            .store
+            .credentials_of(current.user_id(), None)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        let user = credentials.user;
+        let lockout_key = login_key(&Login::Username(user.username.clone()));
+        if let Some(retry_after) = ctx.limiter.locked(&lockout_key).await {
+            return Err(Error::TooManyAttempts { retry_after });
+        }
+        let verdict = ctx
+            .hasher
+            .verify(current_password, Some(credentials.password_hash))
+            .await
+            .map_err(Error::Internal)?;
+        if !matches!(verdict, Verdict::Match { .. }) {
+            ctx.limiter.record_failure(&lockout_key).await;
+            return Err(Error::InvalidCredentials);
+        }
+        let password = ctx
+            .config
+            .password
+            .policy()
+            .check("new_password", new_password, &user.email, &user.username)
+            .map_err(Error::Invalid)?;
+        let password_hash = ctx
+            .hasher
+            .hash(password.into_secret())
+            .await
+            .map_err(Error::Internal)?;
+        let effects = |user_id: Uuid, ended: &[Uuid]| {
+            Effects {
+                events: vec![ctx.event(
+                    "auth:password.changed",
+                    Some(user_id),
+                    json!({ "user_id": user_id }),
+                )],
+                audit: vec![ctx.audit(
+                    "password_change",
+                    Some(user_id),
+                    Some(user_id),
+                    json!({}),
+                    request,
+                )],
+            }
+            .and(ctx.sessions_ended(user_id, ended, "password_reset"))
+        };
+        ctx.store
+            .change_password(
+                user.id,
+                &password_hash,
+                current.session_id(),
+                ctx.now(),
+                &effects,
+            )
+            .await?;
+        ctx.limiter.reset(&lockout_key).await;
+        Ok(())
+    }
+
+    /// The caller asks for a new verification link (202 whether or not one was needed).
+    pub async fn resend_verification(&self, current: &CurrentSession) -> Result<(), Error> {
+        let ctx = &self.context;
+        let user = ctx
+            .store
+            .user(current.user_id(), None)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        if !user.is_verified {
+            send_verification_link(ctx, &user)
+                .await
+                .map_err(Error::Internal)?;
+        }
+        Ok(())
+    }
+
+    /// Spends a verification token and marks the address verified.
+    pub async fn verify_email(&self, token: &str, request: &RequestContext) -> Result<(), Error> {
+        let ctx = &self.context;
+        let effects = |user_id: Uuid, _: &[Uuid]| Effects {
+            events: vec![ctx.event(
+                "auth:email.verified",
+                Some(user_id),
+                json!({ "user_id": user_id }),
+            )],
+            audit: vec![ctx.audit(
+                "email_verify",
+                Some(user_id),
+                Some(user_id),
+                json!({}),
+                request,
+            )],
+        };
+        ctx.store
+            .verify_email(&tokens::hash_token(token), ctx.now(), &effects)
+            .await?
+            .ok_or(Error::InvalidToken)?;
+        Ok(())
+    }
+}
+
+/// The key the login lockout counts failures under: the identifier as presented, lowercased.
+/// Unknown identifiers get keys like any other, so a lockout says nothing about existence.
+pub fn login_key(login: &Login) -> String {
+    match login {
+        Login::Email(email) => format!("email:{}", email.to_lowercase()),
+        Login::Username(username) => format!("username:{}", username.to_lowercase()),
+    }
+}
+
+async fn send_reset_link(
+    ctx: &Context,
+    email: Email,
+    request: &RequestContext,
+) -> anyhow::Result<()> {
+    let login = Login::Email(email.as_str().to_owned());
+    let Some(credentials) = ctx.store.credentials(&login, None).await? else {
+        return Ok(());
+    };
+    let user = credentials.user;
+    if !user.is_active {
+        return Ok(());
+    }
+    let ttl = ctx.config.mail.reset_token_ttl;
+    let audit = ctx.audit(
+        "password_reset_requested",
+        None,
+        Some(user.id),
+        json!({}),
+        request,
+    );
+    let token = issue(ctx, &user, TokenPurpose::PasswordReset, ttl, audit).await?;
+    ctx.mailer.send(Mail::PasswordReset {
+        to: user.email,
+        username: user.username,
+        token: token.expose_secret().to_owned(),
+        expires_in: ttl,
+    });
+    Ok(())
+}
+
+pub(super) async fn send_verification_link(ctx: &Context, user: &User) -> anyhow::Result<()> {
+    let ttl = ctx.config.mail.verification_token_ttl;
+    let audit = ctx.audit(
+        "email_verification_sent",
+        None,
+        Some(user.id),
+        json!({}),
+        &RequestContext::default(),
+    );
+    let token = issue(ctx, user, TokenPurpose::EmailVerification, ttl, audit).await?;
+    ctx.mailer.send(Mail::EmailVerification {
+        to: user.email.clone(),
+        username: user.username.clone(),
+        token: token.expose_secret().to_owned(),
+        expires_in: ttl,
+    });
+    Ok(())
+}
+
+/// Stores a new single-use token for `user` (replacing unused ones of its purpose).
+async fn issue(
+    ctx: &Context,
+    user: &User,
+    purpose: TokenPurpose,
+    ttl: Duration,
+    audit: crate::store::AuditEntry,
+) -> anyhow::Result<SecretString> {
+    let token = tokens::random_token()?;
+    let now = ctx.now();
+    let row = NewOneTimeToken {
+        id: Uuid::now_v7(),
+        user_id: user.id,
+        purpose,
+        hash: token.hash,
+        created_at: now,
+        expires_at: now + chrono::Duration::from_std(ttl)?,
+    };
+    let effects = Effects {
+        events: Vec::new(),
+        audit: vec![audit],
+    };
+    ctx.store.issue_one_time_token(&row, &effects).await?;
+    Ok(token.plaintext)
+}
