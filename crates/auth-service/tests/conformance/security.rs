@@ -342,6 +342,44 @@ async fn reset_tokens_expire_and_unknown_ones_fail(backend: Backend) {
     assert_eq!(code_of(unknown).await, "invalid_token");
 }
 
+async fn links_of_deleted_users_do_not_work(backend: Backend) {
+    let app = backend.app().await;
+    let alice = app.signed_up("alice").await;
+    app.post_json(
+        "/api/auth/password/forgot",
+        &json!({ "email": alice.email }),
+    )
+    .await;
+    let mails = app.wait_mails(&alice.email, 2).await;
+    let verify = link_token(&mails[0], "verify-email");
+    let reset_mail = mails
+        .iter()
+        .find(|m| m.contains("reset-password?token="))
+        .unwrap();
+    let reset = link_token(reset_mail, "reset-password");
+    sqlx::any::install_default_drivers();
+    let mut db = AnyConnection::connect(&app.db.url).await.unwrap();
+    sqlx::query("UPDATE users SET deleted_at = created_at")
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    let reset = app
+        .post_json(
+            "/api/auth/password/reset",
+            &json!({ "token": reset, "new_password": NEW_PASSWORD }),
+        )
+        .await;
+    let verify = app
+        .post_json("/api/auth/email/verify", &json!({ "token": verify }))
+        .await;
+
+    assert_eq!(reset.status(), 400);
+    assert_eq!(code_of(reset).await, "invalid_token");
+    assert_eq!(verify.status(), 400);
+    assert_eq!(code_of(verify).await, "invalid_token");
+}
+
 async fn changing_the_password_checks_the_current_one_and_ends_other_sessions(backend: Backend) {
     let app = backend.app().await;
     let alice = app.signed_up("alice").await;
@@ -565,6 +603,7 @@ backend_tests!(
     forgot_password_answers_202_alike_and_mails_only_real_accounts,
     a_reset_token_sets_the_password_once_and_ends_every_session,
     reset_tokens_expire_and_unknown_ones_fail,
+    links_of_deleted_users_do_not_work,
     changing_the_password_checks_the_current_one_and_ends_other_sessions,
     the_verification_link_verifies_the_address_once,
     required_verification_gates_login_until_the_link_is_used,
