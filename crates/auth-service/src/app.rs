@@ -15,6 +15,7 @@ use crate::crypto::password::PasswordHasher;
 use crate::http::client_ip::TrustedProxies;
 use crate::limits::{Limiter, RedisTiming};
 use crate::mail::Mailer;
+use crate::services::admin::Bootstrap;
 use crate::services::keys::Keys;
 use crate::services::{Context as ServiceContext, Services};
 use crate::store::{self, Store};
@@ -85,6 +86,7 @@ impl App {
             metrics: telemetry::metrics_handle(),
             services: Services::new(&Arc::new(context)),
         };
+        bootstrap_admin(&state).await?;
         Ok(Self { state })
     }
 
@@ -129,6 +131,28 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// SPEC §1: the first administrator from `bootstrap.admin_*`, once; later starts find it.
+async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
+    let bootstrap = &state.config.bootstrap;
+    let (Some(email), Some(username), Some(password)) = (
+        bootstrap.admin_email.as_deref(),
+        bootstrap.admin_username.as_deref(),
+        bootstrap.admin_password.as_ref(),
+    ) else {
+        return Ok(());
+    };
+    let outcome = state
+        .services
+        .admin
+        .create_admin(email, username, &password.0)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot create the bootstrap admin: {error}"))?;
+    if let Bootstrap::Created(id) = outcome {
+        tracing::info!(user.id = %id, "created the bootstrap admin");
+    }
+    Ok(())
 }
 
 /// How long queued mail may take to go out after the server stopped.

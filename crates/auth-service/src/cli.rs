@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `config`, `openapi`, `keys`.
+//! The command line: `serve` (default), `migrate`, `config`, `openapi`, `keys`, `users`.
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +27,23 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         action: KeysAction,
+    },
+    /// Manage users.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersAction {
+    /// Create a verified administrator. The password is read from standard input (first line)
+    /// or prompted for on a terminal; never from the command line, where `ps` would show it.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: String,
     },
 }
 

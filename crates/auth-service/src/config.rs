@@ -514,6 +514,38 @@ impl Config {
                 "must be between 1 and password.max_length",
             );
         }
+        if self.password.min_score > 4 {
+            return bad("password.min_score", "must be between 0 and 4");
+        }
+        let limits = &self.limits;
+        for (key, rate) in [
+            ("limits.login_per_ip", limits.login_per_ip),
+            ("limits.signup_per_ip", limits.signup_per_ip),
+            (
+                "limits.forgot_password_per_ip",
+                limits.forgot_password_per_ip,
+            ),
+            ("limits.lookup_per_ip", limits.lookup_per_ip),
+        ] {
+            if rate.max == 0 || rate.per.is_zero() {
+                return bad(key, "max and per must be above zero");
+            }
+        }
+        if limits.login_failures > 0 && limits.lockout.is_zero() {
+            return bad("limits.lockout", "must be longer than zero");
+        }
+        const MONTH: Duration = Duration::from_secs(30 * 24 * 3600);
+        for (key, ttl) in [
+            ("mail.reset_token_ttl", self.mail.reset_token_ttl),
+            (
+                "mail.verification_token_ttl",
+                self.mail.verification_token_ttl,
+            ),
+        ] {
+            if ttl.is_zero() || ttl > MONTH {
+                return bad(key, "must be between 1s and 30d");
+            }
+        }
         if self.password.max_length > 1024 {
             return bad("password.max_length", "must be at most 1024");
         }
@@ -608,6 +640,40 @@ mod tests {
 
         assert!(error.contains("auth.access_token_ttl"), "{error}");
         assert!(!error.contains('\n'), "{error}");
+    }
+
+    #[test]
+    fn limits_mail_and_policy_values_are_checked() {
+        let cases = [
+            ("limits.login_per_ip.max", "0", "limits.login_per_ip"),
+            ("limits.lockout", "0s", "limits.lockout"),
+            ("mail.reset_token_ttl", "1000000y", "mail.reset_token_ttl"),
+            ("password.min_score", "5", "password.min_score"),
+            (
+                "server.cors_origins",
+                "https://app.example.com/path",
+                "server.cors_origins[0]",
+            ),
+        ];
+
+        for (key, value, named) in cases {
+            let error = with(&[(key, value)]).unwrap_err().to_string();
+            assert!(error.contains(named), "{key}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn lists_may_be_comma_separated() {
+        let config = with(&[(
+            "server.cors_origins",
+            "https://a.example, https://b.example:8443",
+        )])
+        .unwrap();
+
+        assert_eq!(
+            config.server.cors_origins,
+            ["https://a.example", "https://b.example:8443"]
+        );
     }
 
     #[test]

@@ -141,6 +141,9 @@ impl From<crate::store::StoreError> for Error {
             StoreError::Conflict(other) => {
                 Error::Internal(anyhow::anyhow!("unexpected conflict on {other:?}"))
             }
+            StoreError::UnknownRole(role) => {
+                Error::invalid("roles", "unknown_role", &format!("no role named {role}"))
+            }
             StoreError::Other(source) => Error::Internal(source),
         }
     }

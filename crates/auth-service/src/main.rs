@@ -1,17 +1,19 @@
 //! Entry point: parse the command line, load configuration (exit 2 when it is invalid), run.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use auth_service::cli::{Cli, Command, KeysAction};
+use auth_service::cli::{Cli, Command, KeysAction, UsersAction};
 use auth_service::clock::Clock;
+use auth_service::services::admin::Bootstrap;
 use auth_service::services::keys::Keys;
 use auth_service::{store, telemetry, App, Config};
 use clap::Parser;
+use secrecy::SecretString;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -81,6 +83,56 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         // Answered before the configuration is loaded: the document depends on none of it.
         Command::Openapi => Ok(()),
         Command::Keys { action } => keys(config, action).await,
+        Command::Users { action } => users(config, action).await,
+    }
+}
+
+async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
+    let UsersAction::CreateAdmin { email, username } = action;
+    let password = read_password()?;
+    let app = App::build(config).await?;
+    let outcome = app
+        .state()
+        .services
+        .admin
+        .create_admin(&email, &username, &password)
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}{}", field_errors(&error)))?;
+    app.state().store.close().await;
+    match outcome {
+        Bootstrap::Created(id) => {
+            writeln!(std::io::stdout(), "created admin {username} ({id})")?;
+            Ok(())
+        }
+        Bootstrap::AlreadyThere => {
+            anyhow::bail!("a user with that email or username exists; nothing was changed")
+        }
+    }
+}
+
+/// The password of `users create-admin`: prompted for without echo on a terminal, else the
+/// first line of standard input.
+fn read_password() -> anyhow::Result<SecretString> {
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("password: ")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.is_empty() {
+        anyhow::bail!("no password given on standard input");
+    }
+    Ok(SecretString::from(password))
+}
+
+fn field_errors(error: &auth_service::error::Error) -> String {
+    match error {
+        auth_service::error::Error::Invalid(errors) => errors
+            .iter()
+            .map(|e| format!("; {}: {}", e.field, e.message))
+            .collect(),
+        _ => String::new(),
     }
 }
 

@@ -36,12 +36,17 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return Some(peer);
         }
-        if let Some(forwarded) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        // Every header line, in order: a proxy may append its own line rather than extend the
+        // client's, and only the hops it added can be believed.
+        let hops: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|hop| hop.trim().parse().ok())
+            .collect();
+        if !hops.is_empty() {
             // Walk from the nearest hop outwards; the first address we do not trust is the client.
-            let hops: Vec<IpAddr> = forwarded
-                .split(',')
-                .filter_map(|hop| hop.trim().parse().ok())
-                .collect();
             if let Some(client) = hops.iter().rev().find(|ip| !self.trusts(**ip)) {
                 return Some(*client);
             }
@@ -100,5 +105,18 @@ mod tests {
         let ip = proxies.client_ip(peer, &headers(&[("x-real-ip", "198.51.100.8")]));
 
         assert_eq!(ip, Some("198.51.100.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn every_forwarded_for_line_counts_and_only_proxy_hops_are_believed() {
+        let proxies = TrustedProxies::parse(&["127.0.0.1".into(), "10.0.0.0/8".into()]);
+        let peer = Some("127.0.0.1:4000".parse().unwrap());
+        let mut forged = HeaderMap::new();
+        forged.append("x-forwarded-for", "1.2.3.4".parse().unwrap());
+        forged.append("x-forwarded-for", "198.51.100.9, 10.0.0.3".parse().unwrap());
+
+        let ip = proxies.client_ip(peer, &forged);
+
+        assert_eq!(ip, Some("198.51.100.9".parse().unwrap()));
     }
 }

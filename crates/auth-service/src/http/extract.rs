@@ -1,6 +1,7 @@
 //! Extractors: JSON bodies that answer problems, the authenticated session, the request context.
 
-use std::net::SocketAddr;
+use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -21,13 +22,28 @@ pub async fn limit_by_ip(
     scope: Scope,
     request: &RequestContext,
 ) -> Result<(), Error> {
-    let client = request.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let client = request.ip.map(limit_key).unwrap_or_default();
     state
         .services
         .limiter
         .hit(scope, &client)
         .await
         .map_err(|retry_after| Error::RateLimited { retry_after })
+}
+
+/// What a per-IP limit counts under: the address, or for IPv6 its /64, since one host
+/// commonly holds a whole /64 and could otherwise take a fresh address per request.
+fn limit_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let network = u128::from(v6) & (u128::MAX << 64);
+            format!("{}/64", Ipv6Addr::from(network))
+        }
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
+        IpAddr::V4(v4) => v4.to_string(),
+    }
 }
 
 /// A JSON body. Wrong content type → 415, bad JSON → 400 `malformed_body`, a field of the
@@ -140,6 +156,39 @@ impl FromRequestParts<AppState> for CurrentSession {
     }
 }
 
+/// A role a route requires. SPEC §3: the token's `roles` claim carries the roles held globally
+/// and those held in this deployment's territory, so checking it covers both.
+pub trait RequiredRole {
+    const NAME: &'static str;
+}
+
+/// Administrators.
+pub struct AdminRole;
+
+impl RequiredRole for AdminRole {
+    const NAME: &'static str = crate::services::admin::ADMIN_ROLE;
+}
+
+/// An authenticated caller holding role `R`: without a valid token 401 `unauthorized`, without
+/// the role 403 `forbidden`. As an extractor: `Authorized(caller, _): Authorized<AdminRole>`.
+pub struct Authorized<R: RequiredRole>(pub CurrentSession, pub PhantomData<R>);
+
+impl<R: RequiredRole> FromRequestParts<AppState> for Authorized<R> {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = CurrentSession::from_request_parts(parts, state).await?;
+        if caller.claims.roles.iter().any(|role| role == R::NAME) {
+            Ok(Self(caller, PhantomData))
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
+}
+
 /// The caller, if a valid bearer token is present; no token or a bad one is `None`.
 pub struct MaybeSession(pub Option<CurrentSession>);
 
@@ -189,6 +238,17 @@ impl FromRequestParts<AppState> for RequestContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_limited_per_64() {
+        let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let same_net: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let mapped: IpAddr = "::ffff:203.0.113.5".parse().unwrap();
+
+        assert_eq!(limit_key(one), "2001:db8:1:2::/64");
+        assert_eq!(limit_key(one), limit_key(same_net));
+        assert_eq!(limit_key(mapped), "203.0.113.5");
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]

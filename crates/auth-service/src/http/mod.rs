@@ -8,6 +8,7 @@ mod extract;
 mod health;
 mod middleware;
 mod recovery;
+mod users;
 mod views;
 mod wellknown;
 
@@ -57,6 +58,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(recovery::change_password))
         .routes(routes!(recovery::verify_email))
         .routes(routes!(recovery::resend_verification))
+        .routes(routes!(users::create_user))
+        .routes(routes!(users::user_by_id))
+        .routes(routes!(users::user_by_email))
+        .routes(routes!(users::user_by_username))
 }
 
 /// The OpenAPI document (`auth-service openapi`, `/api/docs/openapi.json`).
@@ -85,7 +90,6 @@ pub fn router(state: &AppState) -> Router {
                 .on_failure(()),
         )
         .layer(axum::middleware::from_fn(middleware::record_metrics))
-        .option_layer(cors(&server.cors_origins))
         // SPEC §4: headers on every response; routes that need another CSP set their own.
         .layer(set_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(set_header(header::X_FRAME_OPTIONS, "DENY"))
@@ -100,6 +104,8 @@ pub fn router(state: &AppState) -> Router {
                 "max-age=31536000; includeSubDomains",
             )
         }))
+        // Inside the header layers, so that preflight answers carry them too.
+        .option_layer(cors(&server.cors_origins))
         .layer(axum::middleware::from_fn(error::finish_problems))
         .layer(CatchPanicLayer::custom(answer_panic))
         .layer(axum::middleware::from_fn_with_state(

@@ -1,6 +1,7 @@
 //! Use cases: the only code that decides. HTTP (and later gRPC) call these.
 
 pub mod accounts;
+pub mod admin;
 pub mod context;
 pub mod keys;
 pub mod recovery;
@@ -14,6 +15,7 @@ pub use context::{Context, RequestContext, TokenPair};
 #[derive(Clone)]
 pub struct Services {
     pub accounts: accounts::Accounts,
+    pub admin: admin::Admin,
     pub sessions: sessions::Sessions,
     pub recovery: recovery::Recovery,
     pub keys: keys::Keys,
@@ -25,6 +27,7 @@ impl Services {
     pub fn new(context: &Arc<Context>) -> Self {
         Self {
             accounts: accounts::Accounts::new(context.clone()),
+            admin: admin::Admin::new(context.clone()),
             sessions: sessions::Sessions::new(context.clone()),
             recovery: recovery::Recovery::new(context.clone()),
             keys: context.keys.clone(),

@@ -176,9 +176,7 @@ impl Recovery {
             .await?
             .ok_or(Error::Unauthorized)?;
         if !user.is_verified {
-            send_verification_link(ctx, &user)
-                .await
-                .map_err(Error::Internal)?;
+            send_verification_link(ctx, &user).await?;
         }
         Ok(())
     }
@@ -221,7 +219,7 @@ async fn send_reset_link(
     ctx: &Context,
     email: Email,
     request: &RequestContext,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     let login = Login::Email(email.as_str().to_owned());
     let Some(credentials) = ctx.store.credentials(&login, None).await? else {
         return Ok(());
@@ -248,7 +246,7 @@ async fn send_reset_link(
     Ok(())
 }
 
-pub(super) async fn send_verification_link(ctx: &Context, user: &User) -> anyhow::Result<()> {
+pub(super) async fn send_verification_link(ctx: &Context, user: &User) -> Result<(), Error> {
     let ttl = ctx.config.mail.verification_token_ttl;
     let audit = ctx.audit(
         "email_verification_sent",
@@ -274,16 +272,20 @@ async fn issue(
     purpose: TokenPurpose,
     ttl: Duration,
     audit: crate::store::AuditEntry,
-) -> anyhow::Result<SecretString> {
-    let token = tokens::random_token()?;
+) -> Result<SecretString, Error> {
+    let token = tokens::random_token().map_err(Error::Internal)?;
     let now = ctx.now();
+    let expires_at = chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|ttl| now.checked_add_signed(ttl))
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("the token lifetime is out of range")))?;
     let row = NewOneTimeToken {
         id: Uuid::now_v7(),
         user_id: user.id,
         purpose,
         hash: token.hash,
         created_at: now,
-        expires_at: now + chrono::Duration::from_std(ttl)?,
+        expires_at,
     };
     let effects = Effects {
         events: Vec::new(),

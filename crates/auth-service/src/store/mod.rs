@@ -29,6 +29,8 @@ pub enum Unique {
 pub enum StoreError {
     #[error("a unique index refused the write: {0:?}")]
     Conflict(Unique),
+    #[error("no role named {0}")]
+    UnknownRole(String),
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error(transparent)]
@@ -343,6 +345,19 @@ pub trait AccountStore {
     ) -> StoreResult<Option<Uuid>>;
 }
 
+/// Administration of users (SPEC §2, `/api/users`).
+#[async_trait]
+pub trait AdminStore {
+    /// A new user holding `roles` globally; `Conflict` when the email or username is taken,
+    /// `UnknownRole` when a role does not exist.
+    async fn create_user(
+        &self,
+        user: &NewUser,
+        roles: &[String],
+        effects: &Effects,
+    ) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait KeyStore {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
@@ -355,7 +370,7 @@ pub trait KeyStore {
 /// Everything the service keeps.
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + AccountStore + KeyStore + Send + Sync + 'static
+    UserStore + SessionStore + AccountStore + AdminStore + KeyStore + Send + Sync + 'static
 {
     /// `"sqlite"` or `"postgres"`, for logs and `/ready`.
     fn backend(&self) -> &'static str;

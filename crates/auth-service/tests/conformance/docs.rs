@@ -36,6 +36,10 @@ const ROUTES: &[&str] = &[
     "POST /api/auth/password/change",
     "POST /api/auth/email/verify",
     "POST /api/auth/email/verify/resend",
+    "POST /api/users",
+    "GET /api/users/id/{id}",
+    "GET /api/users/email/{email}",
+    "GET /api/users/{username}",
 ];
 
 fn operations(document: &Value) -> BTreeSet<String> {

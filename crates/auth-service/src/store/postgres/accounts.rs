@@ -165,6 +165,15 @@ impl AccountStore for PgStore {
     ) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         set_password(&mut tx, user_id, password_hash, now).await?;
+        // A reset link mailed before the change must not undo it.
+        sqlx::query(
+            "DELETE FROM one_time_tokens WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(TokenPurpose::PasswordReset.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
         let ended = end_sessions(&mut tx, user_id, Some(keep), now).await?;
         write_effects(&mut tx, &effects(user_id, &ended)).await?;
         tx.commit().await.map_err(db_error)?;

@@ -1,6 +1,7 @@
 //! PostgreSQL: the production backend, shared by many stateless replicas.
 
 mod accounts;
+mod admin;
 mod keys;
 mod sessions;
 mod users;

@@ -3,6 +3,7 @@
 //! that comparing the text compares the times.
 
 mod accounts;
+mod admin;
 mod keys;
 mod sessions;
 mod users;

@@ -178,3 +178,29 @@ pub fn link_token(mail: &str, path: &str) -> String {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
 }
+
+/// The bootstrap administrator of [`with_admin`].
+pub const ADMIN: (&str, &str, &str) = ("root@example.com", "root", "admin passphrase for tests");
+
+/// Configures the bootstrap administrator [`ADMIN`].
+pub fn with_admin(config: &mut auth_service::Config) {
+    use auth_service::config::Secret;
+    config.bootstrap.admin_email = Some(ADMIN.0.to_owned());
+    config.bootstrap.admin_username = Some(ADMIN.1.to_owned());
+    config.bootstrap.admin_password = Some(Secret(secrecy::SecretString::from(ADMIN.2.to_owned())));
+}
+
+impl TestApp {
+    /// Logs in as the bootstrap administrator (the app must be started [`with_admin`]).
+    pub async fn admin(&self) -> Account {
+        let response = self
+            .post_json(
+                "/api/auth/login",
+                &json!({ "username": ADMIN.1, "password": ADMIN.2 }),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "the bootstrap admin logs in");
+        let body: Value = response.json().await.expect("token response");
+        Account::from_tokens(ADMIN.1, ADMIN.0, ADMIN.2, &body)
+    }
+}

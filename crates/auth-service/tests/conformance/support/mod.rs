@@ -7,7 +7,7 @@ pub mod chaos;
 pub mod redis;
 pub mod smtp;
 
-pub use api::{code_of, link_token, Account, PASSWORD};
+pub use api::{code_of, link_token, with_admin, Account, ADMIN, PASSWORD};
 pub use app::{test_config, TestApp};
 pub use backend::Backend;
 
