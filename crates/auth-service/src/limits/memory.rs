@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{KeyDigest, Scope};
+use super::{Attempt, KeyDigest, Scope};
 use crate::clock::Clock;
 use crate::config::Rate;
 
@@ -15,6 +15,15 @@ use crate::config::Rate;
 /// doubled since the last one, so sweeping stays cheap per request and memory stays bounded
 /// by the keys seen within one window or lockout.
 const PRUNE_FLOOR: usize = 1024;
+
+/// Hard cap on each of the two maps, so a flood of distinct keys (spoofed or IPv6 clients,
+/// made-up login names) cannot grow the process without bound: about 100 bytes an entry,
+/// some 20 MB for both maps when full.
+const MAX_ENTRIES: usize = 100_000;
+
+/// Least time between two sweeps of a full map. A full map of live entries would otherwise
+/// be scanned on every request with a new key, under the lock every request takes.
+const FULL_SWEEP_GAP: Duration = Duration::from_secs(1);
 
 pub(super) struct Memory {
     clock: Clock,
@@ -25,6 +34,8 @@ struct State {
     windows: HashMap<(Scope, KeyDigest), Window>,
     failures: HashMap<KeyDigest, Failures>,
     prune_at: usize,
+    /// No sweep of a full map before this.
+    next_full_sweep: DateTime<Utc>,
 }
 
 /// Requests counted in the window that ends at `ends`.
@@ -33,7 +44,8 @@ struct Window {
     ends: DateTime<Utc>,
 }
 
-/// Consecutive failures; forgotten at `expires`, which is `lockout` after the last one.
+/// Login attempts since the last correct password; forgotten at `expires`, which is
+/// `lockout` after the last counted one.
 struct Failures {
     count: u32,
     expires: DateTime<Utc>,
@@ -47,6 +59,7 @@ impl Memory {
                 windows: HashMap::new(),
                 failures: HashMap::new(),
                 prune_at: PRUNE_FLOOR,
+                next_full_sweep: DateTime::<Utc>::MIN_UTC,
             }),
         }
     }
@@ -60,8 +73,19 @@ impl Memory {
     pub(super) fn hit(&self, scope: Scope, key: &KeyDigest, rate: Rate) -> Result<(), Duration> {
         let now = self.clock.now();
         let mut state = self.state();
-        state.prune_if_large(now);
-        let window = state.windows.entry((scope, *key)).or_insert(Window {
+        let id = (scope, *key);
+        // A full map lets a new key through uncounted rather than refusing it: refusing would
+        // lock every new client out while the flood lasts, and these are abuse limits, not
+        // the lockout, which still guards each login name (see `attempt`).
+        if !state.windows.contains_key(&id) {
+            state.sweep_if_due(now);
+            if state.windows.len() >= MAX_ENTRIES {
+                metrics::counter!("auth_rate_limiter_full_total", "outcome" => "uncounted")
+                    .increment(1);
+                return Ok(());
+            }
+        }
+        let window = state.windows.entry(id).or_insert(Window {
             count: 0,
             ends: now,
         });
@@ -79,23 +103,28 @@ impl Memory {
         }
     }
 
-    pub(super) fn locked(&self, key: &KeyDigest, limit: u32) -> Option<Duration> {
-        let now = self.clock.now();
-        let state = self.state();
-        let failures = state.failures.get(key)?;
-        (failures.count >= limit && failures.expires > now)
-            .then(|| remaining(failures.expires, now))
-    }
-
-    pub(super) fn record_failure(
+    /// Refuses while `key` is locked; otherwise counts this attempt and says whether it
+    /// reached `limit`. Checked and counted under one lock, so concurrent attempts cannot
+    /// all pass before any is counted.
+    pub(super) fn attempt(
         &self,
         key: &KeyDigest,
         limit: u32,
         lockout: Duration,
-    ) -> Option<Duration> {
+    ) -> Result<Attempt, Duration> {
         let now = self.clock.now();
         let mut state = self.state();
-        state.prune_if_large(now);
+        if !state.failures.contains_key(key) {
+            state.sweep_if_due(now);
+            // A full map still counts the attempt, making room by evicting one entry: letting
+            // it through uncounted would let anyone switch the lockout off by first flooding
+            // made-up login names. See `State::evict_one` for which entry goes.
+            if state.failures.len() >= MAX_ENTRIES {
+                state.evict_one(limit);
+                metrics::counter!("auth_rate_limiter_full_total", "outcome" => "evicted")
+                    .increment(1);
+            }
+        }
         let failures = state.failures.entry(*key).or_insert(Failures {
             count: 0,
             expires: now,
@@ -103,14 +132,16 @@ impl Memory {
         if failures.expires <= now {
             failures.count = 0;
         }
-        // Failures while locked do not extend the lock: the caller refuses those attempts
-        // before checking a password, so they are not evidence of new guessing.
+        // Attempts while locked are refused before any password is checked and do not extend
+        // the lock: they are not evidence of new guessing.
         if failures.count >= limit {
-            return None;
+            return Err(remaining(failures.expires, now));
         }
         failures.count += 1;
         failures.expires = after(now, lockout);
-        (failures.count == limit).then_some(lockout)
+        Ok(Attempt {
+            locked_now: failures.count == limit,
+        })
     }
 
     pub(super) fn reset(&self, key: &KeyDigest) {
@@ -119,14 +150,43 @@ impl Memory {
 }
 
 impl State {
-    fn prune_if_large(&mut self, now: DateTime<Utc>) {
-        if self.windows.len() + self.failures.len() < self.prune_at {
+    fn len(&self) -> usize {
+        self.windows.len() + self.failures.len()
+    }
+
+    /// Sweeps expired entries once the maps have doubled since the last sweep, or, while
+    /// either is at [`MAX_ENTRIES`], at most once per [`FULL_SWEEP_GAP`]. The maps are capped
+    /// apart, so a flood of per-IP windows cannot crowd out lockouts, nor the other way round.
+    fn sweep_if_due(&mut self, now: DateTime<Utc>) {
+        let full = self.windows.len() >= MAX_ENTRIES || self.failures.len() >= MAX_ENTRIES;
+        let due = if full {
+            now >= self.next_full_sweep
+        } else {
+            self.len() >= self.prune_at
+        };
+        if !due {
             return;
         }
         self.windows.retain(|_, window| window.ends > now);
         self.failures.retain(|_, failures| failures.expires > now);
-        let live = self.windows.len() + self.failures.len();
-        self.prune_at = PRUNE_FLOOR.max(live.saturating_mul(2));
+        self.prune_at = PRUNE_FLOOR.max(self.len().saturating_mul(2));
+        self.next_full_sweep = after(now, FULL_SWEEP_GAP);
+    }
+
+    /// Makes room in a full failures map by dropping the entry closest to expiry among those
+    /// not locked, or, when every entry is locked, the lock closest to its end. Locks go last
+    /// because dropping one hands its owner fresh guesses; an attacker's own flood of
+    /// one-attempt names is what gets evicted first. A scan of the map, but only on a full
+    /// map and once per attempt, which also costs a password hash.
+    fn evict_one(&mut self, limit: u32) {
+        let victim = self
+            .failures
+            .iter()
+            .min_by_key(|(_, failures)| (failures.count >= limit, failures.expires))
+            .map(|(key, _)| *key);
+        if let Some(key) = victim {
+            self.failures.remove(&key);
+        }
     }
 }
 
@@ -166,22 +226,69 @@ mod tests {
     }
 
     #[test]
-    fn failures_while_locked_do_not_extend_the_lock() {
+    fn attempts_while_locked_are_refused_and_do_not_extend_the_lock() {
         let clock = Clock::manual();
         let memory = Memory::new(clock.clone());
         let lockout = Duration::from_secs(900);
         let identifier = key("email:alice@example.com");
-        for _ in 0..3 {
-            memory.record_failure(&identifier, 3, lockout);
-        }
+        let counted: Vec<_> = (0..3)
+            .map(|_| memory.attempt(&identifier, 3, lockout))
+            .collect();
 
         clock.advance(Duration::from_secs(600));
-        let again = memory.record_failure(&identifier, 3, lockout);
+        let again = memory.attempt(&identifier, 3, lockout);
+        let last = memory.attempt(&identifier, 3, lockout);
 
-        assert_eq!(again, None);
         assert_eq!(
-            memory.locked(&identifier, 3),
-            Some(Duration::from_secs(300))
+            counted,
+            [false, false, true].map(|locked_now| Ok(Attempt { locked_now }))
         );
+        assert_eq!(again, Err(Duration::from_secs(300)));
+        assert_eq!(last, Err(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn a_full_map_lets_new_per_ip_keys_through_uncounted_and_keeps_counting_known_ones() {
+        let memory = Memory::new(Clock::manual());
+        let rate = Rate::new(1, Duration::from_secs(60));
+        for n in 0..MAX_ENTRIES {
+            let _ = memory.hit(Scope::LoginIp, &key(&n.to_string()), rate);
+        }
+
+        let new_key = [0, 1].map(|_| memory.hit(Scope::LoginIp, &key("new"), rate));
+        let known_key = memory.hit(Scope::LoginIp, &key("0"), rate);
+
+        assert_eq!(new_key, [Ok(()), Ok(())]);
+        assert!(known_key.is_err());
+        assert_eq!(memory.state().windows.len(), MAX_ENTRIES);
+    }
+
+    #[test]
+    fn a_full_map_still_counts_attempts_and_evicts_an_unlocked_entry_before_a_lock() {
+        let clock = Clock::manual();
+        let memory = Memory::new(clock.clone());
+        let lockout = Duration::from_secs(900);
+        let target = key("username:alice");
+        for _ in 0..3 {
+            let _ = memory.attempt(&target, 3, lockout);
+        }
+        clock.advance(Duration::from_secs(1));
+        for n in 1..MAX_ENTRIES {
+            let _ = memory.attempt(&key(&n.to_string()), 3, lockout);
+        }
+
+        let newcomer = key("username:mallory");
+        let attempts: Vec<_> = (0..4)
+            .map(|_| memory.attempt(&newcomer, 3, lockout))
+            .collect();
+        let target_after = memory.attempt(&target, 3, lockout);
+
+        assert_eq!(
+            attempts[..3],
+            [false, false, true].map(|locked_now| Ok(Attempt { locked_now }))
+        );
+        assert!(attempts[3].is_err());
+        assert!(target_after.is_err(), "the lock survives the flood");
+        assert_eq!(memory.state().failures.len(), MAX_ENTRIES);
     }
 }

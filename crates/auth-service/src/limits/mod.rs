@@ -23,7 +23,7 @@ use digest::KeyDigest;
 use memory::Memory;
 use redis_store::{RedisStore, Unanswered};
 
-/// Counts requests and failed logins. Cheap to clone: clones share the counts.
+/// Counts requests and login attempts. Cheap to clone: clones share the counts.
 #[derive(Clone)]
 pub struct Limiter {
     inner: Arc<Inner>,
@@ -64,6 +64,15 @@ impl Scope {
             Scope::LookupIp => config.lookup_per_ip,
         }
     }
+}
+
+/// A login attempt that [`Limiter::attempt`] let through and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// This attempt's count reached `login_failures`: the identifier is locked from now on.
+    /// The caller audits the lockout once, and only if this attempt's password is wrong (a
+    /// correct one resets the count).
+    pub locked_now: bool,
 }
 
 /// Where the counts live now; `/ready` and the logs report it.
@@ -175,48 +184,39 @@ impl Limiter {
         verdict
     }
 
-    /// `Some(remaining)` while `identifier` (a normalised login name) is locked.
-    pub async fn locked(&self, identifier: &str) -> Option<Duration> {
-        let limit = self.lockout_limit()?;
-        let digest = KeyDigest::of(identifier);
-        let remaining = match &self.inner.redis {
-            Some(redis) => redis.locked(&lockout_key(&digest), limit).await,
-            None => Err(Unanswered),
+    /// Counts one login attempt of `identifier` (a normalised login name) before its password
+    /// is checked; `Err(remaining)` while the identifier is locked, without counting or
+    /// extending the lock. Counting up front and checking in the same atomic step means
+    /// concurrent guesses cannot all pass before any is counted: at most `login_failures`
+    /// attempts are checked per lockout. A correct password then calls [`Limiter::reset`], so
+    /// only consecutive failures lock. Unknown and existing accounts are counted alike
+    /// (SPEC §4).
+    pub async fn attempt(&self, identifier: &str) -> Result<Attempt, Duration> {
+        let Some(limit) = self.lockout_limit() else {
+            return Ok(Attempt { locked_now: false });
         };
-        let remaining = match remaining {
-            Ok(ms) => u64::try_from(ms)
-                .ok()
-                .filter(|ms| *ms > 0)
-                .map(Duration::from_millis),
-            Err(Unanswered) => self.inner.memory.locked(&digest, limit),
-        };
-        if remaining.is_some() {
-            metrics::counter!("auth_rate_limited_total", "scope" => "lockout").increment(1);
-        }
-        remaining
-    }
-
-    /// Records a failed login. `Some(lockout)` when this failure locked the identifier, so the
-    /// caller can audit it once. Unknown and existing accounts are counted alike (SPEC §4).
-    pub async fn record_failure(&self, identifier: &str) -> Option<Duration> {
-        let limit = self.lockout_limit()?;
         let lockout = self.inner.config.lockout;
         let digest = KeyDigest::of(identifier);
-        let locked_now = match &self.inner.redis {
-            Some(redis) => {
-                redis
-                    .record_failure(&lockout_key(&digest), limit, lockout)
-                    .await
-            }
+        let shared = match &self.inner.redis {
+            Some(redis) => redis.attempt(&lockout_key(&digest), limit, lockout).await,
             None => Err(Unanswered),
         };
-        match locked_now {
-            Ok(locked_now) => locked_now.then_some(lockout),
-            Err(Unanswered) => self.inner.memory.record_failure(&digest, limit, lockout),
+        let verdict = match shared {
+            Ok((refused_ms, _)) if refused_ms > 0 => Err(at_least_a_millisecond(
+                Duration::from_millis(u64::try_from(refused_ms).unwrap_or(0)),
+            )),
+            Ok((_, locked_now)) => Ok(Attempt {
+                locked_now: locked_now == 1,
+            }),
+            Err(Unanswered) => self.inner.memory.attempt(&digest, limit, lockout),
+        };
+        if verdict.is_err() {
+            metrics::counter!("auth_rate_limited_total", "scope" => "lockout").increment(1);
         }
+        verdict
     }
 
-    /// A successful login: earlier failures of `identifier` no longer count.
+    /// A correct password: earlier attempts of `identifier` no longer count.
     pub async fn reset(&self, identifier: &str) {
         if self.lockout_limit().is_none() {
             return;

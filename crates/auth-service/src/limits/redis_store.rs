@@ -24,23 +24,26 @@ end
 return {count, ttl}
 ";
 
-/// Remaining lock in ms, or -1 when the identifier is not locked.
-const LOCKED: &str = r"
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if count < tonumber(ARGV[1]) then return -1 end
-return redis.call('PTTL', KEYS[1])
-";
-
-/// Counts a failure unless already locked (a locked identifier's lock is not extended); each
-/// counted failure restarts the expiry. Returns 1 exactly when this failure locked it.
-const FAIL: &str = r"
+/// Counts a login attempt unless the identifier is locked, in one step so that concurrent
+/// attempts cannot all pass a check before any is counted. A locked identifier is refused and
+/// its lock not extended (a lock that somehow lost its TTL gets one again, so none lasts
+/// forever); a counted attempt restarts the expiry. Returns {remaining ms, 0} when refused,
+/// and {0, 1 when this attempt locked the identifier, else 0} when counted.
+const ATTEMPT: &str = r"
 local limit = tonumber(ARGV[1])
 local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-if count >= limit then return 0 end
+if count >= limit then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    ttl = tonumber(ARGV[2])
+  end
+  return {math.max(ttl, 1), 0}
+end
 count = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-if count == limit then return 1 end
-return 0
+if count == limit then return {0, 1} end
+return {0, 0}
 ";
 
 /// Redis did not answer this call; the caller uses the in-process store instead.
@@ -56,8 +59,7 @@ pub(super) struct RedisStore {
 
 struct Scripts {
     hit: Script,
-    locked: Script,
-    fail: Script,
+    attempt: Script,
 }
 
 struct State {
@@ -79,8 +81,7 @@ impl RedisStore {
             timing,
             scripts: Scripts {
                 hit: Script::new(HIT),
-                locked: Script::new(LOCKED),
-                fail: Script::new(FAIL),
+                attempt: Script::new(ATTEMPT),
             },
             state: Mutex::new(State {
                 connection: None,
@@ -121,24 +122,16 @@ impl RedisStore {
             .await
     }
 
-    /// Milliseconds the identifier stays locked, or a negative number when it is not locked.
-    pub(super) async fn locked(self: &Arc<Self>, key: &str, limit: u32) -> Result<i64, Unanswered> {
-        let (mut connection, generation) = self.connection()?;
-        let mut call = self.scripts.locked.key(key);
-        call.arg(limit);
-        self.answer(generation, call.invoke_async(&mut connection))
-            .await
-    }
-
-    /// Whether this failure was the one that locked the identifier.
-    pub(super) async fn record_failure(
+    /// Counts a login attempt: the milliseconds left of the lock when refused (else 0), and
+    /// 1 when this attempt locked the identifier (else 0).
+    pub(super) async fn attempt(
         self: &Arc<Self>,
         key: &str,
         limit: u32,
         lockout: Duration,
-    ) -> Result<bool, Unanswered> {
+    ) -> Result<(i64, i64), Unanswered> {
         let (mut connection, generation) = self.connection()?;
-        let mut call = self.scripts.fail.key(key);
+        let mut call = self.scripts.attempt.key(key);
         call.arg(limit).arg(millis(lockout));
         self.answer(generation, call.invoke_async(&mut connection))
             .await

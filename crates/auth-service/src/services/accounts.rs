@@ -111,10 +111,15 @@ impl Accounts {
     ) -> Result<TokenPair, Error> {
         let ctx = &self.context;
         let lockout_key = login_key(&login);
-        if let Some(retry_after) = ctx.limiter.locked(&lockout_key).await {
-            count("login", false);
-            return Err(Error::TooManyAttempts { retry_after });
-        }
+        // SPEC §4: the attempt is counted before the password is checked, so concurrent
+        // guesses cannot all slip in under one lockout.
+        let attempt = match ctx.limiter.attempt(&lockout_key).await {
+            Ok(attempt) => attempt,
+            Err(retry_after) => {
+                count("login", false);
+                return Err(Error::TooManyAttempts { retry_after });
+            }
+        };
         let credentials = ctx.store.credentials(&login, ctx.territory()).await?;
         let stored = credentials.as_ref().map(|c| c.password_hash.clone());
         let verdict = ctx
@@ -136,7 +141,8 @@ impl Accounts {
                         request,
                     )],
                 };
-                if let Some(lockout) = ctx.limiter.record_failure(&lockout_key).await {
+                if attempt.locked_now {
+                    let lockout = ctx.config.limits.lockout;
                     effects = effects.and(self.locked_out(user_id, lockout, request));
                 }
                 ctx.store.record_effects(&effects).await?;

@@ -114,18 +114,41 @@ impl Recovery {
             .ok_or(Error::Unauthorized)?;
         let user = credentials.user;
         let lockout_key = login_key(&Login::Username(user.username.clone()));
-        if let Some(retry_after) = ctx.limiter.locked(&lockout_key).await {
-            return Err(Error::TooManyAttempts { retry_after });
-        }
+        // SPEC §4: counted before the password is checked, as at login.
+        let attempt = ctx
+            .limiter
+            .attempt(&lockout_key)
+            .await
+            .map_err(|retry_after| Error::TooManyAttempts { retry_after })?;
         let verdict = ctx
             .hasher
             .verify(current_password, Some(credentials.password_hash))
             .await
             .map_err(Error::Internal)?;
         if !matches!(verdict, Verdict::Match { .. }) {
-            ctx.limiter.record_failure(&lockout_key).await;
+            if attempt.locked_now {
+                let lockout = ctx.config.limits.lockout.as_secs();
+                let effects = Effects {
+                    events: vec![ctx.event(
+                        "auth:account.locked",
+                        Some(user.id),
+                        json!({ "user_id": user.id, "locked_for_seconds": lockout }),
+                    )],
+                    audit: vec![ctx.audit(
+                        "lockout",
+                        Some(user.id),
+                        Some(user.id),
+                        json!({ "locked_for_seconds": lockout }),
+                        request,
+                    )],
+                };
+                ctx.store.record_effects(&effects).await?;
+            }
             return Err(Error::InvalidCredentials);
         }
+        // A correct current password ends the run of failures even if the new password is
+        // then refused, so trying new passwords never locks the caller out.
+        ctx.limiter.reset(&lockout_key).await;
         let password = ctx
             .config
             .password
@@ -163,7 +186,6 @@ impl Recovery {
                 &effects,
             )
             .await?;
-        ctx.limiter.reset(&lockout_key).await;
         Ok(())
     }
 

@@ -6,13 +6,16 @@ use std::time::Duration;
 
 use auth_service::clock::Clock;
 use auth_service::config::{LimitsConfig, Rate};
-use auth_service::limits::{Limiter, LimiterStatus, RedisTiming, Scope};
+use auth_service::limits::{Attempt, Limiter, LimiterStatus, RedisTiming, Scope};
 use secrecy::SecretString;
 
 use crate::support::redis::{shared_redis_for, OwnRedis};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const LOCKOUT: Duration = Duration::from_secs(15 * 60);
+
+const COUNTED: Result<Attempt, Duration> = Ok(Attempt { locked_now: false });
+const LOCKING: Result<Attempt, Duration> = Ok(Attempt { locked_now: true });
 
 /// Every per-IP limit at `max` a minute; lockout after 5 failures for 15 minutes.
 fn limits(max: u32) -> LimitsConfig {
@@ -94,25 +97,65 @@ async fn in_process_limits_count_each_key_and_scope_apart() {
     assert_eq!(other_scope, Ok(()));
 }
 
+fn locked_for_at_most_the_lockout(attempt: Result<Attempt, Duration>) -> bool {
+    attempt.is_err_and(|remaining| remaining > Duration::ZERO && remaining <= LOCKOUT)
+}
+
+/// Counts the answers of `attempts`: (passed, passed and locked now, refused).
+fn tally(attempts: &[Result<Attempt, Duration>]) -> (usize, usize, usize) {
+    let passed = attempts.iter().filter(|a| a.is_ok()).count();
+    let locking = attempts.iter().filter(|a| **a == LOCKING).count();
+    (passed, locking, attempts.len() - passed)
+}
+
+/// 20 attempts at once on `limiters` in turn, each on its own task.
+async fn twenty_at_once(limiters: &[Limiter], identifier: &str) -> Vec<Result<Attempt, Duration>> {
+    futures::future::join_all((0..20).map(|n| {
+        let limiter = limiters[n % limiters.len()].clone();
+        let identifier = identifier.to_owned();
+        tokio::spawn(async move { limiter.attempt(&identifier).await })
+    }))
+    .await
+    .into_iter()
+    .map(|joined| joined.expect("an attempt task panicked"))
+    .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_failures_lock_an_identifier_until_the_lockout_ends() {
+async fn five_attempts_lock_an_identifier_until_the_lockout_ends() {
     let clock = Clock::manual();
     let limiter = Limiter::new(&limits(3), None, clock.clone()).await;
     for _ in 0..4 {
-        assert_eq!(limiter.record_failure("alice@example.com").await, None);
+        assert_eq!(limiter.attempt("alice@example.com").await, COUNTED);
     }
-    assert_eq!(limiter.locked("alice@example.com").await, None);
 
-    let fifth = limiter.record_failure("alice@example.com").await;
-    let locked = limiter.locked("alice@example.com").await;
-    let someone_else = limiter.locked("bob@example.com").await;
+    let fifth = limiter.attempt("alice@example.com").await;
+    let sixth = limiter.attempt("alice@example.com").await;
+    let someone_else = limiter.attempt("bob@example.com").await;
     clock.advance(LOCKOUT + Duration::from_secs(1));
-    let after_lockout = limiter.locked("alice@example.com").await;
+    let after_lockout = limiter.attempt("alice@example.com").await;
 
-    assert_eq!(fifth, Some(LOCKOUT));
-    assert!(locked.is_some_and(|remaining| remaining > Duration::ZERO && remaining <= LOCKOUT));
-    assert_eq!(someone_else, None);
-    assert_eq!(after_lockout, None);
+    assert_eq!(fifth, LOCKING);
+    assert!(locked_for_at_most_the_lockout(sixth), "{sixth:?}");
+    assert_eq!(someone_else, COUNTED);
+    assert_eq!(after_lockout, COUNTED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_while_locked_do_not_extend_the_lock() {
+    let clock = Clock::manual();
+    let limiter = Limiter::new(&limits(3), None, clock.clone()).await;
+    for _ in 0..5 {
+        limiter.attempt("heidi").await.expect("counted");
+    }
+    clock.advance(LOCKOUT - Duration::from_secs(60));
+
+    let refused = limiter.attempt("heidi").await;
+    clock.advance(Duration::from_secs(61));
+    let after_lockout = limiter.attempt("heidi").await;
+
+    assert_eq!(refused, Err(Duration::from_secs(60)));
+    assert_eq!(after_lockout, COUNTED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,49 +163,63 @@ async fn only_consecutive_failures_count_towards_a_lockout() {
     let clock = Clock::manual();
     let limiter = Limiter::new(&limits(3), None, clock.clone()).await;
     for _ in 0..4 {
-        limiter.record_failure("carol").await;
+        limiter.attempt("carol").await.expect("counted");
     }
     limiter.reset("carol").await;
     for _ in 0..4 {
-        limiter.record_failure("carol").await;
+        limiter.attempt("carol").await.expect("counted");
     }
     clock.advance(LOCKOUT + Duration::from_secs(1));
 
-    let fifth_after_quiet_spell = limiter.record_failure("carol").await;
+    let fifth_after_quiet_spell = limiter.attempt("carol").await;
+    let sixth_after_quiet_spell = limiter.attempt("carol").await;
 
-    assert_eq!(fifth_after_quiet_spell, None);
-    assert_eq!(limiter.locked("carol").await, None);
+    assert_eq!(fifth_after_quiet_spell, COUNTED);
+    assert_eq!(sixth_after_quiet_spell, COUNTED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_lifts_a_lockout() {
     let limiter = Limiter::new(&limits(3), None, Clock::manual()).await;
     for _ in 0..5 {
-        limiter.record_failure("dave").await;
+        limiter.attempt("dave").await.expect("counted");
     }
-    assert!(limiter.locked("dave").await.is_some());
+    assert!(limiter.attempt("dave").await.is_err());
 
     limiter.reset("dave").await;
 
-    assert_eq!(limiter.locked("dave").await, None);
+    assert_eq!(limiter.attempt("dave").await, COUNTED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabled_limits_never_refuse_or_lock() {
-    let config = LimitsConfig {
+    let disabled = LimitsConfig {
         enabled: false,
         ..limits(1)
     };
-    let limiter = Limiter::new(&config, None, Clock::manual()).await;
+    let no_lockout = LimitsConfig {
+        login_failures: 0,
+        ..limits(1)
+    };
+    let limiter = Limiter::new(&disabled, None, Clock::manual()).await;
+    let without_lockout = Limiter::new(&no_lockout, None, Clock::manual()).await;
 
     for _ in 0..20 {
         assert_eq!(limiter.hit(Scope::SignupIp, "192.0.2.9").await, Ok(()));
     }
     for _ in 0..10 {
-        assert_eq!(limiter.record_failure("erin").await, None);
+        assert_eq!(limiter.attempt("erin").await, COUNTED);
+        assert_eq!(without_lockout.attempt("erin").await, COUNTED);
     }
+}
 
-    assert_eq!(limiter.locked("erin").await, None);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_attempts_in_process_pass_exactly_the_lockout_limit() {
+    let limiter = Limiter::new(&limits(3), None, Clock::manual()).await;
+
+    let attempts = twenty_at_once(&[limiter], "ivan").await;
+
+    assert_eq!(tally(&attempts), (5, 1, 15), "{attempts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,18 +253,39 @@ async fn limiters_on_one_redis_share_a_lockout() {
     let b = on_redis(&limits(3), &url).await;
     let identifier = unique("email:frank");
     for _ in 0..3 {
-        assert_eq!(a.record_failure(&identifier).await, None);
+        assert_eq!(a.attempt(&identifier).await, COUNTED);
     }
-    assert_eq!(b.record_failure(&identifier).await, None);
+    assert_eq!(b.attempt(&identifier).await, COUNTED);
 
-    let fifth = b.record_failure(&identifier).await;
-    let seen_by_a = a.locked(&identifier).await;
+    let fifth = b.attempt(&identifier).await;
+    let seen_by_a = a.attempt(&identifier).await;
     b.reset(&identifier).await;
-    let after_reset = a.locked(&identifier).await;
+    let after_reset = a.attempt(&identifier).await;
 
-    assert_eq!(fifth, Some(LOCKOUT));
-    assert!(seen_by_a.is_some_and(|remaining| remaining > Duration::ZERO && remaining <= LOCKOUT));
-    assert_eq!(after_reset, None);
+    assert_eq!(fifth, LOCKING);
+    assert!(locked_for_at_most_the_lockout(seen_by_a), "{seen_by_a:?}");
+    assert_eq!(after_reset, COUNTED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_attempts_on_redis_pass_exactly_the_lockout_limit() {
+    let Some(url) =
+        shared_redis_for("limiter::concurrent_attempts_on_redis_pass_exactly_the_lockout_limit")
+    else {
+        return;
+    };
+    let replicas = [
+        on_redis(&limits(3), &url).await,
+        on_redis(&limits(3), &url).await,
+    ];
+    let identifier = unique("username:judy");
+
+    let attempts = twenty_at_once(&replicas, &identifier).await;
+
+    assert_eq!(tally(&attempts), (5, 1, 15), "{attempts:?}");
+    for limiter in &replicas {
+        assert_eq!(limiter.status(), LimiterStatus::Redis);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,13 +333,13 @@ async fn a_limiter_counts_in_process_while_redis_is_down_and_returns_to_it() {
     let during = tokio::time::timeout(MINUTE, limiter.hit(Scope::LoginIp, &ip))
         .await
         .expect("a hit answers while Redis is down");
-    let lockout_during = limiter.record_failure(&ip).await;
+    let lockout_during = limiter.attempt(&ip).await;
     let status_during = limiter.status();
     redis.start_again().await;
     until_redis(&limiter).await;
 
     assert_eq!(during, Ok(()), "counted in process from zero");
-    assert_eq!(lockout_during, None);
+    assert_eq!(lockout_during, COUNTED, "counted in process from zero");
     assert!(
         matches!(status_during, LimiterStatus::Fallback { .. }),
         "{status_during}"
@@ -332,9 +410,9 @@ async fn a_hanging_redis_costs_one_timeout_and_is_left_until_it_answers() {
         .await
         .expect("a hit answers while Redis hangs");
     let status_during = limiter.status();
-    let locked_during = tokio::time::timeout(MINUTE, limiter.locked(&ip))
+    let attempt_during = tokio::time::timeout(MINUTE, limiter.attempt(&ip))
         .await
-        .expect("a lockout check answers while Redis hangs");
+        .expect("a login attempt answers while Redis hangs");
     redis.resume();
     until_redis(&limiter).await;
 
@@ -345,7 +423,7 @@ async fn a_hanging_redis_costs_one_timeout_and_is_left_until_it_answers() {
             reason: "no answer within 500 ms".to_owned()
         }
     );
-    assert_eq!(locked_during, None);
+    assert_eq!(attempt_during, COUNTED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,7 +437,7 @@ async fn redis_keys_are_namespaced_and_never_hold_an_identifier_in_clear() {
     let identifier = unique("email:grace@example.com");
     let ip = unique("ip");
 
-    limiter.record_failure(&identifier).await;
+    limiter.attempt(&identifier).await.expect("first attempt");
     limiter
         .hit(Scope::ForgotPasswordIp, &ip)
         .await
