@@ -45,6 +45,13 @@ pub enum UsersAction {
         #[arg(long)]
         username: String,
     },
+    /// Import users from another service: a JSON-lines (`.jsonl`) or CSV (`.csv`) file with
+    /// email, username, password_hash (bcrypt or argon2), display_name, is_verified,
+    /// created_at. Every row is checked first; one bad row imports nothing.
+    Import {
+        /// The file to import.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

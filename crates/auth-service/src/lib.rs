@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod import;
 pub mod limits;
 pub mod mail;
 pub mod services;

@@ -88,7 +88,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
-    let UsersAction::CreateAdmin { email, username } = action;
+    let (email, username) = match action {
+        UsersAction::CreateAdmin { email, username } => (email, username),
+        UsersAction::Import { file } => return auth_service::import::run(config, &file).await,
+    };
     let password = read_password()?;
     let app = App::build(config).await?;
     let outcome = app

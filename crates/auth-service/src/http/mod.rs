@@ -1,7 +1,9 @@
 //! The HTTP surface: every route is listed here, with the layers every request passes.
 
+mod audit;
 mod auth;
 pub mod client_ip;
+mod directory;
 mod docs;
 pub mod error;
 mod extract;
@@ -62,6 +64,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::user_by_id))
         .routes(routes!(users::user_by_email))
         .routes(routes!(users::user_by_username))
+        .merge(directory::routes())
+        .merge(audit::routes())
 }
 
 /// The OpenAPI document (`auth-service openapi`, `/api/docs/openapi.json`).

@@ -179,7 +179,7 @@ impl Limiter {
             Err(Unanswered) => memory.hit(scope, &digest, rate),
         };
         if verdict.is_err() {
-            metrics::counter!("auth_rate_limited_total", "scope" => scope.as_str()).increment(1);
+            metrics::counter!("auth_rate_limited_total", "limit" => scope.as_str()).increment(1);
         }
         verdict
     }
@@ -211,7 +211,7 @@ impl Limiter {
             Err(Unanswered) => self.inner.memory.attempt(&digest, limit, lockout),
         };
         if verdict.is_err() {
-            metrics::counter!("auth_rate_limited_total", "scope" => "lockout").increment(1);
+            metrics::counter!("auth_rate_limited_total", "limit" => "lockout").increment(1);
         }
         verdict
     }

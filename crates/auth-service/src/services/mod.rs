@@ -2,7 +2,9 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod context;
+pub mod directory;
 pub mod keys;
 pub mod recovery;
 pub mod sessions;
@@ -16,6 +18,8 @@ pub use context::{Context, RequestContext, TokenPair};
 pub struct Services {
     pub accounts: accounts::Accounts,
     pub admin: admin::Admin,
+    pub directory: directory::Directory,
+    pub audit: audit::Audit,
     pub sessions: sessions::Sessions,
     pub recovery: recovery::Recovery,
     pub keys: keys::Keys,
@@ -28,6 +32,8 @@ impl Services {
         Self {
             accounts: accounts::Accounts::new(context.clone()),
             admin: admin::Admin::new(context.clone()),
+            directory: directory::Directory::new(context.clone()),
+            audit: audit::Audit::new(context.clone()),
             sessions: sessions::Sessions::new(context.clone()),
             recovery: recovery::Recovery::new(context.clone()),
             keys: context.keys.clone(),

@@ -358,6 +358,14 @@ pub trait AdminStore {
     ) -> StoreResult<()>;
 }
 
+/// Roles, territories and memberships (SPEC §2, `/api/roles`, `/api/territories`).
+#[async_trait]
+pub trait DirectoryStore {}
+
+/// The audit log as administrators read it, and bulk imports of users.
+#[async_trait]
+pub trait AuditStore {}
+
 #[async_trait]
 pub trait KeyStore {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
@@ -370,7 +378,16 @@ pub trait KeyStore {
 /// Everything the service keeps.
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + AccountStore + AdminStore + KeyStore + Send + Sync + 'static
+    UserStore
+    + SessionStore
+    + AccountStore
+    + AdminStore
+    + DirectoryStore
+    + AuditStore
+    + KeyStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `"sqlite"` or `"postgres"`, for logs and `/ready`.
     fn backend(&self) -> &'static str;

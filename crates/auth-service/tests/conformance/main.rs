@@ -9,7 +9,9 @@
 mod support;
 
 mod admin;
+mod audit;
 mod auth;
+mod directory;
 mod docs;
 mod limiter;
 mod mail;

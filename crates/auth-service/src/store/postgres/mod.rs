@@ -2,6 +2,8 @@
 
 mod accounts;
 mod admin;
+mod audit;
+mod directory;
 mod keys;
 mod sessions;
 mod users;

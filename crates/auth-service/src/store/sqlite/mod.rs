@@ -4,6 +4,8 @@
 
 mod accounts;
 mod admin;
+mod audit;
+mod directory;
 mod keys;
 mod sessions;
 mod users;

@@ -1,0 +1,1 @@
+//! The audit log API and `users import` (being written).

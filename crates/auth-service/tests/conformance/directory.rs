@@ -1,0 +1,1 @@
+//! Roles, territories, memberships and territory roles in tokens (being written).
