@@ -87,6 +87,18 @@ pub enum Error {
     SessionNotFound,
     #[error("user not found")]
     UserNotFound,
+    #[error("role not found")]
+    RoleNotFound,
+    #[error("territory not found")]
+    TerritoryNotFound,
+    #[error("a role with that name exists")]
+    RoleExists,
+    #[error("a territory with that code exists")]
+    TerritoryExists,
+    #[error("the last active administrator cannot be removed, deactivated or demoted")]
+    LastAdmin,
+    #[error("built-in roles cannot be deleted")]
+    BuiltInRole,
     #[error("the request took too long")]
     Timeout,
     #[error("{0} is unavailable")]
@@ -119,6 +131,12 @@ impl Error {
             Error::InvalidToken => "invalid_token",
             Error::SessionNotFound => "session_not_found",
             Error::UserNotFound => "user_not_found",
+            Error::RoleNotFound => "role_not_found",
+            Error::TerritoryNotFound => "territory_not_found",
+            Error::RoleExists => "role_exists",
+            Error::TerritoryExists => "territory_exists",
+            Error::LastAdmin => "last_admin",
+            Error::BuiltInRole => "built_in_role",
             Error::Timeout => "request_timeout",
             Error::Unavailable(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",
@@ -168,6 +186,8 @@ mod tests {
                 "too_many_attempts",
             ),
             (Error::RefreshTokenReused, "refresh_token_reused"),
+            (Error::LastAdmin, "last_admin"),
+            (Error::TerritoryNotFound, "territory_not_found"),
             (
                 Error::Unavailable(Dependency::Database),
                 "service_unavailable",

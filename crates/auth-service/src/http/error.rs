@@ -80,9 +80,18 @@ fn status_of(error: &Error) -> StatusCode {
         Error::Forbidden | Error::AccountDisabled | Error::EmailNotVerified => {
             StatusCode::FORBIDDEN
         }
-        Error::NotFound | Error::SessionNotFound | Error::UserNotFound => StatusCode::NOT_FOUND,
+        Error::NotFound
+        | Error::SessionNotFound
+        | Error::UserNotFound
+        | Error::RoleNotFound
+        | Error::TerritoryNotFound => StatusCode::NOT_FOUND,
         Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        Error::EmailTaken | Error::UsernameTaken => StatusCode::CONFLICT,
+        Error::EmailTaken
+        | Error::UsernameTaken
+        | Error::RoleExists
+        | Error::TerritoryExists
+        | Error::LastAdmin
+        | Error::BuiltInRole => StatusCode::CONFLICT,
         Error::TooManyAttempts { .. } | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Timeout | Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
