@@ -159,6 +159,7 @@ impl From<crate::store::StoreError> for Error {
             StoreError::Conflict(other) => {
                 Error::Internal(anyhow::anyhow!("unexpected conflict on {other:?}"))
             }
+            StoreError::LastAdmin => Error::LastAdmin,
             StoreError::UnknownRole(role) => {
                 Error::invalid("roles", "unknown_role", &format!("no role named {role}"))
             }

@@ -126,6 +126,15 @@ fn verify_now(params: &Params, password: &str, stored: &str) -> Verdict {
     Verdict::Match { rehash: !current }
 }
 
+/// Whether an imported hash is one this service can verify: bcrypt (`$2a$`, `$2b$`, `$2y$`)
+/// or an argon2 PHC string.
+pub fn is_importable_hash(hash: &str) -> bool {
+    if is_bcrypt(hash) {
+        return hash.len() == 60;
+    }
+    PasswordHash::new(hash).is_ok_and(|parsed| parsed.algorithm.as_str().starts_with("argon2"))
+}
+
 fn is_bcrypt(stored: &str) -> bool {
     ["$2a$", "$2b$", "$2y$"]
         .iter()

@@ -42,6 +42,8 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 
         (name = "auth", description = "Signup, login, refresh, logout and the caller's profile"),
         (name = "sessions", description = "The caller's sessions"),
         (name = "users", description = "Administration of users (role `admin`)"),
+        (name = "directory", description = "Roles, territories and memberships (role `admin`)"),
+        (name = "audit", description = "The audit log (role `admin`)"),
         (name = "password", description = "Forgotten and changed passwords, email verification"),
         (name = "tokens", description = "For other services: introspection and public keys"),
         (name = "operations", description = "Health, readiness, metrics and this documentation"),

@@ -60,10 +60,14 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(recovery::change_password))
         .routes(routes!(recovery::verify_email))
         .routes(routes!(recovery::resend_verification))
-        .routes(routes!(users::create_user))
+        .routes(routes!(users::create_user, users::list_users))
         .routes(routes!(users::user_by_id))
         .routes(routes!(users::user_by_email))
-        .routes(routes!(users::user_by_username))
+        .routes(routes!(
+            users::user_by_username,
+            users::patch_user,
+            users::delete_user
+        ))
         .merge(directory::routes())
         .merge(audit::routes())
 }

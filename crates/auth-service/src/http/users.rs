@@ -1,9 +1,9 @@
 //! `/api/users`: administration of users (SPEC §2). Every route requires the `admin` role.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -11,11 +11,14 @@ use super::error::Problem;
 use super::extract::{limit_by_ip, AdminRole, Authorized, Json};
 use super::views::UserView;
 use crate::app::AppState;
-use crate::domain::{Login, NewAccount};
+use crate::crypto::password::is_importable_hash;
+use crate::domain::{Email, Login, NewAccount, ProfilePatch, Username};
 use crate::error::Error;
+use crate::error::FieldError;
 use crate::limits::Scope;
-use crate::services::admin::CreateUser;
+use crate::services::admin::{AdminPatch, CreateUser};
 use crate::services::RequestContext;
+use crate::store::UserPatch;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -84,13 +87,17 @@ pub async fn user_by_id(
     Path(id): Path<String>,
 ) -> Result<axum::Json<UserView>, Error> {
     limit_by_ip(&state, Scope::LookupIp, &request).await?;
-    let id = Uuid::parse_str(&id).map_err(|_| Error::invalid("id", "invalid", "must be a UUID"))?;
-    Ok(axum::Json(state.services.admin.user(id).await?.into()))
+    Ok(axum::Json(
+        state.services.admin.user(parse_id(&id)?).await?.into(),
+    ))
 }
 
 /// A user by username (case-insensitive).
-#[utoipa::path(get, path = "/api/users/{username}", tag = "users", security(("bearer" = [])),
-    params(("username" = String, Path)),
+///
+/// The path segment is named `id` like the other `/api/users/{id}` routes (one router tree),
+/// but here it is the username.
+#[utoipa::path(get, path = "/api/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the username")),
     responses(
         (status = 200, body = UserView),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
@@ -128,4 +135,229 @@ pub async fn user_by_email(
     limit_by_ip(&state, Scope::LookupIp, &request).await?;
     let user = state.services.admin.find(&Login::Email(email)).await?;
     Ok(axum::Json(user.into()))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Matches email, username or display name, case-insensitively.
+    q: Option<String>,
+    /// 1–100, default 50.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserList {
+    users: Vec<UserView>,
+    /// Absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// Users, oldest first, a page at a time (keyset pagination).
+#[utoipa::path(get, path = "/api/users", tag = "users", security(("bearer" = [])), params(ListQuery),
+    responses(
+        (status = 200, body = UserList),
+        (status = 400, description = "`validation_failed`: limit outside 1–100 or a bad cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    _: Authorized<AdminRole>,
+    request: RequestContext,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<UserList>, Error> {
+    limit_by_ip(&state, Scope::LookupIp, &request).await?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(Error::invalid(
+            "limit",
+            "out_of_range",
+            "must be between 1 and 100",
+        ));
+    }
+    let page = state
+        .services
+        .admin
+        .list_users(query.q.as_deref(), limit, query.cursor.as_deref())
+        .await?;
+    Ok(axum::Json(UserList {
+        users: page.users.into_iter().map(UserView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Any of the fields; absent fields stay, `null` clears the profile fields.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchUserRequest {
+    email: Option<String>,
+    username: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    avatar_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    bio: Option<Option<String>>,
+    is_verified: Option<bool>,
+    /// `false` ends the user's sessions at once.
+    is_active: Option<bool>,
+    /// Replaces the global roles.
+    roles: Option<Vec<String>>,
+    /// A new password (the policy applies); ends the user's sessions.
+    #[schema(value_type = Option<String>, format = Password)]
+    password: Option<SecretString>,
+    /// An existing bcrypt or argon2 hash, taken as is (imports); ends the user's sessions.
+    password_hash: Option<String>,
+}
+
+/// `Some(None)` for an explicit `null`, `None` when the field is absent.
+fn nullable<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(Option::deserialize(deserializer)?))
+}
+
+/// Changes a user. Deactivating them or setting a password ends their sessions at once.
+#[utoipa::path(patch, path = "/api/users/{id}", tag = "users", security(("bearer" = [])), request_body = PatchUserRequest,
+    params(("id" = Uuid, Path, description = "the user id")),
+    responses(
+        (status = 200, body = UserView),
+        (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken`, `username_taken`, or `last_admin` when no active administrator would remain", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn patch_user(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<AdminRole>,
+    request: RequestContext,
+    Path(id): Path<String>,
+    Json(body): Json<PatchUserRequest>,
+) -> Result<axum::Json<UserView>, Error> {
+    let id = parse_id(&id)?;
+    let patch = parse_patch(&state, id, body).await?;
+    let user = state
+        .services
+        .admin
+        .update_user(&caller, id, patch, &request)
+        .await?;
+    Ok(axum::Json(user.into()))
+}
+
+/// Checks every field of a patch and reports every problem at once.
+async fn parse_patch(
+    state: &AppState,
+    id: Uuid,
+    body: PatchUserRequest,
+) -> Result<AdminPatch, Error> {
+    let mut errors = Vec::new();
+    let email = body
+        .email
+        .map(|raw| Email::parse(&raw).map_err(|e| errors.push(e)).ok())
+        .map(|parsed| parsed.map(|e| e.as_str().to_owned()));
+    let username = body
+        .username
+        .map(|raw| Username::parse(&raw).map_err(|e| errors.push(e)).ok())
+        .map(|parsed| parsed.map(|u| u.as_str().to_owned()));
+    let profile = match ProfilePatch::parse(body.display_name, body.avatar_url, body.bio) {
+        Ok(profile) => Some(profile),
+        Err(Error::Invalid(problems)) => {
+            errors.extend(problems);
+            None
+        }
+        Err(other) => return Err(other),
+    };
+    if body.password.is_some() && body.password_hash.is_some() {
+        errors.push(FieldError::new(
+            "password_hash",
+            "conflict",
+            "give password or password_hash, not both",
+        ));
+    }
+    if let Some(hash) = &body.password_hash {
+        if !is_importable_hash(hash) {
+            errors.push(FieldError::new(
+                "password_hash",
+                "invalid",
+                "must be a bcrypt or argon2 hash",
+            ));
+        }
+    }
+    let password = match body.password {
+        Some(password) => {
+            let user = state.services.admin.user(id).await?;
+            let email = email.clone().flatten().unwrap_or(user.email);
+            let username = username.clone().flatten().unwrap_or(user.username);
+            match state
+                .config
+                .password
+                .policy()
+                .check("password", &password, &email, &username)
+            {
+                Ok(checked) => Some(checked.into_secret()),
+                Err(problems) => {
+                    errors.extend(problems);
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    let profile = profile.unwrap_or_default();
+    let mut roles = body.roles;
+    if let Some(roles) = roles.as_mut() {
+        roles.sort();
+        roles.dedup();
+    }
+    Ok(AdminPatch {
+        fields: UserPatch {
+            email: email.flatten(),
+            username: username.flatten(),
+            display_name: profile.display_name,
+            avatar_url: profile.avatar_url,
+            bio: profile.bio,
+            is_verified: body.is_verified,
+            is_active: body.is_active,
+            roles,
+            password_hash: body.password_hash,
+        },
+        password,
+    })
+}
+
+/// Soft-deletes a user: their email and username become free, their sessions end.
+#[utoipa::path(delete, path = "/api/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the user id")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 400, description = "`validation_failed`: not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Authorized(caller, _): Authorized<AdminRole>,
+    request: RequestContext,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    let id = parse_id(&id)?;
+    state
+        .services
+        .admin
+        .delete_user(&caller, id, &request)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(raw).map_err(|_| Error::invalid("id", "invalid", "must be a UUID"))
 }

@@ -2,6 +2,10 @@
 
 use std::sync::Arc;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
@@ -11,7 +15,7 @@ use super::sessions::CurrentSession;
 use crate::domain::user::DEFAULT_ROLE;
 use crate::domain::{Email, Login, NewAccount, User, Username};
 use crate::error::Error;
-use crate::store::{Effects, NewUser, StoreError};
+use crate::store::{Effects, NewUser, StoreError, UserPatch, UserQuery};
 
 pub const ADMIN_ROLE: &str = "admin";
 
@@ -182,4 +186,186 @@ impl Admin {
             .map(|credentials| credentials.user)
             .ok_or(Error::UserNotFound)
     }
+}
+
+/// A page of users and the cursor of the next one.
+pub struct UserPage {
+    pub users: Vec<User>,
+    pub next_cursor: Option<String>,
+}
+
+/// An administrator's change before hashing: a new password, or a hash imported as is.
+pub struct AdminPatch {
+    pub fields: UserPatch,
+    pub password: Option<SecretString>,
+}
+
+impl Admin {
+    /// Keyset pagination over `(created_at, id)`: stable under concurrent inserts, no offsets.
+    pub async fn list_users(
+        &self,
+        search: Option<&str>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<UserPage, Error> {
+        let ctx = &self.context;
+        let after = cursor.map(decode_cursor).transpose()?;
+        let query = UserQuery {
+            search: search.filter(|q| !q.is_empty()),
+            after,
+            limit: limit + 1,
+            territory: ctx.territory(),
+        };
+        let mut users = ctx.store.list_users(&query).await?;
+        let more = users.len() > limit as usize;
+        users.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| users.last().map(|u| encode_cursor(u.created_at, u.id)))
+            .flatten();
+        Ok(UserPage { users, next_cursor })
+    }
+
+    /// Applies an administrator's change (SPEC §2). Deactivating a user or setting their
+    /// password ends their sessions at once; no change may leave no active administrator.
+    pub async fn update_user(
+        &self,
+        caller: &CurrentSession,
+        id: Uuid,
+        patch: AdminPatch,
+        request: &RequestContext,
+    ) -> Result<User, Error> {
+        let ctx = &self.context;
+        let mut fields = patch.fields;
+        if let Some(password) = patch.password {
+            let hash = ctx.hasher.hash(password).await.map_err(Error::Internal)?;
+            fields.password_hash = Some(hash);
+        }
+        let changed = changed_fields(&fields);
+        let actor = caller.user_id();
+        let effects = |before: &User, after: Option<&User>, ended: &[Uuid]| {
+            let audit = ctx.audit(
+                "user_updated",
+                Some(actor),
+                Some(before.id),
+                json!({ "fields": changed, "before": snapshot(before, &changed),
+                        "after": after.map(|a| snapshot(a, &changed)) }),
+                request,
+            );
+            Effects {
+                events: vec![ctx.event(
+                    "auth:user.updated",
+                    Some(before.id),
+                    json!({ "user_id": before.id, "fields": changed }),
+                )],
+                audit: vec![audit],
+            }
+            .and(ctx.sessions_ended(before.id, ended, "admin"))
+        };
+        ctx.store
+            .update_user(id, &fields, ctx.now(), ctx.territory(), &effects)
+            .await?
+            .ok_or(Error::UserNotFound)
+    }
+
+    /// Soft-deletes a user: their email and username become free, their sessions end.
+    pub async fn delete_user(
+        &self,
+        caller: &CurrentSession,
+        id: Uuid,
+        request: &RequestContext,
+    ) -> Result<(), Error> {
+        let ctx = &self.context;
+        let actor = caller.user_id();
+        let effects = |before: &User, _: Option<&User>, ended: &[Uuid]| {
+            Effects {
+                events: vec![ctx.event(
+                    "auth:user.deleted",
+                    Some(before.id),
+                    json!({ "user_id": before.id }),
+                )],
+                audit: vec![ctx.audit(
+                    "user_deleted",
+                    Some(actor),
+                    Some(before.id),
+                    json!({ "before": { "email": before.email, "username": before.username } }),
+                    request,
+                )],
+            }
+            .and(ctx.sessions_ended(before.id, ended, "admin"))
+        };
+        if ctx
+            .store
+            .delete_user(id, ctx.now(), ctx.territory(), &effects)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::UserNotFound)
+        }
+    }
+}
+
+/// The names of the fields a patch sets; secrets are named, never shown.
+fn changed_fields(patch: &UserPatch) -> Vec<&'static str> {
+    [
+        patch.email.as_ref().map(|_| "email"),
+        patch.username.as_ref().map(|_| "username"),
+        patch.display_name.as_ref().map(|_| "display_name"),
+        patch.avatar_url.as_ref().map(|_| "avatar_url"),
+        patch.bio.as_ref().map(|_| "bio"),
+        patch.is_verified.map(|_| "is_verified"),
+        patch.is_active.map(|_| "is_active"),
+        patch.roles.as_ref().map(|_| "roles"),
+        patch.password_hash.as_ref().map(|_| "password"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The audited values of `fields` (the password appears only as its name).
+fn snapshot(user: &User, fields: &[&str]) -> serde_json::Value {
+    let mut values = serde_json::Map::new();
+    for field in fields {
+        let value = match *field {
+            "email" => json!(user.email),
+            "username" => json!(user.username),
+            "display_name" => json!(user.display_name),
+            "avatar_url" => json!(user.avatar_url),
+            "bio" => json!(user.bio),
+            "is_verified" => json!(user.is_verified),
+            "is_active" => json!(user.is_active),
+            "roles" => json!(user.roles),
+            _ => continue,
+        };
+        values.insert((*field).to_owned(), value);
+    }
+    serde_json::Value::Object(values)
+}
+
+fn encode_cursor(created_at: DateTime<Utc>, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}|{id}", created_at.timestamp_micros()))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), Error> {
+    let invalid = || {
+        Error::invalid(
+            "cursor",
+            "invalid_cursor",
+            "is not a cursor this service issued",
+        )
+    };
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(invalid)?;
+    let (micros, id) = text.split_once('|').ok_or_else(invalid)?;
+    let created_at = micros
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(invalid)?;
+    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
+    Ok((created_at, id))
 }

@@ -1,17 +1,410 @@
-//! Reading the audit log, and importing users from another service.
+//! Reading the audit log (SPEC §2, `GET /api/audit`), and importing users from another
+//! service (`auth-service users import`).
 
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::sync::Arc;
 
-use super::context::Context;
+use argon2::password_hash::PasswordHash;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::context::{Context, RequestContext};
+use crate::domain::user::DEFAULT_ROLE;
+use crate::domain::{Email, Username};
+use crate::error::{Error, FieldError};
+use crate::store::{AuditFilter, AuditRecord, Effects, NewUser};
+
+/// Page size of `GET /api/audit` when none is asked for, and the largest allowed.
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 100;
+
+/// One page of the audit log, newest first.
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    pub entries: Vec<AuditRecord>,
+    /// Opaque; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Parses the query of `GET /api/audit`, reporting every bad field at once.
+pub fn audit_filter(
+    user_id: Option<&str>,
+    action: Option<&str>,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<AuditFilter, Error> {
+    let mut errors = Vec::new();
+    let user_id = user_id.and_then(|raw| {
+        Uuid::parse_str(raw)
+            .map_err(|_| errors.push(FieldError::new("user_id", "invalid", "must be a UUID")))
+            .ok()
+    });
+    let limit = match limit.map(str::parse::<u32>) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
+        Some(_) => {
+            let message = format!("must be a whole number from 1 to {MAX_LIMIT}");
+            errors.push(FieldError::new("limit", "invalid", message));
+            DEFAULT_LIMIT
+        }
+    };
+    let before = cursor.and_then(|raw| {
+        decode_cursor(raw)
+            .ok_or_else(|| {
+                errors.push(FieldError::new(
+                    "cursor",
+                    "invalid_cursor",
+                    "is not a cursor this service gave out",
+                ));
+            })
+            .ok()
+    });
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    Ok(AuditFilter {
+        user_id,
+        action: action.map(str::to_owned),
+        before,
+        limit,
+    })
+}
+
+/// A cursor is the last id of a page, base64url: opaque to clients, checkable here.
+fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(raw: &str) -> Option<Uuid> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+    Uuid::from_slice(&bytes).ok()
+}
+
+/// One row of an import file, as the file gave it; `line` is where the row starts.
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    pub line: usize,
+    pub email: String,
+    pub username: String,
+    pub password_hash: String,
+    pub display_name: Option<String>,
+    pub is_verified: bool,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// Something wrong with one row of an import file. Never carries a hash or an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowProblem {
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+impl RowProblem {
+    pub fn new(line: usize, field: &str, message: impl Into<String>) -> Self {
+        Self {
+            line,
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for RowProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}: {}", self.line, self.field, self.message)
+    }
+}
+
+/// What an import file held: the rows that could be read, and the problems of the rest.
+#[derive(Debug, Clone, Default)]
+pub struct ImportFile {
+    pub rows: Vec<ImportRow>,
+    pub problems: Vec<RowProblem>,
+}
+
+/// What an import did: all rows, or none because of the listed problems (by line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Imported(u64),
+    Refused(Vec<RowProblem>),
+}
 
 #[derive(Clone)]
 pub struct Audit {
-    #[allow(dead_code, reason = "being written")]
     context: Arc<Context>,
 }
 
 impl Audit {
     pub fn new(context: Arc<Context>) -> Self {
         Self { context }
+    }
+
+    /// A page of entries, newest first; `next_cursor` continues strictly after its last one.
+    pub async fn entries(&self, filter: AuditFilter) -> Result<AuditPage, Error> {
+        let limit = filter.limit as usize;
+        // One extra row tells whether another page exists, so the last page has no cursor.
+        let probe = AuditFilter {
+            limit: filter.limit + 1,
+            ..filter
+        };
+        let mut entries = self.context.store.audit_entries(&probe).await?;
+        let more = entries.len() > limit;
+        entries.truncate(limit);
+        let next_cursor = entries
+            .last()
+            .filter(|_| more)
+            .map(|last| encode_cursor(last.id));
+        Ok(AuditPage {
+            entries,
+            next_cursor,
+        })
+    }
+
+    /// Checks every row (syntax, hash format, duplicates in the file and in the database) and
+    /// imports all of them in one transaction, each with the default role, or none.
+    pub async fn import_users(&self, file: ImportFile) -> Result<ImportOutcome, Error> {
+        let ctx = &self.context;
+        let now = ctx.now();
+        let mut problems = file.problems;
+        let mut users = Vec::with_capacity(file.rows.len());
+        let mut lines = Vec::with_capacity(file.rows.len());
+        for row in file.rows {
+            match checked_user(&row, now) {
+                Ok(user) => {
+                    users.push(user);
+                    lines.push(row.line);
+                }
+                Err(mut found) => problems.append(&mut found),
+            }
+        }
+        problems.extend(duplicates(&users, &lines));
+        let emails: Vec<String> = users.iter().map(|u| u.email.clone()).collect();
+        let usernames: Vec<String> = users.iter().map(|u| u.username.clone()).collect();
+        let taken = ctx.store.taken_logins(&emails, &usernames).await?;
+        let taken_emails: HashSet<String> = taken.emails.into_iter().collect();
+        let taken_names: HashSet<String> = taken
+            .usernames
+            .iter()
+            .map(|name| name.to_lowercase())
+            .collect();
+        for (user, &line) in users.iter().zip(&lines) {
+            if taken_emails.contains(&user.email) {
+                problems.push(RowProblem::new(line, "email", "is already registered"));
+            }
+            if taken_names.contains(&user.username.to_lowercase()) {
+                problems.push(RowProblem::new(line, "username", "is already taken"));
+            }
+        }
+        if !problems.is_empty() {
+            problems.sort_by_key(|problem| problem.line);
+            return Ok(ImportOutcome::Refused(problems));
+        }
+        let effects = Effects {
+            events: Vec::new(),
+            audit: vec![ctx.audit(
+                "users_imported",
+                None,
+                None,
+                json!({ "count": users.len() }),
+                &RequestContext::default(),
+            )],
+        };
+        // The unique indexes still decide: a user created meanwhile fails the whole import.
+        let count = ctx
+            .store
+            .import_users(&users, DEFAULT_ROLE, &effects)
+            .await?;
+        Ok(ImportOutcome::Imported(count))
+    }
+}
+
+/// The user a row describes, or every problem of the row.
+fn checked_user(row: &ImportRow, now: DateTime<Utc>) -> Result<NewUser, Vec<RowProblem>> {
+    let problem = |error: FieldError| RowProblem::new(row.line, &error.field, error.message);
+    let email = Email::parse(&row.email).map_err(problem);
+    let username = Username::parse(&row.username).map_err(problem);
+    let hash = check_hash(&row.password_hash)
+        .map_err(|message| RowProblem::new(row.line, "password_hash", message));
+    let display_name = display_name(row.display_name.as_deref())
+        .map_err(|message| RowProblem::new(row.line, "display_name", message));
+    match (email, username, hash, display_name) {
+        (Ok(email), Ok(username), Ok(()), Ok(display_name)) => Ok(NewUser {
+            id: Uuid::now_v7(),
+            email: email.as_str().to_owned(),
+            username: username.as_str().to_owned(),
+            password_hash: row.password_hash.clone(),
+            display_name,
+            is_verified: row.is_verified,
+            created_at: row.created_at.unwrap_or(now),
+        }),
+        (email, username, hash, display_name) => {
+            Err(
+                [email.err(), username.err(), hash.err(), display_name.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// Emails and usernames that an earlier row of the file already uses (usernames regardless
+/// of case; emails are lowercase by now).
+fn duplicates(users: &[NewUser], lines: &[usize]) -> Vec<RowProblem> {
+    let mut first_lines: [HashMap<String, usize>; 2] = Default::default();
+    let mut problems = Vec::new();
+    for (user, &line) in users.iter().zip(lines) {
+        let keys = [user.email.clone(), user.username.to_lowercase()];
+        for ((seen, key), field) in first_lines.iter_mut().zip(keys).zip(["email", "username"]) {
+            match seen.entry(key) {
+                Entry::Occupied(first) => problems.push(RowProblem::new(
+                    line,
+                    field,
+                    format!("appears already on line {}", first.get()),
+                )),
+                Entry::Vacant(slot) => {
+                    slot.insert(line);
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// SPEC §4: bcrypt (`$2a$`, `$2b$`, `$2y$`) and argon2 PHC strings verify at login and are
+/// re-hashed to argon2id then; anything else could never be verified.
+fn check_hash(hash: &str) -> Result<(), &'static str> {
+    let bcrypt = ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .find_map(|prefix| hash.strip_prefix(prefix));
+    if let Some(rest) = bcrypt {
+        // "NN$" (cost 4–31), then 22 characters of salt and 31 of hash in bcrypt's base64.
+        let bytes = rest.as_bytes();
+        let cost = std::str::from_utf8(bytes.get(..2).unwrap_or_default())
+            .ok()
+            .and_then(|cost| cost.parse::<u32>().ok());
+        let well_formed = bytes.len() == 56
+            && bytes[2] == b'$'
+            && cost.is_some_and(|cost| (4..=31).contains(&cost))
+            && bytes[3..]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/'));
+        return if well_formed {
+            Ok(())
+        } else {
+            Err("is not a well-formed bcrypt hash")
+        };
+    }
+    if hash.starts_with("$argon2") {
+        let parsed = PasswordHash::new(hash).map_err(|_| "is not a well-formed argon2 hash")?;
+        let known = matches!(
+            parsed.algorithm.as_str(),
+            "argon2id" | "argon2i" | "argon2d"
+        );
+        let complete = parsed.salt.is_some() && parsed.hash.is_some();
+        return if known && complete && argon2::Params::try_from(&parsed).is_ok() {
+            Ok(())
+        } else {
+            Err("is not a usable argon2 hash")
+        };
+    }
+    Err("must be a bcrypt ($2a$, $2b$, $2y$) or argon2 PHC hash")
+}
+
+/// The optional display name, held to the same rules as a profile's (trimmed, at most 100
+/// characters, no control characters).
+fn display_name(raw: Option<&str>) -> Result<Option<String>, &'static str> {
+    let Some(name) = raw.map(str::trim).filter(|name| !name.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().count() > 100 {
+        return Err("must be at most 100 characters");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok(Some(name.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_anything_else() {
+        let id = Uuid::now_v7();
+
+        let cursor = encode_cursor(id);
+
+        assert_eq!(decode_cursor(&cursor), Some(id));
+        assert_eq!(decode_cursor("not a cursor"), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode(b"short")), None);
+    }
+
+    #[test]
+    fn the_audit_query_reports_every_bad_field() {
+        let Err(Error::Invalid(errors)) =
+            audit_filter(Some("nope"), None, Some("101"), Some("%%%"))
+        else {
+            panic!("expected a validation error");
+        };
+
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["user_id", "limit", "cursor"]);
+        assert_eq!(errors[2].code, "invalid_cursor");
+        assert!(audit_filter(None, None, Some("0"), None).is_err());
+        let filter = audit_filter(None, Some("signup"), None, None).unwrap();
+        assert_eq!(filter.limit, DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn bcrypt_and_argon2_hashes_are_recognised() {
+        let bcrypt = "$2b$04$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+        let argon2 = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
+
+        assert_eq!(check_hash(bcrypt), Ok(()));
+        assert_eq!(check_hash(&bcrypt.replace("$2b$", "$2y$")), Ok(()));
+        assert_eq!(check_hash(argon2), Ok(()));
+        assert!(check_hash(&bcrypt[..50]).is_err());
+        assert!(
+            check_hash("$2b$99$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234").is_err()
+        );
+        assert!(check_hash("$argon2id$v=19$m=19456").is_err());
+        assert!(check_hash("5f4dcc3b5aa765d61d8327deb882cf99").is_err());
+        assert!(check_hash("$2b$04$ä").is_err());
+    }
+
+    #[test]
+    fn later_rows_repeating_an_email_or_username_are_named() {
+        let user = |email: &str, username: &str| NewUser {
+            id: Uuid::now_v7(),
+            email: email.to_owned(),
+            username: username.to_owned(),
+            password_hash: String::new(),
+            display_name: None,
+            is_verified: false,
+            created_at: DateTime::UNIX_EPOCH,
+        };
+        let users = [
+            user("a@example.com", "alice"),
+            user("b@example.com", "ALICE"),
+            user("a@example.com", "carol"),
+        ];
+
+        let problems = duplicates(&users, &[2, 3, 4]);
+
+        assert_eq!(
+            problems,
+            [
+                RowProblem::new(3, "username", "appears already on line 2"),
+                RowProblem::new(4, "email", "appears already on line 2"),
+            ]
+        );
     }
 }

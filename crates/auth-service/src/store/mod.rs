@@ -31,6 +31,8 @@ pub enum StoreError {
     Conflict(Unique),
     #[error("no role named {0}")]
     UnknownRole(String),
+    #[error("the change would leave no active administrator")]
+    LastAdmin,
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error(transparent)]
@@ -356,15 +358,220 @@ pub trait AdminStore {
         roles: &[String],
         effects: &Effects,
     ) -> StoreResult<()>;
+    /// Users not deleted, oldest first, after the keyset `after`; `q` matches email,
+    /// username or display name, case-insensitively.
+    async fn list_users(&self, query: &UserQuery<'_>) -> StoreResult<Vec<User>>;
+    /// Applies an administrator's change in one transaction: refuses to leave no active
+    /// administrator (`LastAdmin`), ends the user's sessions when it deactivates them or sets
+    /// a password. `None` when the user does not exist.
+    async fn update_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        now: DateTime<Utc>,
+        territory: Option<&str>,
+        effects: ChangeEffects<'_>,
+    ) -> StoreResult<Option<User>>;
+    /// Soft-deletes a user (email and username become free) and ends their sessions;
+    /// false when there is no such user.
+    async fn delete_user(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        territory: Option<&str>,
+        effects: ChangeEffects<'_>,
+    ) -> StoreResult<bool>;
 }
+
+/// A page request of `list_users`.
+pub struct UserQuery<'a> {
+    pub search: Option<&'a str>,
+    /// The `(created_at, id)` of the last user of the previous page.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: u32,
+    pub territory: Option<&'a str>,
+}
+
+/// An administrator's change to a user; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct UserPatch {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub display_name: Option<Option<String>>,
+    pub avatar_url: Option<Option<String>>,
+    pub bio: Option<Option<String>>,
+    pub is_verified: Option<bool>,
+    pub is_active: Option<bool>,
+    /// Replaces the global roles.
+    pub roles: Option<Vec<String>>,
+    /// A new password hash (from a new password, or imported as is).
+    pub password_hash: Option<String>,
+}
+
+impl UserPatch {
+    /// Whether the change must end the user's sessions (SPEC §2).
+    pub fn ends_sessions(&self) -> bool {
+        self.is_active == Some(false) || self.password_hash.is_some()
+    }
+}
+
+/// Builds the effects of an administrator's change once the transaction knows the user before
+/// and after it, and which sessions it ended.
+pub type ChangeEffects<'a> = &'a (dyn Fn(&User, Option<&User>, &[Uuid]) -> Effects + Send + Sync);
+
+/// A role users hold globally or in one territory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub name: String,
+    pub description: Option<String>,
+    pub permissions: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A territory (`dk`, `no`, `se` …) users belong to and hold roles in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Territory {
+    pub code: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A change to a territory; `None` keeps a field, `Some(None)` clears the description.
+#[derive(Debug, Clone, Default)]
+pub struct TerritoryPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub is_active: Option<bool>,
+}
+
+/// What a change to a user's place in a territory found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Done; `changed` is false when there was nothing to do (no effects were written).
+    Done {
+        changed: bool,
+    },
+    UnknownUser,
+    UnknownTerritory,
+}
+
+/// Builds the effects of a territory change from the rows before and after it.
+pub type TerritoryEffects<'a> = &'a (dyn Fn(&Territory, &Territory) -> Effects + Send + Sync);
+
+/// Builds the effects of a change from ids or names only known inside its transaction
+/// (the holders of a deleted role, the roles a user held before).
+pub type FoundEffects<'a, T> = &'a (dyn Fn(&[T]) -> Effects + Send + Sync);
+
+/// Builds the effects of setting a user's roles in a territory from whether the user joined
+/// it and the roles held there before.
+pub type RolesEffects<'a> = &'a (dyn Fn(bool, &[String]) -> Effects + Send + Sync);
 
 /// Roles, territories and memberships (SPEC §2, `/api/roles`, `/api/territories`).
 #[async_trait]
-pub trait DirectoryStore {}
+pub trait DirectoryStore {
+    /// Every role, by name.
+    async fn roles(&self) -> StoreResult<Vec<Role>>;
+    /// A new role; `Conflict` when the name is taken.
+    async fn create_role(&self, role: &Role, effects: &Effects) -> StoreResult<()>;
+    /// Deletes a role and every grant of it; `effects` gets the users who held it. False when
+    /// there is no such role (nothing is written).
+    async fn delete_role(&self, name: &str, effects: FoundEffects<'_, Uuid>) -> StoreResult<bool>;
+    /// Every territory, by code.
+    async fn territories(&self) -> StoreResult<Vec<Territory>>;
+    /// A new territory; `Conflict` when the code is taken.
+    async fn create_territory(&self, territory: &Territory, effects: &Effects) -> StoreResult<()>;
+    /// Applies `patch`; the territory after it, or `None` when there is no such territory.
+    async fn update_territory(
+        &self,
+        code: &str,
+        patch: &TerritoryPatch,
+        now: DateTime<Utc>,
+        effects: TerritoryEffects<'_>,
+    ) -> StoreResult<Option<Territory>>;
+    /// Makes a user (not deleted) a member of a territory; effects only when it was not one.
+    async fn add_member(
+        &self,
+        user_id: Uuid,
+        code: &str,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<MemberChange>;
+    /// Ends a membership and the roles held in that territory; `effects` gets those roles and
+    /// is written only when the user was a member.
+    async fn remove_member(
+        &self,
+        user_id: Uuid,
+        code: &str,
+        effects: FoundEffects<'_, String>,
+    ) -> StoreResult<MemberChange>;
+    /// Replaces the roles a user holds in a territory, joining it first if needed.
+    /// `UnknownRole` when one of `roles` does not exist (nothing is written).
+    async fn set_territory_roles(
+        &self,
+        user_id: Uuid,
+        code: &str,
+        roles: &[String],
+        now: DateTime<Utc>,
+        effects: RolesEffects<'_>,
+    ) -> StoreResult<MemberChange>;
+}
+
+/// An audit row as administrators read it.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub details: serde_json::Value,
+    pub ip_address: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// Which page of the audit log to read: newest first, every filter given must match.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<Uuid>,
+    pub action: Option<String>,
+    /// Keyset: only entries with a smaller id (ids are UUIDv7, so older ones).
+    pub before: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// The emails and usernames of a batch that users not deleted already hold, as stored
+/// (emails lowercase, usernames as their owners spelled them).
+#[derive(Debug, Clone, Default)]
+pub struct TakenLogins {
+    pub emails: Vec<String>,
+    pub usernames: Vec<String>,
+}
 
 /// The audit log as administrators read it, and bulk imports of users.
 #[async_trait]
-pub trait AuditStore {}
+pub trait AuditStore {
+    /// Entries matching `filter`, highest id first, at most `filter.limit`.
+    async fn audit_entries(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+    /// Which of `emails` (lowercase) and `usernames` (any case) users not deleted hold.
+    async fn taken_logins(
+        &self,
+        emails: &[String],
+        usernames: &[String],
+    ) -> StoreResult<TakenLogins>;
+    /// Inserts every user, each holding `role` globally, in one transaction with `effects`;
+    /// `Conflict` (and nothing written) when any email or username is taken. Returns the count.
+    async fn import_users(
+        &self,
+        users: &[NewUser],
+        role: &str,
+        effects: &Effects,
+    ) -> StoreResult<u64>;
+}
 
 #[async_trait]
 pub trait KeyStore {

@@ -9,7 +9,9 @@ use sqlx::Connection;
 
 use crate::backend_tests;
 use crate::support::backend::TestDatabase;
-use crate::support::{code_of, test_config, with_admin, Backend, TestApp, ADMIN, PASSWORD};
+use crate::support::{
+    code_of, test_config, with_admin, Account, Backend, TestApp, ADMIN, PASSWORD,
+};
 
 async fn the_bootstrap_admin_exists_once_and_holds_the_admin_role(backend: Backend) {
     let app = backend.app_with(with_admin).await;
@@ -225,6 +227,274 @@ async fn the_cli_creates_an_admin_with_the_password_from_stdin(backend: Backend)
     assert_eq!(body["user"]["roles"], json!(["admin", "user"]));
 }
 
+async fn create(app: &TestApp, admin: &Account, name: &str, roles: Value) -> Value {
+    let response = app
+        .post_as(
+            "/api/users",
+            &admin.access_token,
+            &json!({ "email": format!("{name}@example.com"), "username": name,
+                     "password": PASSWORD, "roles": roles }),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "create {name}");
+    response.json().await.unwrap()
+}
+
+async fn patch(app: &TestApp, token: &str, id: &str, body: Value) -> reqwest::Response {
+    app.http
+        .patch(app.url(&format!("/api/users/{id}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn login_status(app: &TestApp, username: &str, password: &str) -> u16 {
+    app.post_json(
+        "/api/auth/login",
+        &json!({ "username": username, "password": password }),
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+async fn users_are_listed_in_pages_without_duplicates_or_gaps(backend: Backend) {
+    let app = backend.app_with(with_admin).await;
+    let admin = app.admin().await;
+    for n in 0..24 {
+        create(&app, &admin, &format!("member{n:02}"), json!(["user"])).await;
+    }
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let query = cursor
+            .as_ref()
+            .map_or(String::new(), |c| format!("&cursor={c}"));
+        let page: Value = app
+            .get_as(&format!("/api/users?limit=10{query}"), &admin.access_token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        pages += 1;
+        for user in page["users"].as_array().unwrap() {
+            seen.push(user["username"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let searched: Value = app
+        .get_as("/api/users?q=MEMBER1", &admin.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let bad_limit = app
+        .get_as("/api/users?limit=101", &admin.access_token)
+        .await;
+    let bad_cursor = app
+        .get_as("/api/users?cursor=nonsense", &admin.access_token)
+        .await;
+
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 25);
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 25, "no duplicates");
+    assert_eq!(searched["users"].as_array().unwrap().len(), 10);
+    assert_eq!(bad_limit.status(), 400);
+    assert_eq!(bad_cursor.status(), 400);
+    let body: Value = bad_cursor.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "invalid_cursor");
+}
+
+async fn patching_a_user_changes_fields_and_ends_sessions_when_it_must(backend: Backend) {
+    let app = backend.app_with(with_admin).await;
+    let admin = app.admin().await;
+    let alice = app.signed_up("alice").await;
+    app.signed_up("bob").await;
+    let token = &admin.access_token;
+
+    let renamed = patch(
+        &app,
+        token,
+        &alice.user_id,
+        json!({ "display_name": "Alice A.", "is_verified": true }),
+    )
+    .await;
+    let taken = patch(
+        &app,
+        token,
+        &alice.user_id,
+        json!({ "email": "BOB@example.com" }),
+    )
+    .await;
+    let bad = patch(
+        &app,
+        token,
+        &alice.user_id,
+        json!({ "email": "nope", "password_hash": "plain", "shoe_size": 9 }),
+    )
+    .await;
+    let unknown = patch(
+        &app,
+        token,
+        "00000000-0000-7000-8000-000000000000",
+        json!({ "bio": "x" }),
+    )
+    .await;
+    let not_uuid = patch(&app, token, "nope", json!({ "bio": "x" })).await;
+
+    assert_eq!(renamed.status(), 200);
+    let user: Value = renamed.json().await.unwrap();
+    assert_eq!(user["display_name"], "Alice A.");
+    assert_eq!(user["is_verified"], true);
+    assert_eq!(
+        app.get_as("/api/auth/me", &alice.access_token)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(taken.status(), 409);
+    assert_eq!(code_of(taken).await, "email_taken");
+    assert_eq!(bad.status(), 400);
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(code_of(unknown).await, "user_not_found");
+    assert_eq!(not_uuid.status(), 400);
+
+    let deactivated = patch(&app, token, &alice.user_id, json!({ "is_active": false })).await;
+    assert_eq!(deactivated.status(), 200);
+    assert_eq!(
+        app.get_as("/api/auth/me", &alice.access_token)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(login_status(&app, "alice", PASSWORD).await, 403);
+
+    let reactivated = patch(
+        &app,
+        token,
+        &alice.user_id,
+        json!({ "is_active": true, "password": "violet otter juggles lanterns" }),
+    )
+    .await;
+    assert_eq!(reactivated.status(), 200);
+    assert_eq!(login_status(&app, "alice", PASSWORD).await, 401);
+    assert_eq!(
+        login_status(&app, "alice", "violet otter juggles lanterns").await,
+        200
+    );
+}
+
+async fn an_imported_bcrypt_hash_logs_in_and_is_rehashed(backend: Backend) {
+    let app = backend.app_with(with_admin).await;
+    let admin = app.admin().await;
+    let alice = app.signed_up("alice").await;
+    let legacy = bcrypt::hash("legacy password from before", 4).unwrap();
+
+    let imported = patch(
+        &app,
+        &admin.access_token,
+        &alice.user_id,
+        json!({ "password_hash": legacy }),
+    )
+    .await;
+
+    assert_eq!(imported.status(), 200);
+    assert_eq!(
+        login_status(&app, "alice", "legacy password from before").await,
+        200
+    );
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'alice'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+}
+
+async fn deleting_a_user_frees_the_email_and_username(backend: Backend) {
+    let app = backend.app_with(with_admin).await;
+    let admin = app.admin().await;
+    let alice = app.signed_up("alice").await;
+    let path = format!("/api/users/{}", alice.user_id);
+
+    let deleted = app.delete_as(&path, &admin.access_token).await;
+    let again = app.delete_as(&path, &admin.access_token).await;
+
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(again.status(), 404);
+    assert_eq!(
+        app.get_as("/api/auth/me", &alice.access_token)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.get_as(
+            &format!("/api/users/id/{}", alice.user_id),
+            &admin.access_token
+        )
+        .await
+        .status(),
+        404
+    );
+    assert_eq!(login_status(&app, "alice", PASSWORD).await, 401);
+    let reused = app
+        .post_json(
+            "/api/auth/signup",
+            &json!({ "email": "alice@example.com", "username": "alice", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(reused.status(), 201);
+}
+
+async fn the_last_active_admin_cannot_be_removed(backend: Backend) {
+    let app = backend.app_with(with_admin).await;
+    let admin = app.admin().await;
+    let token = &admin.access_token;
+    let me = &admin.user_id;
+
+    let deactivate = patch(&app, token, me, json!({ "is_active": false })).await;
+    let demote = patch(&app, token, me, json!({ "roles": ["user"] })).await;
+    let delete = app.delete_as(&format!("/api/users/{me}"), token).await;
+
+    for response in [deactivate, demote, delete] {
+        assert_eq!(response.status(), 409);
+        assert_eq!(code_of(response).await, "last_admin");
+    }
+    let second = create(&app, &admin, "deputy", json!(["admin", "user"])).await;
+    let demoted = patch(&app, token, me, json!({ "roles": ["user"] })).await;
+    assert_eq!(demoted.status(), 200);
+    let deputy = app
+        .post_json(
+            "/api/auth/login",
+            &json!({ "username": "deputy", "password": PASSWORD }),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let last = patch(
+        &app,
+        deputy["access_token"].as_str().unwrap(),
+        second["id"].as_str().unwrap(),
+        json!({ "is_active": false }),
+    )
+    .await;
+    assert_eq!(last.status(), 409);
+}
+
 backend_tests!(
     the_bootstrap_admin_exists_once_and_holds_the_admin_role,
     admin_routes_need_a_token_and_the_admin_role,
@@ -233,4 +503,9 @@ backend_tests!(
     concurrent_creates_of_one_username_make_exactly_one_user,
     users_are_found_by_id_username_and_email,
     the_cli_creates_an_admin_with_the_password_from_stdin,
+    users_are_listed_in_pages_without_duplicates_or_gaps,
+    patching_a_user_changes_fields_and_ends_sessions_when_it_must,
+    an_imported_bcrypt_hash_logs_in_and_is_rehashed,
+    deleting_a_user_frees_the_email_and_username,
+    the_last_active_admin_cannot_be_removed,
 );

@@ -37,9 +37,22 @@ const ROUTES: &[&str] = &[
     "POST /api/auth/email/verify",
     "POST /api/auth/email/verify/resend",
     "POST /api/users",
+    "GET /api/users",
+    "PATCH /api/users/{id}",
+    "DELETE /api/users/{id}",
+    "GET /api/roles",
+    "POST /api/roles",
+    "DELETE /api/roles/{name}",
+    "GET /api/territories",
+    "POST /api/territories",
+    "PATCH /api/territories/{code}",
+    "PUT /api/users/{id}/territories/{code}",
+    "DELETE /api/users/{id}/territories/{code}",
+    "PUT /api/users/{id}/territories/{code}/roles",
+    "GET /api/audit",
     "GET /api/users/id/{id}",
     "GET /api/users/email/{email}",
-    "GET /api/users/{username}",
+    "GET /api/users/{id}",
 ];
 
 fn operations(document: &Value) -> BTreeSet<String> {

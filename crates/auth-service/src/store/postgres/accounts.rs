@@ -82,7 +82,7 @@ impl AccountStore for PgStore {
         user_id: Uuid,
         territory: Option<&str>,
     ) -> StoreResult<Option<Credentials>> {
-        credentials_by_id(&self.pool, user_id, territory).await
+        credentials_by_id(&mut *self.connection().await?, user_id, territory).await
     }
 
     async fn issue_one_time_token(
@@ -133,7 +133,7 @@ impl AccountStore for PgStore {
         .await
         .map_err(db_error)?;
         let Some(user) = user else { return Ok(None) };
-        let credentials = credentials_by_id(&self.pool, user, None).await?;
+        let credentials = credentials_by_id(&mut *self.connection().await?, user, None).await?;
         Ok(credentials.map(|c| c.user))
     }
 

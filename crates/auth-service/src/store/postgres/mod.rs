@@ -79,6 +79,11 @@ async fn write_effects(tx: &mut Transaction<'_, Postgres>, effects: &Effects) ->
 }
 
 impl PgStore {
+    /// A pooled connection, for reads that take several queries.
+    async fn connection(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        self.pool.acquire().await.map_err(db_error)
+    }
+
     /// Connects and checks the server answers; fails fast when it cannot be reached.
     pub async fn connect(config: &DatabaseConfig) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(config.url.expose())

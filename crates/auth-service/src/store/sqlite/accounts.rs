@@ -84,7 +84,7 @@ impl AccountStore for SqliteStore {
         user_id: Uuid,
         territory: Option<&str>,
     ) -> StoreResult<Option<Credentials>> {
-        credentials_by_id(&self.pool, user_id, territory).await
+        credentials_by_id(&mut *self.connection().await?, user_id, territory).await
     }
 
     async fn issue_one_time_token(
@@ -135,7 +135,8 @@ impl AccountStore for SqliteStore {
         .await
         .map_err(db_error)?;
         let Some(user) = user else { return Ok(None) };
-        let credentials = credentials_by_id(&self.pool, user.into_uuid(), None).await?;
+        let credentials =
+            credentials_by_id(&mut *self.connection().await?, user.into_uuid(), None).await?;
         Ok(credentials.map(|c| c.user))
     }
 

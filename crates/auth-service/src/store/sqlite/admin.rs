@@ -3,7 +3,17 @@
 use async_trait::async_trait;
 
 use super::{db_error, id, ts, write_effects, SqliteStore};
-use crate::store::{AdminStore, Effects, NewUser, StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use sqlx::{Sqlite, Transaction};
+use uuid::fmt::Hyphenated;
+use uuid::Uuid;
+
+use super::users::credentials_by_id;
+
+use crate::domain::{EndReason, User};
+use crate::store::{
+    AdminStore, ChangeEffects, Effects, NewUser, StoreError, StoreResult, UserPatch, UserQuery,
+};
 
 #[async_trait]
 impl AdminStore for SqliteStore {
@@ -47,4 +57,216 @@ impl AdminStore for SqliteStore {
         write_effects(&mut tx, effects).await?;
         tx.commit().await.map_err(db_error)
     }
+
+    async fn list_users(&self, query: &UserQuery<'_>) -> StoreResult<Vec<User>> {
+        let pattern = query.search.map(like_pattern);
+        let (after_time, after_id) = query.after.unzip();
+        let ids: Vec<Hyphenated> = sqlx::query_scalar(
+            "SELECT id FROM users WHERE deleted_at IS NULL \
+               AND ($1 IS NULL OR lower(email) LIKE $1 ESCAPE '\\' OR lower(username) LIKE $1 ESCAPE '\\' \
+                    OR lower(coalesce(display_name, '')) LIKE $1 ESCAPE '\\') \
+               AND ($2 IS NULL OR created_at > $2 OR (created_at = $2 AND id > $3)) \
+             ORDER BY created_at, id LIMIT $4",
+        )
+        .bind(pattern)
+        .bind(after_time.map(ts))
+        .bind(after_id.map(id))
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let mut conn = self.connection().await?;
+        let mut users = Vec::with_capacity(ids.len());
+        for user_id in ids {
+            if let Some(found) =
+                credentials_by_id(&mut conn, user_id.into_uuid(), query.territory).await?
+            {
+                users.push(found.user);
+            }
+        }
+        Ok(users)
+    }
+
+    async fn update_user(
+        &self,
+        user_id: Uuid,
+        patch: &UserPatch,
+        now: DateTime<Utc>,
+        territory: Option<&str>,
+        effects: ChangeEffects<'_>,
+    ) -> StoreResult<Option<User>> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let Some(before) = lock_user(&mut tx, user_id, now, territory).await? else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "UPDATE users SET \
+               email = COALESCE($2, email), username = COALESCE($3, username), \
+               display_name = CASE WHEN $4 THEN $5 ELSE display_name END, \
+               avatar_url = CASE WHEN $6 THEN $7 ELSE avatar_url END, \
+               bio = CASE WHEN $8 THEN $9 ELSE bio END, \
+               is_verified = COALESCE($10, is_verified), is_active = COALESCE($11, is_active), \
+               password_hash = COALESCE($12, password_hash) \
+             WHERE id = $1",
+        )
+        .bind(id(user_id))
+        .bind(&patch.email)
+        .bind(&patch.username)
+        .bind(patch.display_name.is_some())
+        .bind(patch.display_name.clone().flatten())
+        .bind(patch.avatar_url.is_some())
+        .bind(patch.avatar_url.clone().flatten())
+        .bind(patch.bio.is_some())
+        .bind(patch.bio.clone().flatten())
+        .bind(patch.is_verified)
+        .bind(patch.is_active)
+        .bind(&patch.password_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if let Some(roles) = &patch.roles {
+            sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND territory_code IS NULL")
+                .bind(id(user_id))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            grant_roles(&mut tx, user_id, roles, now).await?;
+        }
+        refuse_losing_the_last_admin(&mut tx, territory).await?;
+        let ended = if patch.ends_sessions() {
+            end_sessions(&mut tx, user_id, now).await?
+        } else {
+            Vec::new()
+        };
+        let after = credentials_by_id(&mut tx, user_id, territory)
+            .await?
+            .map(|c| c.user);
+        write_effects(&mut tx, &effects(&before, after.as_ref(), &ended)).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(after)
+    }
+
+    async fn delete_user(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+        territory: Option<&str>,
+        effects: ChangeEffects<'_>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let Some(before) = lock_user(&mut tx, user_id, now, territory).await? else {
+            return Ok(false);
+        };
+        sqlx::query("UPDATE users SET deleted_at = $2 WHERE id = $1")
+            .bind(id(user_id))
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        refuse_losing_the_last_admin(&mut tx, territory).await?;
+        let ended = end_sessions(&mut tx, user_id, now).await?;
+        write_effects(&mut tx, &effects(&before, None, &ended)).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+}
+
+/// `%text%` for LIKE, lowercased, with `%`, `_` and `\` taken literally.
+fn like_pattern(text: &str) -> String {
+    let escaped: String = text
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
+}
+
+/// Takes SQLite's single write lock with a first write (so the last-admin count of this
+/// transaction cannot race another administrator's change) and reads the user as it was.
+async fn lock_user(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+    territory: Option<&str>,
+) -> StoreResult<Option<User>> {
+    let exists =
+        sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
+            .bind(id(user_id))
+            .bind(ts(now))
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+    if exists == 0 {
+        return Ok(None);
+    }
+    Ok(credentials_by_id(tx, user_id, territory)
+        .await?
+        .map(|c| c.user))
+}
+
+async fn grant_roles(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: Uuid,
+    roles: &[String],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    for role in roles {
+        let granted = sqlx::query(
+            "INSERT INTO user_roles (user_id, role_name, granted_at) \
+             SELECT $1, name, $3 FROM roles WHERE name = $2",
+        )
+        .bind(id(user_id))
+        .bind(role)
+        .bind(ts(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        if granted == 0 {
+            return Err(StoreError::UnknownRole(role.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// SPEC §2: some active administrator must remain (global, or in this deployment's territory).
+async fn refuse_losing_the_last_admin(
+    tx: &mut Transaction<'_, Sqlite>,
+    territory: Option<&str>,
+) -> StoreResult<()> {
+    let admins: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM users u WHERE u.deleted_at IS NULL AND u.is_active \
+           AND EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_name = 'admin' \
+                       AND (r.territory_code IS NULL OR r.territory_code = $1))",
+    )
+    .bind(territory)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    if admins == 0 {
+        return Err(StoreError::LastAdmin);
+    }
+    Ok(())
+}
+
+async fn end_sessions(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Uuid>> {
+    let ended: Vec<Hyphenated> = sqlx::query_scalar(
+        "UPDATE sessions SET ended_at = $2, end_reason = $3 \
+         WHERE user_id = $1 AND ended_at IS NULL RETURNING id",
+    )
+    .bind(id(user_id))
+    .bind(ts(now))
+    .bind(EndReason::Admin.as_str())
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(ended.into_iter().map(Hyphenated::into_uuid).collect())
 }

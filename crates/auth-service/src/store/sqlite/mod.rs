@@ -96,6 +96,11 @@ async fn write_effects(tx: &mut Transaction<'_, Sqlite>, effects: &Effects) -> S
 }
 
 impl SqliteStore {
+    /// A pooled connection, for reads that take several queries.
+    async fn connection(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+        self.pool.acquire().await.map_err(db_error)
+    }
+
     /// Opens (and creates) the database file, including its parent directory.
     pub async fn connect(config: &DatabaseConfig) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(config.url.expose())

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
@@ -54,7 +54,7 @@ impl UserRow {
 
 /// Global roles plus those held in `territory`, and the user's territories.
 async fn memberships(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     user_id: Uuid,
     territory: Option<&str>,
 ) -> StoreResult<(Vec<String>, Vec<String>)> {
@@ -64,14 +64,14 @@ async fn memberships(
     )
     .bind(id(user_id))
     .bind(territory)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?;
     let territories = sqlx::query_scalar(
         "SELECT territory_code FROM user_territories WHERE user_id = $1 ORDER BY territory_code",
     )
     .bind(id(user_id))
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db_error)?;
     Ok((roles, territories))
@@ -79,18 +79,18 @@ async fn memberships(
 
 /// A user who is not deleted, with the stored hash and memberships.
 pub(super) async fn credentials_by_id(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     user_id: Uuid,
     territory: Option<&str>,
 ) -> StoreResult<Option<Credentials>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL");
     let row: Option<UserRow> = sqlx::query_as(&sql)
         .bind(id(user_id))
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(db_error)?;
     let Some(row) = row else { return Ok(None) };
-    let (roles, territories) = memberships(pool, user_id, territory).await?;
+    let (roles, territories) = memberships(conn, user_id, territory).await?;
     Ok(Some(row.into_credentials(roles, territories)))
 }
 
@@ -148,12 +148,18 @@ impl UserStore for SqliteStore {
             .await
             .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
-        let (roles, territories) = memberships(&self.pool, row.id.into_uuid(), territory).await?;
+        let (roles, territories) = memberships(
+            &mut *self.connection().await?,
+            row.id.into_uuid(),
+            territory,
+        )
+        .await?;
         Ok(Some(row.into_credentials(roles, territories)))
     }
 
     async fn user(&self, user_id: Uuid, territory: Option<&str>) -> StoreResult<Option<User>> {
-        let credentials = credentials_by_id(&self.pool, user_id, territory).await?;
+        let credentials =
+            credentials_by_id(&mut *self.connection().await?, user_id, territory).await?;
         Ok(credentials.map(|c| c.user))
     }
 
