@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -284,24 +284,17 @@ pub async fn get_me(
     ))
 }
 
-/// `Some(None)` for an explicit `null`, `None` when the field is absent.
-fn nullable<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Ok(Some(Option::deserialize(deserializer)?))
-}
-
 /// Absent fields stay as they are; `null` clears one.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::extract::nullable")]
     #[schema(value_type = Option<String>)]
     display_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::extract::nullable")]
     #[schema(value_type = Option<String>)]
     avatar_url: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::extract::nullable")]
     #[schema(value_type = Option<String>)]
     bio: Option<Option<String>>,
 }

@@ -46,6 +46,14 @@ fn limit_key(ip: IpAddr) -> String {
     }
 }
 
+/// For `#[serde(default, deserialize_with = "…")]` on a field `null` may clear: `Some(None)`
+/// for an explicit `null`, `None` when the field is absent.
+pub fn nullable<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(serde::Deserialize::deserialize(deserializer)?))
+}
+
 /// A JSON body. Wrong content type → 415, bad JSON → 400 `malformed_body`, a field of the
 /// wrong type, missing or unknown → 400 `validation_failed` naming the field.
 pub struct Json<T>(pub T);

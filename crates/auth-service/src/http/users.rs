@@ -194,13 +194,13 @@ pub async fn list_users(
 pub struct PatchUserRequest {
     email: Option<String>,
     username: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::extract::nullable")]
     #[schema(value_type = Option<String>)]
     display_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::extract::nullable")]
     #[schema(value_type = Option<String>)]
     avatar_url: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::extract::nullable")]
     #[schema(value_type = Option<String>)]
     bio: Option<Option<String>>,
     is_verified: Option<bool>,
@@ -213,13 +213,6 @@ pub struct PatchUserRequest {
     password: Option<SecretString>,
     /// An existing bcrypt or argon2 hash, taken as is (imports); ends the user's sessions.
     password_hash: Option<String>,
-}
-
-/// `Some(None)` for an explicit `null`, `None` when the field is absent.
-fn nullable<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Ok(Some(Option::deserialize(deserializer)?))
 }
 
 /// Changes a user. Deactivating them or setting a password ends their sessions at once.

@@ -143,7 +143,7 @@ impl Accounts {
                 };
                 if attempt.locked_now {
                     let lockout = ctx.config.limits.lockout;
-                    effects = effects.and(self.locked_out(user_id, lockout, request));
+                    effects = effects.and(ctx.locked_out(user_id, lockout, request));
                 }
                 ctx.store.record_effects(&effects).await?;
                 count("login", false);
@@ -201,27 +201,6 @@ impl Accounts {
             .await?;
         count("login", true);
         ctx.token_pair(user, session.id, token.plaintext, ctx.refresh_ttl_seconds())
-    }
-
-    /// The effects of an identifier getting locked: audited, and an event when it names a user.
-    fn locked_out(
-        &self,
-        user_id: Option<Uuid>,
-        lockout: std::time::Duration,
-        request: &RequestContext,
-    ) -> Effects {
-        let ctx = &self.context;
-        let details = json!({ "locked_for_seconds": lockout.as_secs() });
-        Effects {
-            events: user_id
-                .map(|id| {
-                    let data = json!({ "user_id": id, "locked_for_seconds": lockout.as_secs() });
-                    ctx.event("auth:account.locked", Some(id), data)
-                })
-                .into_iter()
-                .collect(),
-            audit: vec![ctx.audit("lockout", None, user_id, details, request)],
-        }
     }
 
     /// The caller's own user.

@@ -196,6 +196,26 @@ impl Context {
         }
     }
 
+    /// The effects of an identifier getting locked: audited, and an event when it names a user.
+    pub fn locked_out(
+        &self,
+        user_id: Option<Uuid>,
+        lockout: std::time::Duration,
+        request: &RequestContext,
+    ) -> Effects {
+        let details = json!({ "locked_for_seconds": lockout.as_secs() });
+        Effects {
+            events: user_id
+                .map(|id| {
+                    let data = json!({ "user_id": id, "locked_for_seconds": lockout.as_secs() });
+                    self.event("auth:account.locked", Some(id), data)
+                })
+                .into_iter()
+                .collect(),
+            audit: vec![self.audit("lockout", None, user_id, details, request)],
+        }
+    }
+
     /// The effects of sessions ending: one `auth:session.terminated` per session.
     pub fn sessions_ended(&self, user_id: Uuid, ids: &[Uuid], reason: &str) -> Effects {
         Effects {

@@ -55,33 +55,15 @@ impl Recovery {
             .one_time_token_user(&hash, TokenPurpose::PasswordReset, ctx.now())
             .await?
             .ok_or(Error::InvalidToken)?;
-        let password = ctx
-            .config
-            .password
-            .policy()
-            .check("new_password", new_password, &user.email, &user.username)
-            .map_err(Error::Invalid)?;
-        let password_hash = ctx
-            .hasher
-            .hash(password.into_secret())
-            .await
-            .map_err(Error::Internal)?;
+        let password_hash = checked_hash(ctx, new_password, &user).await?;
         let effects = |user_id: Uuid, ended: &[Uuid]| {
-            Effects {
-                events: vec![ctx.event(
-                    "auth:password.reset",
-                    Some(user_id),
-                    json!({ "user_id": user_id }),
-                )],
-                audit: vec![ctx.audit(
-                    "password_reset",
-                    Some(user_id),
-                    Some(user_id),
-                    json!({}),
-                    request,
-                )],
-            }
-            .and(ctx.sessions_ended(user_id, ended, "password_reset"))
+            password_effects(
+                ctx,
+                ("password_reset", "auth:password.reset"),
+                user_id,
+                ended,
+                request,
+            )
         };
         ctx.store
             .reset_password(&hash, &password_hash, ctx.now(), &effects)
@@ -127,21 +109,7 @@ impl Recovery {
             .map_err(Error::Internal)?;
         if !matches!(verdict, Verdict::Match { .. }) {
             if attempt.locked_now {
-                let lockout = ctx.config.limits.lockout.as_secs();
-                let effects = Effects {
-                    events: vec![ctx.event(
-                        "auth:account.locked",
-                        Some(user.id),
-                        json!({ "user_id": user.id, "locked_for_seconds": lockout }),
-                    )],
-                    audit: vec![ctx.audit(
-                        "lockout",
-                        Some(user.id),
-                        Some(user.id),
-                        json!({ "locked_for_seconds": lockout }),
-                        request,
-                    )],
-                };
+                let effects = ctx.locked_out(Some(user.id), ctx.config.limits.lockout, request);
                 ctx.store.record_effects(&effects).await?;
             }
             return Err(Error::InvalidCredentials);
@@ -149,33 +117,15 @@ impl Recovery {
         // A correct current password ends the run of failures even if the new password is
         // then refused, so trying new passwords never locks the caller out.
         ctx.limiter.reset(&lockout_key).await;
-        let password = ctx
-            .config
-            .password
-            .policy()
-            .check("new_password", new_password, &user.email, &user.username)
-            .map_err(Error::Invalid)?;
-        let password_hash = ctx
-            .hasher
-            .hash(password.into_secret())
-            .await
-            .map_err(Error::Internal)?;
+        let password_hash = checked_hash(ctx, new_password, &user).await?;
         let effects = |user_id: Uuid, ended: &[Uuid]| {
-            Effects {
-                events: vec![ctx.event(
-                    "auth:password.changed",
-                    Some(user_id),
-                    json!({ "user_id": user_id }),
-                )],
-                audit: vec![ctx.audit(
-                    "password_change",
-                    Some(user_id),
-                    Some(user_id),
-                    json!({}),
-                    request,
-                )],
-            }
-            .and(ctx.sessions_ended(user_id, ended, "password_reset"))
+            password_effects(
+                ctx,
+                ("password_change", "auth:password.changed"),
+                user_id,
+                ended,
+                request,
+            )
         };
         ctx.store
             .change_password(
@@ -226,6 +176,40 @@ impl Recovery {
             .ok_or(Error::InvalidToken)?;
         Ok(())
     }
+}
+
+/// The policy-checked argon2id hash of a new password for `user`.
+async fn checked_hash(
+    ctx: &Context,
+    new_password: &SecretString,
+    user: &User,
+) -> Result<String, Error> {
+    let password = ctx
+        .config
+        .password
+        .policy()
+        .check("new_password", new_password, &user.email, &user.username)
+        .map_err(Error::Invalid)?;
+    ctx.hasher
+        .hash(password.into_secret())
+        .await
+        .map_err(Error::Internal)
+}
+
+/// What a password reset or change records: `(audit action, event type)`, and the sessions
+/// it ended.
+fn password_effects(
+    ctx: &Context,
+    (action, event): (&'static str, &'static str),
+    user_id: Uuid,
+    ended: &[Uuid],
+    request: &RequestContext,
+) -> Effects {
+    Effects {
+        events: vec![ctx.event(event, Some(user_id), json!({ "user_id": user_id }))],
+        audit: vec![ctx.audit(action, Some(user_id), Some(user_id), json!({}), request)],
+    }
+    .and(ctx.sessions_ended(user_id, ended, "password_reset"))
 }
 
 /// The key the login lockout counts failures under: the identifier as presented, lowercased.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::users::credentials_by_id;
+use super::users::{credentials_by_id, insert_user};
 
 use crate::domain::{EndReason, User};
 use crate::store::{
@@ -23,36 +23,8 @@ impl AdminStore for PgStore {
         effects: &Effects,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        sqlx::query(
-            "INSERT INTO users (id, email, username, password_hash, display_name, is_verified, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-        )
-        .bind(user.id)
-        .bind(&user.email)
-        .bind(&user.username)
-        .bind(&user.password_hash)
-        .bind(&user.display_name)
-        .bind(user.is_verified)
-        .bind(user.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        for role in roles {
-            let granted = sqlx::query(
-                "INSERT INTO user_roles (user_id, role_name, granted_at) \
-                 SELECT $1, name, $3 FROM roles WHERE name = $2",
-            )
-            .bind(user.id)
-            .bind(role)
-            .bind(user.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-            if granted == 0 {
-                return Err(StoreError::UnknownRole(role.clone()));
-            }
-        }
+        insert_user(&mut tx, user).await?;
+        grant_roles(&mut tx, user.id, roles, user.created_at).await?;
         write_effects(&mut tx, effects).await?;
         tx.commit().await.map_err(db_error)
     }

@@ -94,6 +94,25 @@ pub(super) async fn credentials_by_id(
     Ok(Some(row.into_credentials(roles, territories)))
 }
 
+/// The row of a new user; the unique indexes refuse a taken email or username.
+pub(super) async fn insert_user(conn: &mut SqliteConnection, user: &NewUser) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO users (id, email, username, password_hash, display_name, is_verified, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+    )
+    .bind(id(user.id))
+    .bind(&user.email)
+    .bind(&user.username)
+    .bind(&user.password_hash)
+    .bind(&user.display_name)
+    .bind(user.is_verified)
+    .bind(ts(user.created_at))
+    .execute(conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn record_signup(
@@ -103,20 +122,7 @@ impl UserStore for SqliteStore {
         effects: &Effects,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        sqlx::query(
-            "INSERT INTO users (id, email, username, password_hash, display_name, is_verified, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-        )
-        .bind(id(user.id))
-        .bind(&user.email)
-        .bind(&user.username)
-        .bind(&user.password_hash)
-        .bind(&user.display_name)
-        .bind(user.is_verified)
-        .bind(ts(user.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        insert_user(&mut tx, user).await?;
         sqlx::query("INSERT INTO user_roles (user_id, role_name, granted_at) VALUES ($1, $2, $3)")
             .bind(id(user.id))
             .bind(DEFAULT_ROLE)
