@@ -261,10 +261,13 @@ impl Default for LimitsConfig {
         const MINUTE: Duration = Duration::from_secs(60);
         Self {
             enabled: true,
-            login_per_ip: Rate::new(30, MINUTE),
-            signup_per_ip: Rate::new(10, 60 * MINUTE),
-            forgot_password_per_ip: Rate::new(5, 15 * MINUTE),
-            lookup_per_ip: Rate::new(120, MINUTE),
+            // Generous per address, since many people can share one (NAT, offices, mobile
+            // carriers): the per-identifier lockout is what stops guessing one account; these
+            // cap what one address can do to all of them.
+            login_per_ip: Rate::new(300, MINUTE),
+            signup_per_ip: Rate::new(300, 60 * MINUTE),
+            forgot_password_per_ip: Rate::new(60, 15 * MINUTE),
+            lookup_per_ip: Rate::new(600, MINUTE),
             login_failures: 5,
             lockout: 15 * MINUTE,
         }

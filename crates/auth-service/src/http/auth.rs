@@ -134,14 +134,20 @@ pub async fn register(
         (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials`, the same for an unknown user and a wrong password", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled` or `email_not_verified`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`too_many_attempts` or `rate_limited`, with `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`: the identifier is locked, or the client address sent too many logins", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn login(
     State(state): State<AppState>,
     request: RequestContext,
     Json(body): Json<LoginRequest>,
 ) -> Result<Response, Error> {
-    limit_by_ip(&state, Scope::LoginIp, &request).await?;
+    // SPEC §2 names one 429 for login, `too_many_attempts`, whichever limit refused it.
+    limit_by_ip(&state, Scope::LoginIp, &request)
+        .await
+        .map_err(|error| match error {
+            Error::RateLimited { retry_after } => Error::TooManyAttempts { retry_after },
+            other => other,
+        })?;
     let login = match (body.email, body.username) {
         (Some(email), None) => Login::Email(email),
         (None, Some(username)) => Login::Username(username),

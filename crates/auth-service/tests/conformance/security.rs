@@ -101,7 +101,7 @@ async fn per_ip_limits_answer_429_and_forged_forwarded_for_does_not_dodge_them(b
         statuses.push(response.status().as_u16());
         if response.status() == 429 {
             assert!(retry_after(&response) >= 1);
-            assert_eq!(code_of(response).await, "rate_limited");
+            assert_eq!(code_of(response).await, "too_many_attempts");
         }
     }
 

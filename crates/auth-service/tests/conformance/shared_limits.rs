@@ -55,7 +55,7 @@ async fn two_replicas_on_one_redis_share_the_login_limits(backend: Backend) {
 
     assert_eq!(statuses, [401, 401, 401, 401]);
     assert_eq!(over_ip_limit.status(), 429);
-    assert_eq!(code_of(over_ip_limit).await, "rate_limited");
+    assert_eq!(code_of(over_ip_limit).await, "too_many_attempts");
     // Four failures so far across both replicas; the fifth (here) locks the identifier.
     assert_eq!(locked.status(), 401);
     let after = attempt(&second, &random_client(), &ghost).await;
