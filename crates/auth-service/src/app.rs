@@ -77,6 +77,9 @@ impl App {
             mailer: Mailer::new(&config.mail, &config.server.public_url)
                 .context("invalid mail configuration")?,
             pod_id: std::env::var("HOSTNAME").unwrap_or_else(|_| "auth-service".to_owned()),
+            background: Arc::new(tokio::sync::Semaphore::new(
+                crate::services::context::BACKGROUND_TASKS,
+            )),
         };
         let state = AppState {
             proxies: Arc::new(TrustedProxies::parse(&config.server.trusted_proxies)),

@@ -249,11 +249,10 @@ impl Accounts {
     fn send_verification(&self, user: &User) {
         let context = self.context.clone();
         let user = user.clone();
-        tokio::spawn(async move {
-            if let Err(error) = send_verification_link(&context, &user).await {
-                tracing::warn!(error = %error, "an email verification link could not be issued");
-            }
-        });
+        self.context
+            .spawn_after_answer("verification_link", async move {
+                send_verification_link(&context, &user).await
+            });
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::keys::Keys;
@@ -50,7 +51,13 @@ pub struct Context {
     pub mailer: Mailer,
     /// Names this replica in event envelopes.
     pub pod_id: String,
+    /// Bounds the work done after an answer has gone out (mailing links).
+    pub background: Arc<Semaphore>,
 }
+
+/// Tasks that may run after their answer, at once; more are dropped and counted, so a flood
+/// of forgot-password requests cannot pile up tasks waiting for the database.
+pub const BACKGROUND_TASKS: usize = 64;
 
 impl Context {
     pub fn now(&self) -> DateTime<Utc> {
@@ -194,6 +201,26 @@ impl Context {
             ip_address: request.ip.map(|ip| ip.to_string()),
             request_id: request.request_id.clone(),
         }
+    }
+
+    /// Runs `work` after the answer, if a background slot is free; otherwise drops it, logs
+    /// `what` and counts `auth_background_dropped_total`.
+    pub fn spawn_after_answer(
+        self: &Arc<Self>,
+        what: &'static str,
+        work: impl std::future::Future<Output = Result<(), Error>> + Send + 'static,
+    ) {
+        let Ok(permit) = self.background.clone().try_acquire_owned() else {
+            metrics::counter!("auth_background_dropped_total", "task" => what).increment(1);
+            tracing::warn!(task = what, "too much background work; dropped");
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(error) = work.await {
+                tracing::warn!(task = what, error = %error, "background work failed");
+            }
+            drop(permit);
+        });
     }
 
     /// The effects of an identifier getting locked: audited, and an event when it names a user.

@@ -34,10 +34,8 @@ impl Recovery {
     /// account exists.
     pub fn forgot_password(&self, email: Email, request: RequestContext) {
         let context = self.context.clone();
-        tokio::spawn(async move {
-            if let Err(error) = send_reset_link(&context, email, &request).await {
-                tracing::warn!(error = %error, "a password reset link could not be issued");
-            }
+        self.context.spawn_after_answer("reset_link", async move {
+            send_reset_link(&context, email, &request).await
         });
     }
 
