@@ -249,6 +249,8 @@ pub struct LimitsConfig {
     pub forgot_password_per_ip: Rate,
     /// Admin user lookups (`GET /api/users…`).
     pub lookup_per_ip: Rate,
+    /// Reset and verification mails to one account.
+    pub mail_per_account: Rate,
     /// Consecutive failed logins of one identifier before it is locked.
     pub login_failures: u32,
     /// How long a locked identifier stays locked.
@@ -268,6 +270,7 @@ impl Default for LimitsConfig {
             signup_per_ip: Rate::new(300, 60 * MINUTE),
             forgot_password_per_ip: Rate::new(60, 15 * MINUTE),
             lookup_per_ip: Rate::new(600, MINUTE),
+            mail_per_account: Rate::new(10, 60 * MINUTE),
             login_failures: 5,
             lockout: 15 * MINUTE,
         }
@@ -529,6 +532,7 @@ impl Config {
                 limits.forgot_password_per_ip,
             ),
             ("limits.lookup_per_ip", limits.lookup_per_ip),
+            ("limits.mail_per_account", limits.mail_per_account),
         ] {
             if rate.max == 0 || rate.per.is_zero() {
                 return bad(key, "max and per must be above zero");

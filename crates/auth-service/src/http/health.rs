@@ -46,9 +46,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let limiter = match state.services.limiter.status() {
         LimiterStatus::InProcess => None,
         LimiterStatus::Redis => Some("ok".to_owned()),
-        LimiterStatus::Fallback { reason } => Some(format!(
-            "unavailable, rate limits counted in process: {reason}"
-        )),
+        // The reason (which may name hosts) is in the log, not in this public answer.
+        LimiterStatus::Fallback { .. } => {
+            Some("unavailable, rate limits counted in process".to_owned())
+        }
     };
     let degraded = limiter.as_ref().is_some_and(|status| status != "ok");
     if let Some(status) = limiter {

@@ -43,6 +43,8 @@ pub enum Scope {
     SignupIp,
     ForgotPasswordIp,
     LookupIp,
+    /// Reset and verification mails per account, so nobody can flood one mailbox.
+    MailPerAccount,
 }
 
 impl Scope {
@@ -53,6 +55,7 @@ impl Scope {
             Scope::SignupIp => "signup_ip",
             Scope::ForgotPasswordIp => "forgot_password_ip",
             Scope::LookupIp => "lookup_ip",
+            Scope::MailPerAccount => "mail_account",
         }
     }
 
@@ -62,6 +65,7 @@ impl Scope {
             Scope::SignupIp => config.signup_per_ip,
             Scope::ForgotPasswordIp => config.forgot_password_per_ip,
             Scope::LookupIp => config.lookup_per_ip,
+            Scope::MailPerAccount => config.mail_per_account,
         }
     }
 }

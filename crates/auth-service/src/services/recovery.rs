@@ -16,6 +16,7 @@ use crate::crypto::password::Verdict;
 use crate::crypto::tokens;
 use crate::domain::{Email, Login, User};
 use crate::error::Error;
+use crate::limits::Scope;
 use crate::mail::Mail;
 use crate::store::{Effects, NewOneTimeToken, TokenPurpose};
 
@@ -146,6 +147,10 @@ impl Recovery {
             .await?
             .ok_or(Error::Unauthorized)?;
         if !user.is_verified {
+            ctx.limiter
+                .hit(Scope::MailPerAccount, &user.id.to_string())
+                .await
+                .map_err(|retry_after| Error::RateLimited { retry_after })?;
             send_verification_link(ctx, &user).await?;
         }
         Ok(())
@@ -230,6 +235,15 @@ async fn send_reset_link(
     };
     let user = credentials.user;
     if !user.is_active {
+        return Ok(());
+    }
+    // Over the limit nothing is sent, and the answer (already given) was the same.
+    if ctx
+        .limiter
+        .hit(Scope::MailPerAccount, &user.id.to_string())
+        .await
+        .is_err()
+    {
         return Ok(());
     }
     let ttl = ctx.config.mail.reset_token_ttl;

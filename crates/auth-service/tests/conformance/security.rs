@@ -162,6 +162,40 @@ async fn signup_and_forgot_password_are_limited_per_ip(backend: Backend) {
     assert_eq!(second_forgot.status(), 429);
 }
 
+async fn one_account_gets_at_most_so_many_mails(backend: Backend) {
+    let app = backend
+        .app_with(|config| {
+            config.limits.mail_per_account = Rate::new(2, Duration::from_secs(3600));
+        })
+        .await;
+    let alice = app.signed_up("alice").await;
+    app.wait_mails(&alice.email, 1).await;
+
+    for _ in 0..3 {
+        let answer = app
+            .post_json(
+                "/api/auth/password/forgot",
+                &json!({ "email": alice.email }),
+            )
+            .await;
+        assert_eq!(answer.status(), 202, "the answer never changes");
+    }
+    let resend = app
+        .post_as(
+            "/api/auth/email/verify/resend",
+            &alice.access_token,
+            &json!({}),
+        )
+        .await;
+
+    // The signup's own verification mail is not counted; two reset links use the allowance.
+    app.wait_mails(&alice.email, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.mails_to(&alice.email).len(), 3);
+    assert_eq!(resend.status(), 429);
+    assert_eq!(code_of(resend).await, "rate_limited");
+}
+
 async fn the_password_policy_lists_every_broken_rule(backend: Backend) {
     let app = backend.app().await;
 
@@ -602,6 +636,7 @@ backend_tests!(
     per_ip_limits_answer_429_and_forged_forwarded_for_does_not_dodge_them,
     behind_a_trusted_proxy_each_client_has_its_own_limit,
     signup_and_forgot_password_are_limited_per_ip,
+    one_account_gets_at_most_so_many_mails,
     the_password_policy_lists_every_broken_rule,
     an_oversized_password_is_refused_before_hashing,
     forgot_password_answers_202_alike_and_mails_only_real_accounts,

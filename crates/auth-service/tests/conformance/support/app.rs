@@ -43,7 +43,8 @@ pub fn test_config(database_url: &str) -> Config {
             "limits.forgot_password_per_ip",
             RELAXED,
         ))
-        .merge(Serialized::default("limits.lookup_per_ip", RELAXED));
+        .merge(Serialized::default("limits.lookup_per_ip", RELAXED))
+        .merge(Serialized::default("limits.mail_per_account", RELAXED));
     Config::from_figment(&figment).expect("test config is valid")
 }
 
