@@ -23,54 +23,55 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /ready`: 200 when the database answers (`degraded` when Redis does not), else 503
-/// naming the failures.
+/// `GET /ready`: 200 when every configured dependency answers, else 503 naming the failures
+/// (SPEC §2). A replica whose Redis is away still serves, counting rate limits in process,
+/// but says so here so that operators (and load balancers) see it.
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses(
         (status = 200, description = "every dependency answers", body = serde_json::Value),
         (status = 503, description = "`service_unavailable`; `checks` names what failed", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let database = match tokio::time::timeout(READY_PROBE_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("no answer within 2s".to_string()),
-    };
     let mut checks = serde_json::Map::new();
-    checks.insert(
-        "database".into(),
-        json!(database.as_ref().err().map_or("ok", String::as_str)),
-    );
-    // Redis carries only shared rate-limit counts: without it the limiter works in process,
-    // so the replica stays ready and says it is degraded.
-    let limiter = match state.services.limiter.status() {
-        LimiterStatus::InProcess => None,
-        LimiterStatus::Redis => Some("ok".to_owned()),
-        // The reason (which may name hosts) is in the log, not in this public answer.
-        LimiterStatus::Fallback { .. } => {
-            Some("unavailable, rate limits counted in process".to_owned())
+    let mut failed = Vec::new();
+    match tokio::time::timeout(READY_PROBE_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => {
+            checks.insert("database".into(), json!("ok"));
         }
-    };
-    let degraded = limiter.as_ref().is_some_and(|status| status != "ok");
-    if let Some(status) = limiter {
-        checks.insert("redis".into(), json!(status));
-    }
-    match database {
-        Ok(()) => {
-            let status = if degraded { "degraded" } else { "ok" };
-            Json(json!({ "status": status, "checks": checks })).into_response()
-        }
-        Err(reason) => {
+        outcome => {
+            let reason = match outcome {
+                Ok(Err(error)) => error.to_string(),
+                _ => "no answer within 2s".to_owned(),
+            };
             tracing::warn!(dependency = "database", reason = %reason, "not ready");
-            let mut problem = Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable",
-                "database is unavailable",
-            );
-            problem.checks = Some(serde_json::Value::Object(checks));
-            problem.into_response()
+            checks.insert("database".into(), json!(reason));
+            failed.push("database");
         }
     }
+    match state.services.limiter.status() {
+        LimiterStatus::InProcess => {}
+        LimiterStatus::Redis => {
+            checks.insert("redis".into(), json!("ok"));
+        }
+        // The reason (which may name hosts) is logged by the limiter, not shown here.
+        LimiterStatus::Fallback { .. } => {
+            checks.insert(
+                "redis".into(),
+                json!("unavailable; rate limits are counted in process"),
+            );
+            failed.push("redis");
+        }
+    }
+    if failed.is_empty() {
+        return Json(json!({ "status": "ok", "checks": checks })).into_response();
+    }
+    let mut problem = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+        format!("{} unavailable", failed.join(" and ")),
+    );
+    problem.checks = Some(serde_json::Value::Object(checks));
+    problem.into_response()
 }
 
 /// `GET /metrics`: Prometheus text format.
