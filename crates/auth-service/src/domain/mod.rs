@@ -2,10 +2,12 @@
 
 pub mod account;
 pub mod device;
+pub mod password;
 pub mod session;
 pub mod user;
 
-pub use account::{Email, Login, NewAccount, Password, PasswordPolicy, ProfilePatch, Username};
+pub use account::{Email, Login, NewAccount, ProfilePatch, Username};
 pub use device::Device;
+pub use password::{Password, PasswordPolicy};
 pub use session::{EndReason, Session};
 pub use user::User;

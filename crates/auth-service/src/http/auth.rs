@@ -1,7 +1,8 @@
-//! `/api/auth/*`: signup, login, refresh, logout, the caller's profile and sessions.
+//! `/api/auth/*`: signup, login, refresh, logout and the public auth settings. The caller's
+//! profile is in `me.rs`, their sessions in `sessions.rs`, introspection in `introspect.rs`.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -10,19 +11,15 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::error::Problem;
 use super::extract::{is_json, limit_by_ip, parse_json, Json, MaybeSession};
-use super::views::{
-    no_store, refresh_cookie, SessionView, TokenBody, TokenResponse, UserView, REFRESH_COOKIE,
-};
+use super::views::{refresh_cookie, TokenBody, TokenResponse, UserView, REFRESH_COOKIE};
 use crate::app::AppState;
-use crate::domain::{Login, NewAccount, ProfilePatch};
+use crate::domain::{Login, NewAccount};
 use crate::error::Error;
 use crate::limits::Scope;
 use crate::services::accounts::Signup;
-use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
 
 #[derive(Serialize, ToSchema)]
@@ -274,214 +271,6 @@ pub async fn logout(
         response.headers_mut().append(SET_COOKIE, value);
     }
     Ok(response)
-}
-
-/// The caller's user.
-#[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = UserView),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn get_me(
-    State(state): State<AppState>,
-    current: CurrentSession,
-) -> Result<axum::Json<UserView>, Error> {
-    Ok(axum::Json(
-        state.services.accounts.me(current.user_id()).await?.into(),
-    ))
-}
-
-/// Absent fields stay as they are; `null` clears one.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateMeRequest {
-    #[serde(default, deserialize_with = "super::extract::nullable")]
-    #[schema(value_type = Option<String>)]
-    display_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::extract::nullable")]
-    #[schema(value_type = Option<String>)]
-    avatar_url: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::extract::nullable")]
-    #[schema(value_type = Option<String>)]
-    bio: Option<Option<String>>,
-}
-
-/// Changes the caller's profile; `null` clears a field.
-#[utoipa::path(patch, path = "/api/auth/me", tag = "auth", security(("bearer" = [])), request_body = UpdateMeRequest,
-    responses((status = 200, body = UserView),
-        (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn update_me(
-    State(state): State<AppState>,
-    current: CurrentSession,
-    Json(body): Json<UpdateMeRequest>,
-) -> Result<axum::Json<UserView>, Error> {
-    let patch = ProfilePatch::parse(body.display_name, body.avatar_url, body.bio)?;
-    Ok(axum::Json(
-        state
-            .services
-            .accounts
-            .update_me(current.user_id(), patch)
-            .await?
-            .into(),
-    ))
-}
-
-/// The session the bearer token belongs to.
-#[utoipa::path(get, path = "/api/auth/session", tag = "sessions", security(("bearer" = [])),
-    responses((status = 200, body = SessionView),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn get_session(
-    State(state): State<AppState>,
-    current: CurrentSession,
-) -> Result<axum::Json<SessionView>, Error> {
-    let session = state.services.sessions.current(&current).await?;
-    Ok(axum::Json(SessionView::new(session, current.session_id())))
-}
-
-/// The caller's active sessions, newest first.
-#[utoipa::path(get, path = "/api/auth/sessions", tag = "sessions", security(("bearer" = [])),
-    responses((status = 200, body = SessionList),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn list_sessions(
-    State(state): State<AppState>,
-    current: CurrentSession,
-) -> Result<axum::Json<SessionList>, Error> {
-    let sessions = state.services.sessions.list(&current).await?;
-    let sessions = sessions
-        .into_iter()
-        .map(|s| SessionView::new(s, current.session_id()))
-        .collect();
-    Ok(axum::Json(SessionList { sessions }))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SessionList {
-    sessions: Vec<SessionView>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Terminated {
-    /// How many sessions ended.
-    terminated: u64,
-}
-
-/// Ends one of the caller's sessions.
-#[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "sessions", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "the session id")),
-    responses((status = 204, description = "the session has ended"),
-        (status = 400, description = "`validation_failed`: not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`session_not_found`, also for another user's session", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn delete_session(
-    State(state): State<AppState>,
-    current: CurrentSession,
-    request: RequestContext,
-    Path(id): Path<String>,
-) -> Result<StatusCode, Error> {
-    let id = Uuid::parse_str(&id).map_err(|_| Error::invalid("id", "invalid", "must be a UUID"))?;
-    state
-        .services
-        .sessions
-        .end_own(&current, id, &request)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Ends every session of the caller except the current one.
-#[utoipa::path(delete, path = "/api/auth/sessions/all", tag = "sessions", security(("bearer" = [])),
-    responses((status = 200, body = Terminated),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn delete_other_sessions(
-    State(state): State<AppState>,
-    current: CurrentSession,
-) -> Result<axum::Json<Terminated>, Error> {
-    let terminated = state.services.sessions.end_all_others(&current).await?;
-    Ok(axum::Json(Terminated { terminated }))
-}
-
-/// Marks the session active, pushing its idle expiry forward.
-#[utoipa::path(post, path = "/api/auth/activity", tag = "sessions", security(("bearer" = [])),
-    responses((status = 204, description = "recorded"),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn record_activity(
-    State(state): State<AppState>,
-    current: CurrentSession,
-) -> Result<StatusCode, Error> {
-    state.services.sessions.record_activity(&current).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IntrospectRequest {
-    /// An access token.
-    token: String,
-}
-
-/// RFC 7662 token introspection for other services: `active` is false for an invalid token
-/// and for a token whose session has ended.
-#[utoipa::path(post, path = "/api/auth/introspect", tag = "tokens", request_body = IntrospectRequest,
-    responses((status = 200, body = Introspection),
-        (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
-))]
-pub async fn introspect(
-    State(state): State<AppState>,
-    Json(body): Json<IntrospectRequest>,
-) -> Result<Response, Error> {
-    let body = match state.services.sessions.introspect(&body.token).await? {
-        Some(claims) => Introspection {
-            active: true,
-            token: Some(IntrospectedToken {
-                sub: claims.sub,
-                sid: claims.sid,
-                username: claims.username,
-                roles: claims.roles,
-                territory: claims.territory,
-                exp: claims.exp,
-                iat: claims.iat,
-                token_type: "Bearer",
-                iss: claims.iss,
-                aud: claims.aud,
-            }),
-        },
-        None => Introspection {
-            active: false,
-            token: None,
-        },
-    };
-    let mut response = axum::Json(body).into_response();
-    no_store(&mut response);
-    Ok(response)
-}
-
-/// `{active:false}`, or `{active:true, …the token's claims}` (RFC 7662).
-#[derive(Serialize, ToSchema)]
-pub struct Introspection {
-    active: bool,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    token: Option<IntrospectedToken>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct IntrospectedToken {
-    sub: Uuid,
-    sid: Uuid,
-    username: String,
-    roles: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    territory: Option<String>,
-    exp: i64,
-    iat: i64,
-    #[schema(example = "Bearer")]
-    token_type: &'static str,
-    iss: String,
-    aud: String,
 }
 
 fn token_response(

@@ -8,8 +8,11 @@ mod docs;
 pub mod error;
 mod extract;
 mod health;
+mod introspect;
+mod me;
 mod middleware;
 mod recovery;
+mod sessions;
 mod users;
 mod views;
 mod wellknown;
@@ -48,13 +51,13 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
-        .routes(routes!(auth::get_me, auth::update_me))
-        .routes(routes!(auth::get_session))
-        .routes(routes!(auth::list_sessions))
-        .routes(routes!(auth::delete_other_sessions))
-        .routes(routes!(auth::delete_session))
-        .routes(routes!(auth::record_activity))
-        .routes(routes!(auth::introspect))
+        .routes(routes!(me::get_me, me::update_me))
+        .routes(routes!(sessions::get_session))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::delete_other_sessions))
+        .routes(routes!(sessions::delete_session))
+        .routes(routes!(sessions::record_activity))
+        .routes(routes!(introspect::introspect))
         .routes(routes!(recovery::forgot_password))
         .routes(routes!(recovery::reset_password))
         .routes(routes!(recovery::change_password))

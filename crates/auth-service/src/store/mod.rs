@@ -1,8 +1,22 @@
 //! The storage contract. The rest of the code talks to `Arc<dyn Store>`; `postgres/` and
 //! `sqlite/` implement it with runtime queries, chosen by the database URL's scheme.
 
+mod effects;
+mod error;
 pub mod postgres;
+mod records;
 pub mod sqlite;
+
+pub use effects::{
+    AuditEntry, ChangeEffects, Effects, EndedEffects, FoundEffects, OutboxEvent, RolesEffects,
+    TerritoryEffects, UserEffects,
+};
+pub use error::{StoreError, StoreResult, Unique};
+pub use records::{
+    AuditFilter, AuditRecord, MemberChange, NewOneTimeToken, NewRefreshToken, NewSession, NewUser,
+    Role, Rotation, StoredKey, TakenLogins, Territory, TerritoryPatch, TokenPurpose, UserPatch,
+    UserQuery,
+};
 
 use std::sync::Arc;
 
@@ -12,200 +26,9 @@ use uuid::Uuid;
 
 use crate::domain::session::SessionState;
 use crate::domain::user::Credentials;
-use crate::domain::{Device, EndReason, Login, ProfilePatch, Session, User};
+use crate::domain::{EndReason, Login, ProfilePatch, Session, User};
 
 use crate::config::DatabaseConfig;
-
-/// A unique index that refused a write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unique {
-    Email,
-    Username,
-    Other,
-}
-
-/// Why a store call failed. "Not found" is not an error: lookups return `Option`.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("a unique index refused the write: {0:?}")]
-    Conflict(Unique),
-    #[error("no role named {0}")]
-    UnknownRole(String),
-    #[error("the change would leave no active administrator")]
-    LastAdmin,
-    #[error("the database is unavailable")]
-    Unavailable(#[source] sqlx::Error),
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
-
-impl StoreError {
-    /// Sorts a driver error into "the database is away" and everything else. Unique
-    /// violations are mapped by each backend, which knows its own index names.
-    pub(crate) fn from_sqlx(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
-            sqlx::Error::Database(ref db) if is_unavailable_state(db.code().as_deref()) => {
-                StoreError::Unavailable(error)
-            }
-            other => StoreError::Other(other.into()),
-        }
-    }
-}
-
-/// PostgreSQL SQLSTATEs for a server shutting down or refusing connections, and SQLite's
-/// "database is locked/busy" after the busy timeout: the caller should retry later.
-fn is_unavailable_state(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        Some("57P01" | "57P02" | "57P03" | "53300" | "08000" | "08003" | "08006" | "5" | "6")
-    )
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
-
-/// Events and audit entries written in the same transaction as the change they describe
-/// (SPEC §6: the transactional outbox).
-#[derive(Debug, Clone, Default)]
-pub struct Effects {
-    pub events: Vec<OutboxEvent>,
-    pub audit: Vec<AuditEntry>,
-}
-
-impl Effects {
-    pub fn none() -> Self {
-        Self::default()
-    }
-
-    pub fn and(mut self, other: Effects) -> Self {
-        self.events.extend(other.events);
-        self.audit.extend(other.audit);
-        self
-    }
-}
-
-/// One outbox row: the full event envelope, ordered per user by insertion.
-#[derive(Debug, Clone)]
-pub struct OutboxEvent {
-    pub id: Uuid,
-    pub event_type: &'static str,
-    pub user_id: Option<Uuid>,
-    pub occurred_at: DateTime<Utc>,
-    pub envelope: serde_json::Value,
-}
-
-/// One audit row.
-#[derive(Debug, Clone)]
-pub struct AuditEntry {
-    pub id: Uuid,
-    pub occurred_at: DateTime<Utc>,
-    pub actor_id: Option<Uuid>,
-    pub user_id: Option<Uuid>,
-    pub action: &'static str,
-    pub target_type: Option<&'static str>,
-    pub target_id: Option<String>,
-    pub details: serde_json::Value,
-    pub ip_address: Option<String>,
-    pub request_id: Option<String>,
-}
-
-/// Builds the effects of ending the sessions whose ids a bulk change found, inside its transaction.
-pub type EndedEffects<'a> = &'a (dyn Fn(&[Uuid]) -> Effects + Send + Sync);
-
-pub struct NewUser {
-    pub id: Uuid,
-    pub email: String,
-    pub username: String,
-    pub password_hash: String,
-    pub display_name: Option<String>,
-    pub is_verified: bool,
-    pub created_at: DateTime<Utc>,
-}
-
-pub struct NewSession {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub ip_address: Option<String>,
-    pub user_agent: Option<String>,
-    pub device: Device,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub idle_expires_at: DateTime<Utc>,
-}
-
-pub struct NewRefreshToken {
-    pub id: Uuid,
-    pub session_id: Uuid,
-    pub hash: Vec<u8>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// What presenting a refresh token did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rotation {
-    /// The token was live and is now spent; the successor was stored.
-    Rotated { session_id: Uuid, user_id: Uuid },
-    /// The token had already been spent (a retry or a reuse: the caller decides by time).
-    Spent {
-        session_id: Uuid,
-        user_id: Uuid,
-        spent_at: DateTime<Utc>,
-        successor_id: Option<Uuid>,
-        session_active: bool,
-    },
-    /// The token expired, or its session is no longer active.
-    Lapsed { session_id: Uuid, user_id: Uuid },
-    /// No such token.
-    Unknown,
-}
-
-/// What a single-use token is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenPurpose {
-    PasswordReset,
-    EmailVerification,
-}
-
-impl TokenPurpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenPurpose::PasswordReset => "password_reset",
-            TokenPurpose::EmailVerification => "email_verification",
-        }
-    }
-}
-
-/// A single-use token (reset or verification link); only its SHA-256 is stored.
-pub struct NewOneTimeToken {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub purpose: TokenPurpose,
-    pub hash: Vec<u8>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// Builds the effects of a change whose user, and the sessions it ended, are only known
-/// inside its transaction.
-pub type UserEffects<'a> = &'a (dyn Fn(Uuid, &[Uuid]) -> Effects + Send + Sync);
-
-/// A signing key row.
-#[derive(Debug, Clone)]
-pub struct StoredKey {
-    pub kid: String,
-    pub algorithm: String,
-    pub public_jwk: String,
-    pub private_key: Vec<u8>,
-    pub sealed: bool,
-    pub created_at: DateTime<Utc>,
-    pub retired_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
 
 #[async_trait]
 pub trait UserStore {
@@ -383,92 +206,6 @@ pub trait AdminStore {
     ) -> StoreResult<bool>;
 }
 
-/// A page request of `list_users`.
-pub struct UserQuery<'a> {
-    pub search: Option<&'a str>,
-    /// The `(created_at, id)` of the last user of the previous page.
-    pub after: Option<(DateTime<Utc>, Uuid)>,
-    pub limit: u32,
-    pub territory: Option<&'a str>,
-}
-
-/// An administrator's change to a user; `None` leaves a field as it is.
-#[derive(Debug, Default, Clone)]
-pub struct UserPatch {
-    pub email: Option<String>,
-    pub username: Option<String>,
-    pub display_name: Option<Option<String>>,
-    pub avatar_url: Option<Option<String>>,
-    pub bio: Option<Option<String>>,
-    pub is_verified: Option<bool>,
-    pub is_active: Option<bool>,
-    /// Replaces the global roles.
-    pub roles: Option<Vec<String>>,
-    /// A new password hash (from a new password, or imported as is).
-    pub password_hash: Option<String>,
-}
-
-impl UserPatch {
-    /// Whether the change must end the user's sessions (SPEC §2).
-    pub fn ends_sessions(&self) -> bool {
-        self.is_active == Some(false) || self.password_hash.is_some()
-    }
-}
-
-/// Builds the effects of an administrator's change once the transaction knows the user before
-/// and after it, and which sessions it ended.
-pub type ChangeEffects<'a> = &'a (dyn Fn(&User, Option<&User>, &[Uuid]) -> Effects + Send + Sync);
-
-/// A role users hold globally or in one territory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Role {
-    pub name: String,
-    pub description: Option<String>,
-    pub permissions: Vec<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-/// A territory (`dk`, `no`, `se` …) users belong to and hold roles in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Territory {
-    pub code: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub is_active: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A change to a territory; `None` keeps a field, `Some(None)` clears the description.
-#[derive(Debug, Clone, Default)]
-pub struct TerritoryPatch {
-    pub name: Option<String>,
-    pub description: Option<Option<String>>,
-    pub is_active: Option<bool>,
-}
-
-/// What a change to a user's place in a territory found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemberChange {
-    /// Done; `changed` is false when there was nothing to do (no effects were written).
-    Done {
-        changed: bool,
-    },
-    UnknownUser,
-    UnknownTerritory,
-}
-
-/// Builds the effects of a territory change from the rows before and after it.
-pub type TerritoryEffects<'a> = &'a (dyn Fn(&Territory, &Territory) -> Effects + Send + Sync);
-
-/// Builds the effects of a change from ids or names only known inside its transaction
-/// (the holders of a deleted role, the roles a user held before).
-pub type FoundEffects<'a, T> = &'a (dyn Fn(&[T]) -> Effects + Send + Sync);
-
-/// Builds the effects of setting a user's roles in a territory from whether the user joined
-/// it and the roles held there before.
-pub type RolesEffects<'a> = &'a (dyn Fn(bool, &[String]) -> Effects + Send + Sync);
-
 /// Roles, territories and memberships (SPEC §2, `/api/roles`, `/api/territories`).
 #[async_trait]
 pub trait DirectoryStore {
@@ -517,39 +254,6 @@ pub trait DirectoryStore {
         now: DateTime<Utc>,
         effects: RolesEffects<'_>,
     ) -> StoreResult<MemberChange>;
-}
-
-/// An audit row as administrators read it.
-#[derive(Debug, Clone)]
-pub struct AuditRecord {
-    pub id: Uuid,
-    pub occurred_at: DateTime<Utc>,
-    pub actor_id: Option<Uuid>,
-    pub user_id: Option<Uuid>,
-    pub action: String,
-    pub target_type: Option<String>,
-    pub target_id: Option<String>,
-    pub details: serde_json::Value,
-    pub ip_address: Option<String>,
-    pub request_id: Option<String>,
-}
-
-/// Which page of the audit log to read: newest first, every filter given must match.
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub user_id: Option<Uuid>,
-    pub action: Option<String>,
-    /// Keyset: only entries with a smaller id (ids are UUIDv7, so older ones).
-    pub before: Option<Uuid>,
-    pub limit: u32,
-}
-
-/// The emails and usernames of a batch that users not deleted already hold, as stored
-/// (emails lowercase, usernames as their owners spelled them).
-#[derive(Debug, Clone, Default)]
-pub struct TakenLogins {
-    pub emails: Vec<String>,
-    pub usernames: Vec<String>,
 }
 
 /// The audit log as administrators read it, and bulk imports of users.

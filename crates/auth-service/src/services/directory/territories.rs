@@ -1,69 +1,14 @@
-//! Roles, territories, memberships and the roles held in a territory (SPEC §2, §5).
-
-use std::sync::Arc;
+//! Territories and memberships: checking territory input, creating and changing territories,
+//! adding and removing members, and the roles a user holds in a territory.
 
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::context::{Context, RequestContext};
-use super::sessions::CurrentSession;
+use super::{check_description, check_name, finish, is_key, Directory, Territory};
 use crate::error::{Error, FieldError};
-use crate::store::{AuditEntry, Effects, MemberChange, StoreError, TerritoryPatch};
-
-pub use crate::store::{Role, Territory};
-
-/// Roles every deployment has from the first migration; they cannot be deleted.
-pub const BUILT_IN_ROLES: [&str; 3] = ["admin", "moderator", "user"];
-
-const MAX_NAME: usize = 100;
-const MAX_DESCRIPTION: usize = 500;
-
-/// A role an administrator defines (`POST /api/roles`).
-pub struct NewRole {
-    pub name: String,
-    pub description: Option<String>,
-    pub permissions: Vec<String>,
-}
-
-impl NewRole {
-    /// Checks every field: the name is 2–50 of `a-z 0-9 _ -`, permissions are non-empty.
-    pub fn parse(
-        name: String,
-        description: Option<String>,
-        permissions: Option<Vec<String>>,
-    ) -> Result<Self, Error> {
-        let mut errors = Vec::new();
-        if !is_key(&name, 2..=50, "_-") {
-            errors.push(FieldError::new(
-                "name",
-                "invalid",
-                "must be 2–50 lowercase letters, digits, `_` or `-`",
-            ));
-        }
-        check_description(description.as_deref(), &mut errors);
-        let mut permissions = permissions.unwrap_or_default();
-        if permissions
-            .iter()
-            .any(|p| p.trim().is_empty() || p.len() > MAX_NAME)
-        {
-            errors.push(FieldError::new(
-                "permissions",
-                "invalid",
-                "each permission must be 1–100 characters",
-            ));
-        }
-        permissions.sort();
-        permissions.dedup();
-        finish(
-            errors,
-            Self {
-                name,
-                description,
-                permissions,
-            },
-        )
-    }
-}
+use crate::services::context::RequestContext;
+use crate::services::sessions::CurrentSession;
+use crate::store::{Effects, MemberChange, StoreError, TerritoryPatch};
 
 /// A territory an administrator defines (`POST /api/territories`).
 pub struct NewTerritory {
@@ -124,42 +69,6 @@ pub fn territory_patch(
     )
 }
 
-fn is_key(value: &str, length: std::ops::RangeInclusive<usize>, extra: &str) -> bool {
-    length.contains(&value.len())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || extra.contains(c))
-}
-
-fn check_name(name: &str, errors: &mut Vec<FieldError>) {
-    let length = name.trim().chars().count();
-    if length == 0 || length > MAX_NAME {
-        errors.push(FieldError::new(
-            "name",
-            "invalid",
-            "must be 1–100 characters",
-        ));
-    }
-}
-
-fn check_description(description: Option<&str>, errors: &mut Vec<FieldError>) {
-    if description.is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
-        errors.push(FieldError::new(
-            "description",
-            "too_long",
-            "must be at most 500 characters",
-        ));
-    }
-}
-
-fn finish<T>(errors: Vec<FieldError>, value: T) -> Result<T, Error> {
-    if errors.is_empty() {
-        Ok(value)
-    } else {
-        Err(Error::Invalid(errors))
-    }
-}
-
 /// A membership change that found no user or no territory.
 fn member_error(change: MemberChange) -> Result<bool, Error> {
     match change {
@@ -169,116 +78,7 @@ fn member_error(change: MemberChange) -> Result<bool, Error> {
     }
 }
 
-#[derive(Clone)]
-pub struct Directory {
-    context: Arc<Context>,
-}
-
 impl Directory {
-    pub fn new(context: Arc<Context>) -> Self {
-        Self { context }
-    }
-
-    /// An audit entry about a role or territory rather than a user.
-    fn audit_of(
-        &self,
-        action: &'static str,
-        caller: &CurrentSession,
-        target: (&'static str, &str),
-        details: Value,
-        request: &RequestContext,
-    ) -> AuditEntry {
-        let mut entry = self
-            .context
-            .audit(action, Some(caller.user_id()), None, details, request);
-        entry.target_type = Some(target.0);
-        entry.target_id = Some(target.1.to_owned());
-        entry
-    }
-
-    /// The `auth:user.updated` event of a change to a user's territories or roles.
-    fn user_updated(&self, user_id: Uuid, fields: &[&str]) -> Effects {
-        Effects {
-            events: vec![self.context.event(
-                "auth:user.updated",
-                Some(user_id),
-                json!({ "user_id": user_id, "fields": fields }),
-            )],
-            audit: Vec::new(),
-        }
-    }
-
-    /// Every role, by name.
-    pub async fn roles(&self) -> Result<Vec<Role>, Error> {
-        Ok(self.context.store.roles().await?)
-    }
-
-    /// Creates a role; the primary key decides "taken".
-    pub async fn create_role(
-        &self,
-        caller: &CurrentSession,
-        input: NewRole,
-        request: &RequestContext,
-    ) -> Result<Role, Error> {
-        let role = Role {
-            name: input.name,
-            description: input.description,
-            permissions: input.permissions,
-            created_at: self.context.now(),
-        };
-        let effects = Effects {
-            events: Vec::new(),
-            audit: vec![self.audit_of(
-                "role_created",
-                caller,
-                ("role", &role.name),
-                json!({ "after": { "name": role.name, "description": role.description,
-                                   "permissions": role.permissions } }),
-                request,
-            )],
-        };
-        match self.context.store.create_role(&role, &effects).await {
-            Ok(()) => Ok(role),
-            Err(StoreError::Conflict(_)) => Err(Error::RoleExists),
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    /// Deletes a role that is not built in, with every grant of it.
-    pub async fn delete_role(
-        &self,
-        caller: &CurrentSession,
-        name: &str,
-        request: &RequestContext,
-    ) -> Result<(), Error> {
-        if BUILT_IN_ROLES.contains(&name) {
-            return Err(Error::BuiltInRole);
-        }
-        let effects = |holders: &[Uuid]| {
-            let audit = self.audit_of(
-                "role_deleted",
-                caller,
-                ("role", name),
-                json!({ "holders": holders }),
-                request,
-            );
-            holders
-                .iter()
-                .fold(Effects::none(), |effects, id| {
-                    effects.and(self.user_updated(*id, &["roles"]))
-                })
-                .and(Effects {
-                    events: Vec::new(),
-                    audit: vec![audit],
-                })
-        };
-        if self.context.store.delete_role(name, &effects).await? {
-            Ok(())
-        } else {
-            Err(Error::RoleNotFound)
-        }
-    }
-
     /// Every territory, by code.
     pub async fn territories(&self) -> Result<Vec<Territory>, Error> {
         Ok(self.context.store.territories().await?)

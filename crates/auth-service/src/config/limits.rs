@@ -1,0 +1,60 @@
+//! `[limits]`: request rates and the login lockout.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// At most `max` requests per `per`, e.g. `{ max = 30, per = "1m" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub max: u32,
+    #[serde(with = "humantime_serde")]
+    pub per: Duration,
+}
+
+impl Rate {
+    pub const fn new(max: u32, per: Duration) -> Self {
+        Self { max, per }
+    }
+}
+
+/// Rate limits and the login lockout (SPEC §4). Counts live in process, or in Redis when
+/// `redis.url` is set so that replicas share them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Off only for load tests; every limit below is skipped.
+    pub enabled: bool,
+    pub login_per_ip: Rate,
+    pub signup_per_ip: Rate,
+    pub forgot_password_per_ip: Rate,
+    /// Admin user lookups (`GET /api/users…`).
+    pub lookup_per_ip: Rate,
+    /// Reset and verification mails to one account.
+    pub mail_per_account: Rate,
+    /// Consecutive failed logins of one identifier before it is locked.
+    pub login_failures: u32,
+    /// How long a locked identifier stays locked.
+    #[serde(with = "humantime_serde")]
+    pub lockout: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        const MINUTE: Duration = Duration::from_secs(60);
+        Self {
+            enabled: true,
+            // Generous per address, since many people can share one (NAT, offices, mobile
+            // carriers): the per-identifier lockout is what stops guessing one account; these
+            // cap what one address can do to all of them.
+            login_per_ip: Rate::new(300, MINUTE),
+            signup_per_ip: Rate::new(300, 60 * MINUTE),
+            forgot_password_per_ip: Rate::new(60, 15 * MINUTE),
+            lookup_per_ip: Rate::new(600, MINUTE),
+            mail_per_account: Rate::new(10, 60 * MINUTE),
+            login_failures: 5,
+            lockout: 15 * MINUTE,
+        }
+    }
+}

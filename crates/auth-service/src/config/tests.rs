@@ -1,0 +1,116 @@
+//! Unit tests of loading, validation and redaction.
+
+use super::*;
+use figment::providers::Serialized;
+
+fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut figment = Figment::new();
+    for (key, value) in pairs {
+        figment = figment.merge(Serialized::default(key, value));
+    }
+    Config::from_figment(&figment)
+}
+
+#[test]
+fn defaults_match_the_spec() {
+    let config = with(&[]).unwrap();
+
+    assert_eq!(config.server.port, 8080);
+    assert_eq!(config.server.grpc_port, 50051);
+    assert_eq!(config.database.url.expose(), "sqlite://./data/auth.db");
+    assert_eq!(config.auth.access_token_ttl, Duration::from_secs(900));
+    assert_eq!(
+        config.auth.session_lifetime,
+        Duration::from_secs(168 * 3600)
+    );
+    assert_eq!(config.password.argon2_memory_kib, 19 * 1024);
+    assert_eq!(config.server.body_limit_bytes, 65536);
+}
+
+#[test]
+fn durations_are_humane() {
+    let config = with(&[
+        ("auth.refresh_token_ttl", "7d"),
+        ("auth.access_token_ttl", "15m"),
+    ])
+    .unwrap();
+
+    assert_eq!(
+        config.auth.refresh_token_ttl,
+        Duration::from_secs(7 * 86400)
+    );
+    assert_eq!(config.auth.access_token_ttl, Duration::from_secs(900));
+}
+
+#[test]
+fn a_bad_value_names_its_key() {
+    let error = with(&[("auth.access_token_ttl", "soon")])
+        .unwrap_err()
+        .to_string();
+
+    assert!(error.contains("auth.access_token_ttl"), "{error}");
+    assert!(!error.contains('\n'), "{error}");
+}
+
+#[test]
+fn limits_mail_and_policy_values_are_checked() {
+    let cases = [
+        ("limits.login_per_ip.max", "0", "limits.login_per_ip"),
+        ("limits.lockout", "0s", "limits.lockout"),
+        ("mail.reset_token_ttl", "1000000y", "mail.reset_token_ttl"),
+        ("password.min_score", "5", "password.min_score"),
+        (
+            "server.cors_origins",
+            "https://app.example.com/path",
+            "server.cors_origins[0]",
+        ),
+    ];
+
+    for (key, value, named) in cases {
+        let error = with(&[(key, value)]).unwrap_err().to_string();
+        assert!(error.contains(named), "{key}={value}: {error}");
+    }
+}
+
+#[test]
+fn lists_may_be_comma_separated() {
+    let config = with(&[(
+        "server.cors_origins",
+        "https://a.example, https://b.example:8443",
+    )])
+    .unwrap();
+
+    assert_eq!(
+        config.server.cors_origins,
+        ["https://a.example", "https://b.example:8443"]
+    );
+}
+
+#[test]
+fn an_unknown_key_is_named() {
+    let error = with(&[("server.prot", "1")]).unwrap_err().to_string();
+
+    assert!(error.contains("server.prot: unknown key"), "{error}");
+}
+
+#[test]
+fn redacted_output_hides_secrets() {
+    let config = with(&[
+        ("database.url", "postgres://app:hunter22@db:5432/auth"),
+        ("auth.key_encryption_key", "c2VjcmV0LWtleS1tYXRlcmlhbA"),
+    ])
+    .unwrap();
+
+    let printed = config.redacted();
+
+    assert!(!printed.contains("hunter22"), "{printed}");
+    assert!(!printed.contains("c2VjcmV0LWtleS1tYXRlcmlhbA"), "{printed}");
+    assert!(
+        printed.contains("postgres://app:REDACTED@db:5432/auth"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("key_encryption_key = \"[REDACTED]\""),
+        "{printed}"
+    );
+}

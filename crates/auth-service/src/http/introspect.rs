@@ -1,0 +1,80 @@
+//! `/api/auth/introspect`: RFC 7662 token introspection for other services.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::error::Problem;
+use super::extract::Json;
+use super::views::no_store;
+use crate::app::AppState;
+use crate::error::Error;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectRequest {
+    /// An access token.
+    token: String,
+}
+
+/// RFC 7662 token introspection for other services: `active` is false for an invalid token
+/// and for a token whose session has ended.
+#[utoipa::path(post, path = "/api/auth/introspect", tag = "tokens", request_body = IntrospectRequest,
+    responses((status = 200, body = Introspection),
+        (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn introspect(
+    State(state): State<AppState>,
+    Json(body): Json<IntrospectRequest>,
+) -> Result<Response, Error> {
+    let body = match state.services.sessions.introspect(&body.token).await? {
+        Some(claims) => Introspection {
+            active: true,
+            token: Some(IntrospectedToken {
+                sub: claims.sub,
+                sid: claims.sid,
+                username: claims.username,
+                roles: claims.roles,
+                territory: claims.territory,
+                exp: claims.exp,
+                iat: claims.iat,
+                token_type: "Bearer",
+                iss: claims.iss,
+                aud: claims.aud,
+            }),
+        },
+        None => Introspection {
+            active: false,
+            token: None,
+        },
+    };
+    let mut response = axum::Json(body).into_response();
+    no_store(&mut response);
+    Ok(response)
+}
+
+/// `{active:false}`, or `{active:true, …the token's claims}` (RFC 7662).
+#[derive(Serialize, ToSchema)]
+pub struct Introspection {
+    active: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    token: Option<IntrospectedToken>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IntrospectedToken {
+    sub: Uuid,
+    sid: Uuid,
+    username: String,
+    roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    territory: Option<String>,
+    exp: i64,
+    iat: i64,
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    iss: String,
+    aud: String,
+}

@@ -1,0 +1,198 @@
+//! The rows and inputs the store traits exchange: new users, sessions and tokens, refresh
+//! rotations, signing keys, user queries and patches, roles, territories and audit records.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::Device;
+
+pub struct NewUser {
+    pub id: Uuid,
+    pub email: String,
+    pub username: String,
+    pub password_hash: String,
+    pub display_name: Option<String>,
+    pub is_verified: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct NewSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub device: Device,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub idle_expires_at: DateTime<Utc>,
+}
+
+pub struct NewRefreshToken {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub hash: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live and is now spent; the successor was stored.
+    Rotated { session_id: Uuid, user_id: Uuid },
+    /// The token had already been spent (a retry or a reuse: the caller decides by time).
+    Spent {
+        session_id: Uuid,
+        user_id: Uuid,
+        spent_at: DateTime<Utc>,
+        successor_id: Option<Uuid>,
+        session_active: bool,
+    },
+    /// The token expired, or its session is no longer active.
+    Lapsed { session_id: Uuid, user_id: Uuid },
+    /// No such token.
+    Unknown,
+}
+
+/// What a single-use token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    PasswordReset,
+    EmailVerification,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::PasswordReset => "password_reset",
+            TokenPurpose::EmailVerification => "email_verification",
+        }
+    }
+}
+
+/// A single-use token (reset or verification link); only its SHA-256 is stored.
+pub struct NewOneTimeToken {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub purpose: TokenPurpose,
+    pub hash: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A signing key row.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub algorithm: String,
+    pub public_jwk: String,
+    pub private_key: Vec<u8>,
+    pub sealed: bool,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A page request of `list_users`.
+pub struct UserQuery<'a> {
+    pub search: Option<&'a str>,
+    /// The `(created_at, id)` of the last user of the previous page.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: u32,
+    pub territory: Option<&'a str>,
+}
+
+/// An administrator's change to a user; `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct UserPatch {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub display_name: Option<Option<String>>,
+    pub avatar_url: Option<Option<String>>,
+    pub bio: Option<Option<String>>,
+    pub is_verified: Option<bool>,
+    pub is_active: Option<bool>,
+    /// Replaces the global roles.
+    pub roles: Option<Vec<String>>,
+    /// A new password hash (from a new password, or imported as is).
+    pub password_hash: Option<String>,
+}
+
+impl UserPatch {
+    /// Whether the change must end the user's sessions (SPEC §2).
+    pub fn ends_sessions(&self) -> bool {
+        self.is_active == Some(false) || self.password_hash.is_some()
+    }
+}
+
+/// A role users hold globally or in one territory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub name: String,
+    pub description: Option<String>,
+    pub permissions: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A territory (`dk`, `no`, `se` …) users belong to and hold roles in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Territory {
+    pub code: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A change to a territory; `None` keeps a field, `Some(None)` clears the description.
+#[derive(Debug, Clone, Default)]
+pub struct TerritoryPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub is_active: Option<bool>,
+}
+
+/// What a change to a user's place in a territory found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Done; `changed` is false when there was nothing to do (no effects were written).
+    Done {
+        changed: bool,
+    },
+    UnknownUser,
+    UnknownTerritory,
+}
+
+/// An audit row as administrators read it.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub details: serde_json::Value,
+    pub ip_address: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// Which page of the audit log to read: newest first, every filter given must match.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<Uuid>,
+    pub action: Option<String>,
+    /// Keyset: only entries with a smaller id (ids are UUIDv7, so older ones).
+    pub before: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// The emails and usernames of a batch that users not deleted already hold, as stored
+/// (emails lowercase, usernames as their owners spelled them).
+#[derive(Debug, Clone, Default)]
+pub struct TakenLogins {
+    pub emails: Vec<String>,
+    pub usernames: Vec<String>,
+}
