@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::password::PasswordHasher;
+use crate::events::{Publisher, Relay};
 use crate::http::client_ip::TrustedProxies;
 use crate::limits::{Limiter, RedisTiming};
 use crate::mail::Mailer;
@@ -35,6 +36,7 @@ pub struct AppState {
 /// A built service, ready to serve.
 pub struct App {
     state: AppState,
+    relay: Relay,
 }
 
 impl App {
@@ -90,7 +92,16 @@ impl App {
             services: Services::new(&Arc::new(context)),
         };
         bootstrap_admin(&state).await?;
-        Ok(Self { state })
+        let publisher = Publisher::from_config(&state.config)
+            .await
+            .context("cannot set up the event publisher")?;
+        let relay = Relay::new(
+            state.store.clone(),
+            publisher,
+            state.clock.clone(),
+            state.config.events.clone(),
+        );
+        Ok(Self { state, relay })
     }
 
     pub fn state(&self) -> &AppState {
@@ -106,6 +117,8 @@ impl App {
     ) -> anyhow::Result<()> {
         let grace = self.state.config.server.shutdown_timeout;
         let key_refresher = tokio::spawn(refresh_keys(self.state.services.keys.clone()));
+        let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut relay = tokio::spawn(self.relay.run(relay_stopped));
         let router = crate::http::router(&self.state);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(
@@ -127,6 +140,14 @@ impl App {
             }
         }
         key_refresher.abort();
+        // The relay finishes its round so that what it published is marked; an event it
+        // could not mark goes out again after a restart (SPEC §6: at least once).
+        let _ = stop_relay.send(());
+        let relay_grace = self.state.config.events.publish_timeout + RELAY_STOP_MARGIN;
+        if tokio::time::timeout(relay_grace, &mut relay).await.is_err() {
+            tracing::warn!("the event relay did not stop in time; stopping it anyway");
+            relay.abort();
+        }
         if !self.state.services.mailer.drain(MAIL_DRAIN_TIMEOUT).await {
             tracing::warn!("queued mail was still unsent at shutdown");
         }
@@ -160,6 +181,9 @@ async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
 
 /// How long queued mail may take to go out after the server stopped.
 const MAIL_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long the relay may take to finish a round beyond one publish timeout.
+const RELAY_STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How often a replica rereads the signing keys, so a `keys rotate` run elsewhere is picked up.
 const KEY_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);

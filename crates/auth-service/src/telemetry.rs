@@ -81,11 +81,19 @@ fn describe() {
     );
     describe_gauge!(
         "auth_active_sessions",
-        "Sessions not ended, across all replicas"
+        "Sessions neither ended nor expired, across all replicas (recounted every 10 s)"
     );
     describe_gauge!(
         "auth_outbox_pending",
         "Events waiting in the outbox, across all replicas"
+    );
+    describe_counter!(
+        "auth_events_published_total",
+        "Events this replica handed to the broker, by type"
+    );
+    describe_counter!(
+        "auth_events_failed_total",
+        "Event publish attempts that failed and were scheduled for a retry"
     );
     describe_counter!(
         "auth_rate_limited_total",

@@ -2,6 +2,7 @@
 //! < environment `APP__SECTION__KEY`. `impl Default` of each struct *is* the embedded default.
 
 mod auth;
+mod events;
 mod limits;
 mod mail;
 mod secret;
@@ -11,6 +12,7 @@ mod storage;
 mod tests;
 
 pub use auth::{AuthConfig, BootstrapConfig, PasswordConfig, SigningAlgorithm};
+pub use events::{EventBackend, EventsConfig};
 pub use limits::{LimitsConfig, Rate};
 pub use mail::{LogConfig, LogFormat, MailConfig};
 pub use secret::{DatabaseUrl, Secret};
@@ -38,6 +40,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
+    pub events: EventsConfig,
 }
 
 /// A configuration value that cannot be used; the message names the key.
@@ -180,6 +183,52 @@ impl Config {
         }
         if self.password.max_length > 1024 {
             return bad("password.max_length", "must be at most 1024");
+        }
+        self.validate_events()
+    }
+
+    fn validate_events(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
+        let events = &self.events;
+        if let Some(url) = &events.nats_url {
+            let scheme_ok = url::Url::parse(url.expose())
+                .is_ok_and(|url| matches!(url.scheme(), "nats" | "tls" | "ws" | "wss"));
+            if !scheme_ok {
+                return bad("events.nats_url", "must be a URL such as nats://host:4222");
+            }
+        }
+        match events.backend {
+            Some(EventBackend::Nats) if events.nats_url.is_none() => {
+                return bad("events.backend", "nats needs events.nats_url");
+            }
+            Some(EventBackend::Redis) if self.redis.url.is_none() => {
+                return bad("events.backend", "redis needs redis.url");
+            }
+            _ => {}
+        }
+        if events.nats_stream.is_empty()
+            || !events
+                .nats_stream
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return bad(
+                "events.nats_stream",
+                "must be letters, digits, '_' or '-' (a JetStream stream name)",
+            );
+        }
+        if events.batch_size == 0 || events.batch_size > 10_000 {
+            return bad("events.batch_size", "must be between 1 and 10000");
+        }
+        for (key, duration) in [
+            ("events.poll_interval", events.poll_interval),
+            ("events.retention", events.retention),
+            ("events.max_backoff", events.max_backoff),
+            ("events.publish_timeout", events.publish_timeout),
+        ] {
+            if duration.is_zero() {
+                return bad(key, "must be longer than zero");
+            }
         }
         Ok(())
     }

@@ -14,8 +14,8 @@ pub use effects::{
 pub use error::{StoreError, StoreResult, Unique};
 pub use records::{
     AuditFilter, AuditRecord, MemberChange, NewOneTimeToken, NewRefreshToken, NewSession, NewUser,
-    Role, Rotation, StoredKey, TakenLogins, Territory, TerritoryPatch, TokenPurpose, UserPatch,
-    UserQuery,
+    PendingEvent, Role, Rotation, StoredKey, TakenLogins, Territory, TerritoryPatch, TokenPurpose,
+    UserPatch, UserQuery,
 };
 
 use std::sync::Arc;
@@ -286,6 +286,36 @@ pub trait KeyStore {
     async fn revoke_signing_key(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool>;
 }
 
+/// The relay's side of the outbox (SPEC §6), and the counts behind the gauges it refreshes.
+#[async_trait]
+pub trait OutboxStore {
+    /// Claims up to `limit` events that are due at `now`, in `seq` order, and leases them
+    /// until `lease_until` (a crashed relay's claim lapses then and the events go out again).
+    /// Only the oldest unpublished event of each user is claimable, so events of one user are
+    /// published in order even when several replicas relay at once.
+    async fn claim_events(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingEvent>>;
+    /// Marks claimed events published.
+    async fn mark_published(&self, seqs: &[i64], now: DateTime<Utc>) -> StoreResult<()>;
+    /// Counts a failed attempt of one event and schedules its retry.
+    async fn record_publish_failure(
+        &self,
+        seq: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Deletes events published before `before`; returns how many.
+    async fn prune_published(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Events not yet published, across all replicas.
+    async fn pending_event_count(&self) -> StoreResult<u64>;
+    /// Sessions neither ended nor lapsed at `now`, across all replicas.
+    async fn active_session_count(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
 /// Everything the service keeps.
 #[async_trait]
 pub trait Store:
@@ -296,6 +326,7 @@ pub trait Store:
     + DirectoryStore
     + AuditStore
     + KeyStore
+    + OutboxStore
     + Send
     + Sync
     + 'static

@@ -196,3 +196,17 @@ pub struct TakenLogins {
     pub emails: Vec<String>,
     pub usernames: Vec<String>,
 }
+
+/// An unpublished outbox event the relay has claimed (SPEC §6).
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    /// Insertion order; events of one user go out in this order.
+    pub seq: i64,
+    pub id: Uuid,
+    pub event_type: String,
+    pub user_id: Option<Uuid>,
+    /// The envelope as JSON text, published as is.
+    pub payload: String,
+    /// Failed publish attempts so far.
+    pub attempts: i32,
+}

@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod directory;
 mod docs;
+mod events;
 mod limiter;
 mod mail;
 mod process;

@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod directory;
 mod keys;
+mod outbox;
 mod sessions;
 mod users;
 

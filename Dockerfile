@@ -1,0 +1,91 @@
+# auth-service container image (SPEC §1). See docs/operations.md, "Deployment".
+#
+#   docker build -t auth-service .
+#   docker run --rm -p 8080:8080 -v auth-data:/data auth-service
+#
+# Two stages: a Rust toolchain compiles the release binary; a slim Debian image of the same
+# release (bookworm, so the glibc matches) runs it as an unprivileged user.
+
+ARG RUST_VERSION=1.95
+
+# ---------------------------------------------------------------------------------------------
+# Builder
+# ---------------------------------------------------------------------------------------------
+FROM rust:${RUST_VERSION}-slim-bookworm AS builder
+WORKDIR /build
+
+# 1. Dependencies only, so they are cached in their own layer and rebuilt only when a manifest
+#    or Cargo.lock changes. Cargo needs every workspace member's manifest (and a target file for
+#    each) to resolve the workspace, so `bench` gets a stub too; it is never built here. The
+#    only native code (ring, bundled SQLite) needs nothing beyond the C compiler of this image;
+#    TLS is rustls, so no OpenSSL. Swagger UI assets are vendored by a crate: crates.io is the
+#    only network access the build needs.
+COPY Cargo.toml Cargo.lock ./
+COPY crates/auth-service/Cargo.toml crates/auth-service/Cargo.toml
+COPY bench/Cargo.toml bench/Cargo.toml
+RUN mkdir -p crates/auth-service/src bench/src \
+    && echo 'fn main() {}' > crates/auth-service/src/main.rs \
+    && touch crates/auth-service/src/lib.rs \
+    && echo 'fn main() {}' > bench/src/main.rs \
+    && cargo build --release -p auth-service --locked \
+    && rm -rf crates/auth-service/src \
+        target/release/auth-service* \
+        target/release/deps/auth_service-* \
+        target/release/deps/libauth_service-* \
+        target/release/.fingerprint/auth-service-*
+
+# 2. The service itself. The migrations are embedded at compile time (sqlx::migrate!), so they
+#    must be in place before this build; they are not needed at run time.
+COPY crates/auth-service/migrations crates/auth-service/migrations
+COPY crates/auth-service/src crates/auth-service/src
+RUN cargo build --release -p auth-service --locked \
+    && cp target/release/auth-service /usr/local/bin/auth-service
+
+# ---------------------------------------------------------------------------------------------
+# Runtime
+# ---------------------------------------------------------------------------------------------
+FROM debian:bookworm-slim AS runtime
+
+# ca-certificates: TLS to SMTP relays, PostgreSQL and Redis with TLS. Nothing else is needed:
+# the binary links only glibc, and SQLite is compiled in.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+
+# A fixed numeric, unprivileged user, so Kubernetes' `runAsNonRoot` can verify it and volume
+# ownership is predictable. /data holds the SQLite file when no PostgreSQL is configured.
+RUN groupadd --system --gid 10001 auth \
+    && useradd --system --uid 10001 --gid auth --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin auth \
+    && mkdir -p /app /data \
+    && chown auth:auth /app /data
+
+COPY --from=builder /usr/local/bin/auth-service /usr/local/bin/auth-service
+
+WORKDIR /app
+USER 10001:10001
+
+# Defaults for a single container; override any key with APP__SECTION__KEY
+# (docs/configuration.md). With PostgreSQL, set APP__DATABASE__URL=postgres://… and /data
+# stays unused.
+ENV APP__SERVER__HOST=0.0.0.0 \
+    APP__DATABASE__URL=sqlite:///data/auth.db
+VOLUME ["/data"]
+
+# HTTP. 50051 is the configured gRPC port (server.grpc_port), reserved for the gRPC API.
+EXPOSE 8080 50051
+
+# Liveness only (/health: the process serves HTTP). No curl or wget in the image: bash (part of
+# debian:bookworm-slim) speaks the one HTTP request through /dev/tcp, so the probe adds no
+# package and no attack surface. Readiness (/ready, which turns 503 while PostgreSQL or Redis
+# is unreachable) belongs to the orchestrator: docker-compose.yml and Kubernetes probes use it,
+# so a database outage takes replicas out of rotation instead of restarting them.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${APP__SERVER__PORT:-8080} && printf 'GET /health HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 && read -r _ code _ <&3 && [ \"$code\" = 200 ]"]
+
+# SIGTERM (docker stop's signal) stops accepting, lets in-flight requests finish for
+# server.shutdown_timeout (10 s), drains queued mail (at most 5 s) and exits 0: give the
+# container a stop timeout above 15 s (`docker stop -t 20`, compose `stop_grace_period`).
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["auth-service"]
+CMD ["serve"]

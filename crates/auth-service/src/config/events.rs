@@ -1,0 +1,75 @@
+//! `[events]`: where the outbox relay publishes events (SPEC §6) and how it paces itself.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Secret;
+
+/// Where events go. Unset, the relay picks by what is configured: NATS JetStream when
+/// `events.nats_url` is set, else Redis pub/sub when `redis.url` is set, else the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventBackend {
+    /// Each event is logged at debug level (without its data) and marked published.
+    None,
+    /// `PUBLISH <type> <envelope>` on `redis.url`.
+    Redis,
+    /// JetStream on `events.nats_url`, subject = type with `:` replaced by `.`.
+    Nats,
+}
+
+/// The outbox relay (SPEC §6): every replica runs one; they share the work through the
+/// database, so an event goes out once in the normal case and at least once always.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Forces a backend; unset chooses as [`EventBackend`] says.
+    pub backend: Option<EventBackend>,
+    /// `nats://host:4222` (`APP__EVENTS__NATS_URL`); setting it selects NATS JetStream.
+    pub nats_url: Option<Secret>,
+    /// The JetStream stream, created when missing, that captures the subjects `auth.>`.
+    pub nats_stream: String,
+    /// Most events claimed and published in one round.
+    pub batch_size: u32,
+    /// Pause between rounds once nothing is left to publish.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Published events older than this are deleted.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// Longest wait before retrying an event the broker refused; retries back off
+    /// exponentially from one second up to this, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// Longest wait for the broker to take (and, on JetStream, acknowledge) one event.
+    #[serde(with = "humantime_serde")]
+    pub publish_timeout: Duration,
+}
+
+impl EventsConfig {
+    /// The backend in effect, given whether `redis.url` is set.
+    pub fn effective_backend(&self, redis_configured: bool) -> EventBackend {
+        match self.backend {
+            Some(backend) => backend,
+            None if self.nats_url.is_some() => EventBackend::Nats,
+            None if redis_configured => EventBackend::Redis,
+            None => EventBackend::None,
+        }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            backend: None,
+            nats_url: None,
+            nats_stream: "AUTH_EVENTS".to_owned(),
+            batch_size: 100,
+            poll_interval: Duration::from_millis(500),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            max_backoff: Duration::from_secs(60),
+            publish_timeout: Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! NATS JetStream: subject = type with `:` replaced by `.`, the event id as `Nats-Msg-Id` so
+//! JetStream drops a re-publish within its duplicate window, and the stream created if missing.
+
+use std::time::Duration;
+
+use async_nats::header::{HeaderMap, NATS_MESSAGE_ID};
+use async_nats::jetstream::{self, stream};
+use tokio::sync::OnceCell;
+
+use crate::store::PendingEvent;
+
+pub struct NatsPublisher {
+    jetstream: jetstream::Context,
+    stream: String,
+    timeout: Duration,
+    /// Set once the stream is known to exist.
+    stream_ready: OnceCell<()>,
+}
+
+impl NatsPublisher {
+    /// Connects in the background (a server that is down is retried); fails only on a URL
+    /// that cannot be used.
+    pub async fn connect(url: &str, stream: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connection_timeout(timeout)
+            .request_timeout(Some(timeout))
+            .connect(url)
+            .await
+            .map_err(|error| anyhow::anyhow!("events.nats_url: {error}"))?;
+        let mut jetstream = jetstream::new(client);
+        jetstream.set_timeout(timeout);
+        Ok(Self {
+            jetstream,
+            stream: stream.to_owned(),
+            timeout,
+            stream_ready: OnceCell::new(),
+        })
+    }
+
+    pub async fn publish(&self, event: &PendingEvent) -> Result<(), String> {
+        let attempt = async {
+            self.stream_ready
+                .get_or_try_init(|| async {
+                    self.jetstream
+                        .get_or_create_stream(stream::Config {
+                            name: self.stream.clone(),
+                            subjects: vec!["auth.>".to_owned()],
+                            ..stream::Config::default()
+                        })
+                        .await
+                        .map(|_| ())
+                        .map_err(|error| format!("nats: stream {}: {error}", self.stream))
+                })
+                .await?;
+            let mut headers = HeaderMap::new();
+            headers.insert(NATS_MESSAGE_ID, event.id.to_string().as_str());
+            let ack = self
+                .jetstream
+                .publish_with_headers(
+                    super::nats_subject(&event.event_type),
+                    headers,
+                    event.payload.clone().into(),
+                )
+                .await
+                .map_err(|error| format!("nats: {error}"))?;
+            ack.await.map_err(|error| format!("nats: {error}"))?;
+            Ok(())
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(format!(
+                "nats: no acknowledgement within {} ms",
+                self.timeout.as_millis()
+            )),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The outbox relay: claims due events, publishes them, records what happened, and keeps the
+//! outbox small and the gauges true. Every replica runs one; the database arbitrates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::Publisher;
+use crate::clock::Clock;
+use crate::config::EventsConfig;
+use crate::store::{PendingEvent, Store, StoreResult};
+
+/// How long a claim holds its events. Longer than a round takes (each publish is bounded by
+/// `events.publish_timeout` and a round stops at the first failure), so a live relay keeps
+/// its claims, while a crashed one's events go out again after it (SPEC §6: at least once).
+const CLAIM_LEASE: Duration = Duration::from_secs(60);
+
+/// How often `auth_active_sessions` is recounted and old events pruned.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The first retry waits about this long; each further one twice as long, up to
+/// `events.max_backoff`.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The relay task; [`Relay::run`] until told to stop.
+pub struct Relay {
+    store: Arc<dyn Store>,
+    publisher: Publisher,
+    clock: Clock,
+    config: EventsConfig,
+}
+
+impl Relay {
+    pub fn new(
+        store: Arc<dyn Store>,
+        publisher: Publisher,
+        clock: Clock,
+        config: EventsConfig,
+    ) -> Self {
+        Self {
+            store,
+            publisher,
+            clock,
+            config,
+        }
+    }
+
+    /// Relays until `stop` fires. A round in progress finishes first, so nothing it published
+    /// is left unmarked.
+    pub async fn run(self, mut stop: oneshot::Receiver<()>) {
+        tracing::info!(backend = self.publisher.name(), "event relay started");
+        let mut housekeeping_due = Instant::now();
+        loop {
+            let busy = match self.round().await {
+                Ok(published) => published > 0,
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "event relay round failed");
+                    false
+                }
+            };
+            self.refresh_pending().await;
+            if Instant::now() >= housekeeping_due {
+                self.housekeeping().await;
+                housekeeping_due = Instant::now() + HOUSEKEEPING_INTERVAL;
+            }
+            // Drain a backlog without pausing; pause once nothing was published.
+            let pause = if busy {
+                Duration::ZERO
+            } else {
+                self.config.poll_interval
+            };
+            tokio::select! {
+                _ = &mut stop => break,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        tracing::info!("event relay stopped");
+    }
+
+    /// Claims due events and publishes them in `seq` order. The first failure ends the round:
+    /// the broker is most likely away, and the rest would each wait out the timeout too; they
+    /// are scheduled for a retry with it.
+    /// Returns how many were published.
+    async fn round(&self) -> StoreResult<usize> {
+        let now = self.clock.now();
+        let lease_until = now + chrono::Duration::from_std(CLAIM_LEASE).unwrap_or_default();
+        let claimed = self
+            .store
+            .claim_events(now, lease_until, self.config.batch_size)
+            .await?;
+        let mut published = Vec::with_capacity(claimed.len());
+        let mut failure = None;
+        for event in &claimed {
+            match self.publisher.publish(event).await {
+                Ok(()) => {
+                    metrics::counter!("auth_events_published_total", "type" => event.event_type.clone())
+                        .increment(1);
+                    published.push(event.seq);
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        if !published.is_empty() {
+            self.store
+                .mark_published(&published, self.clock.now())
+                .await?;
+        }
+        if let Some(error) = failure {
+            let unpublished = &claimed[published.len()..];
+            self.record_failures(unpublished, &error).await?;
+        }
+        Ok(published.len())
+    }
+
+    async fn record_failures(&self, events: &[PendingEvent], error: &str) -> StoreResult<()> {
+        tracing::warn!(
+            backend = self.publisher.name(),
+            events = events.len(),
+            error,
+            "publishing events failed; they stay in the outbox for a retry"
+        );
+        metrics::counter!("auth_events_failed_total").increment(events.len() as u64);
+        let now = self.clock.now();
+        for event in events {
+            let wait = backoff(event.attempts, self.config.max_backoff, jitter());
+            let retry_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+            self.store
+                .record_publish_failure(event.seq, error, retry_at)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn refresh_pending(&self) {
+        match self.store.pending_event_count().await {
+            Ok(count) => metrics::gauge!("auth_outbox_pending").set(count as f64),
+            Err(error) => tracing::warn!(error = %error, "counting pending events failed"),
+        }
+    }
+
+    /// Recounts active sessions and prunes events published longer ago than the retention.
+    async fn housekeeping(&self) {
+        let now = self.clock.now();
+        match self.store.active_session_count(now).await {
+            Ok(count) => metrics::gauge!("auth_active_sessions").set(count as f64),
+            Err(error) => tracing::warn!(error = %error, "counting active sessions failed"),
+        }
+        let before = now - chrono::Duration::from_std(self.config.retention).unwrap_or_default();
+        match self.store.prune_published(before).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::debug!(pruned, "pruned published events"),
+            Err(error) => tracing::warn!(error = %error, "pruning published events failed"),
+        }
+    }
+}
+
+/// The wait before retry number `attempts + 1`: doubling from [`FIRST_BACKOFF`], capped at
+/// `max`, scaled by `jitter` (0.5..=1.0) so replicas do not retry in step.
+fn backoff(attempts: i32, max: Duration, jitter: f64) -> Duration {
+    let doublings = u32::try_from(attempts.clamp(0, 30)).unwrap_or(0);
+    let base = FIRST_BACKOFF.saturating_mul(1u32 << doublings).min(max);
+    base.mul_f64(jitter.clamp(0.5, 1.0))
+}
+
+/// A factor between 0.5 and 1.0 from the system random source (0.75 should it fail).
+fn jitter() -> f64 {
+    use ring::rand::SecureRandom;
+    let mut byte = [0u8; 1];
+    match ring::rand::SystemRandom::new().fill(&mut byte) {
+        Ok(()) => 0.5 + f64::from(byte[0]) / 510.0,
+        Err(_) => 0.75,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_the_cap() {
+        let max = Duration::from_secs(60);
+
+        let waits: Vec<u64> = (0..8)
+            .map(|attempts| backoff(attempts, max, 1.0).as_secs())
+            .collect();
+
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(backoff(0, max, 0.5), Duration::from_millis(500));
+        assert_eq!(backoff(i32::MAX, max, 1.0), max);
+    }
+}
