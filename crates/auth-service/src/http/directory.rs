@@ -8,10 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::error::Problem;
-use super::extract::{AdminRole, Authorized, Json};
+use super::extract::{path_id, AdminRole, Authorized, Json};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::services::directory::{territory_patch, NewRole, NewTerritory, Role, Territory};
@@ -135,10 +134,6 @@ pub struct TerritoryRoles {
     #[schema(example = "dk")]
     territory: String,
     roles: Vec<String>,
-}
-
-fn user_id(id: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(id).map_err(|_| Error::invalid("id", "invalid", "must be a UUID"))
 }
 
 /// Every role, by name.
@@ -281,7 +276,7 @@ pub async fn add_member(
 ) -> Result<StatusCode, Error> {
     let directory = &state.services.directory;
     directory
-        .add_member(&caller, user_id(&id)?, &code, &request)
+        .add_member(&caller, path_id(&id)?, &code, &request)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -305,7 +300,7 @@ pub async fn remove_member(
 ) -> Result<StatusCode, Error> {
     let directory = &state.services.directory;
     directory
-        .remove_member(&caller, user_id(&id)?, &code, &request)
+        .remove_member(&caller, path_id(&id)?, &code, &request)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -330,7 +325,7 @@ pub async fn set_territory_roles(
 ) -> Result<axum::Json<TerritoryRoles>, Error> {
     let directory = &state.services.directory;
     let roles = directory
-        .set_territory_roles(&caller, user_id(&id)?, &code, body.roles, &request)
+        .set_territory_roles(&caller, path_id(&id)?, &code, body.roles, &request)
         .await?;
     Ok(axum::Json(TerritoryRoles {
         territory: code,

@@ -54,6 +54,11 @@ pub fn nullable<'de, D: serde::Deserializer<'de>>(
     Ok(Some(serde::Deserialize::deserialize(deserializer)?))
 }
 
+/// The `{id}` of a path as a UUID; 400 naming `id` when it is not one.
+pub fn path_id(raw: &str) -> Result<uuid::Uuid, Error> {
+    uuid::Uuid::parse_str(raw).map_err(|_| Error::invalid("id", "invalid", "must be a UUID"))
+}
+
 /// A JSON body. Wrong content type → 415, bad JSON → 400 `malformed_body`, a field of the
 /// wrong type, missing or unknown → 400 `validation_failed` naming the field.
 pub struct Json<T>(pub T);

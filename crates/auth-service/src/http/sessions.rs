@@ -4,9 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::error::Problem;
+use super::extract::path_id;
 use super::views::SessionView;
 use crate::app::AppState;
 use crate::error::Error;
@@ -68,7 +68,7 @@ pub async fn delete_session(
     request: RequestContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let id = Uuid::parse_str(&id).map_err(|_| Error::invalid("id", "invalid", "must be a UUID"))?;
+    let id = path_id(&id)?;
     state
         .services
         .sessions

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::error::Problem;
-use super::extract::{limit_by_ip, AdminRole, Authorized, Json};
+use super::extract::{limit_by_ip, path_id, AdminRole, Authorized, Json};
 use super::views::UserView;
 use crate::app::AppState;
 use crate::crypto::password::is_importable_hash;
@@ -88,7 +88,7 @@ pub async fn user_by_id(
 ) -> Result<axum::Json<UserView>, Error> {
     limit_by_ip(&state, Scope::LookupIp, &request).await?;
     Ok(axum::Json(
-        state.services.admin.user(parse_id(&id)?).await?.into(),
+        state.services.admin.user(path_id(&id)?).await?.into(),
     ))
 }
 
@@ -232,7 +232,7 @@ pub async fn patch_user(
     Path(id): Path<String>,
     Json(body): Json<PatchUserRequest>,
 ) -> Result<axum::Json<UserView>, Error> {
-    let id = parse_id(&id)?;
+    let id = path_id(&id)?;
     let patch = parse_patch(&state, id, body).await?;
     let user = state
         .services
@@ -342,15 +342,11 @@ pub async fn delete_user(
     request: RequestContext,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    let id = parse_id(&id)?;
+    let id = path_id(&id)?;
     state
         .services
         .admin
         .delete_user(&caller, id, &request)
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn parse_id(raw: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(raw).map_err(|_| Error::invalid("id", "invalid", "must be a UUID"))
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
+use super::sessions::end_user_sessions;
 use super::users::credentials_by_id;
 use super::{db_error, write_effects, PgStore};
 use crate::domain::user::Credentials;
@@ -52,27 +53,6 @@ async fn set_password(
         .await
         .map_err(db_error)?;
     Ok(())
-}
-
-/// Ends the user's active sessions but `keep`; their ids.
-async fn end_sessions(
-    tx: &mut Transaction<'_, Postgres>,
-    user_id: Uuid,
-    keep: Option<Uuid>,
-    now: DateTime<Utc>,
-) -> StoreResult<Vec<Uuid>> {
-    let ended: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE sessions SET ended_at = $3, end_reason = $4 \
-         WHERE user_id = $1 AND ended_at IS NULL AND ($2::uuid IS NULL OR id <> $2) RETURNING id",
-    )
-    .bind(user_id)
-    .bind(keep)
-    .bind(now)
-    .bind(EndReason::PasswordReset.as_str())
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(db_error)?;
-    Ok(ended)
 }
 
 #[async_trait]
@@ -149,7 +129,8 @@ impl AccountStore for PgStore {
             return Ok(None);
         };
         set_password(&mut tx, user_id, password_hash, now).await?;
-        let ended = end_sessions(&mut tx, user_id, None, now).await?;
+        let ended =
+            end_user_sessions(&mut tx, user_id, None, EndReason::PasswordReset, now).await?;
         write_effects(&mut tx, &effects(user_id, &ended)).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(Some(user_id))
@@ -174,7 +155,8 @@ impl AccountStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        let ended = end_sessions(&mut tx, user_id, Some(keep), now).await?;
+        let ended =
+            end_user_sessions(&mut tx, user_id, Some(keep), EndReason::PasswordReset, now).await?;
         write_effects(&mut tx, &effects(user_id, &ended)).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(ended.len() as u64)

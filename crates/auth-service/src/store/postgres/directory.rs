@@ -9,10 +9,11 @@ use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
+use super::users::grant_roles;
 use super::{db_error, write_effects, PgStore};
 use crate::store::{
-    DirectoryStore, Effects, FoundEffects, MemberChange, Role, RolesEffects, StoreError,
-    StoreResult, Territory, TerritoryEffects, TerritoryPatch,
+    DirectoryStore, Effects, FoundEffects, MemberChange, Role, RolesEffects, StoreResult,
+    Territory, TerritoryEffects, TerritoryPatch,
 };
 
 const TERRITORY_COLUMNS: &str = "code, name, description, is_active, created_at, updated_at";
@@ -319,23 +320,7 @@ impl DirectoryStore for PgStore {
         .await
         .map_err(db_error)?;
         let before = drop_territory_roles(&mut tx, user_id, code).await?;
-        for role in roles {
-            let granted = sqlx::query(
-                "INSERT INTO user_roles (user_id, role_name, territory_code, granted_at) \
-                 SELECT $1, name, $3, $4 FROM roles WHERE name = $2",
-            )
-            .bind(user_id)
-            .bind(role)
-            .bind(code)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-            if granted == 0 {
-                return Err(StoreError::UnknownRole(role.clone()));
-            }
-        }
+        grant_roles(&mut tx, user_id, roles, Some(code), now).await?;
         write_effects(&mut tx, &effects(joined, &before)).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(MemberChange::Done { changed: true })

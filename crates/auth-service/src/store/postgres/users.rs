@@ -8,7 +8,9 @@ use uuid::Uuid;
 use super::{db_error, write_effects, PgStore};
 use crate::domain::user::{Credentials, DEFAULT_ROLE};
 use crate::domain::{Login, ProfilePatch, User};
-use crate::store::{Effects, NewRefreshToken, NewSession, NewUser, StoreResult, UserStore};
+use crate::store::{
+    Effects, NewRefreshToken, NewSession, NewUser, StoreError, StoreResult, UserStore,
+};
 
 const USER_COLUMNS: &str =
     "id, email, username, display_name, avatar_url, bio, is_verified, is_active, \
@@ -109,6 +111,35 @@ pub(super) async fn insert_user(conn: &mut PgConnection, user: &NewUser) -> Stor
     .execute(conn)
     .await
     .map_err(db_error)?;
+    Ok(())
+}
+
+/// Grants `roles` globally (`territory` None) or in one territory; `UnknownRole` names the
+/// first role that does not exist.
+pub(super) async fn grant_roles(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    roles: &[String],
+    territory: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    for role in roles {
+        let granted = sqlx::query(
+            "INSERT INTO user_roles (user_id, role_name, territory_code, granted_at) \
+             SELECT $1, name, $3, $4 FROM roles WHERE name = $2",
+        )
+        .bind(user_id)
+        .bind(role)
+        .bind(territory)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+        if granted == 0 {
+            return Err(StoreError::UnknownRole(role.clone()));
+        }
+    }
     Ok(())
 }
 

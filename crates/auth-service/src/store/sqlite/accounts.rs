@@ -10,6 +10,7 @@ use sqlx::{Sqlite, Transaction};
 use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
+use super::sessions::end_user_sessions;
 use super::users::credentials_by_id;
 use super::{db_error, id, ts, write_effects, SqliteStore};
 use crate::domain::user::Credentials;
@@ -54,27 +55,6 @@ async fn set_password(
         .await
         .map_err(db_error)?;
     Ok(())
-}
-
-/// Ends the user's active sessions but `keep`; their ids.
-async fn end_sessions(
-    tx: &mut Transaction<'_, Sqlite>,
-    user_id: Uuid,
-    keep: Option<Uuid>,
-    now: DateTime<Utc>,
-) -> StoreResult<Vec<Uuid>> {
-    let ended: Vec<Hyphenated> = sqlx::query_scalar(
-        "UPDATE sessions SET ended_at = $3, end_reason = $4 \
-         WHERE user_id = $1 AND ended_at IS NULL AND ($2 IS NULL OR id <> $2) RETURNING id",
-    )
-    .bind(id(user_id))
-    .bind(keep.map(id))
-    .bind(ts(now))
-    .bind(EndReason::PasswordReset.as_str())
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(db_error)?;
-    Ok(ended.into_iter().map(Hyphenated::into_uuid).collect())
 }
 
 #[async_trait]
@@ -152,7 +132,8 @@ impl AccountStore for SqliteStore {
             return Ok(None);
         };
         set_password(&mut tx, user_id, password_hash, now).await?;
-        let ended = end_sessions(&mut tx, user_id, None, now).await?;
+        let ended =
+            end_user_sessions(&mut tx, user_id, None, EndReason::PasswordReset, now).await?;
         write_effects(&mut tx, &effects(user_id, &ended)).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(Some(user_id))
@@ -177,7 +158,8 @@ impl AccountStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        let ended = end_sessions(&mut tx, user_id, Some(keep), now).await?;
+        let ended =
+            end_user_sessions(&mut tx, user_id, Some(keep), EndReason::PasswordReset, now).await?;
         write_effects(&mut tx, &effects(user_id, &ended)).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(ended.len() as u64)

@@ -2,13 +2,14 @@
 
 use async_trait::async_trait;
 
+use super::sessions::end_user_sessions;
 use super::{db_error, id, ts, write_effects, SqliteStore};
 use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, Transaction};
 use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
-use super::users::{credentials_by_id, insert_user};
+use super::users::{credentials_by_id, grant_roles, insert_user};
 
 use crate::domain::{EndReason, User};
 use crate::store::{
@@ -25,7 +26,7 @@ impl AdminStore for SqliteStore {
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         insert_user(&mut tx, user).await?;
-        grant_roles(&mut tx, user.id, roles, user.created_at).await?;
+        grant_roles(&mut tx, user.id, roles, None, user.created_at).await?;
         write_effects(&mut tx, effects).await?;
         tx.commit().await.map_err(db_error)
     }
@@ -102,11 +103,11 @@ impl AdminStore for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
-            grant_roles(&mut tx, user_id, roles, now).await?;
+            grant_roles(&mut tx, user_id, roles, None, now).await?;
         }
         refuse_losing_the_last_admin(&mut tx, territory).await?;
         let ended = if patch.ends_sessions() {
-            end_sessions(&mut tx, user_id, now).await?
+            end_user_sessions(&mut tx, user_id, None, EndReason::Admin, now).await?
         } else {
             Vec::new()
         };
@@ -136,7 +137,7 @@ impl AdminStore for SqliteStore {
             .await
             .map_err(db_error)?;
         refuse_losing_the_last_admin(&mut tx, territory).await?;
-        let ended = end_sessions(&mut tx, user_id, now).await?;
+        let ended = end_user_sessions(&mut tx, user_id, None, EndReason::Admin, now).await?;
         write_effects(&mut tx, &effects(&before, None, &ended)).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
@@ -180,31 +181,6 @@ async fn lock_user(
         .map(|c| c.user))
 }
 
-async fn grant_roles(
-    tx: &mut Transaction<'_, Sqlite>,
-    user_id: Uuid,
-    roles: &[String],
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    for role in roles {
-        let granted = sqlx::query(
-            "INSERT INTO user_roles (user_id, role_name, granted_at) \
-             SELECT $1, name, $3 FROM roles WHERE name = $2",
-        )
-        .bind(id(user_id))
-        .bind(role)
-        .bind(ts(now))
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected();
-        if granted == 0 {
-            return Err(StoreError::UnknownRole(role.clone()));
-        }
-    }
-    Ok(())
-}
-
 /// SPEC §2: some active administrator must remain (global, or in this deployment's territory).
 async fn refuse_losing_the_last_admin(
     tx: &mut Transaction<'_, Sqlite>,
@@ -223,22 +199,4 @@ async fn refuse_losing_the_last_admin(
         return Err(StoreError::LastAdmin);
     }
     Ok(())
-}
-
-async fn end_sessions(
-    tx: &mut Transaction<'_, Sqlite>,
-    user_id: Uuid,
-    now: DateTime<Utc>,
-) -> StoreResult<Vec<Uuid>> {
-    let ended: Vec<Hyphenated> = sqlx::query_scalar(
-        "UPDATE sessions SET ended_at = $2, end_reason = $3 \
-         WHERE user_id = $1 AND ended_at IS NULL RETURNING id",
-    )
-    .bind(id(user_id))
-    .bind(ts(now))
-    .bind(EndReason::Admin.as_str())
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(db_error)?;
-    Ok(ended.into_iter().map(Hyphenated::into_uuid).collect())
 }

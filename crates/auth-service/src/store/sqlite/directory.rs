@@ -10,10 +10,11 @@ use sqlx::{Sqlite, Transaction};
 use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
+use super::users::grant_roles;
 use super::{db_error, id, ts, write_effects, SqliteStore};
 use crate::store::{
-    DirectoryStore, Effects, FoundEffects, MemberChange, Role, RolesEffects, StoreError,
-    StoreResult, Territory, TerritoryEffects, TerritoryPatch,
+    DirectoryStore, Effects, FoundEffects, MemberChange, Role, RolesEffects, StoreResult,
+    Territory, TerritoryEffects, TerritoryPatch,
 };
 
 const TERRITORY_COLUMNS: &str = "code, name, description, is_active, created_at, updated_at";
@@ -317,23 +318,7 @@ impl DirectoryStore for SqliteStore {
             Err(why) => return Ok(why),
         };
         let before = drop_territory_roles(&mut tx, user_id, code).await?;
-        for role in roles {
-            let granted = sqlx::query(
-                "INSERT INTO user_roles (user_id, role_name, territory_code, granted_at) \
-                 SELECT $1, name, $3, $4 FROM roles WHERE name = $2",
-            )
-            .bind(id(user_id))
-            .bind(role)
-            .bind(code)
-            .bind(ts(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-            if granted == 0 {
-                return Err(StoreError::UnknownRole(role.clone()));
-            }
-        }
+        grant_roles(&mut tx, user_id, roles, Some(code), now).await?;
         write_effects(&mut tx, &effects(joined, &before)).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(MemberChange::Done { changed: true })

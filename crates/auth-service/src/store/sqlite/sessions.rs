@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Sqlite, SqliteConnection, Transaction};
 use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
@@ -55,6 +55,29 @@ impl From<SessionRow> for Session {
             end_reason: row.end_reason.as_deref().and_then(EndReason::parse),
         }
     }
+}
+
+/// Ends every active session of a user but `except`, inside the caller's transaction; the
+/// ids of the sessions it ended.
+pub(super) async fn end_user_sessions(
+    conn: &mut SqliteConnection,
+    user_id: Uuid,
+    except: Option<Uuid>,
+    reason: EndReason,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Uuid>> {
+    let ended: Vec<Hyphenated> = sqlx::query_scalar(
+        "UPDATE sessions SET ended_at = $3, end_reason = $4 \
+         WHERE user_id = $1 AND ended_at IS NULL AND ($2 IS NULL OR id <> $2) RETURNING id",
+    )
+    .bind(id(user_id))
+    .bind(except.map(id))
+    .bind(ts(now))
+    .bind(reason.as_str())
+    .fetch_all(conn)
+    .await
+    .map_err(db_error)?;
+    Ok(ended.into_iter().map(Hyphenated::into_uuid).collect())
 }
 
 pub(super) async fn insert_session(
@@ -323,18 +346,7 @@ impl SessionStore for SqliteStore {
         effects: EndedEffects<'_>,
     ) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let ended: Vec<Hyphenated> = sqlx::query_scalar(
-            "UPDATE sessions SET ended_at = $3, end_reason = $4 \
-             WHERE user_id = $1 AND ended_at IS NULL AND ($2 IS NULL OR id <> $2) RETURNING id",
-        )
-        .bind(id(user_id))
-        .bind(except.map(id))
-        .bind(ts(now))
-        .bind(reason.as_str())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let ended: Vec<Uuid> = ended.into_iter().map(Hyphenated::into_uuid).collect();
+        let ended = end_user_sessions(&mut tx, user_id, except, reason, now).await?;
         if !ended.is_empty() {
             write_effects(&mut tx, &effects(&ended)).await?;
         }
