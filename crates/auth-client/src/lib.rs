@@ -1,0 +1,1 @@
+//! Verify auth-service access tokens in another service (SPEC §8).
