@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::password::PasswordHasher;
-use crate::events::{Publisher, Relay};
+use crate::events::{BrokerProbe, Publisher, Relay};
 use crate::http::client_ip::TrustedProxies;
 use crate::limits::{Limiter, RedisTiming};
 use crate::mail::Mailer;
@@ -31,6 +31,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub services: Services,
     pub proxies: Arc<TrustedProxies>,
+    /// Whether the event broker, when one is configured, is connected (for `/ready`).
+    pub broker: BrokerProbe,
 }
 
 /// A built service, ready to serve.
@@ -83,7 +85,11 @@ impl App {
                 crate::services::context::BACKGROUND_TASKS,
             )),
         };
+        let publisher = Publisher::from_config(&config)
+            .await
+            .context("cannot set up the event publisher")?;
         let state = AppState {
+            broker: publisher.probe(),
             proxies: Arc::new(TrustedProxies::parse(&config.server.trusted_proxies)),
             config,
             store,
@@ -92,9 +98,6 @@ impl App {
             services: Services::new(&Arc::new(context)),
         };
         bootstrap_admin(&state).await?;
-        let publisher = Publisher::from_config(&state.config)
-            .await
-            .context("cannot set up the event publisher")?;
         let relay = Relay::new(
             state.store.clone(),
             publisher,

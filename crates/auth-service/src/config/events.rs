@@ -45,6 +45,11 @@ pub struct EventsConfig {
     /// Longest wait for the broker to take (and, on JetStream, acknowledge) one event.
     #[serde(with = "humantime_serde")]
     pub publish_timeout: Duration,
+    /// How long a relay holds the events it claimed. A replica that dies mid-round leaves
+    /// them claimed this long; then any replica publishes them again (at least once).
+    /// At least twice `publish_timeout`.
+    #[serde(with = "humantime_serde")]
+    pub claim_lease: Duration,
 }
 
 impl EventsConfig {
@@ -70,6 +75,7 @@ impl Default for EventsConfig {
             retention: Duration::from_secs(7 * 24 * 3600),
             max_backoff: Duration::from_secs(60),
             publish_timeout: Duration::from_secs(5),
+            claim_lease: Duration::from_secs(60),
         }
     }
 }

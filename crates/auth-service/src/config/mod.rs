@@ -230,6 +230,12 @@ impl Config {
                 return bad(key, "must be longer than zero");
             }
         }
+        if events.claim_lease < events.publish_timeout.saturating_mul(2) {
+            return bad(
+                "events.claim_lease",
+                "must be at least twice events.publish_timeout",
+            );
+        }
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ pub enum Publisher {
     /// Logs each event (id, type, user; never its data) and counts it published.
     Log,
     Redis(redis::RedisPublisher),
-    Nats(nats::NatsPublisher),
+    Nats(Box<nats::NatsPublisher>),
 }
 
 impl Publisher {
@@ -31,13 +31,22 @@ impl Publisher {
                 None => Self::Log,
             },
             EventBackend::Nats => match &events.nats_url {
-                Some(url) => Self::Nats(
+                Some(url) => Self::Nats(Box::new(
                     nats::NatsPublisher::connect(url.expose(), &events.nats_stream, timeout)
                         .await?,
-                ),
+                )),
                 None => Self::Log,
             },
         })
+    }
+
+    /// A handle `/ready` asks whether the broker is connected.
+    pub fn probe(&self) -> BrokerProbe {
+        match self {
+            Self::Nats(nats) => BrokerProbe::Nats(nats.client()),
+            // Redis is the rate limiter's too, and `/ready` already reports it from there.
+            Self::Log | Self::Redis(_) => BrokerProbe::None,
+        }
     }
 
     /// `"none"`, `"redis"` or `"nats"`, for logs.
@@ -63,6 +72,28 @@ impl Publisher {
             }
             Self::Redis(redis) => redis.publish(&event.event_type, &event.payload).await,
             Self::Nats(nats) => nats.publish(event).await,
+        }
+    }
+}
+
+/// Whether the configured event broker is reachable, without a round trip: the client's own
+/// view of its connection (it reconnects in the background).
+#[derive(Clone)]
+pub enum BrokerProbe {
+    /// No broker of its own to report (the log, or Redis reported by the limiter).
+    None,
+    Nats(async_nats::Client),
+}
+
+impl BrokerProbe {
+    /// `None` without a broker to report; else `(name, connected)`.
+    pub fn status(&self) -> Option<(&'static str, bool)> {
+        match self {
+            Self::None => None,
+            Self::Nats(client) => Some((
+                "nats",
+                client.connection_state() == async_nats::connection::State::Connected,
+            )),
         }
     }
 }

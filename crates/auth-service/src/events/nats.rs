@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 use crate::store::PendingEvent;
 
 pub struct NatsPublisher {
+    client: async_nats::Client,
     jetstream: jetstream::Context,
     stream: String,
     timeout: Duration,
@@ -28,14 +29,19 @@ impl NatsPublisher {
             .connect(url)
             .await
             .map_err(|error| anyhow::anyhow!("events.nats_url: {error}"))?;
-        let mut jetstream = jetstream::new(client);
+        let mut jetstream = jetstream::new(client.clone());
         jetstream.set_timeout(timeout);
         Ok(Self {
+            client,
             jetstream,
             stream: stream.to_owned(),
             timeout,
             stream_ready: OnceCell::new(),
         })
+    }
+
+    pub fn client(&self) -> async_nats::Client {
+        self.client.clone()
     }
 
     pub async fn publish(&self, event: &PendingEvent) -> Result<(), String> {

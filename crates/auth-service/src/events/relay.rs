@@ -12,11 +12,6 @@ use crate::clock::Clock;
 use crate::config::EventsConfig;
 use crate::store::{PendingEvent, Store, StoreResult};
 
-/// How long a claim holds its events. Longer than a round takes (each publish is bounded by
-/// `events.publish_timeout` and a round stops at the first failure), so a live relay keeps
-/// its claims, while a crashed one's events go out again after it (SPEC §6: at least once).
-const CLAIM_LEASE: Duration = Duration::from_secs(60);
-
 /// How often `auth_active_sessions` is recounted and old events pruned.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -76,16 +71,40 @@ impl Relay {
                 () = tokio::time::sleep(pause) => {}
             }
         }
+        self.flush().await;
         tracing::info!("event relay stopped");
     }
 
-    /// Claims due events and publishes them in `seq` order. The first failure ends the round:
-    /// the broker is most likely away, and the rest would each wait out the timeout too; they
-    /// are scheduled for a retry with it.
+    /// SPEC §1: on shutdown, publishes what is due while rounds make progress, for at most
+    /// about `events.publish_timeout`; what is left goes out from the next replica to run.
+    async fn flush(&self) {
+        let started = Instant::now();
+        while started.elapsed() < self.config.publish_timeout {
+            match self.round().await {
+                Ok(0) => break,
+                Ok(published) => tracing::debug!(published, "flushed events at shutdown"),
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "flushing the outbox failed");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Claims due events for `events.claim_lease` and publishes them in `seq` order.
+    ///
+    /// The first failure ends the round: the broker is most likely away, and the rest would
+    /// each wait out the timeout too; they are scheduled for a retry with it. A round also
+    /// ends while one more publish could outlast the lease (a slow broker), so no other
+    /// replica re-claims an event this one is still publishing; what is left goes out once
+    /// the lease ends. A relay that dies mid-round leaves its claims to expire the same way,
+    /// and its events go out again (SPEC §6: at least once).
     /// Returns how many were published.
     async fn round(&self) -> StoreResult<usize> {
         let now = self.clock.now();
-        let lease_until = now + chrono::Duration::from_std(CLAIM_LEASE).unwrap_or_default();
+        let lease = self.config.claim_lease;
+        let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        let started = Instant::now();
         let claimed = self
             .store
             .claim_events(now, lease_until, self.config.batch_size)
@@ -93,6 +112,9 @@ impl Relay {
         let mut published = Vec::with_capacity(claimed.len());
         let mut failure = None;
         for event in &claimed {
+            if started.elapsed() + self.config.publish_timeout >= lease {
+                break;
+            }
             match self.publisher.publish(event).await {
                 Ok(()) => {
                     metrics::counter!("auth_events_published_total", "type" => event.event_type.clone())

@@ -173,7 +173,8 @@ pub async fn finish_problems(request: Request, next: Next) -> Response {
         .headers
         .insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    parts.extensions = new_parts.extensions;
+    // Keep what inner layers attached (the matched route, for the metrics).
+    parts.extensions.extend(new_parts.extensions);
     Response::from_parts(parts, body)
 }
 

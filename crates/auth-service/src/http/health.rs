@@ -62,6 +62,17 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             failed.push("redis");
         }
     }
+    if let Some((broker, connected)) = state.broker.status() {
+        if connected {
+            checks.insert(broker.into(), json!("ok"));
+        } else {
+            checks.insert(
+                broker.into(),
+                json!("not connected; events wait in the outbox"),
+            );
+            failed.push(broker);
+        }
+    }
     if failed.is_empty() {
         return Json(json!({ "status": "ok", "checks": checks })).into_response();
     }

@@ -7,33 +7,20 @@ use std::time::Duration;
 use auth_service::config::{Config, Secret};
 use futures::StreamExt;
 use secrecy::SecretString;
-use serde_json::Value;
+use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::backend_tests;
+use crate::support::backend::TestDatabase;
+use crate::support::nats::{shared_nats_for, OwnNats};
+use crate::support::process::Spawned;
 use crate::support::redis::{shared_redis_for, OwnRedis};
-use crate::support::{Backend, TestApp};
+use crate::support::{link_token, with_admin, Backend, TestApp, PASSWORD};
 
 /// How long a published event may take to reach a subscriber on a busy machine.
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
-
-/// The shared NATS URL for tests (`TEST_NATS_URL`, required under `CI`), or `None` with a
-/// note naming `test` as skipped.
-fn shared_nats_for(test: &str) -> Option<String> {
-    match std::env::var("TEST_NATS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "CI is set but TEST_NATS_URL is not: start nats-server with JetStream (-js) and \
-             export TEST_NATS_URL=nats://127.0.0.1:4222"
-        ),
-        _ => {
-            eprintln!("SKIPPED {test}: TEST_NATS_URL is not set");
-            None
-        }
-    }
-}
 
 /// A fast relay: tests wait for events, never for a fixed time.
 fn fast_relay(config: &mut Config) {
@@ -328,10 +315,452 @@ async fn the_events_of_one_user_arrive_in_the_order_they_happened(backend: Backe
     assert_eq!(receive_all(&mut events, &ids).await, ids);
 }
 
+/// Every event type of SPEC §6 with the keys of its `data`, read from docs/events.md: the
+/// documentation is the contract consumers code against.
+fn documented_types() -> Vec<(String, Vec<String>)> {
+    let doc = include_str!("../../../../docs/events.md");
+    let mut types = Vec::new();
+    for section in doc.split("\n### `").skip(1) {
+        let name = section.split('`').next().unwrap().to_owned();
+        let example = section
+            .split("```json\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n```").next())
+            .unwrap_or_else(|| panic!("{name} has no example in docs/events.md"));
+        let data: Value = serde_json::from_str(example)
+            .unwrap_or_else(|error| panic!("the example of {name} is not JSON: {error}"));
+        let mut keys: Vec<String> = data.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        types.push((name, keys));
+    }
+    types
+}
+
+/// The SPEC §6 list, so the documentation cannot silently drop one.
+const SPEC_TYPES: [&str; 16] = [
+    "auth:user.registered",
+    "auth:user.login",
+    "auth:user.logout",
+    "auth:user.updated",
+    "auth:user.deleted",
+    "auth:session.created",
+    "auth:session.terminated",
+    "auth:session.deleted",
+    "auth:sessions.bulk_terminated",
+    "auth:session.activity_updated",
+    "auth:token.refreshed",
+    "auth:token.reuse_detected",
+    "auth:password.reset",
+    "auth:password.changed",
+    "auth:email.verified",
+    "auth:account.locked",
+];
+
+/// A user's life that produces every event type: signup, activity, profile change, logins,
+/// refresh and reuse, ending sessions one, all and by logout, email verification, password
+/// change and reset, a lockout, and deletion by an administrator. Returns the user's id.
+async fn every_kind_of_change(app: &TestApp) -> String {
+    let admin = app.admin().await;
+    let user = app.signed_up(&unique("life")).await;
+    let first = &user.access_token;
+    let status = |response: reqwest::Response| response.status().as_u16();
+
+    assert_eq!(
+        status(app.post_as("/api/auth/activity", first, &json!({})).await),
+        204
+    );
+    let patched = app
+        .http
+        .patch(app.url("/api/auth/me"))
+        .bearer_auth(first)
+        .json(&json!({ "display_name": "Life" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(patched), 200);
+    let second = app.logged_in(&user).await;
+    assert_eq!(status(app.refresh(&second.refresh_token).await), 200);
+    // Past the grace window the spent token is a reuse: the second session ends.
+    app.clock.advance(Duration::from_secs(11));
+    assert_eq!(status(app.refresh(&second.refresh_token).await), 401);
+    let third = app.logged_in(&user).await;
+    let fourth = app.logged_in(&user).await;
+    let one = format!("/api/auth/sessions/{}", third.session_id);
+    assert_eq!(status(app.delete_as(&one, &fourth.access_token).await), 204);
+    let all = app
+        .delete_as("/api/auth/sessions/all", &fourth.access_token)
+        .await;
+    assert_eq!(status(all), 200);
+    assert_eq!(
+        status(
+            app.post_as("/api/auth/logout", &fourth.access_token, &json!({}))
+                .await
+        ),
+        204
+    );
+
+    let fifth = app.logged_in(&user).await;
+    let verification = app.wait_mails(&user.email, 1).await;
+    let token = link_token(&verification[0], "/verify-email");
+    assert_eq!(
+        status(
+            app.post_json("/api/auth/email/verify", &json!({ "token": token }))
+                .await
+        ),
+        204
+    );
+    let new_password = "another horse battery staple";
+    let change = json!({ "current_password": user.password, "new_password": new_password });
+    assert_eq!(
+        status(
+            app.post_as("/api/auth/password/change", &fifth.access_token, &change)
+                .await
+        ),
+        204
+    );
+    let forgot = app
+        .post_json("/api/auth/password/forgot", &json!({ "email": user.email }))
+        .await;
+    assert_eq!(status(forgot), 202);
+    let mails = app.wait_mails(&user.email, 2).await;
+    let token = link_token(&mails[1], "/reset-password");
+    let reset = json!({ "token": token, "new_password": "a third horse battery staple" });
+    assert_eq!(
+        status(app.post_json("/api/auth/password/reset", &reset).await),
+        204
+    );
+    for _ in 0..app.config.limits.login_failures {
+        let wrong = json!({ "username": user.username, "password": "not the password" });
+        app.post_json("/api/auth/login", &wrong).await;
+    }
+    let deleted = app
+        .delete_as(&format!("/api/users/{}", user.user_id), &admin.access_token)
+        .await;
+    assert_eq!(status(deleted), 204);
+    user.user_id
+}
+
+/// Collects the envelopes of `user_id` until every documented type has arrived, then checks
+/// each envelope and that each type's `data` has exactly its documented keys.
+async fn assert_every_type_arrives(events: &mut mpsc::UnboundedReceiver<Value>, user_id: &str) {
+    let documented = documented_types();
+    let names: Vec<&str> = documented.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names, SPEC_TYPES,
+        "docs/events.md documents the SPEC §6 types"
+    );
+    let mut seen: Vec<Value> = Vec::new();
+    let collect = async {
+        while !SPEC_TYPES
+            .iter()
+            .all(|kind| seen.iter().any(|event| event["type"] == *kind))
+        {
+            let event = events.recv().await.expect("subscription open");
+            if event["data"]["user_id"] == user_id {
+                seen.push(event);
+            }
+        }
+    };
+    if tokio::time::timeout(DELIVERY_DEADLINE, collect)
+        .await
+        .is_err()
+    {
+        let missing: Vec<&str> = SPEC_TYPES
+            .iter()
+            .copied()
+            .filter(|kind| !seen.iter().any(|event| event["type"] == *kind))
+            .collect();
+        panic!("these event types never arrived: {missing:?}");
+    }
+    for (kind, keys) in documented {
+        for event in seen.iter().filter(|event| event["type"] == kind.as_str()) {
+            assert_envelope(event, &kind, user_id);
+            let mut got: Vec<String> = event["data"].as_object().unwrap().keys().cloned().collect();
+            got.sort();
+            assert_eq!(got, keys, "data of {kind}: {event}");
+        }
+    }
+}
+
+async fn a_redis_subscriber_receives_every_event_type_with_its_documented_data(backend: Backend) {
+    let Some(redis) =
+        shared_redis_for("a_redis_subscriber_receives_every_event_type_with_its_documented_data")
+    else {
+        return;
+    };
+    let mut events = redis_events(&redis, "auth:*").await;
+    let app = backend
+        .app_with(|config| {
+            with_admin(config);
+            relay_to_redis(config, &redis);
+        })
+        .await;
+
+    let user_id = every_kind_of_change(&app).await;
+
+    assert_every_type_arrives(&mut events, &user_id).await;
+}
+
+async fn a_nats_subscriber_receives_every_event_type_with_its_documented_data(backend: Backend) {
+    let Some(nats) =
+        shared_nats_for("a_nats_subscriber_receives_every_event_type_with_its_documented_data")
+    else {
+        return;
+    };
+    let client = async_nats::connect(&nats).await.unwrap();
+    let mut messages = client.subscribe("auth.>").await.unwrap();
+    client.flush().await.unwrap();
+    let (tx, mut events) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(message) = messages.next().await {
+            let event: Value = serde_json::from_slice(&message.payload).unwrap();
+            // The subject is the type with `:` replaced by `.`.
+            assert_eq!(
+                message.subject.as_str(),
+                event["type"].as_str().unwrap().replace(':', ".")
+            );
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    let app = backend
+        .app_with(|config| {
+            with_admin(config);
+            config.events.nats_url = Some(Secret(SecretString::from(nats.clone())));
+            fast_relay(config);
+        })
+        .await;
+
+    let user_id = every_kind_of_change(&app).await;
+
+    assert_every_type_arrives(&mut events, &user_id).await;
+}
+
+async fn two_hundred_changes_made_while_nats_is_down_all_arrive_after_it_returns(backend: Backend) {
+    if !OwnNats::available(
+        "two_hundred_changes_made_while_nats_is_down_all_arrive_after_it_returns",
+    ) {
+        return;
+    }
+    let mut nats = OwnNats::start().await;
+    let app = backend
+        .app_with(|config| {
+            config.events.nats_url = Some(Secret(SecretString::from(nats.url())));
+            fast_relay(config);
+        })
+        .await;
+    let mut users = Vec::new();
+    for name in ["gina", "hank", "ivy", "jon"] {
+        users.push(app.signed_up(&unique(name)).await);
+    }
+    wait_all_published(&app, || {}).await;
+    let before = nats.stored("AUTH_EVENTS").await.len();
+
+    nats.stop();
+    for change in 0..200 {
+        let user = &users[change % users.len()];
+        let patched = app
+            .http
+            .patch(app.url("/api/auth/me"))
+            .bearer_auth(&user.access_token)
+            .json(&json!({ "display_name": format!("change {change}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(patched.status(), 200);
+    }
+    assert_eq!(unpublished(&app).await, 200);
+    nats.start_again().await;
+    // Failed events wait for their retry in the app's (manual) time: move it along.
+    let clock = app.clock.clone();
+    wait_all_published(&app, || clock.advance(Duration::from_secs(1))).await;
+
+    let stored = nats.stored("AUTH_EVENTS").await;
+    let arrived: Vec<(String, Value)> = stored.into_iter().skip(before).collect();
+    assert_eq!(
+        arrived.len(),
+        200,
+        "each change once, none lost, none twice"
+    );
+    for user in &users {
+        let expected: Vec<String> = outbox_ids_of(&app, &user.user_id)
+            .await
+            .into_iter()
+            .skip(2) // user.registered and session.created went out before the outage
+            .collect();
+        assert_eq!(expected.len(), 50);
+        let of_user: Vec<String> = arrived
+            .iter()
+            .filter(|(_, event)| event["data"]["user_id"] == user.user_id.as_str())
+            .map(|(msg_id, event)| {
+                assert_eq!(event["type"], "auth:user.updated");
+                assert_eq!(event["id"].as_str(), Some(msg_id.as_str()));
+                msg_id.clone()
+            })
+            .collect();
+        assert_eq!(of_user, expected, "in order for {}", user.username);
+    }
+}
+
+async fn ready_names_nats_while_it_is_down(backend: Backend) {
+    if !OwnNats::available("ready_names_nats_while_it_is_down") {
+        return;
+    }
+    let mut nats = OwnNats::start().await;
+    let app = backend
+        .app_with(|config| {
+            config.events.nats_url = Some(Secret(SecretString::from(nats.url())));
+            fast_relay(config);
+        })
+        .await;
+    let ready = || async {
+        let response = app.get("/ready").await;
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap())
+    };
+    let wait_for = |want: u16| async move {
+        let deadline = tokio::time::Instant::now() + DELIVERY_DEADLINE;
+        loop {
+            let (status, body) = ready().await;
+            if status == want {
+                return body;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{status} {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+
+    let up = wait_for(200).await;
+    nats.stop();
+    let down = wait_for(503).await;
+    app.signed_up(&unique("kim")).await;
+    nats.start_again().await;
+    let back = wait_for(200).await;
+
+    assert_eq!(up["checks"]["nats"], "ok", "{up}");
+    assert_eq!(down["code"], "service_unavailable", "{down}");
+    assert!(down["detail"].as_str().unwrap().contains("nats"), "{down}");
+    assert_eq!(back["checks"]["nats"], "ok", "{back}");
+    let clock = app.clock.clone();
+    wait_all_published(&app, || clock.advance(Duration::from_secs(1))).await;
+}
+
+/// The `next_attempt_at - occurred_at` of the user's first outbox row, in seconds: a claim
+/// moves `next_attempt_at` to the end of its lease.
+async fn lease_of_first_event(db_url: &str, user_id: &str) -> Option<(f64, bool)> {
+    sqlx::any::install_default_drivers();
+    let mut db = AnyConnection::connect(db_url).await.unwrap();
+    let row: Option<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT CAST(occurred_at AS TEXT), CAST(next_attempt_at AS TEXT), \
+                CAST(published_at AS TEXT) \
+         FROM outbox WHERE CAST(user_id AS TEXT) = $1 ORDER BY seq LIMIT 1",
+    )
+    .bind(user_id)
+    .fetch_optional(&mut db)
+    .await
+    .unwrap();
+    row.map(|(occurred, next, published)| {
+        let parse = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(&text.replace(' ', "T"))
+                .or_else(|_| chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
+                .unwrap_or_else(|error| panic!("{text}: {error}"))
+        };
+        let lease = parse(&next) - parse(&occurred);
+        (
+            lease.num_milliseconds() as f64 / 1000.0,
+            published.is_some(),
+        )
+    })
+}
+
+async fn a_relay_killed_between_commit_and_publish_delivers_the_event_after_restart(
+    backend: Backend,
+) {
+    if !OwnNats::available(
+        "a_relay_killed_between_commit_and_publish_delivers_the_event_after_restart",
+    ) {
+        return;
+    }
+    let nats = OwnNats::start().await;
+    let db = TestDatabase::create(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("APP__DATABASE__URL", db.url.clone()),
+        ("APP__EVENTS__NATS_URL", nats.url()),
+        ("APP__EVENTS__POLL_INTERVAL", "50ms".to_owned()),
+        ("APP__EVENTS__PUBLISH_TIMEOUT", "5s".to_owned()),
+        ("APP__EVENTS__CLAIM_LEASE", "10s".to_owned()),
+        ("APP__PASSWORD__ARGON2_MEMORY_KIB", "64".to_owned()),
+        ("APP__PASSWORD__ARGON2_ITERATIONS", "1".to_owned()),
+    ];
+    let mut first = Spawned::start(dir.path(), &env).await;
+    let http = reqwest::Client::new();
+    let name = unique("lee");
+
+    // The broker freezes: the relay's publish of the committed event hangs, unacknowledged.
+    nats.pause();
+    let signup = http
+        .post(first.url("/api/auth/signup"))
+        .json(&json!({ "email": format!("{name}@example.com"), "username": name, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 201);
+    let user_id = signup.json::<Value>().await.unwrap()["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = tokio::time::Instant::now() + DELIVERY_DEADLINE;
+    loop {
+        let (lease, published) = lease_of_first_event(&db.url, &user_id).await.unwrap();
+        assert!(!published, "published while the broker was frozen");
+        if lease >= 5.0 {
+            break; // claimed: the relay is waiting for the broker's acknowledgement
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay never claimed the event"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill();
+    let (_, published) = lease_of_first_event(&db.url, &user_id).await.unwrap();
+    assert!(!published, "the killed relay had not marked the event");
+    nats.resume();
+
+    let _second = Spawned::start(dir.path(), &env).await;
+    // The dead relay's lease runs out, then the new one publishes the event.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !lease_of_first_event(&db.url, &user_id).await.unwrap().1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let registered: Vec<Value> = nats
+        .stored("AUTH_EVENTS")
+        .await
+        .into_iter()
+        .map(|(_, event)| event)
+        .filter(|event| event["type"] == "auth:user.registered")
+        .collect();
+    // The frozen broker may have read the first publish after the kill: JetStream drops the
+    // second by its `Nats-Msg-Id`, so the stream holds the event exactly once either way.
+    assert_eq!(registered.len(), 1, "{registered:?}");
+    assert_envelope(&registered[0], "auth:user.registered", &user_id);
+}
+
 backend_tests! {
     without_a_broker_events_are_logged_and_marked_published,
     a_redis_subscriber_receives_the_signup_envelope,
     a_nats_subscriber_receives_the_signup_envelope_with_its_id_as_msg_id,
     events_wait_in_the_outbox_while_redis_is_down_and_go_out_in_order_after,
     the_events_of_one_user_arrive_in_the_order_they_happened,
+    a_redis_subscriber_receives_every_event_type_with_its_documented_data,
+    a_nats_subscriber_receives_every_event_type_with_its_documented_data,
+    two_hundred_changes_made_while_nats_is_down_all_arrive_after_it_returns,
+    ready_names_nats_while_it_is_down,
+    a_relay_killed_between_commit_and_publish_delivers_the_event_after_restart,
 }

@@ -1,59 +1,12 @@
 //! The binary as an operator runs it: configuration errors, start-up, migration, SIGTERM.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::backend_tests;
 use crate::support::backend::TestDatabase;
+use crate::support::process::{command, free_port, wait_exit, wait_ready};
 use crate::support::Backend;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_auth-service");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The binary with a clean environment: only the variables a test gives it.
-fn command(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    command
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
-async fn wait_ready(port: u16) -> bool {
-    let client = reqwest::Client::new();
-    for _ in 0..300 {
-        if let Ok(response) = client
-            .get(format!("http://127.0.0.1:{port}/ready"))
-            .send()
-            .await
-        {
-            if response.status() == 200 {
-                return true;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
-}
 
 fn run_to_end(mut command: Command) -> (Option<i32>, String, String) {
     let output = command.stdin(Stdio::null()).output().unwrap();
