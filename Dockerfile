@@ -16,16 +16,18 @@ WORKDIR /build
 
 # 1. Dependencies only, so they are cached in their own layer and rebuilt only when a manifest
 #    or Cargo.lock changes. Cargo needs every workspace member's manifest (and a target file for
-#    each) to resolve the workspace, so `bench` gets a stub too; it is never built here. The
+#    each) to resolve the workspace, so `bench` and `auth-client` get stubs too; they are never
+#    built here. The
 #    only native code (ring, bundled SQLite) needs nothing beyond the C compiler of this image;
 #    TLS is rustls, so no OpenSSL. Swagger UI assets are vendored by a crate: crates.io is the
 #    only network access the build needs.
 COPY Cargo.toml Cargo.lock ./
 COPY crates/auth-service/Cargo.toml crates/auth-service/Cargo.toml
+COPY crates/auth-client/Cargo.toml crates/auth-client/Cargo.toml
 COPY bench/Cargo.toml bench/Cargo.toml
-RUN mkdir -p crates/auth-service/src bench/src \
+RUN mkdir -p crates/auth-service/src crates/auth-client/src bench/src \
     && echo 'fn main() {}' > crates/auth-service/src/main.rs \
-    && touch crates/auth-service/src/lib.rs \
+    && touch crates/auth-service/src/lib.rs crates/auth-client/src/lib.rs \
     && echo 'fn main() {}' > bench/src/main.rs \
     && cargo build --release -p auth-service --locked \
     && rm -rf crates/auth-service/src \
@@ -35,7 +37,10 @@ RUN mkdir -p crates/auth-service/src bench/src \
         target/release/.fingerprint/auth-service-*
 
 # 2. The service itself. The migrations are embedded at compile time (sqlx::migrate!), so they
-#    must be in place before this build; they are not needed at run time.
+#    must be in place before this build; they are not needed at run time. build.rs compiles
+#    the gRPC proto with protox (pure Rust): no protoc in the image.
+COPY crates/auth-service/build.rs crates/auth-service/build.rs
+COPY crates/auth-service/proto crates/auth-service/proto
 COPY crates/auth-service/migrations crates/auth-service/migrations
 COPY crates/auth-service/src crates/auth-service/src
 RUN cargo build --release -p auth-service --locked \
@@ -72,7 +77,7 @@ ENV APP__SERVER__HOST=0.0.0.0 \
     APP__DATABASE__URL=sqlite:///data/auth.db
 VOLUME ["/data"]
 
-# HTTP. 50051 is the configured gRPC port (server.grpc_port), reserved for the gRPC API.
+# HTTP and gRPC (server.port, server.grpc_port).
 EXPOSE 8080 50051
 
 # Liveness only (/health: the process serves HTTP). No curl or wget in the image: bash (part of

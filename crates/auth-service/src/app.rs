@@ -1,19 +1,20 @@
-//! The one seam for `main` and tests: `App::build(config)` then `app.serve(listener, shutdown)`.
+//! The one seam for `main` and tests: `App::build(config)` then `app.serve(listeners, shutdown)`.
 //! The only module that names concrete backends.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
+use crate::caller::TrustedProxies;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::password::PasswordHasher;
 use crate::events::{BrokerProbe, Publisher, Relay};
-use crate::http::client_ip::TrustedProxies;
 use crate::limits::{Limiter, RedisTiming};
 use crate::mail::Mailer;
 use crate::services::admin::Bootstrap;
@@ -111,34 +112,58 @@ impl App {
         &self.state
     }
 
-    /// Serves HTTP on `listener` until `shutdown` resolves, then lets in-flight requests
-    /// finish for at most `server.shutdown_timeout` and closes the store.
+    /// Serves HTTP and gRPC until `shutdown` resolves (or one of them fails), then lets
+    /// in-flight requests finish for at most `server.shutdown_timeout` and closes the store.
     pub async fn serve(
         self,
-        listener: TcpListener,
+        listeners: Listeners,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let grace = self.state.config.server.shutdown_timeout;
+        // Polled once before any server starts, so that a signal handler behind `shutdown` is
+        // in place before the first request is answered: an early SIGTERM still stops us
+        // gracefully instead of killing the process.
+        let mut shutdown = Box::pin(shutdown);
+        let signalled =
+            std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
         let key_refresher = tokio::spawn(refresh_keys(self.state.services.keys.clone()));
         let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
         let mut relay = tokio::spawn(self.relay.run(relay_stopped));
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let mut servers = tokio::task::JoinSet::new();
         let router = crate::http::router(&self.state);
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(
-            listener,
+        let http = axum::serve(
+            listeners.http,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stopping_tx.send(());
+        .with_graceful_shutdown(stopped(stopping.clone()));
+        servers.spawn(async move { http.await.context("HTTP server failed") });
+        let state = self.state.clone();
+        servers.spawn(async move {
+            crate::grpc::serve(&state, listeners.grpc, stopped(stopping)).await
         });
-        let mut server = std::pin::pin!(server.into_future());
-        tokio::select! {
-            result = &mut server => result.context("HTTP server failed")?,
-            _ = stopping_rx => {
-                tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: finishing in-flight requests");
-                if tokio::time::timeout(grace, &mut server).await.is_err() {
+        let mut outcome = if signalled {
+            Ok(())
+        } else {
+            tokio::select! {
+                Some(joined) = servers.join_next() => server_outcome(joined),
+                () = &mut shutdown => Ok(()),
+            }
+        };
+        let _ = stop.send(true);
+        tracing::info!(
+            grace_ms = grace.as_millis() as u64,
+            "shutting down: finishing in-flight requests"
+        );
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            match tokio::time::timeout_at(deadline, servers.join_next()).await {
+                Ok(Some(joined)) => outcome = outcome.and(server_outcome(joined)),
+                Ok(None) => break,
+                Err(_) => {
                     tracing::warn!("in-flight requests did not finish in time; stopping anyway");
+                    servers.abort_all();
+                    break;
                 }
             }
         }
@@ -156,8 +181,41 @@ impl App {
         }
         self.state.store.close().await;
         tracing::info!("stopped");
-        Ok(())
+        outcome
     }
+}
+
+/// The sockets [`App::serve`] answers on.
+pub struct Listeners {
+    pub http: TcpListener,
+    pub grpc: TcpListener,
+}
+
+impl Listeners {
+    /// Binds both addresses; the error names the one that could not be bound.
+    pub async fn bind(http: SocketAddr, grpc: SocketAddr) -> anyhow::Result<Self> {
+        let bind = |what: &'static str, address: SocketAddr| async move {
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen for {what} on {address}"))
+        };
+        Ok(Self {
+            http: bind("HTTP", http).await?,
+            grpc: bind("gRPC", grpc).await?,
+        })
+    }
+}
+
+/// Resolves once `stopping` turns true (or its sender is gone).
+async fn stopped(mut stopping: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+/// What a server task ended with; a panic is an error too.
+fn server_outcome(
+    joined: Result<anyhow::Result<()>, tokio::task::JoinError>,
+) -> anyhow::Result<()> {
+    joined.context("a server task failed")?
 }
 
 /// SPEC §1: the first administrator from `bootstrap.admin_*`, once; later starts find it.

@@ -1,6 +1,7 @@
 //! auth-service: the authentication, session and user service of the platform.
 
 pub mod app;
+pub mod caller;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -8,6 +9,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod grpc;
 pub mod http;
 pub mod import;
 pub mod limits;

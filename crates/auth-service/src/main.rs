@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use auth_service::app::Listeners;
 use auth_service::cli::{Cli, Command, KeysAction, UsersAction};
 use auth_service::clock::Clock;
 use auth_service::services::admin::Bootstrap;
@@ -188,13 +189,18 @@ async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     telemetry::init_logs(&config.log);
-    let address = SocketAddr::new(config.server.host, config.server.port);
+    let server = &config.server;
+    let http = SocketAddr::new(server.host, server.port);
+    let grpc = SocketAddr::new(server.host, server.grpc_port);
     let app = App::build(config).await?;
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
-    tracing::info!(http = %address, backend = app.state().store.backend(), "auth-service is listening");
-    app.serve(listener, shutdown_signal()).await
+    let listeners = Listeners::bind(http, grpc).await?;
+    tracing::info!(
+        http = %listeners.http.local_addr()?,
+        grpc = %listeners.grpc.local_addr()?,
+        backend = app.state().store.backend(),
+        "auth-service is listening"
+    );
+    app.serve(listeners, shutdown_signal()).await
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -70,6 +70,15 @@ fn describe() {
         "Time to answer an HTTP request, by method and route"
     );
     describe_counter!(
+        "auth_grpc_requests_total",
+        "gRPC calls of auth.v1.AuthService answered, by rpc and status code"
+    );
+    describe_histogram!(
+        "auth_grpc_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a gRPC call, by rpc"
+    );
+    describe_counter!(
         "auth_operations_total",
         "Use-case outcomes, by operation and status"
     );

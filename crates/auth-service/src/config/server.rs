@@ -34,7 +34,7 @@ pub struct ServerConfig {
     /// Longest time a request may take before it is answered 503.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// Largest request body in bytes (SPEC §2: 64 KiB).
+    /// Largest request body in bytes (SPEC §2: 64 KiB); also the largest gRPC message.
     pub body_limit_bytes: usize,
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     #[serde(with = "humantime_serde")]

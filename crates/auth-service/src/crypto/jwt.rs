@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -149,7 +151,7 @@ impl KeyRing {
     /// Checks signature, algorithm, issuer, audience and times; not the session.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, Rejection> {
         // `alg: none` and unknown algorithms fail to parse here.
-        let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| header_rejection(token))?;
         let kid = header.kid.ok_or(Rejection::UnknownKey)?;
         let verifier = self.verifiers.get(&kid).ok_or(Rejection::UnknownKey)?;
         // SPEC §3: only the key's own algorithm; an HS256 token "signed" with a public key fails.
@@ -211,6 +213,23 @@ impl KeyRing {
         names.sort_unstable();
         names.dedup();
         names
+    }
+}
+
+/// Why a header that does not parse is refused: naming an algorithm this service never
+/// accepts (`none`, or an unknown one) is an algorithm mismatch; anything else is malformed.
+fn header_rejection(token: &str) -> Rejection {
+    let unsupported = token
+        .split('.')
+        .next()
+        .and_then(|segment| URL_SAFE_NO_PAD.decode(segment).ok())
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|header| header["alg"].as_str().map(str::to_owned))
+        .is_some_and(|alg| alg.parse::<Algorithm>().is_err());
+    if unsupported {
+        Rejection::AlgorithmMismatch
+    } else {
+        Rejection::Malformed
     }
 }
 
@@ -285,6 +304,23 @@ mod tests {
                 "{algorithm:?}"
             );
         }
+    }
+
+    #[test]
+    fn alg_none_is_an_algorithm_mismatch_and_garbage_is_malformed() {
+        let ring = ring(SigningAlgorithm::EdDSA);
+        let now = Utc::now();
+        let signed = ring.sign(&claims(now.timestamp())).unwrap();
+        let payload = signed.split('.').nth(1).unwrap();
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+
+        let unsigned = format!("{header}.{payload}.");
+
+        assert_eq!(
+            ring.verify(&unsigned, now),
+            Err(Rejection::AlgorithmMismatch)
+        );
+        assert_eq!(ring.verify("a.b.c", now), Err(Rejection::Malformed));
     }
 
     #[test]

@@ -13,13 +13,11 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::error::Problem;
-use super::extract::{is_json, limit_by_ip, parse_json, Json, MaybeSession};
+use super::extract::{is_json, parse_json, Json, MaybeSession};
 use super::views::{refresh_cookie, TokenBody, TokenResponse, UserView, REFRESH_COOKIE};
 use crate::app::AppState;
-use crate::domain::{Login, NewAccount};
 use crate::error::Error;
-use crate::limits::Scope;
-use crate::services::accounts::Signup;
+use crate::services::accounts::{LoginForm, Signup, SignupForm};
 use crate::services::RequestContext;
 
 #[derive(Serialize, ToSchema)]
@@ -79,16 +77,14 @@ pub async fn signup(
     request: RequestContext,
     Json(body): Json<SignupRequest>,
 ) -> Result<Response, Error> {
-    limit_by_ip(&state, Scope::SignupIp, &request).await?;
-    let account = NewAccount::parse(
-        &body.email,
-        &body.username,
-        &body.password,
-        body.display_name,
-        &state.config.password.policy(),
-    )?;
+    let form = SignupForm {
+        email: body.email,
+        username: body.username,
+        password: body.password,
+        display_name: body.display_name,
+    };
     Ok(
-        match state.services.accounts.signup(account, &request).await? {
+        match state.services.accounts.signup(form, &request).await? {
             Signup::SignedIn(pair) => token_response(&state, StatusCode::CREATED, *pair),
             Signup::VerificationRequired(user) => (
                 StatusCode::CREATED,
@@ -138,42 +134,12 @@ pub async fn login(
     request: RequestContext,
     Json(body): Json<LoginRequest>,
 ) -> Result<Response, Error> {
-    // SPEC §2 names one 429 for login, `too_many_attempts`, whichever limit refused it.
-    limit_by_ip(&state, Scope::LoginIp, &request)
-        .await
-        .map_err(|error| match error {
-            Error::RateLimited { retry_after } => Error::TooManyAttempts { retry_after },
-            other => other,
-        })?;
-    let login = match (body.email, body.username) {
-        (Some(email), None) => Login::Email(email),
-        (None, Some(username)) => Login::Username(username),
-        _ => {
-            return Err(Error::invalid(
-                "email",
-                "required",
-                "give exactly one of email or username",
-            ))
-        }
+    let form = LoginForm {
+        email: body.email,
+        username: body.username,
+        password: body.password,
     };
-    let max = state.config.password.max_length;
-    // SPEC §4: a password over the maximum is refused before any hashing work.
-    if secrecy::ExposeSecret::expose_secret(&body.password)
-        .chars()
-        .count()
-        > max
-    {
-        return Err(Error::invalid(
-            "password",
-            "too_long",
-            &format!("must be at most {max} characters"),
-        ));
-    }
-    let pair = state
-        .services
-        .accounts
-        .login(login, body.password, &request)
-        .await?;
+    let pair = state.services.accounts.login(form, &request).await?;
     Ok(token_response(&state, StatusCode::OK, pair))
 }
 

@@ -1,50 +1,20 @@
 //! Extractors: JSON bodies that answer problems, the authenticated session, the request context.
 
 use std::marker::PhantomData;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
+use crate::caller::{self, bearer};
 use crate::error::{Error, FieldError};
-use crate::limits::Scope;
 use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
-
-/// Counts the request against a per-client-IP limit; 429 `rate_limited` when over it.
-pub async fn limit_by_ip(
-    state: &AppState,
-    scope: Scope,
-    request: &RequestContext,
-) -> Result<(), Error> {
-    let client = request.ip.map(limit_key).unwrap_or_default();
-    state
-        .services
-        .limiter
-        .hit(scope, &client)
-        .await
-        .map_err(|retry_after| Error::RateLimited { retry_after })
-}
-
-/// What a per-IP limit counts under: the address, or for IPv6 its /64, since one host
-/// commonly holds a whole /64 and could otherwise take a fresh address per request.
-fn limit_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-            let network = u128::from(v6) & (u128::MAX << 64);
-            format!("{}/64", Ipv6Addr::from(network))
-        }
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
-        IpAddr::V4(v4) => v4.to_string(),
-    }
-}
 
 /// For `#[serde(default, deserialize_with = "…")]` on a field `null` may clear: `Some(None)`
 /// for an explicit `null`, `None` when the field is absent.
@@ -142,16 +112,6 @@ fn quoted(message: &str) -> Option<&str> {
     Some(&message[start..end])
 }
 
-/// The bearer token of the `Authorization` header, if any.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|token| !token.is_empty())
-}
-
 impl FromRequestParts<AppState> for CurrentSession {
     type Rejection = Error;
 
@@ -169,8 +129,7 @@ impl FromRequestParts<AppState> for CurrentSession {
     }
 }
 
-/// A role a route requires. SPEC §3: the token's `roles` claim carries the roles held globally
-/// and those held in this deployment's territory, so checking it covers both.
+/// A role a route requires (checked by [`CurrentSession::has_role`]).
 pub trait RequiredRole {
     const NAME: &'static str;
 }
@@ -194,7 +153,7 @@ impl<R: RequiredRole> FromRequestParts<AppState> for Authorized<R> {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let caller = CurrentSession::from_request_parts(parts, state).await?;
-        if caller.claims.roles.iter().any(|role| role == R::NAME) {
+        if caller.has_role(R::NAME) {
             Ok(Self(caller, PhantomData))
         } else {
             Err(Error::Forbidden)
@@ -232,36 +191,17 @@ impl FromRequestParts<AppState> for RequestContext {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0);
-        Ok(RequestContext {
-            ip: state.proxies.client_ip(peer, &parts.headers),
-            user_agent: parts
-                .headers
-                .get(USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|ua| ua.chars().take(512).collect()),
-            request_id: parts
-                .headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        })
+        Ok(caller::request_context(
+            &state.proxies,
+            peer,
+            &parts.headers,
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ipv6_clients_are_limited_per_64() {
-        let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let same_net: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
-        let mapped: IpAddr = "::ffff:203.0.113.5".parse().unwrap();
-
-        assert_eq!(limit_key(one), "2001:db8:1:2::/64");
-        assert_eq!(limit_key(one), limit_key(same_net));
-        assert_eq!(limit_key(mapped), "203.0.113.5");
-    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -3,10 +3,10 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::caller::acceptable_request_id;
 use crate::error::Error;
 
 /// The route template a request matched, handed from inside the router to the metrics layer.
@@ -58,18 +58,10 @@ pub async fn enforce_timeout(
 /// Drops a client-sent `x-request-id` that is too long or carries characters that could
 /// forge log lines; a fresh id is generated in its place.
 pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
-    let acceptable = |value: &HeaderValue| {
-        let bytes = value.as_bytes();
-        !bytes.is_empty()
-            && bytes.len() <= 128
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-    };
     if request
         .headers()
         .get("x-request-id")
-        .is_some_and(|value| !acceptable(value))
+        .is_some_and(|value| !acceptable_request_id(value.as_bytes()))
     {
         request.headers_mut().remove("x-request-id");
     }

@@ -2,7 +2,6 @@
 
 mod audit;
 mod auth;
-pub mod client_ip;
 mod directory;
 mod docs;
 pub mod error;

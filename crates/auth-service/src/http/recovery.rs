@@ -8,11 +8,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::Problem;
-use super::extract::{limit_by_ip, Json};
+use super::extract::Json;
 use crate::app::AppState;
-use crate::domain::Email;
 use crate::error::Error;
-use crate::limits::Scope;
 use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
 
@@ -37,9 +35,11 @@ pub async fn forgot_password(
     request: RequestContext,
     Json(body): Json<ForgotPasswordRequest>,
 ) -> Result<StatusCode, Error> {
-    limit_by_ip(&state, Scope::ForgotPasswordIp, &request).await?;
-    let email = Email::parse(&body.email).map_err(|error| Error::Invalid(vec![error]))?;
-    state.services.recovery.forgot_password(email, request);
+    state
+        .services
+        .recovery
+        .forgot_password(&body.email, &request)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -152,11 +152,10 @@ pub async fn resend_verification(
     current: CurrentSession,
     request: RequestContext,
 ) -> Result<StatusCode, Error> {
-    limit_by_ip(&state, Scope::ForgotPasswordIp, &request).await?;
     state
         .services
         .recovery
-        .resend_verification(&current)
+        .resend_verification(&current, &request)
         .await?;
     Ok(StatusCode::ACCEPTED)
 }

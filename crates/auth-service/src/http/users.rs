@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::error::Problem;
-use super::extract::{limit_by_ip, path_id, AdminRole, Authorized, Json};
+use super::extract::{path_id, AdminRole, Authorized, Json};
 use super::views::UserView;
 use crate::app::AppState;
 use crate::crypto::password::is_importable_hash;
@@ -86,7 +86,10 @@ pub async fn user_by_id(
     request: RequestContext,
     Path(id): Path<String>,
 ) -> Result<axum::Json<UserView>, Error> {
-    limit_by_ip(&state, Scope::LookupIp, &request).await?;
+    state
+        .services
+        .limit_by_ip(Scope::LookupIp, &request)
+        .await?;
     Ok(axum::Json(
         state.services.admin.user(path_id(&id)?).await?.into(),
     ))
@@ -109,7 +112,10 @@ pub async fn user_by_username(
     request: RequestContext,
     Path(username): Path<String>,
 ) -> Result<axum::Json<UserView>, Error> {
-    limit_by_ip(&state, Scope::LookupIp, &request).await?;
+    state
+        .services
+        .limit_by_ip(Scope::LookupIp, &request)
+        .await?;
     let user = state
         .services
         .admin
@@ -132,7 +138,10 @@ pub async fn user_by_email(
     request: RequestContext,
     Path(email): Path<String>,
 ) -> Result<axum::Json<UserView>, Error> {
-    limit_by_ip(&state, Scope::LookupIp, &request).await?;
+    state
+        .services
+        .limit_by_ip(Scope::LookupIp, &request)
+        .await?;
     let user = state.services.admin.find(&Login::Email(email)).await?;
     Ok(axum::Json(user.into()))
 }
@@ -168,7 +177,10 @@ pub async fn list_users(
     request: RequestContext,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<UserList>, Error> {
-    limit_by_ip(&state, Scope::LookupIp, &request).await?;
+    state
+        .services
+        .limit_by_ip(Scope::LookupIp, &request)
+        .await?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(Error::invalid(

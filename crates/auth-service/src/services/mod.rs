@@ -1,4 +1,4 @@
-//! Use cases: the only code that decides. HTTP (and later gRPC) call these.
+//! Use cases: the only code that decides. HTTP and gRPC both call these.
 
 pub mod accounts;
 pub mod admin;
@@ -8,6 +8,7 @@ pub mod directory;
 pub mod keys;
 pub mod recovery;
 pub mod sessions;
+mod throttle;
 
 use std::sync::Arc;
 

@@ -32,12 +32,21 @@ impl Recovery {
 
     /// SPEC §2: answers at once and the same way for every address; the lookup, the token and
     /// the mail happen afterwards, so neither the answer nor its timing tells whether an
-    /// account exists.
-    pub fn forgot_password(&self, email: Email, request: RequestContext) {
-        let context = self.context.clone();
-        self.context.spawn_after_answer("reset_link", async move {
+    /// account exists. Only the per-address limit and a malformed address are refused.
+    pub async fn forgot_password(
+        &self,
+        email: &str,
+        request: &RequestContext,
+    ) -> Result<(), Error> {
+        let ctx = &self.context;
+        ctx.limit_by_ip(Scope::ForgotPasswordIp, request).await?;
+        let email = Email::parse(email).map_err(|error| Error::Invalid(vec![error]))?;
+        let context = ctx.clone();
+        let request = request.clone();
+        ctx.spawn_after_answer("reset_link", async move {
             send_reset_link(&context, email, &request).await
         });
+        Ok(())
     }
 
     /// Spends a reset token: new password, every session of the user ended.
@@ -139,8 +148,14 @@ impl Recovery {
     }
 
     /// The caller asks for a new verification link (202 whether or not one was needed).
-    pub async fn resend_verification(&self, current: &CurrentSession) -> Result<(), Error> {
+    /// Counted against the forgot-password limit per address, as both send mail.
+    pub async fn resend_verification(
+        &self,
+        current: &CurrentSession,
+        request: &RequestContext,
+    ) -> Result<(), Error> {
         let ctx = &self.context;
+        ctx.limit_by_ip(Scope::ForgotPasswordIp, request).await?;
         let user = ctx
             .store
             .user(current.user_id(), None)

@@ -28,6 +28,12 @@ impl CurrentSession {
     pub fn session_id(&self) -> Uuid {
         self.claims.sid
     }
+
+    /// SPEC §3: the `roles` claim carries the roles held globally and those held in this
+    /// deployment's territory, so checking it covers both.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.claims.roles.iter().any(|held| held == role)
+    }
 }
 
 #[derive(Clone)]
@@ -390,13 +396,17 @@ impl Sessions {
         }
     }
 
-    /// RFC 7662: the claims of an active token, or `None`.
-    pub async fn introspect(&self, token: &str) -> Result<Option<AccessClaims>, Error> {
+    /// The claims of a valid token, or why it was refused (ValidateToken).
+    pub async fn validate(&self, token: &str) -> Result<Result<AccessClaims, Rejection>, Error> {
         Ok(self
             .authenticate(token)
             .await?
-            .ok()
             .map(|current| current.claims))
+    }
+
+    /// RFC 7662: the claims of an active token, or `None`.
+    pub async fn introspect(&self, token: &str) -> Result<Option<AccessClaims>, Error> {
+        Ok(self.validate(token).await?.ok())
     }
 }
 

@@ -3,83 +3,14 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use sqlx::{AnyConnection, Connection};
 
 use crate::backend_tests;
+use crate::support::forge::{
+    active_key, claims_for, hs256_with_public_key, revoke_key, sign_ed, signed_by_a_stranger,
+    tampered, unsigned,
+};
 use crate::support::{code_of, Account, Backend, TestApp};
-
-/// The active signing key as stored: `kid`, public JWK text, private PKCS#8 DER.
-struct StoredKey {
-    kid: String,
-    public_jwk: String,
-    private_der: Vec<u8>,
-}
-
-async fn connect_raw(app: &TestApp) -> AnyConnection {
-    sqlx::any::install_default_drivers();
-    AnyConnection::connect(&app.db.url).await.unwrap()
-}
-
-async fn active_key(app: &TestApp) -> StoredKey {
-    let mut conn = connect_raw(app).await;
-    let (kid, public_jwk, private_der): (String, String, Vec<u8>) = sqlx::query_as(
-        "SELECT kid, public_key, private_key FROM signing_keys \
-         WHERE retired_at IS NULL AND revoked_at IS NULL",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
-    StoredKey {
-        kid,
-        public_jwk,
-        private_der,
-    }
-}
-
-/// The claims the service would issue to `account`, with times relative to server time.
-fn claims_for(app: &TestApp, account: &Account, offset_seconds: i64) -> Value {
-    let now = app.clock.now().timestamp() + offset_seconds;
-    json!({
-        "iss": app.config.issuer(),
-        "aud": app.config.auth.audience,
-        "sub": account.user_id,
-        "sid": account.session_id,
-        "jti": uuid::Uuid::new_v4(),
-        "iat": now,
-        "nbf": now,
-        "exp": now + 900,
-        "email": account.email,
-        "username": account.username,
-        "roles": ["user"],
-        "verified": false,
-    })
-}
-
-fn sign(alg: Algorithm, kid: &str, claims: &Value, key: &EncodingKey) -> String {
-    let header = Header {
-        alg,
-        kid: Some(kid.to_owned()),
-        ..Header::default()
-    };
-    jsonwebtoken::encode(&header, claims, key).unwrap()
-}
-
-fn sign_ed(key: &StoredKey, claims: &Value) -> String {
-    sign(
-        Algorithm::EdDSA,
-        &key.kid,
-        claims,
-        &EncodingKey::from_ed_der(&key.private_der),
-    )
-}
-
-fn segment(value: &Value) -> String {
-    URL_SAFE_NO_PAD.encode(value.to_string())
-}
 
 async fn introspect(app: &TestApp, token: &str) -> (u16, Value) {
     let response = app
@@ -130,12 +61,7 @@ async fn an_alg_none_token_is_refused(backend: Backend) {
     let alice = app.signed_up("alice").await;
     let key = active_key(&app).await;
 
-    let header = json!({ "alg": "none", "typ": "JWT", "kid": key.kid });
-    let unsigned = format!(
-        "{}.{}.",
-        segment(&header),
-        segment(&claims_for(&app, &alice, 0))
-    );
+    let unsigned = unsigned(&key, &claims_for(&app, &alice, 0));
 
     assert_refused(&app, &unsigned, "an alg:none token").await;
 }
@@ -144,24 +70,9 @@ async fn an_hs256_token_keyed_with_the_public_key_is_refused(backend: Backend) {
     let app = backend.app().await;
     let alice = app.signed_up("alice").await;
     let key = active_key(&app).await;
-    let jwk: Value = serde_json::from_str(&key.public_jwk).unwrap();
-    let raw_public = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
-    let claims = claims_for(&app, &alice, 0);
 
-    let with_raw = sign(
-        Algorithm::HS256,
-        &key.kid,
-        &claims,
-        &EncodingKey::from_secret(&raw_public),
-    );
-    let with_jwk = sign(
-        Algorithm::HS256,
-        &key.kid,
-        &claims,
-        &EncodingKey::from_secret(key.public_jwk.as_bytes()),
-    );
+    let [with_raw, with_jwk] = hs256_with_public_key(&key, &claims_for(&app, &alice, 0));
 
-    assert_eq!(raw_public.len(), 32);
     assert_refused(&app, &with_raw, "HS256 keyed with the raw public key").await;
     assert_refused(&app, &with_jwk, "HS256 keyed with the public JWK text").await;
 }
@@ -169,12 +80,8 @@ async fn an_hs256_token_keyed_with_the_public_key_is_refused(backend: Backend) {
 async fn a_token_with_a_tampered_payload_is_refused(backend: Backend) {
     let app = backend.app().await;
     let alice = app.signed_up("alice").await;
-    let parts: Vec<&str> = alice.access_token.split('.').collect();
-    let mut payload: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
 
-    payload["roles"] = json!(["admin"]);
-    let tampered = format!("{}.{}.{}", parts[0], segment(&payload), parts[2]);
+    let tampered = tampered(&alice.access_token);
 
     assert_refused(&app, &tampered, "a token whose roles were changed to admin").await;
 }
@@ -236,15 +143,8 @@ async fn a_token_for_another_issuer_or_audience_is_refused(backend: Backend) {
 async fn a_token_signed_by_an_unknown_key_is_refused(backend: Backend) {
     let app = backend.app().await;
     let alice = app.signed_up("alice").await;
-    let der =
-        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
-    let stranger = StoredKey {
-        kid: "not-a-known-kid".to_owned(),
-        public_jwk: String::new(),
-        private_der: der.as_ref().to_vec(),
-    };
 
-    let forged = sign_ed(&stranger, &claims_for(&app, &alice, 0));
+    let forged = signed_by_a_stranger(&claims_for(&app, &alice, 0));
 
     assert_refused(&app, &forged, "a token naming an unknown kid").await;
 }
@@ -253,13 +153,8 @@ async fn a_token_signed_by_a_revoked_key_is_refused(backend: Backend) {
     let app = backend.app().await;
     let alice = app.signed_up("alice").await;
     let key = active_key(&app).await;
-    let mut conn = connect_raw(&app).await;
 
-    sqlx::query("UPDATE signing_keys SET revoked_at = created_at WHERE kid = $1")
-        .bind(&key.kid)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    revoke_key(&app, &key.kid).await;
 
     assert_refused(&app, &alice.access_token, "a token signed by a revoked key").await;
 }

@@ -1,7 +1,9 @@
-//! `TestApp`: the real server on a free port over a fresh database, driven over HTTP.
+//! `TestApp`: the real server on free ports over a fresh database, driven over HTTP and gRPC.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use auth_service::app::Listeners;
 use auth_service::clock::Clock;
 use auth_service::config::Rate;
 use auth_service::{App, Config};
@@ -15,6 +17,8 @@ use super::backend::{Backend, TestDatabase};
 pub struct TestApp {
     pub config: Config,
     pub base_url: String,
+    /// `http://127.0.0.1:<port>` of the gRPC listener.
+    pub grpc_url: String,
     pub http: reqwest::Client,
     pub clock: Clock,
     pub db: TestDatabase,
@@ -74,17 +78,24 @@ impl TestApp {
         let app = App::build_with_clock(config.clone(), clock.clone())
             .await
             .expect("app builds");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let local = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listeners = Listeners::bind(local, local).await.expect("bind");
+        let base_url = format!(
+            "http://{}",
+            listeners.http.local_addr().expect("local addr")
+        );
+        let grpc_url = format!(
+            "http://{}",
+            listeners.grpc.local_addr().expect("local addr")
+        );
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.serve(listener, async move {
+        let server = tokio::spawn(app.serve(listeners, async move {
             let _ = rx.await;
         }));
         let test_app = Self {
             config,
             base_url,
+            grpc_url,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()

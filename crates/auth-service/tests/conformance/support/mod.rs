@@ -4,6 +4,8 @@ pub mod api;
 pub mod app;
 pub mod backend;
 pub mod chaos;
+pub mod forge;
+pub mod grpc;
 pub mod nats;
 pub mod process;
 pub mod redis;

@@ -1,10 +1,66 @@
-//! The client's address: the socket peer, unless the peer is a trusted proxy, in which case
-//! the nearest untrusted address of `X-Forwarded-For` (or `X-Real-IP`) — SPEC §3/§4.
+//! What both transports learn about the caller from HTTP headers or gRPC metadata (the same
+//! names): the client address — the socket peer, unless the peer is a trusted proxy, in which
+//! case the nearest untrusted address of `X-Forwarded-For` (or `X-Real-IP`), SPEC §3/§4 — the
+//! user agent, the request id and the bearer token.
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::http::HeaderMap;
+use http::header::{AUTHORIZATION, USER_AGENT};
+use http::HeaderMap;
 use ipnet::IpNet;
+
+use crate::services::RequestContext;
+
+/// The longest user agent kept with a session or an audit entry.
+const USER_AGENT_CHARS: usize = 512;
+
+/// The longest client-sent request id accepted.
+const REQUEST_ID_BYTES: usize = 128;
+
+/// Who is asking: the client address behind `proxies`, the user agent and the request id.
+pub fn request_context(
+    proxies: &TrustedProxies,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> RequestContext {
+    RequestContext {
+        ip: proxies.client_ip(peer, headers),
+        user_agent: headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(USER_AGENT_CHARS).collect()),
+        request_id: request_id(headers),
+    }
+}
+
+/// The client-sent `x-request-id`, when acceptable.
+pub fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .filter(|value| acceptable_request_id(value.as_bytes()))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A client-sent `x-request-id` is kept only when short and made of characters that cannot
+/// forge log lines; otherwise a fresh id replaces it.
+pub fn acceptable_request_id(value: &[u8]) -> bool {
+    !value.is_empty()
+        && value.len() <= REQUEST_ID_BYTES
+        && value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// The bearer token of the `Authorization` header, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
 
 /// Configured proxy ranges (validated at config load).
 #[derive(Debug, Default)]
@@ -118,5 +174,23 @@ mod tests {
         let ip = proxies.client_ip(peer, &forged);
 
         assert_eq!(ip, Some("198.51.100.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn request_ids_that_could_forge_log_lines_are_dropped() {
+        assert!(acceptable_request_id(b"3f2a-01:job.7_x"));
+        assert!(!acceptable_request_id(b""));
+        assert!(!acceptable_request_id(b"id\nlevel=error"));
+        assert!(!acceptable_request_id(&[b'a'; REQUEST_ID_BYTES + 1]));
+    }
+
+    #[test]
+    fn only_the_bearer_scheme_with_a_token_counts() {
+        assert_eq!(
+            bearer(&headers(&[("authorization", "bearer abc")])),
+            Some("abc")
+        );
+        assert_eq!(bearer(&headers(&[("authorization", "Basic abc")])), None);
+        assert_eq!(bearer(&headers(&[("authorization", "Bearer ")])), None);
     }
 }

@@ -1,24 +1,30 @@
-//! Accounts: signup, login and the caller's own profile.
+//! Accounts: signup (in `signup.rs`), login, the caller's own profile and GetUser.
+
+mod signup;
 
 use std::sync::Arc;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::admin::{Admin, ADMIN_ROLE};
 use super::context::{Context, RequestContext, TokenPair};
-use super::recovery::{login_key, send_verification_link};
+use super::recovery::login_key;
+use super::sessions::CurrentSession;
 use crate::crypto::password::Verdict;
-use crate::domain::user::DEFAULT_ROLE;
-use crate::domain::{Login, NewAccount, ProfilePatch, User};
+use crate::domain::{Login, ProfilePatch, User};
 use crate::error::Error;
-use crate::store::{Effects, NewUser};
+use crate::limits::Scope;
+use crate::store::Effects;
 
-/// What signup answers: tokens, or only the user when email verification is required first.
-#[derive(Debug)]
-pub enum Signup {
-    SignedIn(Box<TokenPair>),
-    VerificationRequired(Box<User>),
+pub use signup::{Signup, SignupForm};
+
+/// A login as the caller sent it: exactly one of `email` and `username`.
+pub struct LoginForm {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub password: SecretString,
 }
 
 #[derive(Clone)]
@@ -31,79 +37,46 @@ impl Accounts {
         Self { context }
     }
 
-    /// Creates the account (the unique indexes decide "taken") and, unless verification is
-    /// required first, its first session.
-    pub async fn signup(
+    /// Counts the caller against the per-address login limit, checks the form, then the
+    /// credentials.
+    pub async fn login(
         &self,
-        account: NewAccount,
+        form: LoginForm,
         request: &RequestContext,
-    ) -> Result<Signup, Error> {
+    ) -> Result<TokenPair, Error> {
         let ctx = &self.context;
-        let hash = ctx
-            .hasher
-            .hash(SecretString::from(account.password.expose().to_owned()))
+        // SPEC §2 names one 429 for login, `too_many_attempts`, whichever limit refused it.
+        ctx.limit_by_ip(Scope::LoginIp, request)
             .await
-            .map_err(Error::Internal)?;
-        let now = ctx.now();
-        let user = User {
-            id: Uuid::now_v7(),
-            email: account.email.as_str().to_owned(),
-            username: account.username.as_str().to_owned(),
-            display_name: account.display_name,
-            avatar_url: None,
-            bio: None,
-            is_verified: false,
-            is_active: true,
-            roles: vec![DEFAULT_ROLE.to_owned()],
-            territories: Vec::new(),
-            created_at: now,
-            updated_at: now,
+            .map_err(|error| match error {
+                Error::RateLimited { retry_after } => Error::TooManyAttempts { retry_after },
+                other => other,
+            })?;
+        let login = match (form.email, form.username) {
+            (Some(email), None) => Login::Email(email),
+            (None, Some(username)) => Login::Username(username),
+            _ => {
+                return Err(Error::invalid(
+                    "email",
+                    "required",
+                    "give exactly one of email or username",
+                ))
+            }
         };
-        let row = NewUser {
-            id: user.id,
-            email: user.email.clone(),
-            username: user.username.clone(),
-            password_hash: hash,
-            display_name: user.display_name.clone(),
-            is_verified: false,
-            created_at: now,
-        };
-        let mut effects = Effects {
-            events: vec![ctx.event(
-                "auth:user.registered",
-                Some(user.id),
-                json!({ "user_id": user.id, "username": user.username }),
-            )],
-            audit: vec![ctx.audit("signup", Some(user.id), Some(user.id), json!({}), request)],
-        };
-        if ctx.config.auth.require_email_verification {
-            ctx.store
-                .record_signup(&row, None, &effects)
-                .await
-                .map_err(Error::from)?;
-            metrics::counter!("auth_operations_total", "operation" => "signup", "status" => "success").increment(1);
-            self.send_verification(&user);
-            return Ok(Signup::VerificationRequired(Box::new(user)));
+        let max = ctx.config.password.max_length;
+        // SPEC §4: a password over the maximum is refused before any hashing work.
+        if form.password.expose_secret().chars().count() > max {
+            return Err(Error::invalid(
+                "password",
+                "too_long",
+                &format!("must be at most {max} characters"),
+            ));
         }
-        let (session, token_row, token) = ctx.new_session(user.id, request)?;
-        effects.events.push(ctx.event(
-            "auth:session.created",
-            Some(user.id),
-            json!({ "user_id": user.id, "session_id": session.id }),
-        ));
-        let result = ctx
-            .store
-            .record_signup(&row, Some((&session, &token_row)), &effects)
-            .await;
-        count("signup", result.is_ok());
-        result.map_err(Error::from)?;
-        self.send_verification(&user);
-        let pair = ctx.token_pair(user, session.id, token.plaintext, ctx.refresh_ttl_seconds())?;
-        Ok(Signup::SignedIn(Box::new(pair)))
+        self.check_credentials(login, form.password, request).await
     }
 
     /// SPEC §4: unknown users and wrong passwords take the same time and answer the same way.
-    pub async fn login(
+    async fn check_credentials(
         &self,
         login: Login,
         password: SecretString,
@@ -212,6 +185,26 @@ impl Accounts {
             .ok_or(Error::Unauthorized)
     }
 
+    /// A user for the caller (GetUser): their own, or with the `admin` role anyone's. Another
+    /// user asked for by a non-admin is `forbidden` whether or not it exists, so ids cannot be
+    /// probed; an administrator's lookups count against the per-address lookup limit.
+    pub async fn user_for(
+        &self,
+        caller: &CurrentSession,
+        id: Option<Uuid>,
+        request: &RequestContext,
+    ) -> Result<User, Error> {
+        match id {
+            None => self.me(caller.user_id()).await,
+            Some(id) if id == caller.user_id() => self.me(id).await,
+            Some(_) if !caller.has_role(ADMIN_ROLE) => Err(Error::Forbidden),
+            Some(id) => {
+                self.context.limit_by_ip(Scope::LookupIp, request).await?;
+                Admin::new(self.context.clone()).user(id).await
+            }
+        }
+    }
+
     /// Changes the caller's profile and answers the updated user.
     pub async fn update_me(&self, user_id: Uuid, patch: ProfilePatch) -> Result<User, Error> {
         let ctx = &self.context;
@@ -241,18 +234,6 @@ impl Accounts {
             }
         }
         self.me(user_id).await
-    }
-}
-
-impl Accounts {
-    /// Mails a verification link after the answer has gone out.
-    fn send_verification(&self, user: &User) {
-        let context = self.context.clone();
-        let user = user.clone();
-        self.context
-            .spawn_after_answer("verification_link", async move {
-                send_verification_link(&context, &user).await
-            });
     }
 }
 

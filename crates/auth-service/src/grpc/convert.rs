@@ -1,0 +1,235 @@
+//! `auth.v1` messages to and from the use cases' types. Parsing at the door: proto3 cannot tell
+//! an absent string from an empty one, so a required field left empty is `validation_failed`
+//! with code `required`, as a missing JSON field is over HTTP. Secrets become `SecretString`
+//! here and are never logged.
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use super::pb;
+use crate::crypto::jwt::{AccessClaims, Rejection};
+use crate::domain::User;
+use crate::error::{Error, FieldError};
+use crate::services::accounts::{LoginForm, Signup, SignupForm};
+use crate::services::TokenPair;
+
+/// Collects every empty required field of a message, then refuses them at once.
+#[derive(Default)]
+struct Required(Vec<FieldError>);
+
+impl Required {
+    fn take(&mut self, field: &str, value: String) -> String {
+        if value.is_empty() {
+            self.0.push(FieldError::new(
+                field,
+                "required",
+                format!("missing field `{field}`"),
+            ));
+        }
+        value
+    }
+
+    fn secret(&mut self, field: &str, value: String) -> SecretString {
+        SecretString::from(self.take(field, value))
+    }
+
+    fn check(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self.0))
+        }
+    }
+}
+
+/// The one required string of a message.
+pub fn required(field: &str, value: String) -> Result<String, Error> {
+    let mut required = Required::default();
+    let value = required.take(field, value);
+    required.check().map(|()| value)
+}
+
+/// An optional user id: empty means none.
+pub fn optional_id(field: &str, value: &str) -> Result<Option<Uuid>, Error> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    Uuid::parse_str(value)
+        .map(Some)
+        .map_err(|_| Error::invalid(field, "invalid", "must be a UUID"))
+}
+
+pub fn signup_form(message: pb::SignUpRequest) -> Result<SignupForm, Error> {
+    let mut required = Required::default();
+    let form = SignupForm {
+        email: required.take("email", message.email),
+        username: required.take("username", message.username),
+        password: required.secret("password", message.password),
+        display_name: message.display_name,
+    };
+    required.check().map(|()| form)
+}
+
+pub fn login_form(message: pb::LoginRequest) -> Result<LoginForm, Error> {
+    use pb::login_request::Identifier;
+    let mut required = Required::default();
+    let (email, username) = match message.identifier {
+        Some(Identifier::Email(email)) => (Some(required.take("email", email)), None),
+        Some(Identifier::Username(username)) => (None, Some(required.take("username", username))),
+        None => (Some(required.take("email", String::new())), None),
+    };
+    let password = required.secret("password", message.password);
+    required.check().map(|()| LoginForm {
+        email,
+        username,
+        password,
+    })
+}
+
+/// The token and the new password of a reset.
+pub fn reset(message: pb::ResetPasswordRequest) -> Result<(SecretString, SecretString), Error> {
+    let mut required = Required::default();
+    let token = required.secret("token", message.token);
+    let new_password = required.secret("new_password", message.new_password);
+    required.check().map(|()| (token, new_password))
+}
+
+/// A refresh token given in a message, if any.
+pub fn refresh_token(value: String) -> Option<SecretString> {
+    (!value.is_empty()).then(|| SecretString::from(value))
+}
+
+fn timestamp(at: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn unix(seconds: i64) -> Timestamp {
+    Timestamp { seconds, nanos: 0 }
+}
+
+/// A user as every answer shows it: never a password hash.
+pub fn user(user: User) -> pb::User {
+    pb::User {
+        id: user.id.to_string(),
+        email: user.email,
+        username: user.username,
+        display_name: user.display_name,
+        avatar_url: user.avatar_url,
+        bio: user.bio,
+        is_verified: user.is_verified,
+        is_active: user.is_active,
+        roles: user.roles,
+        territories: user.territories,
+        created_at: Some(timestamp(user.created_at)),
+        updated_at: Some(timestamp(user.updated_at)),
+    }
+}
+
+pub fn tokens(pair: TokenPair) -> pb::TokenResponse {
+    pb::TokenResponse {
+        access_token: pair.access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: pair.expires_in,
+        refresh_token: pair.refresh_token.expose_secret().to_owned(),
+        refresh_expires_in: pair.refresh_expires_in,
+        session_id: pair.session_id.to_string(),
+        user: Some(user(pair.user)),
+    }
+}
+
+pub fn signup(signup: Signup) -> pb::SignUpResponse {
+    match signup {
+        Signup::SignedIn(pair) => {
+            let tokens = tokens(*pair);
+            pb::SignUpResponse {
+                user: tokens.user.clone(),
+                tokens: Some(tokens),
+            }
+        }
+        Signup::VerificationRequired(account) => pb::SignUpResponse {
+            user: Some(user(*account)),
+            tokens: None,
+        },
+    }
+}
+
+pub fn validation(verdict: Result<AccessClaims, Rejection>) -> pb::ValidateTokenResponse {
+    match verdict {
+        Ok(claims) => pb::ValidateTokenResponse {
+            valid: true,
+            user_id: claims.sub.to_string(),
+            session_id: claims.sid.to_string(),
+            username: claims.username,
+            roles: claims.roles,
+            territory: claims.territory,
+            expires_at: Some(unix(claims.exp)),
+            issued_at: Some(unix(claims.iat)),
+            reason: String::new(),
+        },
+        Err(rejection) => pb::ValidateTokenResponse {
+            reason: rejection.to_string(),
+            ..pb::ValidateTokenResponse::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(error: Error) -> Vec<(String, String)> {
+        match error {
+            Error::Invalid(errors) => errors.into_iter().map(|e| (e.field, e.code)).collect(),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_empty_required_field_is_named() {
+        let error = signup_form(pb::SignUpRequest::default()).err().unwrap();
+
+        assert_eq!(
+            fields(error),
+            [
+                ("email".into(), "required".into()),
+                ("username".into(), "required".into()),
+                ("password".into(), "required".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_login_needs_an_identifier_and_a_password() {
+        let missing = login_form(pb::LoginRequest::default()).err().unwrap();
+        let by_username = login_form(pb::LoginRequest {
+            identifier: Some(pb::login_request::Identifier::Username("alice".into())),
+            password: "pw".into(),
+        })
+        .ok()
+        .unwrap();
+
+        assert_eq!(
+            fields(missing),
+            [
+                ("email".into(), "required".into()),
+                ("password".into(), "required".into()),
+            ]
+        );
+        assert_eq!(by_username.username.as_deref(), Some("alice"));
+        assert_eq!(by_username.email, None);
+    }
+
+    #[test]
+    fn a_rejected_token_has_a_reason_and_no_claims() {
+        let answer = validation(Err(Rejection::SessionEnded));
+
+        assert!(!answer.valid);
+        assert_eq!(answer.reason, "session_ended");
+        assert!(answer.user_id.is_empty() && answer.expires_at.is_none());
+    }
+}
