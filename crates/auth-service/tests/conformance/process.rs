@@ -1,11 +1,11 @@
 //! The binary as an operator runs it: configuration errors, start-up, migration, SIGTERM.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::backend_tests;
 use crate::support::backend::TestDatabase;
-use crate::support::process::{command, free_port, wait_exit, wait_ready};
+use crate::support::process::{command, free_port, wait_exit, wait_ready, Spawned};
 use crate::support::Backend;
 
 fn run_to_end(mut command: Command) -> (Option<i32>, String, String) {
@@ -92,43 +92,22 @@ fn an_unreachable_database_exits_non_zero_with_a_clear_error() {
 async fn the_binary_migrates_serves_and_stops_on_sigterm(backend: Backend) {
     let db = TestDatabase::create(backend).await;
     let dir = tempfile::tempdir().unwrap();
-    let (port, grpc) = (free_port(), free_port());
-    let start = || {
-        let mut command = command(dir.path());
-        command
-            .env("APP__DATABASE__URL", &db.url)
-            .env("APP__SERVER__PORT", port.to_string())
-            .env("APP__SERVER__GRPC_PORT", grpc.to_string())
-            .env("APP__SERVER__HOST", "127.0.0.1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command.spawn().unwrap()
-    };
-    let stop = |child: &mut Child| {
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        wait_exit(child, Duration::from_secs(5))
-    };
+    let env = [("APP__DATABASE__URL", db.url.clone())];
 
-    let mut first = start();
-    assert!(wait_ready(port).await, "first start did not become ready");
-    let first_exit = stop(&mut first);
-    let first_log = String::from_utf8_lossy(&first.wait_with_output().unwrap().stdout).into_owned();
-    let mut second = start();
-    assert!(wait_ready(port).await, "second start did not become ready");
-    let second_exit = stop(&mut second);
-    let second_log =
-        String::from_utf8_lossy(&second.wait_with_output().unwrap().stdout).into_owned();
+    // Each start takes fresh ports: a port freed by the first run may be taken by then.
+    let mut first = Spawned::start(dir.path(), &env).await;
+    let first_ready = wait_ready(first.port).await;
+    let first_exit = first.terminate(Duration::from_secs(5));
+    let first_log = first.output();
+    let mut second = Spawned::start(dir.path(), &env).await;
+    let second_ready = wait_ready(second.port).await;
+    let second_exit = second.terminate(Duration::from_secs(5));
+    let second_log = second.output();
 
-    assert_eq!(
-        first_exit.and_then(|s| s.code()),
-        Some(0),
-        "SIGTERM must exit 0 within 5 s"
-    );
-    assert_eq!(second_exit.and_then(|s| s.code()), Some(0));
+    assert!(first_ready, "first start did not become ready:\n{first_log}");
+    assert!(second_ready, "second start did not become ready:\n{second_log}");
+    assert_eq!(first_exit, Some(0), "SIGTERM must exit 0 within 5 s");
+    assert_eq!(second_exit, Some(0));
     assert!(
         first_log.contains("database migrations applied"),
         "{first_log}"

@@ -61,6 +61,7 @@ pub async fn wait_ready(port: u16) -> bool {
 /// A running binary on free HTTP and gRPC ports of 127.0.0.1, its stdout and stderr
 /// captured in files of `dir`.
 pub struct Spawned {
+    pub port: u16,
     pub base_url: String,
     child: Child,
     output: Vec<PathBuf>,
@@ -85,6 +86,7 @@ impl Spawned {
             .stdout(std::fs::File::create(&output[0]).unwrap())
             .stderr(std::fs::File::create(&output[1]).unwrap());
         let mut spawned = Self {
+            port,
             base_url: format!("http://127.0.0.1:{port}"),
             child: command.spawn().unwrap(),
             output,
