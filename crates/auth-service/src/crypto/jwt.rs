@@ -2,6 +2,7 @@
 //! rejects every attack listed there. Time checks use the service clock, not the system's.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -86,12 +87,20 @@ struct Verifier {
     retired_at: Option<DateTime<Utc>>,
 }
 
+/// Most tokens a ring remembers as verified; when full it forgets them all and starts over.
+const VERIFIED_CAPACITY: usize = 4096;
+
 /// The keys in use: one signer, and verifiers for every key not revoked.
 pub struct KeyRing {
     signer: Option<(String, Algorithm, EncodingKey)>,
     verifiers: HashMap<String, Verifier>,
     issuer: String,
     audience: String,
+    /// Claims of tokens whose signature, algorithm, issuer and audience this ring has checked,
+    /// by the token's SHA-256: a client presents the same token on every request for its
+    /// lifetime, and a signature check costs far more than the lookup. Times are checked on
+    /// every use. The ring is rebuilt when keys are reread, so nothing outlives a key change.
+    verified: Mutex<HashMap<[u8; 32], AccessClaims>>,
 }
 
 impl KeyRing {
@@ -123,6 +132,7 @@ impl KeyRing {
             verifiers,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
@@ -150,6 +160,37 @@ impl KeyRing {
 
     /// Checks signature, algorithm, issuer, audience and times; not the session.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, Rejection> {
+        let digest = token_digest(token);
+        let remembered = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|verified| verified.get(&digest).cloned());
+        let claims = match remembered {
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify_signed(token)?;
+                if let Ok(mut verified) = self.verified.lock() {
+                    if verified.len() >= VERIFIED_CAPACITY {
+                        verified.clear();
+                    }
+                    verified.insert(digest, claims.clone());
+                }
+                claims
+            }
+        };
+        let now = now.timestamp();
+        if now >= claims.exp + LEEWAY_SECONDS {
+            return Err(Rejection::Expired);
+        }
+        if claims.nbf > now + LEEWAY_SECONDS || claims.iat > now + LEEWAY_SECONDS {
+            return Err(Rejection::NotYetValid);
+        }
+        Ok(claims)
+    }
+
+    /// Signature, algorithm, issuer and audience: what does not change with time.
+    fn verify_signed(&self, token: &str) -> Result<AccessClaims, Rejection> {
         // `alg: none` and unknown algorithms fail to parse here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| header_rejection(token))?;
         let kid = header.kid.ok_or(Rejection::UnknownKey)?;
@@ -164,23 +205,19 @@ impl KeyRing {
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &verifier.key, &validation)
-            .map_err(|error| match error.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
-                jsonwebtoken::errors::ErrorKind::InvalidIssuer => Rejection::WrongIssuer,
-                jsonwebtoken::errors::ErrorKind::InvalidAudience => Rejection::WrongAudience,
-                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => Rejection::AlgorithmMismatch,
-                _ => Rejection::Malformed,
-            })?
-            .claims;
-        let now = now.timestamp();
-        if now >= claims.exp + LEEWAY_SECONDS {
-            return Err(Rejection::Expired);
-        }
-        if claims.nbf > now + LEEWAY_SECONDS || claims.iat > now + LEEWAY_SECONDS {
-            return Err(Rejection::NotYetValid);
-        }
-        Ok(claims)
+        Ok(
+            jsonwebtoken::decode::<AccessClaims>(token, &verifier.key, &validation)
+                .map_err(|error| match error.kind() {
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
+                    jsonwebtoken::errors::ErrorKind::InvalidIssuer => Rejection::WrongIssuer,
+                    jsonwebtoken::errors::ErrorKind::InvalidAudience => Rejection::WrongAudience,
+                    jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
+                        Rejection::AlgorithmMismatch
+                    }
+                    _ => Rejection::Malformed,
+                })?
+                .claims,
+        )
     }
 
     /// Public keys to publish: the active key and retired keys whose tokens may still be alive.
@@ -247,6 +284,13 @@ fn decoding_key(jwk: &Value) -> anyhow::Result<DecodingKey> {
     })
 }
 
+/// The SHA-256 of a token, the key of the verified-token memory.
+fn token_digest(token: &str) -> [u8; 32] {
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+    digest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +348,31 @@ mod tests {
                 "{algorithm:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_checked_for_time_and_a_tampered_copy_is_not_remembered() {
+        let ring = ring(SigningAlgorithm::EdDSA);
+        let now = Utc::now();
+        let token = ring.sign(&claims(now.timestamp())).unwrap();
+        let (head, signature) = token.rsplit_once('.').unwrap();
+        let mut forged = claims(now.timestamp());
+        forged.roles = vec!["admin".into()];
+        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        let header = head.split('.').next().unwrap();
+        let tampered = format!("{header}.{forged_payload}.{signature}");
+
+        assert!(ring.verify(&token, now).is_ok());
+        assert!(ring.verify(&token, now).is_ok(), "remembered");
+        assert_eq!(
+            ring.verify(&tampered, now),
+            Err(Rejection::BadSignature),
+            "another token with the remembered signature"
+        );
+        let later = now + chrono::Duration::seconds(900 + LEEWAY_SECONDS);
+        assert_eq!(ring.verify(&token, later), Err(Rejection::Expired));
+        let earlier = now - chrono::Duration::seconds(LEEWAY_SECONDS + 1);
+        assert_eq!(ring.verify(&token, earlier), Err(Rejection::NotYetValid));
     }
 
     #[test]

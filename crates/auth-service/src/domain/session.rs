@@ -90,11 +90,11 @@ impl Session {
     }
 }
 
-/// What the hot path needs to accept a bearer token: the session's state and whether the
-/// key that signed the token has been revoked since.
-#[derive(Debug, Clone, Copy)]
+/// What the hot path needs to accept a bearer token: the session's state, whether the key
+/// that signed the token has been revoked since, and the session's user as stored now.
+#[derive(Debug, Clone)]
 pub struct SessionState {
-    pub user_id: Uuid,
+    pub user: super::User,
     pub ended: bool,
     pub expires_at: DateTime<Utc>,
     pub idle_expires_at: DateTime<Utc>,

@@ -10,14 +10,16 @@ use uuid::Uuid;
 use super::context::{Context, RequestContext, TokenPair};
 use crate::crypto::jwt::{AccessClaims, KeyRing, Rejection};
 use crate::crypto::tokens;
-use crate::domain::{EndReason, Session};
+use crate::domain::{EndReason, Session, User};
 use crate::error::Error;
 use crate::store::{Effects, Rotation};
 
-/// An authenticated caller: a verified access token whose session is active.
+/// An authenticated caller: a verified access token whose session is active, and the user
+/// as stored now (read in the same query as the session).
 #[derive(Debug, Clone)]
 pub struct CurrentSession {
     pub claims: AccessClaims,
+    pub user: User,
 }
 
 impl CurrentSession {
@@ -29,10 +31,11 @@ impl CurrentSession {
         self.claims.sid
     }
 
-    /// SPEC §3: the `roles` claim carries the roles held globally and those held in this
-    /// deployment's territory, so checking it covers both.
+    /// Whether the user holds `role` globally or in this deployment's territory, as stored
+    /// now (read with the session): a revoked role stops working at once, not when the access
+    /// token that still lists it expires.
     pub fn has_role(&self, role: &str) -> bool {
-        self.claims.roles.iter().any(|held| held == role)
+        self.user.roles.iter().any(|held| held == role)
     }
 }
 
@@ -66,13 +69,17 @@ impl Sessions {
             Err(rejection) => return Ok(Err(rejection)),
         };
         let kid = KeyRing::kid_of(token).unwrap_or_default();
-        let Some(state) = ctx.store.session_state(claims.sid, &kid).await? else {
+        let state = ctx
+            .store
+            .session_state(claims.sid, &kid, ctx.territory())
+            .await?;
+        let Some(state) = state else {
             return Ok(Err(Rejection::SessionEnded));
         };
         if state.key_revoked {
             return Ok(Err(Rejection::KeyRevoked));
         }
-        if state.user_id != claims.sub {
+        if state.user.id != claims.sub {
             return Ok(Err(Rejection::SessionEnded));
         }
         if let Some(reason) = state.lapsed(now) {
@@ -82,7 +89,10 @@ impl Sessions {
             }
             return Ok(Err(Rejection::SessionEnded));
         }
-        Ok(Ok(CurrentSession { claims }))
+        Ok(Ok(CurrentSession {
+            claims,
+            user: state.user,
+        }))
     }
 
     /// Spends a refresh token and answers its successor (SPEC §3 rotation, grace and reuse).

@@ -77,7 +77,14 @@ pub trait SessionStore {
         evicted: EndedEffects<'_>,
     ) -> StoreResult<Vec<Uuid>>;
     /// The hot-path view of a session, and whether `kid` has been revoked.
-    async fn session_state(&self, id: Uuid, kid: &str) -> StoreResult<Option<SessionState>>;
+    /// The session's state, the key's revocation and the session's user (not deleted) with
+    /// global roles plus those held in `territory`; `None` for an unknown session or user.
+    async fn session_state(
+        &self,
+        id: Uuid,
+        kid: &str,
+        territory: Option<&str>,
+    ) -> StoreResult<Option<SessionState>>;
     async fn session(&self, id: Uuid) -> StoreResult<Option<Session>>;
     /// Sessions of a user that have not ended or lapsed at `now`, newest first.
     async fn active_sessions(&self, user_id: Uuid, now: DateTime<Utc>)

@@ -495,8 +495,47 @@ async fn the_last_active_admin_cannot_be_removed(backend: Backend) {
     assert_eq!(last.status(), 409);
 }
 
+async fn a_role_taken_away_stops_working_at_once(backend: Backend) {
+    let app = backend.app_with(with_admin).await;
+    let admin = app.admin().await;
+    let deputy = create(&app, &admin, "deputy", json!(["admin", "user"])).await;
+    let login: Value = app
+        .post_json(
+            "/api/auth/login",
+            &json!({ "username": "deputy", "password": PASSWORD }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    assert_eq!(app.get_as("/api/users", token).await.status(), 200);
+
+    let demoted = patch(
+        &app,
+        &admin.access_token,
+        deputy["id"].as_str().unwrap(),
+        json!({ "roles": ["user"] }),
+    )
+    .await;
+    assert_eq!(demoted.status(), 200);
+
+    // The same, unexpired token still lists `admin`; the stored roles decide.
+    let refused = app.get_as("/api/users", token).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(code_of(refused).await, "forbidden");
+    let me: Value = app
+        .get_as("/api/auth/me", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["roles"], json!(["user"]));
+}
+
 backend_tests!(
     the_bootstrap_admin_exists_once_and_holds_the_admin_role,
+    a_role_taken_away_stops_working_at_once,
     admin_routes_need_a_token_and_the_admin_role,
     an_admin_creates_users_without_any_hash_in_the_answer,
     creating_users_refuses_duplicates_unknown_roles_and_weak_passwords,

@@ -104,8 +104,14 @@ async fn the_binary_migrates_serves_and_stops_on_sigterm(backend: Backend) {
     let second_exit = second.terminate(Duration::from_secs(5));
     let second_log = second.output();
 
-    assert!(first_ready, "first start did not become ready:\n{first_log}");
-    assert!(second_ready, "second start did not become ready:\n{second_log}");
+    assert!(
+        first_ready,
+        "first start did not become ready:\n{first_log}"
+    );
+    assert!(
+        second_ready,
+        "second start did not become ready:\n{second_log}"
+    );
     assert_eq!(first_exit, Some(0), "SIGTERM must exit 0 within 5 s");
     assert_eq!(second_exit, Some(0));
     assert!(

@@ -7,6 +7,7 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
+use super::users::{user_fields, UserRow};
 use super::{db_error, id, ts, write_effects, SqliteStore};
 use crate::domain::session::SessionState;
 use crate::domain::{Device, EndReason, Session};
@@ -17,6 +18,16 @@ use crate::store::{
 const SESSION_COLUMNS: &str =
     "id, user_id, ip_address, user_agent, browser, os, device_type, created_at, \
                                last_activity_at, expires_at, idle_expires_at, ended_at, end_reason";
+
+#[derive(sqlx::FromRow)]
+struct SessionStateRow {
+    ended: bool,
+    expires_at: DateTime<Utc>,
+    idle_expires_at: DateTime<Utc>,
+    key_revoked: bool,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
@@ -177,26 +188,32 @@ impl SessionStore for SqliteStore {
         &self,
         session_id: Uuid,
         kid: &str,
+        territory: Option<&str>,
     ) -> StoreResult<Option<SessionState>> {
-        let row: Option<(Hyphenated, bool, DateTime<Utc>, DateTime<Utc>, bool)> = sqlx::query_as(
-            "SELECT s.user_id, s.ended_at IS NOT NULL, s.expires_at, s.idle_expires_at, \
+        // One round trip for every bearer check: the session, the signing key's revocation and
+        // the (not deleted) user with their roles.
+        let sql = format!(
+            "SELECT s.ended_at IS NOT NULL AS ended, s.expires_at, s.idle_expires_at, \
                EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = $2 AND k.revoked_at IS NOT NULL) \
-             FROM sessions s WHERE s.id = $1",
-        )
-        .bind(id(session_id))
-        .bind(kid)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        Ok(row.map(
-            |(user_id, ended, expires_at, idle_expires_at, key_revoked)| SessionState {
-                user_id: user_id.into_uuid(),
-                ended,
-                expires_at,
-                idle_expires_at,
-                key_revoked,
-            },
-        ))
+                 AS key_revoked, {} \
+             FROM sessions s JOIN users u ON u.id = s.user_id AND u.deleted_at IS NULL \
+             WHERE s.id = $1",
+            user_fields("$3")
+        );
+        let row: Option<SessionStateRow> = sqlx::query_as(&sql)
+            .bind(id(session_id))
+            .bind(kid)
+            .bind(territory)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(row.map(|row| SessionState {
+            ended: row.ended,
+            expires_at: row.expires_at,
+            idle_expires_at: row.idle_expires_at,
+            key_revoked: row.key_revoked,
+            user: row.user.into_credentials().user,
+        }))
     }
 
     async fn session(&self, session_id: Uuid) -> StoreResult<Option<Session>> {
