@@ -106,6 +106,7 @@ impl Sessions {
         let hash = tokens::hash_token(presented.expose_secret());
         let successor_id = Uuid::now_v7();
         let successor = tokens::successor_token(presented, successor_id);
+        // The store files the successor under the presented token's session.
         let mut row = ctx.refresh_row(Uuid::nil(), &successor, now);
         row.id = successor_id;
         let effects = |session_id: Uuid, user_id: Uuid| Effects {
@@ -116,8 +117,11 @@ impl Sessions {
             )],
             audit: Vec::new(),
         };
-        // The session id is known only inside the store; the event names it from the row.
-        let rotation = self.rotate(&hash, &mut row, now, &effects).await?;
+        // The session is known only inside the store; the event names it from the row.
+        let rotation = ctx
+            .store
+            .rotate_refresh_token(&hash, &row, now, ctx.idle_deadline(now), &effects)
+            .await?;
         match rotation {
             Rotation::Rotated {
                 session_id,
@@ -194,32 +198,6 @@ impl Sessions {
             }
             Rotation::Unknown => Err(Error::InvalidRefreshToken),
         }
-    }
-
-    async fn rotate(
-        &self,
-        hash: &[u8],
-        row: &mut crate::store::NewRefreshToken,
-        now: chrono::DateTime<chrono::Utc>,
-        effects: &(dyn Fn(Uuid, Uuid) -> Effects + Send + Sync),
-    ) -> Result<Rotation, Error> {
-        let ctx = &self.context;
-        // The successor row needs its session id before the write; the store fills it in
-        // from the spent token, so look the pair up first (cheap, by unique hash).
-        let Some((session_id, user_id)) = ctx.store.refresh_token_session(hash).await? else {
-            return Ok(Rotation::Unknown);
-        };
-        row.session_id = session_id;
-        Ok(ctx
-            .store
-            .rotate_refresh_token(
-                hash,
-                row,
-                now,
-                ctx.idle_deadline(now),
-                &effects(session_id, user_id),
-            )
-            .await?)
     }
 
     /// The user of a session being refreshed; an inactive or deleted user ends the session.

@@ -56,6 +56,10 @@ pub struct AuditEntry {
 /// Builds the effects of ending the sessions whose ids a bulk change found, inside its transaction.
 pub type EndedEffects<'a> = &'a (dyn Fn(&[Uuid]) -> Effects + Send + Sync);
 
+/// Builds the effects of a change to a session found inside its transaction, from the
+/// session's id and its user's id.
+pub type SessionEffects<'a> = &'a (dyn Fn(Uuid, Uuid) -> Effects + Send + Sync);
+
 /// Builds the effects of a change whose user, and the sessions it ended, are only known
 /// inside its transaction.
 pub type UserEffects<'a> = &'a (dyn Fn(Uuid, &[Uuid]) -> Effects + Send + Sync);

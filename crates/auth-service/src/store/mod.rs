@@ -9,7 +9,7 @@ pub mod sqlite;
 
 pub use effects::{
     AuditEntry, ChangeEffects, Effects, EndedEffects, FoundEffects, OutboxEvent, RolesEffects,
-    TerritoryEffects, UserEffects,
+    SessionEffects, TerritoryEffects, UserEffects,
 };
 pub use error::{StoreError, StoreResult, Unique};
 pub use records::{
@@ -89,15 +89,17 @@ pub trait SessionStore {
     /// Sessions of a user that have not ended or lapsed at `now`, newest first.
     async fn active_sessions(&self, user_id: Uuid, now: DateTime<Utc>)
         -> StoreResult<Vec<Session>>;
-    /// Spends the live token with `hash` and stores `successor`, atomically: of many
-    /// concurrent calls with one token exactly one sees `Rotated`.
+    /// Spends the live token with `hash` and stores `successor` in its session (the
+    /// successor's `session_id` is taken from the spent token), pushes the session's idle
+    /// deadline and writes `effects(session id, user id)`, atomically: of many concurrent
+    /// calls with one token exactly one sees `Rotated`.
     async fn rotate_refresh_token(
         &self,
         hash: &[u8],
         successor: &NewRefreshToken,
         now: DateTime<Utc>,
         idle_deadline: DateTime<Utc>,
-        effects: &Effects,
+        effects: SessionEffects<'_>,
     ) -> StoreResult<Rotation>;
     /// The session a refresh token belongs to: (session id, user id).
     async fn refresh_token_session(&self, hash: &[u8]) -> StoreResult<Option<(Uuid, Uuid)>>;

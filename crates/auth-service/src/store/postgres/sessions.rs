@@ -11,7 +11,8 @@ use super::{db_error, write_effects, PgStore};
 use crate::domain::session::SessionState;
 use crate::domain::{Device, EndReason, Session};
 use crate::store::{
-    Effects, EndedEffects, NewRefreshToken, NewSession, Rotation, SessionStore, StoreResult,
+    Effects, EndedEffects, NewRefreshToken, NewSession, Rotation, SessionEffects, SessionStore,
+    StoreResult,
 };
 
 const SESSION_COLUMNS: &str =
@@ -249,37 +250,40 @@ impl SessionStore for PgStore {
         successor: &NewRefreshToken,
         now: DateTime<Utc>,
         idle_deadline: DateTime<Utc>,
-        effects: &Effects,
+        effects: SessionEffects<'_>,
     ) -> StoreResult<Rotation> {
         let now_text = now;
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        // The successor goes in first (it is rolled back unless the compare-and-set wins),
-        // so the spent token can reference it.
-        insert_refresh_token(&mut tx, successor).await?;
-        // The compare-and-set: only a live token of an active session is spent, once.
-        let spent: Option<(Uuid,)> = sqlx::query_as(
-            "UPDATE refresh_tokens SET spent_at = $2, successor_id = $3 \
-             WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > $2 \
-               AND session_id IN (SELECT id FROM sessions WHERE ended_at IS NULL AND expires_at > $2 AND idle_expires_at > $2) \
-             RETURNING session_id",
+        // One statement: the compare-and-set (only a live token of an active session is spent,
+        // once), the session's activity, and the successor in the same session. The foreign key
+        // from the spent token to its successor is checked at the end of the statement.
+        let spent: Option<(Uuid, Uuid)> = sqlx::query_as(
+            "WITH spent AS ( \
+               UPDATE refresh_tokens SET spent_at = $2, successor_id = $3 \
+               WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > $2 \
+                 AND session_id IN (SELECT id FROM sessions \
+                   WHERE ended_at IS NULL AND expires_at > $2 AND idle_expires_at > $2) \
+               RETURNING session_id), \
+             touched AS ( \
+               UPDATE sessions SET last_activity_at = $2, idle_expires_at = $4 \
+               WHERE id = (SELECT session_id FROM spent) RETURNING id, user_id), \
+             successor AS ( \
+               INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
+               SELECT $3, id, $5, $6, $7 FROM touched RETURNING id) \
+             SELECT id, user_id FROM touched",
         )
         .bind(hash)
         .bind(now_text)
         .bind(successor.id)
+        .bind(idle_deadline)
+        .bind(&successor.hash)
+        .bind(successor.created_at)
+        .bind(successor.expires_at)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
-        if let Some((session_id,)) = spent {
-            let (user_id,): (Uuid,) = sqlx::query_as(
-                "UPDATE sessions SET last_activity_at = $2, idle_expires_at = $3 WHERE id = $1 RETURNING user_id",
-            )
-            .bind(session_id)
-            .bind(now_text)
-            .bind(idle_deadline)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            write_effects(&mut tx, effects).await?;
+        if let Some((session_id, user_id)) = spent {
+            write_effects(&mut tx, &effects(session_id, user_id)).await?;
             tx.commit().await.map_err(db_error)?;
             return Ok(Rotation::Rotated {
                 session_id,

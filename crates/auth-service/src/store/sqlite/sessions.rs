@@ -12,7 +12,8 @@ use super::{db_error, id, ts, write_effects, SqliteStore};
 use crate::domain::session::SessionState;
 use crate::domain::{Device, EndReason, Session};
 use crate::store::{
-    Effects, EndedEffects, NewRefreshToken, NewSession, Rotation, SessionStore, StoreResult,
+    Effects, EndedEffects, NewRefreshToken, NewSession, Rotation, SessionEffects, SessionStore,
+    StoreResult,
 };
 
 const SESSION_COLUMNS: &str =
@@ -250,13 +251,24 @@ impl SessionStore for SqliteStore {
         successor: &NewRefreshToken,
         now: DateTime<Utc>,
         idle_deadline: DateTime<Utc>,
-        effects: &Effects,
+        effects: SessionEffects<'_>,
     ) -> StoreResult<Rotation> {
         let now_text = ts(now);
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        // The successor goes in first (it is rolled back unless the compare-and-set wins),
-        // so the spent token can reference it.
-        insert_refresh_token(&mut tx, successor).await?;
+        // The successor goes in first, in the presented token's session (it is rolled back
+        // unless the compare-and-set wins), so the spent token can reference it.
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
+             SELECT $1, session_id, $3, $4, $5 FROM refresh_tokens WHERE token_hash = $2",
+        )
+        .bind(id(successor.id))
+        .bind(hash)
+        .bind(&successor.hash)
+        .bind(ts(successor.created_at))
+        .bind(ts(successor.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
         // The compare-and-set: only a live token of an active session is spent, once.
         let spent: Option<(Hyphenated,)> = sqlx::query_as(
             "UPDATE refresh_tokens SET spent_at = $2, successor_id = $3 \
@@ -280,11 +292,12 @@ impl SessionStore for SqliteStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(db_error)?;
-            write_effects(&mut tx, effects).await?;
+            let (session_id, user_id) = (session_id.into_uuid(), user_id.into_uuid());
+            write_effects(&mut tx, &effects(session_id, user_id)).await?;
             tx.commit().await.map_err(db_error)?;
             return Ok(Rotation::Rotated {
-                session_id: session_id.into_uuid(),
-                user_id: user_id.into_uuid(),
+                session_id,
+                user_id,
             });
         }
         let row: Option<SpentRow> = sqlx::query_as(
