@@ -72,7 +72,7 @@ impl AccountStore for SqliteStore {
         token: &NewOneTimeToken,
         effects: &Effects,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         sqlx::query(
             "DELETE FROM one_time_tokens WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
         )
@@ -127,7 +127,7 @@ impl AccountStore for SqliteStore {
         now: DateTime<Utc>,
         effects: UserEffects<'_>,
     ) -> StoreResult<Option<Uuid>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let Some(user_id) = spend(&mut tx, hash, TokenPurpose::PasswordReset, now).await? else {
             return Ok(None);
         };
@@ -147,7 +147,7 @@ impl AccountStore for SqliteStore {
         now: DateTime<Utc>,
         effects: UserEffects<'_>,
     ) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         set_password(&mut tx, user_id, password_hash, now).await?;
         // A reset link mailed before the change must not undo it.
         sqlx::query(
@@ -171,7 +171,7 @@ impl AccountStore for SqliteStore {
         now: DateTime<Utc>,
         effects: UserEffects<'_>,
     ) -> StoreResult<Option<Uuid>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let Some(user_id) = spend(&mut tx, hash, TokenPurpose::EmailVerification, now).await?
         else {
             return Ok(None);

@@ -24,7 +24,7 @@ impl AdminStore for SqliteStore {
         roles: &[String],
         effects: &Effects,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         insert_user(&mut tx, user).await?;
         grant_roles(&mut tx, user.id, roles, None, user.created_at).await?;
         write_effects(&mut tx, effects).await?;
@@ -68,7 +68,7 @@ impl AdminStore for SqliteStore {
         territory: Option<&str>,
         effects: ChangeEffects<'_>,
     ) -> StoreResult<Option<User>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let Some(before) = lock_user(&mut tx, user_id, now, territory).await? else {
             return Ok(None);
         };
@@ -126,7 +126,7 @@ impl AdminStore for SqliteStore {
         territory: Option<&str>,
         effects: ChangeEffects<'_>,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let Some(before) = lock_user(&mut tx, user_id, now, territory).await? else {
             return Ok(false);
         };

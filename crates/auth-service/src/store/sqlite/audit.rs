@@ -107,7 +107,7 @@ impl AuditStore for SqliteStore {
         role: &str,
         effects: &Effects,
     ) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let known: i64 = sqlx::query_scalar("SELECT count(*) FROM roles WHERE name = $1")
             .bind(role)
             .fetch_one(&mut *tx)

@@ -142,7 +142,7 @@ impl DirectoryStore for SqliteStore {
     }
 
     async fn create_role(&self, role: &Role, effects: &Effects) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO roles (name, description, permissions, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -158,7 +158,7 @@ impl DirectoryStore for SqliteStore {
     }
 
     async fn delete_role(&self, name: &str, effects: FoundEffects<'_, Uuid>) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         // The foreign key would cascade too; deleting the grants first names their holders.
         let holders: Vec<Hyphenated> =
             sqlx::query_scalar("DELETE FROM user_roles WHERE role_name = $1 RETURNING user_id")
@@ -193,7 +193,7 @@ impl DirectoryStore for SqliteStore {
     }
 
     async fn create_territory(&self, territory: &Territory, effects: &Effects) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO territories (code, name, description, is_active, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -218,7 +218,7 @@ impl DirectoryStore for SqliteStore {
         now: DateTime<Utc>,
         effects: TerritoryEffects<'_>,
     ) -> StoreResult<Option<Territory>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         // SQLite: a no-op write first takes the write lock, so `before` stays true until commit.
         sqlx::query("UPDATE territories SET updated_at = updated_at WHERE code = $1")
             .bind(code)
@@ -265,7 +265,7 @@ impl DirectoryStore for SqliteStore {
         now: DateTime<Utc>,
         effects: &Effects,
     ) -> StoreResult<MemberChange> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let changed = match join(&mut tx, user_id, code, now).await? {
             Ok(changed) => changed,
             Err(why) => return Ok(why),
@@ -283,7 +283,7 @@ impl DirectoryStore for SqliteStore {
         code: &str,
         effects: FoundEffects<'_, String>,
     ) -> StoreResult<MemberChange> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let roles = drop_territory_roles(&mut tx, user_id, code).await?;
         let removed =
             sqlx::query("DELETE FROM user_territories WHERE user_id = $1 AND territory_code = $2")
@@ -312,7 +312,7 @@ impl DirectoryStore for SqliteStore {
         now: DateTime<Utc>,
         effects: RolesEffects<'_>,
     ) -> StoreResult<MemberChange> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let joined = match join(&mut tx, user_id, code, now).await? {
             Ok(joined) => joined,
             Err(why) => return Ok(why),

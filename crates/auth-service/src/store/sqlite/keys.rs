@@ -44,7 +44,7 @@ impl KeyStore for SqliteStore {
     }
 
     async fn activate_signing_key(&self, key: &StoredKey) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND revoked_at IS NULL")
             .bind(ts(key.created_at))
             .execute(&mut *tx)

@@ -59,7 +59,7 @@ impl OutboxStore for SqliteStore {
 
     async fn mark_published(&self, seqs: &[i64], now: DateTime<Utc>) -> StoreResult<()> {
         // SQLite has no array parameters: one statement per event, in one transaction.
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let now = ts(now);
         for seq in seqs {
             sqlx::query(

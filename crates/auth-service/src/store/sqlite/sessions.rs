@@ -154,7 +154,7 @@ impl SessionStore for SqliteStore {
         effects: &Effects,
         evicted: EndedEffects<'_>,
     ) -> StoreResult<Vec<Uuid>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         insert_session(&mut tx, session, token).await?;
         let now = ts(session.created_at);
         let beyond: Vec<Hyphenated> = sqlx::query_scalar(
@@ -254,7 +254,7 @@ impl SessionStore for SqliteStore {
         effects: SessionEffects<'_>,
     ) -> StoreResult<Rotation> {
         let now_text = ts(now);
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         // The successor goes in first, in the presented token's session (it is rolled back
         // unless the compare-and-set wins), so the spent token can reference it.
         sqlx::query(
@@ -348,7 +348,7 @@ impl SessionStore for SqliteStore {
         now: DateTime<Utc>,
         effects: &Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let ended = sqlx::query(
             "UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL",
         )
@@ -375,7 +375,7 @@ impl SessionStore for SqliteStore {
         now: DateTime<Utc>,
         effects: EndedEffects<'_>,
     ) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let ended = end_user_sessions(&mut tx, user_id, except, reason, now).await?;
         if !ended.is_empty() {
             write_effects(&mut tx, &effects(&ended)).await?;
@@ -391,7 +391,7 @@ impl SessionStore for SqliteStore {
         idle_deadline: DateTime<Utc>,
         effects: &Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let touched = sqlx::query(
             "UPDATE sessions SET last_activity_at = $2, idle_expires_at = $3 \
              WHERE id = $1 AND ended_at IS NULL AND expires_at > $2 AND idle_expires_at > $2",

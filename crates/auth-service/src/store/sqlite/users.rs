@@ -147,7 +147,7 @@ impl UserStore for SqliteStore {
         login: Option<(&NewSession, &NewRefreshToken)>,
         effects: &Effects,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         insert_user(&mut tx, user).await?;
         sqlx::query("INSERT INTO user_roles (user_id, role_name, granted_at) VALUES ($1, $2, $3)")
             .bind(id(user.id))
@@ -198,7 +198,7 @@ impl UserStore for SqliteStore {
         now: DateTime<Utc>,
         effects: &Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let (_turn, mut tx) = self.begin_write().await?;
         // `CASE WHEN $n` keeps a column when the patch leaves it out.
         let updated = sqlx::query(
             "UPDATE users SET \
