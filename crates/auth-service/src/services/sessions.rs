@@ -120,14 +120,24 @@ impl Sessions {
         // The session is known only inside the store; the event names it from the row.
         let rotation = ctx
             .store
-            .rotate_refresh_token(&hash, &row, now, ctx.idle_deadline(now), &effects)
+            .rotate_refresh_token(
+                &hash,
+                &row,
+                now,
+                ctx.idle_deadline(now),
+                ctx.territory(),
+                &effects,
+            )
             .await?;
         match rotation {
             Rotation::Rotated {
                 session_id,
                 user_id,
+                user,
             } => {
-                let user = self.active_user(user_id, session_id).await?;
+                let user = self
+                    .active(user.map(|user| *user), user_id, session_id)
+                    .await?;
                 ctx.token_pair(
                     user,
                     session_id,
@@ -144,7 +154,8 @@ impl Sessions {
             } if session_active && now - spent_at <= grace(ctx) => {
                 // A retry of the token just rotated (two tabs at once): the same successor again.
                 let again = tokens::successor_token(presented, next);
-                let user = self.active_user(user_id, session_id).await?;
+                let stored = ctx.store.user(user_id, ctx.territory()).await?;
+                let user = self.active(stored, user_id, session_id).await?;
                 let elapsed = u64::try_from((now - spent_at).num_seconds()).unwrap_or(0);
                 let remaining = ctx.refresh_ttl_seconds().saturating_sub(elapsed);
                 ctx.token_pair(user, session_id, again.plaintext, remaining)
@@ -200,14 +211,15 @@ impl Sessions {
         }
     }
 
-    /// The user of a session being refreshed; an inactive or deleted user ends the session.
-    async fn active_user(
+    /// The stored user of a session being refreshed; an inactive or deleted (`None`) user
+    /// ends the session.
+    async fn active(
         &self,
+        stored: Option<User>,
         user_id: Uuid,
         session_id: Uuid,
-    ) -> Result<crate::domain::User, Error> {
-        let ctx = &self.context;
-        match ctx.store.user(user_id, ctx.territory()).await? {
+    ) -> Result<User, Error> {
+        match stored {
             Some(user) if user.is_active => Ok(user),
             _ => {
                 self.end(

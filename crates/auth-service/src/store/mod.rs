@@ -92,13 +92,15 @@ pub trait SessionStore {
     /// Spends the live token with `hash` and stores `successor` in its session (the
     /// successor's `session_id` is taken from the spent token), pushes the session's idle
     /// deadline and writes `effects(session id, user id)`, atomically: of many concurrent
-    /// calls with one token exactly one sees `Rotated`.
+    /// calls with one token exactly one sees `Rotated`, which carries the session's user
+    /// with the roles held globally or in `territory`.
     async fn rotate_refresh_token(
         &self,
         hash: &[u8],
         successor: &NewRefreshToken,
         now: DateTime<Utc>,
         idle_deadline: DateTime<Utc>,
+        territory: Option<&str>,
         effects: SessionEffects<'_>,
     ) -> StoreResult<Rotation>;
     /// The session a refresh token belongs to: (session id, user id).

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::Device;
+use crate::domain::{Device, User};
 
 pub struct NewUser {
     pub id: Uuid,
@@ -38,8 +38,14 @@ pub struct NewRefreshToken {
 /// What presenting a refresh token did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The token was live and is now spent; the successor was stored.
-    Rotated { session_id: Uuid, user_id: Uuid },
+    /// The token was live and is now spent; the successor was stored. `user` is the
+    /// session's user as stored (global roles plus those of the given territory), `None`
+    /// when deleted.
+    Rotated {
+        session_id: Uuid,
+        user_id: Uuid,
+        user: Option<Box<User>>,
+    },
     /// The token had already been spent (a retry or a reuse: the caller decides by time).
     Spent {
         session_id: Uuid,

@@ -135,6 +135,15 @@ async fn insert_refresh_token(
 }
 
 #[derive(sqlx::FromRow)]
+struct RotatedRow {
+    session_id: Uuid,
+    session_user_id: Uuid,
+    present: bool,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
+#[derive(sqlx::FromRow)]
 struct SpentRow {
     session_id: Uuid,
     user_id: Uuid,
@@ -250,14 +259,16 @@ impl SessionStore for PgStore {
         successor: &NewRefreshToken,
         now: DateTime<Utc>,
         idle_deadline: DateTime<Utc>,
+        territory: Option<&str>,
         effects: SessionEffects<'_>,
     ) -> StoreResult<Rotation> {
         let now_text = now;
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         // One statement: the compare-and-set (only a live token of an active session is spent,
-        // once), the session's activity, and the successor in the same session. The foreign key
-        // from the spent token to its successor is checked at the end of the statement.
-        let spent: Option<(Uuid, Uuid)> = sqlx::query_as(
+        // once), the session's activity, the successor in the same session, and the session's
+        // user. The foreign key from the spent token to its successor is checked at the end of
+        // the statement.
+        let sql = format!(
             "WITH spent AS ( \
                UPDATE refresh_tokens SET spent_at = $2, successor_id = $3 \
                WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > $2 \
@@ -270,24 +281,34 @@ impl SessionStore for PgStore {
              successor AS ( \
                INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
                SELECT $3, id, $5, $6, $7 FROM touched RETURNING id) \
-             SELECT id, user_id FROM touched",
-        )
-        .bind(hash)
-        .bind(now_text)
-        .bind(successor.id)
-        .bind(idle_deadline)
-        .bind(&successor.hash)
-        .bind(successor.created_at)
-        .bind(successor.expires_at)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        if let Some((session_id, user_id)) = spent {
+             SELECT t.id AS session_id, t.user_id AS session_user_id, \
+                    u.deleted_at IS NULL AS present, {} \
+             FROM touched t JOIN users u ON u.id = t.user_id",
+            user_fields("$8")
+        );
+        let spent: Option<RotatedRow> = sqlx::query_as(&sql)
+            .bind(hash)
+            .bind(now_text)
+            .bind(successor.id)
+            .bind(idle_deadline)
+            .bind(&successor.hash)
+            .bind(successor.created_at)
+            .bind(successor.expires_at)
+            .bind(territory)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if let Some(row) = spent {
+            let (session_id, user_id) = (row.session_id, row.session_user_id);
             write_effects(&mut tx, &effects(session_id, user_id)).await?;
             tx.commit().await.map_err(db_error)?;
+            let user = row
+                .present
+                .then(|| Box::new(row.user.into_credentials().user));
             return Ok(Rotation::Rotated {
                 session_id,
                 user_id,
+                user,
             });
         }
         let row: Option<SpentRow> = sqlx::query_as(

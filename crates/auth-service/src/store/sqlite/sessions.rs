@@ -7,7 +7,7 @@ use sqlx::{Sqlite, SqliteConnection, Transaction};
 use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
-use super::users::{user_fields, UserRow};
+use super::users::{credentials_by_id, user_fields, UserRow};
 use super::{db_error, id, ts, write_effects, SqliteStore};
 use crate::domain::session::SessionState;
 use crate::domain::{Device, EndReason, Session};
@@ -251,6 +251,7 @@ impl SessionStore for SqliteStore {
         successor: &NewRefreshToken,
         now: DateTime<Utc>,
         idle_deadline: DateTime<Utc>,
+        territory: Option<&str>,
         effects: SessionEffects<'_>,
     ) -> StoreResult<Rotation> {
         let now_text = ts(now);
@@ -294,10 +295,12 @@ impl SessionStore for SqliteStore {
             .map_err(db_error)?;
             let (session_id, user_id) = (session_id.into_uuid(), user_id.into_uuid());
             write_effects(&mut tx, &effects(session_id, user_id)).await?;
+            let user = credentials_by_id(&mut tx, user_id, territory).await?;
             tx.commit().await.map_err(db_error)?;
             return Ok(Rotation::Rotated {
                 session_id,
                 user_id,
+                user: user.map(|credentials| Box::new(credentials.user)),
             });
         }
         let row: Option<SpentRow> = sqlx::query_as(
