@@ -7,6 +7,7 @@ pub mod chaos;
 pub mod forge;
 pub mod grpc;
 pub mod nats;
+pub mod owned;
 pub mod process;
 pub mod redis;
 pub mod smtp;

@@ -2,12 +2,14 @@
 //! and a private `nats-server` a test may stop, freeze and start again to stage an outage
 //! without touching the shared one.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::Value;
+
+use super::owned::{installed, Owned};
+use super::process::free_port;
 
 /// How long a freshly started `nats-server` may take to answer on a busy machine.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
@@ -46,7 +48,7 @@ fn program() -> &'static str {
 /// directory of its own that outlives a stop, as a real broker's disk does.
 pub struct OwnNats {
     pub port: u16,
-    child: Option<Child>,
+    process: Owned,
     dir: tempfile::TempDir,
 }
 
@@ -54,20 +56,11 @@ impl OwnNats {
     /// Whether `nats-server` can be run here; under `CI` it must be, otherwise `test` is
     /// skipped with a note.
     pub fn available(test: &str) -> bool {
-        let found = Command::new(program())
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !found {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but nats-server is not installed (apt-get install nats-server)"
-            );
-            eprintln!("SKIPPED {test}: nats-server is not installed");
-        }
-        found
+        installed(
+            program(),
+            test,
+            "install NATS (apt-get install nats-server)",
+        )
     }
 
     /// Starts a server on a free port and waits until JetStream answers.
@@ -76,7 +69,7 @@ impl OwnNats {
         for _ in 0..5 {
             let mut nats = Self {
                 port: free_port(),
-                child: None,
+                process: Owned::default(),
                 dir: tempfile::tempdir().expect("temp dir for nats-server"),
             };
             if nats.launch().await {
@@ -92,10 +85,7 @@ impl OwnNats {
 
     /// Kills the server (SIGKILL: a crash, no goodbye to clients) and waits for its exit.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Starts the server again on the same port, with the streams it had stored.
@@ -110,21 +100,12 @@ impl OwnNats {
 
     /// Freezes the server (SIGSTOP): connections stay open but nothing is acknowledged.
     pub fn pause(&self) {
-        self.signal("-STOP");
+        self.process.pause();
     }
 
     /// Lets a paused server answer again (SIGCONT).
     pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("nats-server is running").id();
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {signal} {pid} failed");
+        self.process.resume();
     }
 
     /// Every message stored in `stream` so far, as `(Nats-Msg-Id, envelope)` in stream order.
@@ -134,29 +115,21 @@ impl OwnNats {
 
     /// Spawns the process; false when it exits or stays silent (e.g. the port was taken).
     async fn launch(&mut self) -> bool {
-        let child = Command::new(program())
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run nats-server");
-        self.child = Some(child);
+        self.process.spawn(
+            Command::new(program())
+                .args([
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-js",
+                    "-sd",
+                ])
+                .arg(self.dir.path()),
+        );
         let deadline = tokio::time::Instant::now() + STARTUP_DEADLINE;
         while tokio::time::Instant::now() < deadline {
-            let exited = self
-                .child
-                .as_mut()
-                .is_some_and(|child| child.try_wait().ok().flatten().is_some());
-            if exited {
+            if self.process.exited() {
                 break;
             }
             if self.jetstream_answers().await {
@@ -184,12 +157,6 @@ impl OwnNats {
             .ok()
             .flatten()
             .is_some()
-    }
-}
-
-impl Drop for OwnNats {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -224,9 +191,4 @@ pub async fn stored_messages(url: &str, stream: &str) -> Vec<(String, Value)> {
         stored.push((msg_id, serde_json::from_slice(&message.payload).unwrap()));
     }
     stored
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }

@@ -2,9 +2,11 @@
 //! private `redis-server` a test may stop and start again to stage an outage without touching
 //! the shared one.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
+
+use super::owned::{installed, Owned};
+use super::process::free_port;
 
 /// How long a freshly started `redis-server` may take to answer on a busy machine.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
@@ -33,7 +35,7 @@ pub fn shared_redis_for(test: &str) -> Option<String> {
 /// A `redis-server` process owned by one test, on its own port, without persistence.
 pub struct OwnRedis {
     pub port: u16,
-    child: Option<Child>,
+    process: Owned,
     dir: tempfile::TempDir,
 }
 
@@ -41,21 +43,11 @@ impl OwnRedis {
     /// Whether `redis-server` can be run here; under `CI` it must be, otherwise `test` is
     /// skipped with a note.
     pub fn available(test: &str) -> bool {
-        let found = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !found {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but redis-server is not on PATH: install Redis (apt-get install \
-                 redis-server)"
-            );
-            eprintln!("SKIPPED {test}: redis-server is not on PATH");
-        }
-        found
+        installed(
+            "redis-server",
+            test,
+            "install Redis (apt-get install redis-server)",
+        )
     }
 
     /// Starts a server on a free port and waits until it answers PING.
@@ -64,7 +56,7 @@ impl OwnRedis {
         for _ in 0..5 {
             let mut redis = Self {
                 port: free_port(),
-                child: None,
+                process: Owned::default(),
                 dir: tempfile::tempdir().expect("temp dir for redis-server"),
             };
             if redis.launch().await {
@@ -78,12 +70,9 @@ impl OwnRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server (paused or not: SIGKILL needs no cooperation) and waits for its exit.
+    /// Kills the server (paused or not) and waits for its exit.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Starts the server again on the same port (empty: nothing is persisted).
@@ -118,47 +107,29 @@ impl OwnRedis {
     /// Freezes the server (SIGSTOP): connections stay open but nothing answers, like a Redis
     /// stuck on a slow disk or a dropped network path.
     pub fn pause(&self) {
-        self.signal("-STOP");
+        self.process.pause();
     }
 
     /// Lets a paused server answer again (SIGCONT).
     pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("redis-server is running").id();
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {signal} {pid} failed");
+        self.process.resume();
     }
 
     /// Spawns the process; false when it exits or stays silent (e.g. the port was taken).
     async fn launch(&mut self) -> bool {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run redis-server");
-        let pid = child.id();
-        self.child = Some(child);
+        let pid = self.process.spawn(
+            Command::new("redis-server")
+                .args(["--port", &self.port.to_string()])
+                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(self.dir.path()),
+        );
         let deadline = tokio::time::Instant::now() + STARTUP_DEADLINE;
         while tokio::time::Instant::now() < deadline {
             if self.answers_as(pid).await {
                 return true;
             }
-            let exited = self
-                .child
-                .as_mut()
-                .is_some_and(|child| child.try_wait().ok().flatten().is_some());
-            if exited {
+            if self.process.exited() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -166,15 +137,4 @@ impl OwnRedis {
         self.stop();
         false
     }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }
