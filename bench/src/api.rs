@@ -1,14 +1,20 @@
-//! The few service calls the setup needs: health, config, signup and login.
+//! The few service calls the setup needs (health, config, metrics, signup, login), the
+//! benchmark users and the JSON bodies the load sends.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use reqwest::{Client, StatusCode};
+use bytes::Bytes;
+use http::{Method, StatusCode};
 use serde_json::{json, Value};
+
+use crate::http::{Connection, Target};
 
 pub const LOGIN: &str = "/api/auth/login";
 pub const ME: &str = "/api/auth/me";
-const SIGNUP: &str = "/api/auth/signup";
+pub const SIGNUP: &str = "/api/auth/signup";
+pub const REFRESH: &str = "/api/auth/refresh";
+pub const INTROSPECT: &str = "/api/auth/introspect";
 const CONFIG: &str = "/api/auth/config";
 const HEALTH: &str = "/health";
 const METRICS: &str = "/metrics";
@@ -36,6 +42,12 @@ impl User {
         format!("{}@bench.example.com", self.username)
     }
 
+    /// The JSON body of `POST /api/auth/signup` for this user.
+    pub fn signup_body(&self) -> String {
+        json!({ "email": self.email(), "username": self.username, "password": PASSWORD })
+            .to_string()
+    }
+
     /// The JSON body of `POST /api/auth/login` for this user.
     pub fn login_body(&self) -> String {
         json!({ "username": self.username, "password": PASSWORD }).to_string()
@@ -50,90 +62,95 @@ pub fn run_tag() -> String {
     format!("{millis:x}{:x}", std::process::id())
 }
 
-/// The base URL and a pooled keep-alive client; clones share the pool.
+/// The setup calls, each on a connection of its own.
 pub struct Api {
-    client: Client,
-    base: String,
+    target: Target,
+}
+
+/// What a login answers that the load needs.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
 }
 
 impl Api {
-    pub fn new(base: &str) -> anyhow::Result<Self> {
-        let client = Client::builder()
-            .timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .build()
-            .context("cannot build the HTTP client")?;
-        Ok(Self {
-            client,
-            base: base.trim_end_matches('/').to_owned(),
-        })
+    pub fn new(target: Target) -> Self {
+        Self { target }
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    pub fn target(&self) -> &Target {
+        &self.target
     }
 
     /// Whether `GET /health` answers 200 within a second.
     pub async fn healthy(&self) -> bool {
-        let answer = self
-            .client
-            .get(self.url(HEALTH))
-            .timeout(Duration::from_secs(1))
-            .send()
-            .await;
-        matches!(answer, Ok(response) if response.status() == StatusCode::OK)
+        let Ok(request) = self.target.prepare(Method::GET, HEALTH, &[], Bytes::new()) else {
+            return false;
+        };
+        let answer = tokio::time::timeout(
+            Duration::from_secs(1),
+            Connection::new(self.target.clone()).send(request),
+        )
+        .await;
+        matches!(answer, Ok(Ok((StatusCode::OK, _))))
     }
 
     /// Seconds spent hashing or verifying passwords so far (`GET /metrics`), if exposed.
     pub async fn password_hash_totals(&self) -> Option<Totals> {
-        let response = self.client.get(self.url(METRICS)).send().await.ok()?;
-        let text = response.error_for_status().ok()?.text().await.ok()?;
-        histogram_totals(&text, "auth_password_hash_duration_seconds")
+        let (status, body) = self.get(METRICS).await.ok()?;
+        let text = String::from_utf8(body.to_vec()).ok()?;
+        status
+            .is_success()
+            .then(|| histogram_totals(&text, "auth_password_hash_duration_seconds"))?
     }
 
     /// `GET /api/auth/config`: the public auth settings as JSON.
     pub async fn auth_config(&self) -> anyhow::Result<Value> {
-        let response = self.client.get(self.url(CONFIG)).send().await?;
-        let response = expect_status(response, StatusCode::OK, CONFIG).await?;
-        Ok(response.json().await?)
+        let (status, body) = self.get(CONFIG).await?;
+        expect_status(status, &body, StatusCode::OK, CONFIG)?;
+        Ok(serde_json::from_slice(&body)?)
     }
 
     pub async fn signup(&self, user: &User) -> anyhow::Result<()> {
-        let body =
-            json!({ "email": user.email(), "username": user.username, "password": PASSWORD });
-        let response = self
-            .client
-            .post(self.url(SIGNUP))
-            .json(&body)
-            .send()
+        let request = self
+            .target
+            .prepare(Method::POST, SIGNUP, &[], user.signup_body())?;
+        let (status, body) = self
+            .target
+            .send_once(request)
             .await
             .with_context(|| format!("signup of {}", user.username))?;
-        expect_status(response, StatusCode::CREATED, SIGNUP).await?;
-        Ok(())
+        expect_status(status, &body, StatusCode::CREATED, SIGNUP)
     }
 
-    /// Logs `user` in and returns the access token.
-    pub async fn login(&self, user: &User) -> anyhow::Result<String> {
-        let response = self
-            .client
-            .post(self.url(LOGIN))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(user.login_body())
-            .send()
+    /// Logs `user` in: a new session, its access and refresh tokens.
+    pub async fn login(&self, user: &User) -> anyhow::Result<Tokens> {
+        let request = self
+            .target
+            .prepare(Method::POST, LOGIN, &[], user.login_body())?;
+        let (status, body) = self
+            .target
+            .send_once(request)
             .await
             .with_context(|| format!("login of {}", user.username))?;
-        let body: Value = expect_status(response, StatusCode::OK, LOGIN)
-            .await?
-            .json()
-            .await?;
-        match body.get("access_token").and_then(Value::as_str) {
-            Some(token) => Ok(token.to_owned()),
-            None => bail!("{LOGIN} answered 200 without an access_token"),
-        }
+        expect_status(status, &body, StatusCode::OK, LOGIN)?;
+        let body: Value = serde_json::from_slice(&body)?;
+        let field = |name: &str| {
+            body.get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .with_context(|| format!("{LOGIN} answered 200 without {name}"))
+        };
+        Ok(Tokens {
+            access: field("access_token")?,
+            refresh: field("refresh_token")?,
+        })
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, Bytes)> {
+        let request = self.target.prepare(Method::GET, path, &[], Bytes::new())?;
+        self.target.send_once(request).await
     }
 }
 
@@ -169,20 +186,22 @@ fn histogram_totals(exposition: &str, name: &str) -> Option<Totals> {
     })
 }
 
-/// The response if it has status `wanted`, else an error quoting the start of its body.
-async fn expect_status(
-    response: reqwest::Response,
+/// Ok if `status` is `wanted`, else an error quoting the start of the body.
+fn expect_status(
+    status: StatusCode,
+    body: &[u8],
     wanted: StatusCode,
     what: &str,
-) -> anyhow::Result<reqwest::Response> {
-    let status = response.status();
+) -> anyhow::Result<()> {
     if status == wanted {
-        return Ok(response);
+        return Ok(());
     }
-    let body = response.text().await.unwrap_or_default();
     bail!(
         "{what} answered {status} (expected {wanted}): {}",
-        body.chars().take(300).collect::<String>()
+        String::from_utf8_lossy(body)
+            .chars()
+            .take(300)
+            .collect::<String>()
     )
 }
 

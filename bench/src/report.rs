@@ -1,32 +1,40 @@
-//! The printed result: settings, the table, and whatever went wrong.
+//! The printed result: per database, a settings line and one markdown table with every figure
+//! of issue 8 beside its target, then whatever went wrong.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::load::{Stats, Timing};
+use crate::database::Backend;
+use crate::hashing::HashLimit;
+use crate::load::{Kind, Stats};
+use crate::targets::{self, Verdict};
 
 /// Server log lines shown after the table.
 const LOG_LINES_SHOWN: usize = 10;
 
-/// One line of the table.
+/// One measured load scenario (or one group of a scenario run beside another).
 #[derive(Debug, Clone)]
 pub struct Row {
-    pub scenario: String,
-    pub requests: u64,
+    pub kind: Kind,
+    /// Whether it ran beside the login flood.
+    pub flood: bool,
+    pub label: String,
     pub rate: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
-    pub max_ms: f64,
     /// Mean server-side password hash time during the scenario, from `/metrics`.
     pub hash_ms: Option<f64>,
+    /// CPU time per successful request of the service and of the load generator, in µs; only
+    /// for a scenario of one group (a flood's CPU cannot be split between its groups).
+    pub cpu_us: Option<Cpu>,
     pub failures: u64,
     pub failure_detail: Option<String>,
 }
 
 impl Row {
-    pub fn new(scenario: String, stats: &Stats, window: Duration) -> Self {
+    pub fn new(kind: Kind, label: String, stats: &Stats, window: Duration) -> Self {
         let ms = |quantile: f64| micros_to_ms(stats.latency.value_at_quantile(quantile));
         let failure_detail = (stats.failures() > 0).then(|| {
             let mut kinds: Vec<String> = stats
@@ -35,26 +43,30 @@ impl Row {
                 .map(|(status, count)| format!("{count}× HTTP {status}"))
                 .collect();
             if stats.transport_errors > 0 {
-                kinds.push(format!("{}× no answer", stats.transport_errors));
+                kinds.push(format!(
+                    "{}× no or unexpected answer",
+                    stats.transport_errors
+                ));
             }
             let first = stats.first_failure.as_deref().unwrap_or("?");
             format!("{}; first: {first}", kinds.join(", "))
         });
         Self {
-            scenario,
-            requests: stats.requests(),
+            kind,
+            flood: false,
+            label,
             rate: per_second(stats.requests(), window),
             p50_ms: ms(0.5),
             p99_ms: ms(0.99),
-            max_ms: micros_to_ms(stats.latency.max()),
             hash_ms: None,
+            cpu_us: None,
             failures: stats.failures(),
             failure_detail,
         }
     }
 }
 
-fn micros_to_ms(micros: u64) -> f64 {
+pub fn micros_to_ms(micros: u64) -> f64 {
     // Exact enough: latencies are far below 2^52 µs.
     micros as f64 / 1000.0
 }
@@ -68,104 +80,87 @@ fn per_second(count: u64, window: Duration) -> f64 {
     }
 }
 
-/// Everything printed at the end of a run.
-pub struct Report {
-    service: String,
-    timing: Timing,
-    /// Login and `me` concurrency.
-    concurrency: [u32; 2],
-    /// Login and `me` users.
-    users: [u32; 2],
-    /// Service settings worth knowing, with where they came from.
-    settings: Vec<String>,
+/// CPU microseconds per request: the service's, the PostgreSQL backends' serving it, and the
+/// load generator's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cpu {
+    pub service: Option<f64>,
+    pub database: Option<f64>,
+    pub client: Option<f64>,
+}
+
+/// Everything measured on one database.
+pub struct Figures {
+    pub backend: Backend,
+    pub service: String,
+    pub settings: Vec<String>,
+    pub startup_fresh: Option<Duration>,
+    pub startup_existing: Vec<Duration>,
+    pub hash_limit: Option<HashLimit>,
     pub rows: Vec<Row>,
+    /// `me` driven by wrk instead of this benchmark's client, if it ran.
+    pub loader_check: Option<Row>,
+    pub rss_idle_kib: Option<u64>,
+    pub rss_peak_kib: Option<u64>,
     pub server_log: Option<String>,
 }
 
-impl Report {
-    pub fn new(service: String, timing: Timing, concurrency: [u32; 2], users: [u32; 2]) -> Self {
+impl Figures {
+    pub fn new(backend: Backend, service: String) -> Self {
         Self {
+            backend,
             service,
-            timing,
-            concurrency,
-            users,
             settings: Vec::new(),
+            startup_fresh: None,
+            startup_existing: Vec::new(),
+            hash_limit: None,
             rows: Vec::new(),
+            loader_check: None,
+            rss_idle_kib: None,
+            rss_peak_kib: None,
             server_log: None,
         }
     }
 
     pub fn failures(&self) -> u64 {
-        self.rows.iter().map(|row| row.failures).sum()
-    }
-
-    /// Session and password settings from `GET /api/auth/config` (argon2 only if it says).
-    pub fn settings_from_auth_config(&mut self, config: &Value) {
-        let Some(object) = config.as_object() else {
-            return;
-        };
-        let wanted = |key: &str| {
-            key.contains("argon2")
-                || key == "max_sessions_per_user"
-                || key == "access_token_ttl_seconds"
-        };
-        let found: Vec<String> = object
+        self.rows
             .iter()
-            .filter(|(key, _)| wanted(key))
-            .map(|(key, value)| format!("{key} = {value}"))
-            .collect();
-        if !found.is_empty() {
-            self.settings
-                .push(format!("{} (GET /api/auth/config)", found.join(", ")));
-        }
+            .chain(&self.loader_check)
+            .map(|row| row.failures)
+            .sum()
     }
 
-    /// The argon2 settings from the `[password]` table of `auth-service config` output.
-    pub fn settings_from_service_config(&mut self, toml: &str) {
-        let found = password_settings(toml);
-        if !found.is_empty() {
-            self.settings.push(format!(
-                "{} (`auth-service config` of the spawned binary)",
-                found.join(", ")
-            ));
-        }
+    pub fn row(&self, kind: Kind, flood: bool) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|row| row.kind == kind && row.flood == flood)
     }
 
-    pub fn print(&self) {
-        println!("{}", self.render());
+    /// The median start-to-healthy time on an existing database.
+    pub fn startup_existing_median(&self) -> Option<Duration> {
+        let mut sorted = self.startup_existing.clone();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied()
     }
 
-    fn render(&self) -> String {
+    pub fn render(&self) -> String {
         let mut out = String::new();
-        let cores = std::thread::available_parallelism().map_or(0, usize::from);
-        let [login_c, me_c] = self.concurrency;
-        let [login_users, me_users] = self.users;
-        let _ = writeln!(out, "\n## auth-bench results\n");
-        let _ = writeln!(
-            out,
-            "cores:    {cores} (shared by this client and a spawned service)"
-        );
+        let _ = writeln!(out, "\n## {} — auth-bench\n", self.backend.name());
         let _ = writeln!(out, "service:  {}", self.service);
-        let _ = writeln!(
-            out,
-            "load:     {} s measured after {} s warm-up per scenario; login c={login_c} over {login_users} users, me c={me_c} over {me_users} other users",
-            self.timing.duration.as_secs(),
-            self.timing.warmup.as_secs(),
-        );
         for setting in &self.settings {
             let _ = writeln!(out, "settings: {setting}");
         }
         let _ = writeln!(out);
-        out.push_str(&table(&self.rows));
+        out.push_str(&table(&targets::lines(self)));
         self.render_failures(&mut out);
         self.render_server_log(&mut out);
         out
     }
 
     fn render_failures(&self, out: &mut String) {
-        for row in &self.rows {
+        for row in self.rows.iter().chain(&self.loader_check) {
             if let Some(detail) = &row.failure_detail {
-                let _ = writeln!(out, "\nFAILURES in {}: {detail}", row.scenario);
+                let _ = writeln!(out, "\nFAILURES in {}: {detail}", row.label);
             }
         }
     }
@@ -174,69 +169,185 @@ impl Report {
         let Some(log) = &self.server_log else {
             return;
         };
-        let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
-        if lines.is_empty() {
+        let kinds = log_kinds(log);
+        if kinds.is_empty() {
             let _ = writeln!(out, "\nservice log: no warnings or errors");
             return;
         }
-        let _ = writeln!(
-            out,
-            "\nservice log: {} lines at warn or above; the first:",
-            lines.len()
-        );
-        for line in lines.iter().take(LOG_LINES_SHOWN) {
-            let _ = writeln!(out, "  {}", line.chars().take(400).collect::<String>());
+        let _ = writeln!(out, "\nservice log, at warn and above, by kind:");
+        for (kind, count) in kinds.iter().take(LOG_LINES_SHOWN) {
+            let _ = writeln!(out, "  {count:>5} × {kind}");
         }
     }
 }
 
-/// The table, columns aligned; `hash ms` is blank where no logins ran.
-pub fn table(rows: &[Row]) -> String {
-    let width = rows
+/// Log lines grouped by level, message and (for slow statements) the statement's summary,
+/// most frequent first; a line that is not JSON is its own kind.
+fn log_kinds(log: &str) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let kind = match serde_json::from_str::<Value>(line) {
+            Ok(entry) => {
+                let field = |name: &str| entry[name].as_str().unwrap_or_default().to_owned();
+                let summary = field("summary");
+                let mut kind = format!("{} {}", field("level"), field("message"));
+                if !summary.is_empty() {
+                    kind = format!("{kind}: {summary}");
+                }
+                kind
+            }
+            Err(_) => line.to_owned(),
+        };
+        let kind: String = kind.chars().take(200).collect();
+        match counts.iter_mut().find(|(seen, _)| *seen == kind) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((kind, 1)),
+        }
+    }
+    counts.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+    counts
+}
+
+/// One line of the table: a figure, its value, and its target with the verdict.
+#[derive(Debug, Clone, Default)]
+pub struct Line {
+    pub figure: String,
+    pub value: String,
+    pub p50: String,
+    pub p99: String,
+    pub errors: String,
+    pub service_cpu: String,
+    pub database_cpu: String,
+    pub client_cpu: String,
+    pub target: String,
+    pub verdict: Option<Verdict>,
+}
+
+const HEADERS: [&str; 10] = [
+    "figure",
+    "value",
+    "p50 ms",
+    "p99 ms",
+    "errors",
+    "CPU µs/req: service",
+    "PostgreSQL",
+    "client",
+    "target",
+    "result",
+];
+
+/// A markdown table, columns padded so that it also reads as plain text.
+pub fn table(lines: &[Line]) -> String {
+    let cells: Vec<[String; 10]> = lines
         .iter()
-        .map(|row| row.scenario.chars().count())
-        .chain([8])
-        .max()
-        .unwrap_or(8);
-    let mut out = format!(
-        "{:<width$}  {:>9}  {:>9}  {:>8}  {:>8}  {:>8}  {:>8}  {:>6}\n",
-        "scenario", "requests", "rate/s", "p50 ms", "p99 ms", "max ms", "hash ms", "errors"
-    );
-    for row in rows {
-        let hash = row.hash_ms.map_or(String::new(), |ms| format!("{ms:.1}"));
-        let _ = writeln!(
-            out,
-            "{:<width$}  {:>9}  {:>9.1}  {:>8.2}  {:>8.2}  {:>8.2}  {:>8}  {:>6}",
-            row.scenario,
-            row.requests,
-            row.rate,
-            row.p50_ms,
-            row.p99_ms,
-            row.max_ms,
-            hash,
-            row.failures
-        );
+        .map(|line| {
+            [
+                line.figure.clone(),
+                line.value.clone(),
+                line.p50.clone(),
+                line.p99.clone(),
+                line.errors.clone(),
+                line.service_cpu.clone(),
+                line.database_cpu.clone(),
+                line.client_cpu.clone(),
+                line.target.clone(),
+                line.verdict.map_or(String::new(), |v| v.to_string()),
+            ]
+        })
+        .collect();
+    let mut widths = HEADERS.map(|h| h.chars().count());
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    // Figures and targets read left to right; numbers line up on the right.
+    let right = [
+        false, true, true, true, true, true, true, true, false, false,
+    ];
+    let render = |row: &[String]| {
+        let mut line = String::from("|");
+        for ((cell, width), right) in row.iter().zip(widths).zip(right) {
+            let pad = width - cell.chars().count();
+            let (left, trail) = if right { (pad, 0) } else { (0, pad) };
+            let _ = write!(line, " {}{cell}{} |", " ".repeat(left), " ".repeat(trail));
+        }
+        line.push('\n');
+        line
+    };
+    let mut out = render(&HEADERS.map(String::from));
+    out.push('|');
+    for (width, right) in widths.iter().zip(right) {
+        // A cell is its text and a space either side; `:` on the right marks a number column.
+        let dashes = "-".repeat(width + 1);
+        let _ = write!(out, "{dashes}{}|", if right { ':' } else { '-' });
+    }
+    out.push('\n');
+    for row in &cells {
+        out.push_str(&render(row));
     }
     out
 }
 
-/// `key = value` lines of the `[password]` table whose key is about hashing.
-fn password_settings(toml: &str) -> Vec<String> {
+/// `12345.6` → `12 346`: whole numbers with a space between thousands.
+pub fn grouped(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A rate: one decimal below 1 000/s, whole and grouped above.
+pub fn rate(value: f64) -> String {
+    if value < 1000.0 {
+        format!("{value:.1}/s")
+    } else {
+        format!("{}/s", grouped(value))
+    }
+}
+
+pub fn ms(value: f64) -> String {
+    format!("{value:.2}")
+}
+
+pub fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// `key = value` of the `[password]` table of `auth-service config` output.
+pub fn password_setting(toml: &str, wanted: &str) -> Option<String> {
     let mut section = "";
-    let mut found = Vec::new();
     for line in toml.lines().map(str::trim) {
         if line.starts_with('[') {
             section = line;
         } else if section == "[password]" {
             if let Some((key, value)) = line.split_once('=') {
-                let key = key.trim();
-                if key.starts_with("argon2") || key == "hash_workers" {
-                    found.push(format!("{key} = {}", value.trim()));
+                if key.trim() == wanted {
+                    return Some(value.trim().to_owned());
                 }
             }
         }
     }
-    found
+    None
+}
+
+/// Session settings from `GET /api/auth/config` worth a settings line (argon2 if it says).
+pub fn auth_config_settings(config: &Value) -> Option<String> {
+    let object = config.as_object()?;
+    let wanted = |key: &str| {
+        key.contains("argon2") || key == "max_sessions_per_user" || key.ends_with("_ttl_seconds")
+    };
+    let found: Vec<String> = object
+        .iter()
+        .filter(|(key, _)| wanted(key))
+        .map(|(key, value)| format!("{key} = {value}"))
+        .collect();
+    (!found.is_empty()).then(|| format!("{} (GET /api/auth/config)", found.join(", ")))
 }
 
 #[cfg(test)]
@@ -252,6 +363,7 @@ mod tests {
         }
         Stats {
             latency,
+            completed: millis.len() as u64,
             statuses: BTreeMap::new(),
             transport_errors: 0,
             first_failure: None,
@@ -261,13 +373,16 @@ mod tests {
     #[test]
     fn rows_carry_rate_and_percentiles_in_milliseconds() {
         let millis: Vec<u64> = (1..=100).collect();
-        let row = Row::new("me".into(), &stats(&millis), Duration::from_secs(10));
+        let row = Row::new(
+            Kind::Me,
+            "me".into(),
+            &stats(&millis),
+            Duration::from_secs(10),
+        );
 
-        assert_eq!(row.requests, 100);
         assert!((row.rate - 10.0).abs() < 1e-9);
         assert!((row.p50_ms - 50.0).abs() < 0.1, "{}", row.p50_ms);
         assert!((row.p99_ms - 99.0).abs() < 0.1, "{}", row.p99_ms);
-        assert!((row.max_ms - 100.0).abs() < 0.1, "{}", row.max_ms);
         assert!(row.failure_detail.is_none());
     }
 
@@ -278,48 +393,74 @@ mod tests {
         failing.transport_errors = 1;
         failing.first_failure = Some("HTTP 401: session ended".into());
 
-        let row = Row::new("me".into(), &failing, Duration::from_secs(1));
+        let row = Row::new(Kind::Me, "me".into(), &failing, Duration::from_secs(1));
 
         assert_eq!(row.failures, 4);
         assert_eq!(
             row.failure_detail.as_deref(),
-            Some("3× HTTP 401, 1× no answer; first: HTTP 401: session ended")
+            Some("3× HTTP 401, 1× no or unexpected answer; first: HTTP 401: session ended")
         );
     }
 
     #[test]
-    fn the_table_aligns_its_columns() {
-        let mut row = Row::new(
-            "login alone (c=4)".into(),
-            &stats(&[40, 60]),
-            Duration::from_secs(2),
-        );
-        row.hash_ms = Some(38.25);
-        let printed = table(&[row]);
-        let lines: Vec<&str> = printed.lines().collect();
+    fn the_table_is_markdown_with_aligned_columns() {
+        let lines = [Line {
+            figure: "`me` (c=16)".into(),
+            value: "10 761/s".into(),
+            p50: "1.41".into(),
+            p99: "3.36".into(),
+            errors: "0".into(),
+            service_cpu: "120".into(),
+            database_cpu: String::new(),
+            client_cpu: "20".into(),
+            target: "≥ 15 000/s".into(),
+            verdict: Some(Verdict::Miss),
+        }];
 
-        assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].len(), lines[1].len(), "{printed}");
-        assert!(lines[0].starts_with("scenario "), "{printed}");
-        assert!(lines[1].starts_with("login alone (c=4)  "), "{printed}");
-        assert!(lines[1].contains("  1.0  "), "{printed}");
-        assert!(
-            lines[1].contains("  38.2  ") || lines[1].contains("  38.3  "),
-            "{printed}"
-        );
+        let printed = table(&lines);
+        let rows: Vec<&str> = printed.lines().collect();
+
+        assert_eq!(rows.len(), 3, "{printed}");
+        assert!(rows[0].starts_with("| figure "), "{printed}");
+        assert!(rows[1].starts_with("|---"), "{printed}");
+        assert!(rows[2].contains("| 10 761/s |"), "{printed}");
+        assert!(rows[2].ends_with("| MISS   |"), "{printed}");
+        let widths: Vec<usize> = rows.iter().map(|r| r.chars().count()).collect();
+        assert!(widths.iter().all(|w| *w == widths[0]), "{printed}");
     }
 
     #[test]
-    fn argon2_settings_are_read_from_the_password_table_only() {
-        let toml = "[server]\nport = 1\n\n[password]\nmin_length = 8\nargon2_memory_kib = 19456\nargon2_iterations = 2\nhash_workers = 0\n\n[log]\nlevel = \"warn\"\n";
+    fn log_lines_are_counted_by_kind_most_frequent_first() {
+        let log = r#"{"level":"WARN","message":"Mail is only logged"}
+{"level":"WARN","message":"slow statement","summary":"UPDATE outbox …","elapsed":"1.2s"}
+{"level":"WARN","message":"slow statement","summary":"UPDATE outbox …","elapsed":"1.5s"}
+not json
+"#;
 
         assert_eq!(
-            password_settings(toml),
+            log_kinds(log),
             [
-                "argon2_memory_kib = 19456",
-                "argon2_iterations = 2",
-                "hash_workers = 0"
+                ("WARN slow statement: UPDATE outbox …".to_owned(), 2),
+                ("WARN Mail is only logged".to_owned(), 1),
+                ("not json".to_owned(), 1),
             ]
         );
+    }
+
+    #[test]
+    fn hash_workers_are_read_from_the_password_table_only() {
+        let toml = "[server]\nhash_workers = 9\n\n[password]\nargon2_memory_kib = 19456\nhash_workers = 0\n";
+
+        assert_eq!(password_setting(toml, "hash_workers").as_deref(), Some("0"));
+        assert_eq!(password_setting(toml, "min_length"), None);
+    }
+
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        assert_eq!(grouped(10761.4), "10 761");
+        assert_eq!(grouped(999.0), "999");
+        assert_eq!(grouped(1_234_567.0), "1 234 567");
+        assert_eq!(rate(97.84), "97.8/s");
+        assert_eq!(rate(2000.0), "2 000/s");
     }
 }

@@ -11,9 +11,14 @@ use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
 use crate::api::Api;
+use crate::http::Target;
 
 /// How long a spawned service may take to answer `GET /health`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a starting service is asked for `GET /health`: the resolution of startup times.
+const HEALTH_POLL: Duration = Duration::from_millis(2);
+/// How long a stopping service may take to exit after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Lines of the service's log shown when it fails to start.
 const LOG_TAIL_LINES: usize = 30;
 
@@ -25,6 +30,8 @@ pub enum Service {
 /// A running child process; killed when dropped, so an error on the way out cannot leak it.
 pub struct Spawned {
     child: Child,
+    /// From spawning the process to its first `GET /health` 200.
+    started_in: Duration,
     bin: PathBuf,
     base_url: String,
     database: String,
@@ -38,7 +45,7 @@ impl Service {
     /// A service somebody else started; it must answer `GET /health`.
     pub async fn external(url: &str) -> anyhow::Result<Self> {
         let base_url = url.trim_end_matches('/').to_owned();
-        if !Api::new(&base_url)?.healthy().await {
+        if !Api::new(Target::resolve(&base_url).await?).healthy().await {
             bail!("no service answers GET {base_url}/health with 200");
         }
         Ok(Self::External { base_url })
@@ -58,9 +65,11 @@ impl Service {
         let port = free_port()?;
         let env = server_env(port, free_port()?, &database_url);
         let log = dir.path().join("server.log");
+        let spawned_at = Instant::now();
         let child = start(&bin, &env, dir.path(), &log)?;
         let mut spawned = Spawned {
             child,
+            started_in: Duration::ZERO,
             bin,
             base_url: format!("http://127.0.0.1:{port}"),
             database: redact(&database_url),
@@ -68,8 +77,37 @@ impl Service {
             log,
             dir,
         };
-        spawned.wait_until_healthy().await?;
+        spawned.started_in = spawned.wait_until_healthy(spawned_at).await?;
         Ok(Self::Spawned(Box::new(spawned)))
+    }
+
+    /// Stops a spawned service with SIGTERM and starts it again on the same database and
+    /// ports; how long the new one took to answer `GET /health`.
+    pub async fn restart(&mut self) -> anyhow::Result<Duration> {
+        let Self::Spawned(spawned) = self else {
+            anyhow::bail!("a service this benchmark did not start cannot be restarted");
+        };
+        spawned.terminate().await?;
+        let spawned_at = Instant::now();
+        spawned.child = start(&spawned.bin, &spawned.env, spawned.dir.path(), &spawned.log)?;
+        spawned.started_in = spawned.wait_until_healthy(spawned_at).await?;
+        Ok(spawned.started_in)
+    }
+
+    /// How long a spawned service took from spawn to its first `GET /health` 200.
+    pub fn started_in(&self) -> Option<Duration> {
+        match self {
+            Self::External { .. } => None,
+            Self::Spawned(spawned) => Some(spawned.started_in),
+        }
+    }
+
+    /// The process id of a spawned service.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Self::External { .. } => None,
+            Self::Spawned(spawned) => spawned.child.id(),
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -110,22 +148,24 @@ impl Service {
             .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// Kills a spawned service and returns what it logged (at level warn and above).
+    /// Stops a spawned service (SIGTERM, then SIGKILL) and returns what it logged (at level
+    /// warn and above).
     pub async fn stop(self) -> Option<String> {
         let Self::Spawned(mut spawned) = self else {
             return None;
         };
-        if let Err(error) = spawned.child.kill().await {
-            eprintln!("warning: cannot stop the service: {error}");
+        if let Err(error) = spawned.terminate().await {
+            eprintln!("warning: cannot stop the service: {error:#}");
         }
         std::fs::read_to_string(&spawned.log).ok()
     }
 }
 
 impl Spawned {
-    async fn wait_until_healthy(&mut self) -> anyhow::Result<()> {
-        let api = Api::new(&self.base_url)?;
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
+    /// Polls `GET /health` until it answers 200; the time since `spawned_at`.
+    async fn wait_until_healthy(&mut self, spawned_at: Instant) -> anyhow::Result<Duration> {
+        let api = Api::new(Target::resolve(&self.base_url).await?);
+        let deadline = spawned_at + STARTUP_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
@@ -134,7 +174,7 @@ impl Spawned {
                 );
             }
             if api.healthy().await {
-                return Ok(());
+                return Ok(spawned_at.elapsed());
             }
             if Instant::now() >= deadline {
                 bail!(
@@ -143,8 +183,34 @@ impl Spawned {
                     self.log_tail()
                 );
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(HEALTH_POLL).await;
         }
+    }
+
+    /// SIGTERM, so the service shuts down as it would in production; SIGKILL if it lingers.
+    async fn terminate(&mut self) -> anyhow::Result<()> {
+        if self.child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        if let Some(pid) = self.child.id() {
+            // `kill(1)` rather than libc: this workspace forbids unsafe code.
+            let sent = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+            if matches!(sent, Ok(status) if status.success()) {
+                if let Ok(exited) = tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await {
+                    exited?;
+                    return Ok(());
+                }
+                eprintln!(
+                    "warning: the service did not exit within {} s of SIGTERM; killing it",
+                    STOP_TIMEOUT.as_secs()
+                );
+            }
+        }
+        self.child.kill().await?;
+        Ok(())
     }
 
     fn log_tail(&self) -> String {
@@ -216,7 +282,12 @@ fn start(
     dir: &Path,
     log: &Path,
 ) -> anyhow::Result<Child> {
-    let out = std::fs::File::create(log).context("cannot create the service log file")?;
+    // Appended to, so that the warnings of every start of a run are kept.
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .context("cannot open the service log file")?;
     let err = out.try_clone()?;
     command(bin, env, dir)
         .arg("serve")
@@ -228,8 +299,8 @@ fn start(
 }
 
 /// A database URL fit to print: the password replaced.
-fn redact(url: &str) -> String {
-    match reqwest::Url::parse(url) {
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("REDACTED"));
             parsed.to_string()

@@ -1,0 +1,348 @@
+//! Criterion micro-benchmarks of the service's own crypto, through its library: argon2id
+//! hashing and verification with production parameters, access-token signing and verification
+//! for EdDSA, RS256 and ES256, offline verification with `auth-client` (issue 7), and
+//! refresh-token generation and hashing.
+//!
+//! `cargo bench -p auth-bench --bench crypto`; a name filter runs a part, e.g. `-- jwt`.
+//! After criterion's own report it prints one line per benchmark in operations per second on
+//! one core, from the same timed runs (warm-up included).
+
+#![expect(clippy::print_stdout, reason = "the summary is printed on stdout")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark that cannot set up should stop at once"
+)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use auth_client::{Verifier, VerifierConfig};
+use auth_service::config::{PasswordConfig, SigningAlgorithm};
+use auth_service::crypto::jwt::{AccessClaims, KeyRing, RingKey};
+use auth_service::crypto::keys;
+use auth_service::crypto::password::PasswordHasher;
+use auth_service::crypto::tokens;
+use chrono::Utc;
+use criterion::{BenchmarkId, Criterion, Throughput};
+use secrecy::SecretString;
+use tokio::runtime::Runtime;
+use uuid::Uuid;
+
+const ISSUER: &str = "https://auth.bench";
+const AUDIENCE: &str = "auth-service";
+const PASSWORD: &str = "correct horse battery staple 42";
+const ALGORITHMS: [(SigningAlgorithm, &str); 3] = [
+    (SigningAlgorithm::EdDSA, "EdDSA"),
+    (SigningAlgorithm::RS256, "RS256"),
+    (SigningAlgorithm::ES256, "ES256"),
+];
+
+/// Iterations and time of every timed run, per benchmark, for the per-second summary.
+#[derive(Default, Clone)]
+struct Tally(Arc<Mutex<BTreeMap<String, (u64, Duration)>>>);
+
+impl Tally {
+    fn add(&self, name: &str, iterations: u64, took: Duration) {
+        let mut tally = self.0.lock().unwrap();
+        let entry = tally.entry(name.to_owned()).or_default();
+        entry.0 += iterations;
+        entry.1 += took;
+    }
+
+    fn print(&self) {
+        println!("\nper second on one core (all timed runs of each benchmark, warm-up included):");
+        for (name, (iterations, took)) in self.0.lock().unwrap().iter() {
+            let rate = *iterations as f64 / took.as_secs_f64().max(1e-9);
+            println!("  {name:<64} {rate:>12.0}/s");
+        }
+    }
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn secret(value: &str) -> SecretString {
+    SecretString::from(value.to_owned())
+}
+
+/// argon2id with the production defaults, through the service's bounded hashing pool.
+fn password(c: &mut Criterion, tally: &Tally) {
+    let rt = runtime();
+    let hasher = PasswordHasher::new(&PasswordConfig::default()).unwrap();
+    let stored = rt.block_on(hasher.hash(secret(PASSWORD))).unwrap();
+    let mut group = c.benchmark_group("password");
+    group.sample_size(10).throughput(Throughput::Elements(1));
+    group.bench_function("hash argon2id m=19456 t=2 p=1", |b| {
+        b.to_async(&rt).iter_custom(|iterations| {
+            let hasher = hasher.clone();
+            let tally = tally.clone();
+            async move {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    hasher.hash(secret(PASSWORD)).await.unwrap();
+                }
+                let took = started.elapsed();
+                tally.add("password hashes (argon2id, production)", iterations, took);
+                took
+            }
+        });
+    });
+    group.bench_function("verify argon2id m=19456 t=2 p=1", |b| {
+        b.to_async(&rt).iter_custom(|iterations| {
+            let (hasher, stored, tally) = (hasher.clone(), stored.clone(), tally.clone());
+            async move {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    hasher
+                        .verify(secret(PASSWORD), Some(stored.clone()))
+                        .await
+                        .unwrap();
+                }
+                let took = started.elapsed();
+                tally.add(
+                    "password verifications (argon2id, production)",
+                    iterations,
+                    took,
+                );
+                took
+            }
+        });
+    });
+    group.finish();
+}
+
+fn key_ring(algorithm: SigningAlgorithm) -> KeyRing {
+    let material = keys::generate(algorithm).unwrap();
+    KeyRing::new(
+        vec![RingKey {
+            kid: material.kid,
+            algorithm,
+            public_jwk: material.public_jwk,
+            private_der: Some(material.private_der),
+            retired_at: None,
+            revoked: false,
+        }],
+        ISSUER,
+        AUDIENCE,
+    )
+    .unwrap()
+}
+
+/// Claims of the size the service issues: one role, no territory.
+fn claims() -> AccessClaims {
+    let now = Utc::now().timestamp();
+    AccessClaims {
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        sub: Uuid::now_v7(),
+        sid: Uuid::now_v7(),
+        jti: Uuid::now_v7(),
+        iat: now,
+        nbf: now,
+        exp: now + 900,
+        email: "bench-user@bench.example.com".into(),
+        username: "bench-user".into(),
+        roles: vec!["user".into()],
+        territory: None,
+        verified: true,
+    }
+}
+
+/// Distinct tokens the cold verification cycles through: more than the 4 096 a `KeyRing`
+/// remembers as verified, so every one of them is a signature check.
+const COLD_TOKENS: usize = 5_000;
+
+/// Access tokens as the service signs and checks them (`KeyRing`), per algorithm. A ring
+/// remembers tokens it has verified, so verification is timed twice: a token seen before
+/// (what a client presenting its token again costs) and tokens never seen (the signature
+/// check).
+fn jwt(c: &mut Criterion, tally: &Tally) {
+    let mut group = c.benchmark_group("jwt");
+    group.throughput(Throughput::Elements(1));
+    for (algorithm, name) in ALGORITHMS {
+        let ring = key_ring(algorithm);
+        let claims = claims();
+        let token = ring.sign(&claims).unwrap();
+        let cold: Vec<String> = (0..COLD_TOKENS)
+            .map(|_| ring.sign(&self::claims()).unwrap())
+            .collect();
+        group.bench_function(BenchmarkId::new("sign", name), |b| {
+            b.iter_custom(|iterations| {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    std::hint::black_box(ring.sign(&claims).unwrap());
+                }
+                let took = started.elapsed();
+                tally.add(
+                    &format!("access tokens signed ({name}, KeyRing::sign)"),
+                    iterations,
+                    took,
+                );
+                took
+            });
+        });
+        // Outside the closure: criterion calls it afresh for every sample, and restarting the
+        // cycle there would present the same few tokens again.
+        let mut next = 0;
+        group.bench_function(BenchmarkId::new("verify new token", name), |b| {
+            b.iter_custom(|iterations| {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    let token = &cold[next % cold.len()];
+                    next += 1;
+                    std::hint::black_box(ring.verify(token, Utc::now()).unwrap());
+                }
+                let took = started.elapsed();
+                tally.add(
+                    &format!("access tokens verified, new ({name}, KeyRing::verify)"),
+                    iterations,
+                    took,
+                );
+                took
+            });
+        });
+        group.bench_function(BenchmarkId::new("verify remembered token", name), |b| {
+            b.iter_custom(|iterations| {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    std::hint::black_box(ring.verify(&token, Utc::now()).unwrap());
+                }
+                let took = started.elapsed();
+                tally.add(
+                    &format!("access tokens verified, remembered ({name}, KeyRing::verify)"),
+                    iterations,
+                    took,
+                );
+                took
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Serves `{"keys": …}` at any path, one connection at a time, for the life of the process.
+fn serve_jwks(ring: &KeyRing) -> String {
+    let body = serde_json::json!({ "keys": ring.jwks(Utc::now(), chrono::Duration::minutes(15)) })
+        .to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{address}")
+}
+
+/// Offline verification in another service: `auth_client::Verifier::verify` with the JWKS
+/// cached (fetched once before timing). Issue 7's "verifications per second per core".
+fn offline(c: &mut Criterion, tally: &Tally) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("offline verification (auth-client)");
+    group.throughput(Throughput::Elements(1));
+    for (algorithm, name) in ALGORITHMS
+        .into_iter()
+        .filter(|(algorithm, _)| !matches!(algorithm, SigningAlgorithm::ES256))
+    {
+        let ring = key_ring(algorithm);
+        let token = ring.sign(&claims()).unwrap();
+        let verifier =
+            Verifier::new(VerifierConfig::new(serve_jwks(&ring), ISSUER, AUDIENCE)).unwrap();
+        rt.block_on(verifier.refresh()).unwrap();
+        rt.block_on(verifier.verify(&token)).unwrap();
+        group.bench_function(BenchmarkId::new("verify", name), |b| {
+            b.to_async(&rt).iter_custom(|iterations| {
+                let (verifier, token, tally) = (verifier.clone(), token.clone(), tally.clone());
+                async move {
+                    let started = Instant::now();
+                    for _ in 0..iterations {
+                        std::hint::black_box(verifier.verify(&token).await.unwrap());
+                    }
+                    let took = started.elapsed();
+                    tally.add(
+                        &format!("offline verifications ({name}, auth-client)"),
+                        iterations,
+                        took,
+                    );
+                    took
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+/// A named piece of work to time.
+type Case<'a> = (&'static str, Box<dyn Fn() + 'a>);
+
+/// Refresh tokens: a new one (256 random bits + SHA-256), the hash of a presented one, and
+/// the HMAC successor of a rotation.
+fn refresh_tokens(c: &mut Criterion, tally: &Tally) {
+    let mut group = c.benchmark_group("refresh token");
+    group.throughput(Throughput::Elements(1));
+    let presented = tokens::random_token().unwrap().plaintext;
+    let cases: [Case<'_>; 3] = [
+        (
+            "generate + SHA-256",
+            Box::new(|| {
+                std::hint::black_box(tokens::random_token().unwrap());
+            }),
+        ),
+        (
+            "SHA-256 of a presented token",
+            Box::new(|| {
+                std::hint::black_box(tokens::hash_token(secrecy::ExposeSecret::expose_secret(
+                    &presented,
+                )));
+            }),
+        ),
+        (
+            "successor (HMAC-SHA-256 + SHA-256)",
+            Box::new(|| {
+                std::hint::black_box(tokens::successor_token(&presented, Uuid::nil()));
+            }),
+        ),
+    ];
+    for (name, work) in &cases {
+        group.bench_function(*name, |b| {
+            b.iter_custom(|iterations| {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    work();
+                }
+                let took = started.elapsed();
+                tally.add(&format!("refresh tokens: {name}"), iterations, took);
+                took
+            });
+        });
+    }
+    group.finish();
+}
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let tally = Tally::default();
+    password(&mut criterion, &tally);
+    jwt(&mut criterion, &tally);
+    offline(&mut criterion, &tally);
+    refresh_tokens(&mut criterion, &tally);
+    criterion.final_summary();
+    tally.print();
+}

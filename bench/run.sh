@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The benchmark suite in one command: builds the release binaries, then runs auth-bench.
+# Without arguments it runs on SQLite and then on PostgreSQL at
+# postgres://postgres@127.0.0.1:5432/test (where it creates and drops a database of its own);
+# with arguments, they go to auth-bench as they are (see `auth-bench --help`).
+#
+#   bench/run.sh                                   # both databases
+#   bench/run.sh --database-url postgres://…       # PostgreSQL on another server only
+#   bench/run.sh --duration 5 --both               # shorter scenarios
+#   cargo bench -p auth-bench --bench crypto       # the crypto micro-benchmarks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p auth-service -p auth-bench
+if [ "$#" -eq 0 ]; then
+  set -- --both
+fi
+exec target/release/auth-bench "$@"
