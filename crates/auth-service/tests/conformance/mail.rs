@@ -10,7 +10,8 @@ use auth_service::mail::{Mail, Mailer};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use secrecy::SecretString;
 
-use crate::support::smtp::{free_port, wait_for_files, Email, SmtpSink};
+use crate::support::process::free_port;
+use crate::support::smtp::{wait_for_files, Email, SmtpSink};
 
 const PUBLIC_URL: &str = "http://auth.test:8080/";
 const TOKEN: &str = "reset-token_123";

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
+use super::process::free_port;
+
 /// How long tests wait for a message to show up.
 const ARRIVAL_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -106,12 +108,6 @@ fn aiosmtpd_installed() -> bool {
             .status()
             .is_ok_and(|status| status.success())
     })
-}
-
-/// A port nothing listens on (at the moment of asking).
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
 }
 
 /// The contents of the files in `dir` (those ending in `ext`, when given), waiting up to a
