@@ -15,6 +15,10 @@ use crate::store::{PendingEvent, Store, StoreResult};
 /// How often `auth_active_sessions` is recounted and old events pruned.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10);
 
+/// While a backlog drains, `auth_outbox_pending` is recounted this often (otherwise after
+/// every round).
+const BACKLOG_GAUGE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The first retry waits about this long; each further one twice as long, up to
 /// `events.max_backoff`.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -47,21 +51,27 @@ impl Relay {
     pub async fn run(self, mut stop: oneshot::Receiver<()>) {
         tracing::info!(backend = self.publisher.name(), "event relay started");
         let mut housekeeping_due = Instant::now();
+        let mut gauge_due = Instant::now();
         loop {
-            let busy = match self.round().await {
-                Ok(published) => published > 0,
+            // A full batch means a backlog: drain it without pausing. Anything less waits for
+            // the next poll, so a steady stream of events goes out in batches rather than a
+            // few claim, publish and mark statements per event.
+            let backlog = match self.round().await {
+                Ok(published) => published >= self.config.batch_size as usize,
                 Err(error) => {
                     tracing::warn!(error = %format!("{error:#}"), "event relay round failed");
                     false
                 }
             };
-            self.refresh_pending().await;
+            if !backlog || Instant::now() >= gauge_due {
+                self.refresh_pending().await;
+                gauge_due = Instant::now() + BACKLOG_GAUGE_INTERVAL;
+            }
             if Instant::now() >= housekeeping_due {
                 self.housekeeping().await;
                 housekeeping_due = Instant::now() + HOUSEKEEPING_INTERVAL;
             }
-            // Drain a backlog without pausing; pause once nothing was published.
-            let pause = if busy {
+            let pause = if backlog {
                 Duration::ZERO
             } else {
                 self.config.poll_interval

@@ -302,8 +302,10 @@ pub trait KeyStore {
 pub trait OutboxStore {
     /// Claims up to `limit` events that are due at `now`, in `seq` order, and leases them
     /// until `lease_until` (a crashed relay's claim lapses then and the events go out again).
-    /// Only the oldest unpublished event of each user is claimable, so events of one user are
-    /// published in order even when several replicas relay at once.
+    /// An event waits while an earlier unpublished event of its user is held (leased, or
+    /// waiting for a retry); earlier due events are claimed with it, ahead of it. Published
+    /// in the returned order and stopping at the first failure, events of one user go out in
+    /// order even when several replicas relay at once.
     async fn claim_events(
         &self,
         now: DateTime<Utc>,

@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use auth_service::config::{Config, Secret};
+use auth_service::store::{self, Effects, OutboxEvent};
+use chrono::Utc;
 use futures::StreamExt;
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -17,7 +19,7 @@ use crate::support::backend::TestDatabase;
 use crate::support::nats::{shared_nats_for, OwnNats};
 use crate::support::process::Spawned;
 use crate::support::redis::{shared_redis_for, OwnRedis};
-use crate::support::{link_token, with_admin, Backend, TestApp, PASSWORD};
+use crate::support::{link_token, test_config, with_admin, Backend, TestApp, PASSWORD};
 
 /// How long a published event may take to reach a subscriber on a busy machine.
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
@@ -178,6 +180,79 @@ async fn without_a_broker_events_are_logged_and_marked_published(backend: Backen
     app.signed_up(&unique("log")).await;
 
     wait_all_published(&app, || {}).await;
+}
+
+/// The relay's claim, straight on the store: a user's due backlog is taken in one batch, in
+/// order, but never past an earlier event of the user that is held — leased by a relay or
+/// waiting for a retry.
+async fn a_claim_takes_a_users_backlog_in_order_but_never_past_a_held_event(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let store = store::connect(&test_config(&db.url).database)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let (ann, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let start = Utc::now();
+    let event = |user: Uuid, n: i64| OutboxEvent {
+        id: Uuid::now_v7(),
+        event_type: "auth:user.updated",
+        user_id: Some(user),
+        occurred_at: start + chrono::Duration::milliseconds(n),
+        envelope: json!({ "n": n }),
+    };
+    // seq order: a1 b1 a2 a3 b2
+    let written = [(ann, 1), (bob, 1), (ann, 2), (ann, 3), (bob, 2)];
+    for (user, n) in written {
+        let effects = Effects {
+            events: vec![event(user, n)],
+            audit: Vec::new(),
+        };
+        store.record_effects(&effects).await.unwrap();
+    }
+    let now = start + chrono::Duration::seconds(1);
+    let lease = now + chrono::Duration::seconds(60);
+    // Claimed events as (seq, "a2"-style label), in the order the claim returned them.
+    let claim = |limit: u32| {
+        let store = store.clone();
+        async move {
+            let claimed = store.claim_events(now, lease, limit).await.unwrap();
+            claimed
+                .into_iter()
+                .map(|event| {
+                    let who = if event.user_id == Some(ann) { "a" } else { "b" };
+                    let n = serde_json::from_str::<Value>(&event.payload).unwrap()["n"].clone();
+                    (event.seq, format!("{who}{n}"))
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let labels = |claimed: &[(i64, String)]| -> Vec<String> {
+        claimed.iter().map(|(_, label)| label.clone()).collect()
+    };
+
+    // a1 is leased by one claim; a2 and a3 wait behind it, while bob's backlog goes whole.
+    let first = claim(1).await;
+    assert_eq!(labels(&first), ["a1"]);
+    assert_eq!(labels(&claim(10).await), ["b1", "b2"]);
+    assert!(claim(10).await.is_empty());
+
+    // Once a1 is out, ann's backlog goes in one batch, in order.
+    store.mark_published(&[first[0].0], now).await.unwrap();
+    let rest = claim(10).await;
+    assert_eq!(labels(&rest), ["a2", "a3"]);
+
+    // A retry scheduled later holds the events behind it even when theirs come due first.
+    let (a2, a3) = (rest[0].0, rest[1].0);
+    store
+        .record_publish_failure(a2, "refused", now + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    store
+        .record_publish_failure(a3, "refused", now - chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert!(claim(10).await.is_empty());
+    store.close().await;
 }
 
 async fn a_redis_subscriber_receives_the_signup_envelope(backend: Backend) {
@@ -754,6 +829,7 @@ async fn a_relay_killed_between_commit_and_publish_delivers_the_event_after_rest
 
 backend_tests! {
     without_a_broker_events_are_logged_and_marked_published,
+    a_claim_takes_a_users_backlog_in_order_but_never_past_a_held_event,
     a_redis_subscriber_receives_the_signup_envelope,
     a_nats_subscriber_receives_the_signup_envelope_with_its_id_as_msg_id,
     events_wait_in_the_outbox_while_redis_is_down_and_go_out_in_order_after,

@@ -26,22 +26,27 @@ impl OutboxStore for SqliteStore {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<PendingEvent>> {
-        // SPEC §6, in order per user: an event waits while an earlier one of its user is unpublished.
+        // SPEC §6, in order per user: an event waits while an earlier one of its user is held
+        // (leased, or waiting for a retry); earlier ones that are due are claimed in the same
+        // batch, ahead of it. The statement is one write, so nothing changes under it.
+        let (_turn, mut tx) = self.begin_write().await?;
         let mut rows: Vec<PendingRow> = sqlx::query_as(
             "UPDATE outbox SET next_attempt_at = $2 WHERE seq IN ( \
                SELECT o.seq FROM outbox o \
                WHERE o.published_at IS NULL AND o.next_attempt_at <= $1 \
                  AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.user_id = o.user_id \
-                                 AND e.seq < o.seq AND e.published_at IS NULL) \
+                                 AND e.seq < o.seq AND e.published_at IS NULL \
+                                 AND e.next_attempt_at > $1) \
                ORDER BY o.seq LIMIT $3) \
              RETURNING seq, id, event_type, user_id, payload, attempts",
         )
         .bind(ts(now))
         .bind(ts(lease_until))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
         // RETURNING promises no order.
         rows.sort_by_key(|row| row.seq);
         Ok(rows
