@@ -110,6 +110,23 @@ pub struct Args {
     /// wrk threads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     wrk_threads: u32,
+
+    /// Run only these scenarios (comma-separated), e.g. to profile one: `--only refresh`.
+    /// Startup and memory are always measured; the hashing limit with the logins.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Scenario>,
+}
+
+/// A load scenario, as `--only` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    Signup,
+    Login,
+    Me,
+    Refresh,
+    Introspect,
+    /// `me` during a login flood.
+    Flood,
 }
 
 /// What drives `GET /api/auth/me`; every other scenario is driven by auth-bench's client.
@@ -122,6 +139,11 @@ pub enum Loader {
 }
 
 impl Args {
+    /// Whether `scenario` is to run (all are, without `--only`).
+    fn runs(&self, scenario: Scenario) -> bool {
+        self.only.is_empty() || self.only.contains(&scenario)
+    }
+
     fn timing(&self) -> Timing {
         Timing {
             warmup: Duration::from_secs(self.warmup),
@@ -252,6 +274,17 @@ mod tests {
             given.databases(),
             [None, Some("postgres://db/x".to_owned())]
         );
+    }
+
+    #[test]
+    fn only_selects_scenarios() {
+        let all = Args::try_parse_from(["auth-bench"]).unwrap();
+        let some = Args::try_parse_from(["auth-bench", "--only", "refresh,flood"]).unwrap();
+
+        assert!(all.runs(Scenario::Login) && all.runs(Scenario::Flood));
+        assert!(some.runs(Scenario::Refresh) && some.runs(Scenario::Flood));
+        assert!(!some.runs(Scenario::Login) && !some.runs(Scenario::Me));
+        assert!(Args::try_parse_from(["auth-bench", "--only", "nothing"]).is_err());
     }
 
     #[test]

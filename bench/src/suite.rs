@@ -13,7 +13,7 @@ use crate::http::Target;
 use crate::load::{self, Group, Kind};
 use crate::report::{mib, Cpu, Figures, Row};
 use crate::server::Service;
-use crate::{process, wrk, Args, Loader};
+use crate::{process, wrk, Args, Loader, Scenario};
 
 /// How long a restarted service is left alone before its idle memory is read.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -66,33 +66,72 @@ async fn measure(
         }
     };
 
-    figures
-        .rows
-        .extend(scenario(&api, on, vec![group(Kind::Signup, false)], args).await?);
-    report_memory();
-    // Right before the logins it judges, so both see the same machine.
-    eprintln!(
-        "measuring the hashing limit ({params}, {} s)",
-        args.hash_seconds
-    );
-    let duration = Duration::from_secs(args.hash_seconds);
-    figures.hash_limit = Some(hashing::measure(params, duration).await?);
-    figures
-        .rows
-        .extend(scenario(&api, on, vec![group(Kind::Login, false)], args).await?);
-    report_memory();
+    if args.runs(Scenario::Signup) {
+        figures
+            .rows
+            .extend(scenario(&api, on, vec![group(Kind::Signup, false)], args).await?);
+        report_memory();
+    }
+    if args.runs(Scenario::Login) {
+        // Right before the logins it judges, so both see the same machine.
+        eprintln!(
+            "measuring the hashing limit ({params}, {} s)",
+            args.hash_seconds
+        );
+        let duration = Duration::from_secs(args.hash_seconds);
+        figures.hash_limit = Some(hashing::measure(params, duration).await?);
+        figures
+            .rows
+            .extend(scenario(&api, on, vec![group(Kind::Login, false)], args).await?);
+        report_memory();
+    }
 
-    // `me` alone by both loaders, one right after the other; the judged one is wrk's when it
-    // is used, the other is the loader check.
+    if args.runs(Scenario::Me) {
+        me_alone(args, &api, on, &fixture, me_by_wrk, figures).await?;
+        report_memory();
+    }
+    for (kind, wanted) in [
+        (Kind::Refresh, Scenario::Refresh),
+        (Kind::Introspect, Scenario::Introspect),
+    ] {
+        if args.runs(wanted) {
+            figures
+                .rows
+                .extend(scenario(&api, on, vec![group(kind, false)], args).await?);
+            report_memory();
+        }
+    }
+    if args.runs(Scenario::Flood) {
+        flood(args, &api, on, &fixture, me_by_wrk, figures).await?;
+        report_memory();
+    }
+    figures.rss_peak_kib = service
+        .pid()
+        .and_then(process::resident)
+        .map(|m| m.peak_kib);
+    Ok(())
+}
+
+/// `me` alone by both loaders, one right after the other; the judged one is wrk's when it is
+/// used, the other is the loader check.
+async fn me_alone(
+    args: &Args,
+    api: &Api,
+    on: (Option<u32>, &Database),
+    fixture: &Fixture,
+    me_by_wrk: bool,
+    figures: &mut Figures,
+) -> anyhow::Result<()> {
+    let group = |kind, flood| fixture.group(kind, flood, args);
     let ours = (!me_by_wrk || !args.no_loader_check).then(|| group(Kind::Me, false));
     let ours = match ours {
-        Some(group) => scenario(&api, on, vec![group], args).await?,
+        Some(group) => scenario(api, on, vec![group], args).await?,
         None => Vec::new(),
     };
     if me_by_wrk {
         figures
             .rows
-            .push(wrk_me(args, &api, on, &fixture, false).await?);
+            .push(wrk_me(args, api, on, fixture, false).await?);
         figures.loader_check = ours.into_iter().next().map(|mut row| {
             row.label = format!("{} with auth-bench's client", row.label);
             row
@@ -100,23 +139,27 @@ async fn measure(
     } else {
         figures.rows.extend(ours);
         if !args.no_loader_check && wrk::installed().await {
-            let mut check = wrk_me(args, &api, on, &fixture, false).await?;
+            let mut check = wrk_me(args, api, on, fixture, false).await?;
             check.label = format!("`me` via wrk -t{}", args.wrk_threads);
             figures.loader_check = Some(check);
         }
     }
-    report_memory();
+    Ok(())
+}
 
-    for kind in [Kind::Refresh, Kind::Introspect] {
-        figures
-            .rows
-            .extend(scenario(&api, on, vec![group(kind, false)], args).await?);
-        report_memory();
-    }
-
+/// `me` while a login flood runs, by the same loader as `me` alone.
+async fn flood(
+    args: &Args,
+    api: &Api,
+    on: (Option<u32>, &Database),
+    fixture: &Fixture,
+    me_by_wrk: bool,
+    figures: &mut Figures,
+) -> anyhow::Result<()> {
+    let group = |kind, flood| fixture.group(kind, flood, args);
     if me_by_wrk {
-        let logins = scenario(&api, on, vec![group(Kind::Login, true)], args);
-        let (me, logins) = tokio::join!(wrk_me(args, &api, on, &fixture, true), logins);
+        let logins = scenario(api, on, vec![group(Kind::Login, true)], args);
+        let (me, logins) = tokio::join!(wrk_me(args, api, on, fixture, true), logins);
         figures.rows.push(me?);
         figures.rows.extend(logins?.into_iter().map(|mut row| {
             row.flood = true;
@@ -125,13 +168,8 @@ async fn measure(
         }));
     } else {
         let groups = vec![group(Kind::Me, true), group(Kind::Login, true)];
-        figures.rows.extend(scenario(&api, on, groups, args).await?);
+        figures.rows.extend(scenario(api, on, groups, args).await?);
     }
-    report_memory();
-    figures.rss_peak_kib = service
-        .pid()
-        .and_then(process::resident)
-        .map(|m| m.peak_kib);
     Ok(())
 }
 
