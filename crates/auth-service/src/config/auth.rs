@@ -74,6 +74,22 @@ pub struct PasswordConfig {
     pub argon2_parallelism: u32,
     /// Hashes computed at once; 0 means one per core.
     pub hash_workers: usize,
+    /// The OS scheduling priority of the hashing threads.
+    pub hash_priority: HashPriority,
+}
+
+/// How the hashing threads rank against request handling (and the database, when it shares the
+/// machine) for CPU time. Below normal, a login flood fills idle cores with hashing but gives
+/// way at once to a token check: logins queue, other requests keep their latency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashPriority {
+    /// As the request handlers: a login flood competes with them on equal terms.
+    Normal,
+    /// Niceness 19: hashing takes what the rest leaves (the default).
+    Low,
+    /// `SCHED_IDLE`: hashing runs only on otherwise idle cores.
+    Idle,
 }
 
 impl PasswordConfig {
@@ -96,6 +112,7 @@ impl Default for PasswordConfig {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             hash_workers: 0,
+            hash_priority: HashPriority::Low,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Password hashing: argon2id with the configured parameters on a bounded set of blocking
-//! threads, so a login flood queues here instead of starving other requests (SPEC §4).
+//! Password hashing: argon2id with the configured parameters on a pool of its own threads,
+//! one per core by default and below normal OS priority, so a login flood queues here and
+//! yields the cores to other requests instead of starving them (SPEC §4).
 //! bcrypt and argon2 hashes with other parameters verify and are flagged for re-hashing.
 
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
-use crate::config::PasswordConfig;
+use crate::config::{HashPriority, PasswordConfig};
 
 /// The outcome of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,11 +23,14 @@ pub enum Verdict {
     },
 }
 
-/// Hashes and verifies passwords off the async workers, at most `workers` at a time.
+/// Hashes and verifies passwords off the async workers, on `workers` threads of its own.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
+    /// One per hashing thread: a waiting login holds no thread, and gives up its turn when
+    /// its client goes away.
     permits: Arc<Semaphore>,
+    threads: Arc<rayon::ThreadPool>,
     /// Verified against when the user does not exist, so that both cases take the same time.
     dummy_hash: Arc<str>,
 }
@@ -45,10 +49,20 @@ impl PasswordHasher {
         } else {
             config.hash_workers
         };
+        let priority = config.hash_priority;
+        let threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .thread_name(|n| format!("argon2-{n}"))
+            .start_handler(move |_| set_priority(priority))
+            // A panicking hash fails its request (its result channel closes), not the process.
+            .panic_handler(|_| tracing::error!("a password hashing job panicked"))
+            .build()
+            .map_err(|error| anyhow::anyhow!("password hashing threads: {error}"))?;
         let dummy_hash = hash_now(&params, "dummy password for unknown users")?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(workers)),
+            threads: Arc::new(threads),
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -81,10 +95,50 @@ impl PasswordHasher {
     ) -> anyhow::Result<T> {
         let _permit = self.permits.acquire().await?;
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(work).await?;
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.threads.spawn(move || {
+            // The receiver is gone only when the request was dropped meanwhile.
+            let _ = done.send(work());
+        });
+        let result = result
+            .await
+            .map_err(|_| anyhow::anyhow!("password hashing job failed"))?;
         metrics::histogram!("auth_password_hash_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         Ok(result)
+    }
+}
+
+/// Runs on each hashing thread as it starts. Lowering one's own priority needs no privilege;
+/// should the OS refuse anyway, hashing runs at normal priority and says so once per thread.
+fn set_priority(priority: HashPriority) {
+    #[cfg(unix)]
+    {
+        use thread_priority::unix::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadSchedulePolicy,
+        };
+        use thread_priority::ThreadPriority;
+
+        let policy = match priority {
+            HashPriority::Normal => return,
+            HashPriority::Low => NormalThreadSchedulePolicy::Other,
+            HashPriority::Idle => NormalThreadSchedulePolicy::Idle,
+        };
+        let policy = ThreadSchedulePolicy::Normal(policy);
+        if let Err(error) =
+            set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy)
+        {
+            tracing::warn!(
+                ?priority,
+                ?error,
+                "cannot lower the priority of a password hashing thread"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    if priority != HashPriority::Normal {
+        tracing::warn!(?priority, "password.hash_priority is only applied on Unix");
     }
 }
 
@@ -169,6 +223,42 @@ mod tests {
             ),
             (19 * 1024, 2, 1)
         );
+    }
+
+    /// (niceness, scheduling policy) of the calling thread, from /proc (Linux).
+    fn own_scheduling() -> (i64, i64) {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // Fields after the command name, which is in parentheses: the state is field 3.
+        let fields: Vec<i64> = stat[stat.rfind(')').unwrap() + 2..]
+            .split(' ')
+            .skip(1)
+            .map(|field| field.parse().unwrap_or(-1))
+            .collect();
+        (fields[19 - 4], fields[41 - 4])
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_configured_priority() {
+        const SCHED_OTHER: i64 = 0;
+        const SCHED_IDLE: i64 = 5;
+        let on_pool = |priority| async move {
+            let hasher = PasswordHasher::new(&PasswordConfig {
+                hash_priority: priority,
+                ..small()
+            })
+            .unwrap();
+            hasher.run(own_scheduling).await.unwrap()
+        };
+        let (caller_nice, _) = own_scheduling();
+
+        assert_eq!(on_pool(HashPriority::Low).await, (19, SCHED_OTHER));
+        assert_eq!(on_pool(HashPriority::Idle).await.1, SCHED_IDLE);
+        assert_eq!(
+            on_pool(HashPriority::Normal).await,
+            (caller_nice, SCHED_OTHER)
+        );
+        assert_eq!(PasswordConfig::default().hash_priority, HashPriority::Low);
     }
 
     #[tokio::test]
