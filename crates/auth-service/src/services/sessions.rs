@@ -109,13 +109,12 @@ impl Sessions {
         // The store files the successor under the presented token's session.
         let mut row = ctx.refresh_row(Uuid::nil(), &successor, now);
         row.id = successor_id;
-        let effects = |session_id: Uuid, user_id: Uuid| Effects {
-            events: vec![ctx.event(
+        let events = |session_id: Uuid, user_id: Uuid| {
+            vec![ctx.event(
                 "auth:token.refreshed",
                 Some(user_id),
                 json!({ "user_id": user_id, "session_id": session_id }),
-            )],
-            audit: Vec::new(),
+            )]
         };
         // The session is known only inside the store; the event names it from the row.
         let rotation = ctx
@@ -126,7 +125,7 @@ impl Sessions {
                 now,
                 ctx.idle_deadline(now),
                 ctx.territory(),
-                &effects,
+                &events,
             )
             .await?;
         match rotation {

@@ -56,9 +56,9 @@ pub struct AuditEntry {
 /// Builds the effects of ending the sessions whose ids a bulk change found, inside its transaction.
 pub type EndedEffects<'a> = &'a (dyn Fn(&[Uuid]) -> Effects + Send + Sync);
 
-/// Builds the effects of a change to a session found inside its transaction, from the
-/// session's id and its user's id.
-pub type SessionEffects<'a> = &'a (dyn Fn(Uuid, Uuid) -> Effects + Send + Sync);
+/// Builds the events of a change to a session found inside its statement, from the session's
+/// id and its user's id (events only: on PostgreSQL that statement writes them itself).
+pub type SessionEvents<'a> = &'a (dyn Fn(Uuid, Uuid) -> Vec<OutboxEvent> + Send + Sync);
 
 /// Builds the effects of a change whose user, and the sessions it ended, are only known
 /// inside its transaction.

@@ -9,7 +9,7 @@ pub mod sqlite;
 
 pub use effects::{
     AuditEntry, ChangeEffects, Effects, EndedEffects, FoundEffects, OutboxEvent, RolesEffects,
-    SessionEffects, TerritoryEffects, UserEffects,
+    SessionEvents, TerritoryEffects, UserEffects,
 };
 pub use error::{StoreError, StoreResult, Unique};
 pub use records::{
@@ -91,7 +91,7 @@ pub trait SessionStore {
         -> StoreResult<Vec<Session>>;
     /// Spends the live token with `hash` and stores `successor` in its session (the
     /// successor's `session_id` is taken from the spent token), pushes the session's idle
-    /// deadline and writes `effects(session id, user id)`, atomically: of many concurrent
+    /// deadline and writes `events(session id, user id)`, atomically: of many concurrent
     /// calls with one token exactly one sees `Rotated`, which carries the session's user
     /// with the roles held globally or in `territory`.
     async fn rotate_refresh_token(
@@ -101,7 +101,7 @@ pub trait SessionStore {
         now: DateTime<Utc>,
         idle_deadline: DateTime<Utc>,
         territory: Option<&str>,
-        effects: SessionEffects<'_>,
+        events: SessionEvents<'_>,
     ) -> StoreResult<Rotation>;
     /// The session a refresh token belongs to: (session id, user id).
     async fn refresh_token_session(&self, hash: &[u8]) -> StoreResult<Option<(Uuid, Uuid)>>;

@@ -255,6 +255,30 @@ async fn a_claim_takes_a_users_backlog_in_order_but_never_past_a_held_event(back
     store.close().await;
 }
 
+/// The rotation learns its session and user inside the store's statement; its event and
+/// outbox row must still name the real ones.
+async fn a_refresh_event_names_the_session_and_user_it_rotated(backend: Backend) {
+    let app = backend.app().await;
+    let user = app.signed_up(&unique("rot")).await;
+    let session = app.logged_in(&user).await;
+
+    assert_eq!(app.refresh(&session.refresh_token).await.status(), 200);
+
+    let rows: Vec<(Option<String>, String)> = sqlx::query_as(
+        "SELECT CAST(user_id AS TEXT), CAST(payload AS TEXT) FROM outbox \
+         WHERE event_type = 'auth:token.refreshed'",
+    )
+    .fetch_all(&mut db(&app).await)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (row_user, payload) = &rows[0];
+    let envelope: Value = serde_json::from_str(payload).unwrap();
+    assert_eq!(row_user.as_deref(), Some(user.user_id.as_str()));
+    assert_envelope(&envelope, "auth:token.refreshed", &user.user_id);
+    assert_eq!(envelope["data"]["session_id"], session.session_id.as_str());
+}
+
 async fn a_redis_subscriber_receives_the_signup_envelope(backend: Backend) {
     let Some(redis) = shared_redis_for("a_redis_subscriber_receives_the_signup_envelope") else {
         return;
@@ -830,6 +854,7 @@ async fn a_relay_killed_between_commit_and_publish_delivers_the_event_after_rest
 backend_tests! {
     without_a_broker_events_are_logged_and_marked_published,
     a_claim_takes_a_users_backlog_in_order_but_never_past_a_held_event,
+    a_refresh_event_names_the_session_and_user_it_rotated,
     a_redis_subscriber_receives_the_signup_envelope,
     a_nats_subscriber_receives_the_signup_envelope_with_its_id_as_msg_id,
     events_wait_in_the_outbox_while_redis_is_down_and_go_out_in_order_after,

@@ -17,7 +17,10 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use sqlx::{Postgres, Transaction};
 
-use super::{Effects, Store, StoreError, StoreResult, Unique};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Effects, SessionEvents, Store, StoreError, StoreResult, Unique};
 use crate::config::DatabaseConfig;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -77,6 +80,77 @@ async fn write_effects(tx: &mut Transaction<'_, Postgres>, effects: &Effects) ->
         .map_err(db_error)?;
     }
     Ok(())
+}
+
+/// Stand-ins for the ids of a session, and of its user, that a statement finds itself:
+/// events built for them are written by that same statement with the real ids put in
+/// (see [`FoundEvents`]).
+const STAND_IN_SESSION: Uuid = Uuid::from_u128(0x5e55_1000_0000_4000_8000_0000_0000_0001);
+const STAND_IN_USER: Uuid = Uuid::from_u128(0x5e55_1000_0000_4000_8000_0000_0000_0002);
+
+/// Outbox events that a single statement writes for a session and user it finds itself (an
+/// `INSERT … SELECT` from a row source naming them `id` and `user_id`), so a change and its
+/// events need no transaction of several round trips. Built from events made for
+/// [`STAND_IN_SESSION`] and [`STAND_IN_USER`]; the statement puts the real ids in their place,
+/// in the row's user and in the payload alike.
+struct FoundEvents {
+    ids: Vec<Uuid>,
+    types: Vec<&'static str>,
+    users: Vec<Option<Uuid>>,
+    payloads: Vec<String>,
+    times: Vec<DateTime<Utc>>,
+}
+
+impl FoundEvents {
+    fn new(events: SessionEvents<'_>) -> Self {
+        let events = events(STAND_IN_SESSION, STAND_IN_USER);
+        Self {
+            ids: events.iter().map(|e| e.id).collect(),
+            types: events.iter().map(|e| e.event_type).collect(),
+            users: events.iter().map(|e| e.user_id).collect(),
+            payloads: events.iter().map(|e| e.envelope.to_string()).collect(),
+            times: events.iter().map(|e| e.occurred_at).collect(),
+        }
+    }
+
+    /// A data-modifying CTE (to follow a `WITH …,`) writing the events, in order, once per
+    /// row of `found`, with parameters `$first` to `$first + 4`.
+    fn cte(found: &str, first: usize) -> String {
+        let p = |n: usize| format!("${}", first + n);
+        format!(
+            "found_events AS ( \
+               INSERT INTO outbox (id, event_type, user_id, payload, occurred_at, next_attempt_at) \
+               SELECT e.id, e.event_type, \
+                      CASE e.user_id WHEN '{STAND_IN_SESSION}'::uuid THEN f.id \
+                                     WHEN '{STAND_IN_USER}'::uuid THEN f.user_id \
+                                     ELSE e.user_id END, \
+                      replace(replace(e.payload, '{STAND_IN_SESSION}', f.id::text), \
+                              '{STAND_IN_USER}', f.user_id::text)::jsonb, \
+                      e.at, e.at \
+               FROM {found} f, unnest({}::uuid[], {}::text[], {}::uuid[], {}::text[], \
+                                      {}::timestamptz[]) \
+                 WITH ORDINALITY AS e(id, event_type, user_id, payload, at, n) \
+               ORDER BY e.n)",
+            p(0),
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+        )
+    }
+
+    /// Binds the parameters of [`FoundEvents::cte`], in order.
+    fn bind<'q, O>(
+        self,
+        query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
+        query
+            .bind(self.ids)
+            .bind(self.types)
+            .bind(self.users)
+            .bind(self.payloads)
+            .bind(self.times)
+    }
 }
 
 impl PgStore {

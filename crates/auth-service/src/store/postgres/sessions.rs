@@ -7,11 +7,11 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::users::{user_fields, UserRow};
-use super::{db_error, write_effects, PgStore};
+use super::{db_error, write_effects, FoundEvents, PgStore};
 use crate::domain::session::SessionState;
 use crate::domain::{Device, EndReason, Session};
 use crate::store::{
-    Effects, EndedEffects, NewRefreshToken, NewSession, Rotation, SessionEffects, SessionStore,
+    Effects, EndedEffects, NewRefreshToken, NewSession, Rotation, SessionEvents, SessionStore,
     StoreResult,
 };
 
@@ -260,14 +260,13 @@ impl SessionStore for PgStore {
         now: DateTime<Utc>,
         idle_deadline: DateTime<Utc>,
         territory: Option<&str>,
-        effects: SessionEffects<'_>,
+        events: SessionEvents<'_>,
     ) -> StoreResult<Rotation> {
-        let now_text = now;
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
-        // One statement: the compare-and-set (only a live token of an active session is spent,
-        // once), the session's activity, the successor in the same session, and the session's
-        // user. The foreign key from the spent token to its successor is checked at the end of
-        // the statement.
+        // One statement, so one round trip and its own transaction: the compare-and-set (only
+        // a live token of an active session is spent, once), the session's activity, the
+        // successor in the same session, the events of the rotation, and the
+        // session's user. The foreign key from the spent token to its successor is checked at
+        // the end of the statement.
         let sql = format!(
             "WITH spent AS ( \
                UPDATE refresh_tokens SET spent_at = $2, successor_id = $3 \
@@ -280,48 +279,49 @@ impl SessionStore for PgStore {
                WHERE id = (SELECT session_id FROM spent) RETURNING id, user_id), \
              successor AS ( \
                INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
-               SELECT $3, id, $5, $6, $7 FROM touched RETURNING id) \
+               SELECT $3, id, $5, $6, $7 FROM touched RETURNING id), \
+             {events} \
              SELECT t.id AS session_id, t.user_id AS session_user_id, \
-                    u.deleted_at IS NULL AS present, {} \
+                    u.deleted_at IS NULL AS present, {user} \
              FROM touched t JOIN users u ON u.id = t.user_id",
-            user_fields("$8")
+            events = FoundEvents::cte("touched", 9),
+            user = user_fields("$8"),
         );
-        let spent: Option<RotatedRow> = sqlx::query_as(&sql)
+        let query = sqlx::query_as(&sql)
             .bind(hash)
-            .bind(now_text)
+            .bind(now)
             .bind(successor.id)
             .bind(idle_deadline)
             .bind(&successor.hash)
             .bind(successor.created_at)
             .bind(successor.expires_at)
-            .bind(territory)
-            .fetch_optional(&mut *tx)
+            .bind(territory);
+        let spent: Option<RotatedRow> = FoundEvents::new(events)
+            .bind(query)
+            .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?;
         if let Some(row) = spent {
-            let (session_id, user_id) = (row.session_id, row.session_user_id);
-            write_effects(&mut tx, &effects(session_id, user_id)).await?;
-            tx.commit().await.map_err(db_error)?;
             let user = row
                 .present
                 .then(|| Box::new(row.user.into_credentials().user));
             return Ok(Rotation::Rotated {
-                session_id,
-                user_id,
+                session_id: row.session_id,
+                user_id: row.session_user_id,
                 user,
             });
         }
+        // Nothing was spent: say why, from what the token is now.
         let row: Option<SpentRow> = sqlx::query_as(
             "SELECT rt.session_id, s.user_id, rt.spent_at, rt.successor_id, \
                (s.ended_at IS NULL AND s.expires_at > $2 AND s.idle_expires_at > $2) AS session_active \
              FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id WHERE rt.token_hash = $1",
         )
         .bind(hash)
-        .bind(now_text)
-        .fetch_optional(&mut *tx)
+        .bind(now)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        tx.rollback().await.map_err(db_error)?;
         Ok(match row {
             None => Rotation::Unknown,
             Some(row) => match row.spent_at {

@@ -12,7 +12,7 @@ use super::{db_error, id, ts, write_effects, SqliteStore};
 use crate::domain::session::SessionState;
 use crate::domain::{Device, EndReason, Session};
 use crate::store::{
-    Effects, EndedEffects, NewRefreshToken, NewSession, Rotation, SessionEffects, SessionStore,
+    Effects, EndedEffects, NewRefreshToken, NewSession, Rotation, SessionEvents, SessionStore,
     StoreResult,
 };
 
@@ -252,7 +252,7 @@ impl SessionStore for SqliteStore {
         now: DateTime<Utc>,
         idle_deadline: DateTime<Utc>,
         territory: Option<&str>,
-        effects: SessionEffects<'_>,
+        events: SessionEvents<'_>,
     ) -> StoreResult<Rotation> {
         let now_text = ts(now);
         let (_turn, mut tx) = self.begin_write().await?;
@@ -294,7 +294,11 @@ impl SessionStore for SqliteStore {
             .await
             .map_err(db_error)?;
             let (session_id, user_id) = (session_id.into_uuid(), user_id.into_uuid());
-            write_effects(&mut tx, &effects(session_id, user_id)).await?;
+            let effects = Effects {
+                events: events(session_id, user_id),
+                audit: Vec::new(),
+            };
+            write_effects(&mut tx, &effects).await?;
             let user = credentials_by_id(&mut tx, user_id, territory).await?;
             tx.commit().await.map_err(db_error)?;
             return Ok(Rotation::Rotated {
