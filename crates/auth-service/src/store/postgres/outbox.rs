@@ -42,14 +42,19 @@ impl OutboxStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+        // `held`: each user's first held event, found once per claim (a probe per candidate
+        // walked the user's whole history of not yet vacuumed index entries). `= ANY(ARRAY(…))`
+        // updates the claimed rows by key instead of hash-joining the whole table.
         let mut rows: Vec<PendingRow> = sqlx::query_as(
-            "UPDATE outbox SET next_attempt_at = $2 WHERE seq IN ( \
+            "UPDATE outbox SET next_attempt_at = $2 WHERE seq = ANY(ARRAY( \
                SELECT o.seq FROM outbox o \
+               LEFT JOIN (SELECT user_id, min(seq) AS first_held FROM outbox \
+                          WHERE published_at IS NULL AND next_attempt_at > $1 \
+                            AND user_id IS NOT NULL \
+                          GROUP BY user_id) held ON held.user_id = o.user_id \
                WHERE o.published_at IS NULL AND o.next_attempt_at <= $1 \
-                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.user_id = o.user_id \
-                                 AND e.seq < o.seq AND e.published_at IS NULL \
-                                 AND e.next_attempt_at > $1) \
-               ORDER BY o.seq LIMIT $3 FOR UPDATE) \
+                 AND (held.first_held IS NULL OR o.seq < held.first_held) \
+               ORDER BY o.seq LIMIT $3 FOR UPDATE OF o)) \
              RETURNING seq, id, event_type, user_id, payload, attempts",
         )
         .bind(now)

@@ -33,10 +33,12 @@ impl OutboxStore for SqliteStore {
         let mut rows: Vec<PendingRow> = sqlx::query_as(
             "UPDATE outbox SET next_attempt_at = $2 WHERE seq IN ( \
                SELECT o.seq FROM outbox o \
+               LEFT JOIN (SELECT user_id, min(seq) AS first_held FROM outbox \
+                          WHERE published_at IS NULL AND next_attempt_at > $1 \
+                            AND user_id IS NOT NULL \
+                          GROUP BY user_id) held ON held.user_id = o.user_id \
                WHERE o.published_at IS NULL AND o.next_attempt_at <= $1 \
-                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.user_id = o.user_id \
-                                 AND e.seq < o.seq AND e.published_at IS NULL \
-                                 AND e.next_attempt_at > $1) \
+                 AND (held.first_held IS NULL OR o.seq < held.first_held) \
                ORDER BY o.seq LIMIT $3) \
              RETURNING seq, id, event_type, user_id, payload, attempts",
         )
