@@ -86,8 +86,15 @@ async fn measure(
         report_memory();
     }
 
+    let me_run = MeRun {
+        args,
+        api: &api,
+        on,
+        fixture: &fixture,
+        by_wrk: me_by_wrk,
+    };
     if args.runs(Scenario::Me) {
-        me_alone(args, &api, on, &fixture, me_by_wrk, figures).await?;
+        me_alone(&me_run, figures).await?;
         report_memory();
     }
     for (kind, wanted) in [
@@ -102,7 +109,7 @@ async fn measure(
         }
     }
     if args.runs(Scenario::Flood) {
-        flood(args, &api, on, &fixture, me_by_wrk, figures).await?;
+        flood(&me_run, figures).await?;
         report_memory();
     }
     figures.rss_peak_kib = service
@@ -112,16 +119,19 @@ async fn measure(
     Ok(())
 }
 
+/// What the `me` scenarios share: the service, its users, and which loader drives `me`.
+struct MeRun<'a> {
+    args: &'a Args,
+    api: &'a Api,
+    on: (Option<u32>, &'a Database),
+    fixture: &'a Fixture,
+    by_wrk: bool,
+}
+
 /// `me` alone by both loaders, one right after the other; the judged one is wrk's when it is
 /// used, the other is the loader check.
-async fn me_alone(
-    args: &Args,
-    api: &Api,
-    on: (Option<u32>, &Database),
-    fixture: &Fixture,
-    me_by_wrk: bool,
-    figures: &mut Figures,
-) -> anyhow::Result<()> {
+async fn me_alone(run: &MeRun<'_>, figures: &mut Figures) -> anyhow::Result<()> {
+    let (args, api, on, fixture, me_by_wrk) = (run.args, run.api, run.on, run.fixture, run.by_wrk);
     let group = |kind, flood| fixture.group(kind, flood, args);
     let ours = (!me_by_wrk || !args.no_loader_check).then(|| group(Kind::Me, false));
     let ours = match ours {
@@ -148,14 +158,8 @@ async fn me_alone(
 }
 
 /// `me` while a login flood runs, by the same loader as `me` alone.
-async fn flood(
-    args: &Args,
-    api: &Api,
-    on: (Option<u32>, &Database),
-    fixture: &Fixture,
-    me_by_wrk: bool,
-    figures: &mut Figures,
-) -> anyhow::Result<()> {
+async fn flood(run: &MeRun<'_>, figures: &mut Figures) -> anyhow::Result<()> {
+    let (args, api, on, fixture, me_by_wrk) = (run.args, run.api, run.on, run.fixture, run.by_wrk);
     let group = |kind, flood| fixture.group(kind, flood, args);
     if me_by_wrk {
         let logins = scenario(api, on, vec![group(Kind::Login, true)], args);
