@@ -60,6 +60,16 @@ async fn redis_events(url: &str, pattern: &str) -> mpsc::UnboundedReceiver<Value
     rx
 }
 
+/// The shared NATS server for `test`, and a subscription to `subject` there that is in place
+/// before anything is published; `None` where the suite runs without NATS.
+async fn nats_subscription(test: &str, subject: &str) -> Option<(String, async_nats::Subscriber)> {
+    let nats = shared_nats_for(test)?;
+    let client = async_nats::connect(&nats).await.unwrap();
+    let messages = client.subscribe(subject.to_owned()).await.unwrap();
+    client.flush().await.unwrap();
+    Some((nats, messages))
+}
+
 /// The next envelope whose `data.user_id` is `user_id`.
 async fn next_of_user(events: &mut mpsc::UnboundedReceiver<Value>, user_id: &str) -> Value {
     let wait = async {
@@ -297,14 +307,14 @@ async fn a_redis_subscriber_receives_the_signup_envelope(backend: Backend) {
 }
 
 async fn a_nats_subscriber_receives_the_signup_envelope_with_its_id_as_msg_id(backend: Backend) {
-    let Some(nats) =
-        shared_nats_for("a_nats_subscriber_receives_the_signup_envelope_with_its_id_as_msg_id")
+    let Some((nats, mut messages)) = nats_subscription(
+        "a_nats_subscriber_receives_the_signup_envelope_with_its_id_as_msg_id",
+        "auth.user.registered",
+    )
+    .await
     else {
         return;
     };
-    let client = async_nats::connect(&nats).await.unwrap();
-    let mut messages = client.subscribe("auth.user.registered").await.unwrap();
-    client.flush().await.unwrap();
     let app = backend
         .app_with(|config| {
             config.events.nats_url = Some(Secret(SecretString::from(nats.clone())));
@@ -601,14 +611,14 @@ async fn a_redis_subscriber_receives_every_event_type_with_its_documented_data(b
 }
 
 async fn a_nats_subscriber_receives_every_event_type_with_its_documented_data(backend: Backend) {
-    let Some(nats) =
-        shared_nats_for("a_nats_subscriber_receives_every_event_type_with_its_documented_data")
+    let Some((nats, mut messages)) = nats_subscription(
+        "a_nats_subscriber_receives_every_event_type_with_its_documented_data",
+        "auth.>",
+    )
+    .await
     else {
         return;
     };
-    let client = async_nats::connect(&nats).await.unwrap();
-    let mut messages = client.subscribe("auth.>").await.unwrap();
-    client.flush().await.unwrap();
     let (tx, mut events) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(message) = messages.next().await {

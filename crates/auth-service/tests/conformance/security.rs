@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection};
 
 use crate::backend_tests;
-use crate::support::{code_of, link_token, Backend, TestApp, PASSWORD};
+use crate::support::{code_of, link_token, token_among, Backend, TestApp, PASSWORD};
 
 const NEW_PASSWORD: &str = "violet otter juggles lanterns";
 
@@ -300,11 +300,7 @@ async fn a_reset_token_sets_the_password_once_and_ends_every_session(backend: Ba
     )
     .await;
     let mails = app.wait_mails(&alice.email, 2).await;
-    let mail = mails
-        .iter()
-        .find(|m| m.contains("reset-password?token="))
-        .unwrap();
-    let token = link_token(mail, "reset-password");
+    let token = token_among(&mails, "reset-password");
 
     let weak = app
         .post_json(
@@ -353,11 +349,7 @@ async fn reset_tokens_expire_and_unknown_ones_fail(backend: Backend) {
     )
     .await;
     let mails = app.wait_mails(&alice.email, 2).await;
-    let mail = mails
-        .iter()
-        .find(|m| m.contains("reset-password?token="))
-        .unwrap();
-    let token = link_token(mail, "reset-password");
+    let token = token_among(&mails, "reset-password");
 
     app.clock.advance(Duration::from_secs(3601));
     let expired = app
@@ -388,16 +380,8 @@ async fn links_of_deleted_users_do_not_work(backend: Backend) {
     )
     .await;
     let mails = app.wait_mails(&alice.email, 2).await;
-    let verify_mail = mails
-        .iter()
-        .find(|m| m.contains("verify-email?token="))
-        .unwrap();
-    let verify = link_token(verify_mail, "verify-email");
-    let reset_mail = mails
-        .iter()
-        .find(|m| m.contains("reset-password?token="))
-        .unwrap();
-    let reset = link_token(reset_mail, "reset-password");
+    let verify = token_among(&mails, "verify-email");
+    let reset = token_among(&mails, "reset-password");
     sqlx::any::install_default_drivers();
     let mut db = AnyConnection::connect(&app.db.url).await.unwrap();
     sqlx::query("UPDATE users SET deleted_at = created_at")

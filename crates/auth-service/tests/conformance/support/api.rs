@@ -179,6 +179,16 @@ pub fn link_token(mail: &str, path: &str) -> String {
         .collect()
 }
 
+/// The token of the first `{path}?token=…` link among `mails` (one of several a user received).
+pub fn token_among(mails: &[String], path: &str) -> String {
+    let marker = format!("{path}?token=");
+    let mail = mails
+        .iter()
+        .find(|mail| mail.contains(&marker))
+        .expect("a mail has the link");
+    link_token(mail, path)
+}
+
 /// The bootstrap administrator of [`with_admin`].
 pub const ADMIN: (&str, &str, &str) = ("root@example.com", "root", "admin passphrase for tests");
 

@@ -12,7 +12,7 @@ pub mod process;
 pub mod redis;
 pub mod smtp;
 
-pub use api::{code_of, link_token, with_admin, Account, ADMIN, PASSWORD};
+pub use api::{code_of, link_token, token_among, with_admin, Account, ADMIN, PASSWORD};
 pub use app::{test_config, TestApp};
 pub use backend::Backend;
 
