@@ -71,8 +71,10 @@ WORKDIR /app
 USER 10001:10001
 
 # Defaults for a single container; override any key with APP__SECTION__KEY
-# (docs/configuration.md). With PostgreSQL, set APP__DATABASE__URL=postgres://… and /data
-# stays unused.
+# (docs/configuration.md). With PostgreSQL, set APP__DATABASE__URL=postgres://… and
+# APP__AUTH__KEY_ENCRYPTION_KEY (it refuses to start without a key that seals the signing
+# keys), and /data stays unused. On SQLite without that key, /data also holds the generated
+# auth.key beside auth.db.
 ENV APP__SERVER__HOST=0.0.0.0 \
     APP__DATABASE__URL=sqlite:///data/auth.db
 VOLUME ["/data"]

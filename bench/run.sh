@@ -11,6 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p auth-service -p auth-bench
+# PostgreSQL refuses to start without a key that seals the signing keys; the benchmark's
+# databases live for one run, so a fresh key per run does.
+export APP__AUTH__KEY_ENCRYPTION_KEY="${APP__AUTH__KEY_ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64)}"
 if [ "$#" -eq 0 ]; then
   set -- --both
 fi

@@ -32,6 +32,8 @@ pub enum Dependency {
     Database,
     Redis,
     Nats,
+    /// No active signing key (SPEC §3): tokens cannot be issued until one is made.
+    SigningKey,
 }
 
 impl fmt::Display for Dependency {
@@ -40,6 +42,7 @@ impl fmt::Display for Dependency {
             Dependency::Database => "database",
             Dependency::Redis => "redis",
             Dependency::Nats => "nats",
+            Dependency::SigningKey => "signing key",
         })
     }
 }

@@ -34,6 +34,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // SPEC §3: whatever runs with the signing keys needs a key to seal them; refused here,
+    // before anything connects, like any other invalid configuration.
+    let needs_keys = !matches!(cli.command, Some(Command::Config | Command::Migrate));
+    if needs_keys {
+        if let Err(error) = config.auth.key_source(&config.database) {
+            let _ = writeln!(std::io::stderr(), "{error}");
+            return ExitCode::from(2);
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -165,9 +174,11 @@ async fn keys(config: Config, action: KeysAction) -> anyhow::Result<()> {
                 "{:<18} {:<6} {:<8} {:<25}",
                 "KID", "ALG", "STATE", "CREATED"
             )?;
+            let now = Clock::System.now();
             for key in keys.list().await? {
-                let state = match (key.revoked_at, key.retired_at) {
+                let state = match (key.revoked_at, key.verifies_until) {
                     (Some(_), _) => "revoked",
+                    (None, Some(end)) if end <= now => "expired",
                     (None, Some(_)) => "retired",
                     (None, None) => "active",
                 };

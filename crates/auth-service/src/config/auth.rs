@@ -1,11 +1,12 @@
 //! `[auth]`, `[password]` and `[bootstrap]`: tokens, sessions, the password policy and the
 //! first administrator.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Secret;
+use super::{ConfigError, DatabaseConfig, Secret};
 
 /// Signing algorithm of newly generated keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -24,8 +25,13 @@ pub struct AuthConfig {
     /// `aud` claim.
     pub audience: String,
     pub signing_algorithm: SigningAlgorithm,
-    /// Seals private keys at rest (32 bytes, base64) when set.
+    /// Seals private signing keys at rest: 32 bytes, base64. Without it (and without
+    /// `key_file`) an embedded SQLite database gets a generated key file beside it; PostgreSQL
+    /// refuses to start (SPEC §3).
     pub key_encryption_key: Option<Secret>,
+    /// A file holding the key that seals private signing keys (32 bytes, base64), instead of
+    /// `key_encryption_key`; it must exist.
+    pub key_file: Option<PathBuf>,
     #[serde(with = "humantime_serde")]
     pub access_token_ttl: Duration,
     #[serde(with = "humantime_serde")]
@@ -49,6 +55,7 @@ impl Default for AuthConfig {
             audience: "auth-service".into(),
             signing_algorithm: SigningAlgorithm::EdDSA,
             key_encryption_key: None,
+            key_file: None,
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
             refresh_grace_period: Duration::from_secs(10),
@@ -56,6 +63,41 @@ impl Default for AuthConfig {
             session_lifetime: Duration::from_secs(168 * 3600),
             max_sessions_per_user: 5,
             require_email_verification: false,
+        }
+    }
+}
+
+/// Where the key that seals private signing keys comes from (SPEC §3).
+#[derive(Debug, Clone, Copy)]
+pub enum KeySource<'a> {
+    /// `auth.key_encryption_key`.
+    Configured(&'a Secret),
+    /// `auth.key_file`, which must exist.
+    File(&'a Path),
+    /// A key file generated on first start beside the embedded database file.
+    Generated,
+}
+
+impl AuthConfig {
+    /// Where the sealing key comes from. SPEC §3: a reader of the database alone cannot mint
+    /// tokens, so PostgreSQL (whose replicas share no disk to generate a key on) needs one
+    /// named; an embedded SQLite database keeps a generated key file beside it.
+    pub fn key_source(&self, database: &DatabaseConfig) -> Result<KeySource<'_>, ConfigError> {
+        match (&self.key_encryption_key, &self.key_file) {
+            (Some(_), Some(_)) => Err(ConfigError(
+                "auth.key_file: set either auth.key_encryption_key or auth.key_file, not both"
+                    .into(),
+            )),
+            (Some(key), None) => Ok(KeySource::Configured(key)),
+            (None, Some(path)) => Ok(KeySource::File(path)),
+            (None, None) if database.url.expose().starts_with("sqlite:") => {
+                Ok(KeySource::Generated)
+            }
+            (None, None) => Err(ConfigError(
+                "auth.key_encryption_key: PostgreSQL needs a key to seal the signing keys: set \
+                 APP__AUTH__KEY_ENCRYPTION_KEY (openssl rand -base64 32) or APP__AUTH__KEY_FILE"
+                    .into(),
+            )),
         }
     }
 }
@@ -124,4 +166,47 @@ pub struct BootstrapConfig {
     pub admin_email: Option<String>,
     pub admin_username: Option<String>,
     pub admin_password: Option<Secret>,
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::config::DatabaseUrl;
+
+    fn database(url: &str) -> DatabaseConfig {
+        DatabaseConfig {
+            url: DatabaseUrl(SecretString::from(url)),
+            ..DatabaseConfig::default()
+        }
+    }
+
+    #[test]
+    fn postgres_needs_a_named_key_and_sqlite_generates_one() {
+        let auth = AuthConfig::default();
+        let with_file = AuthConfig {
+            key_file: Some("/run/secrets/auth.key".into()),
+            ..AuthConfig::default()
+        };
+
+        let refused = auth
+            .key_source(&database("postgres://db/auth"))
+            .unwrap_err()
+            .to_string();
+
+        assert!(
+            refused.contains("APP__AUTH__KEY_ENCRYPTION_KEY"),
+            "{refused}"
+        );
+        assert!(refused.contains("APP__AUTH__KEY_FILE"), "{refused}");
+        assert!(matches!(
+            auth.key_source(&database("sqlite://./data/auth.db")),
+            Ok(KeySource::Generated)
+        ));
+        assert!(matches!(
+            with_file.key_source(&database("postgres://db/auth")),
+            Ok(KeySource::File(_))
+        ));
+    }
 }

@@ -11,7 +11,9 @@ mod storage;
 #[cfg(test)]
 mod tests;
 
-pub use auth::{AuthConfig, BootstrapConfig, HashPriority, PasswordConfig, SigningAlgorithm};
+pub use auth::{
+    AuthConfig, BootstrapConfig, HashPriority, KeySource, PasswordConfig, SigningAlgorithm,
+};
 pub use events::{EventBackend, EventsConfig};
 pub use limits::{LimitsConfig, Rate};
 pub use mail::{LogConfig, LogFormat, MailConfig};

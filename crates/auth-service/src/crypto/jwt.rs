@@ -45,6 +45,9 @@ pub enum Rejection {
     UnknownKey,
     #[error("key_revoked")]
     KeyRevoked,
+    /// Signed by a key retired longer ago than its tokens can live (SPEC §3).
+    #[error("key_retired")]
+    KeyRetired,
     #[error("algorithm_mismatch")]
     AlgorithmMismatch,
     #[error("bad_signature")]
@@ -76,7 +79,9 @@ pub struct RingKey {
     pub public_jwk: Value,
     /// Present only for the active key.
     pub private_der: Option<Vec<u8>>,
-    pub retired_at: Option<DateTime<Utc>>,
+    /// For a retired key: when the last token it signed has expired (retirement + access
+    /// token TTL + leeway); from then on it verifies nothing and is no longer published.
+    pub verifies_until: Option<DateTime<Utc>>,
     pub revoked: bool,
 }
 
@@ -84,7 +89,13 @@ struct Verifier {
     algorithm: Algorithm,
     key: DecodingKey,
     jwk: Value,
-    retired_at: Option<DateTime<Utc>>,
+    verifies_until: Option<DateTime<Utc>>,
+}
+
+impl Verifier {
+    fn expired(&self, now: DateTime<Utc>) -> bool {
+        self.verifies_until.is_some_and(|end| now >= end)
+    }
 }
 
 /// Most tokens a ring remembers as verified; when full it forgets them all and starts over.
@@ -99,8 +110,9 @@ pub struct KeyRing {
     /// Claims of tokens whose signature, algorithm, issuer and audience this ring has checked,
     /// by the token's SHA-256: a client presents the same token on every request for its
     /// lifetime, and a signature check costs far more than the lookup. Times are checked on
-    /// every use. The ring is rebuilt when keys are reread, so nothing outlives a key change.
-    verified: Mutex<HashMap<[u8; 32], AccessClaims>>,
+    /// every use, and so is the retirement of the key that signed them (by its `kid`). The
+    /// ring is rebuilt when keys are reread, so nothing outlives a key change.
+    verified: Mutex<HashMap<[u8; 32], (String, AccessClaims)>>,
 }
 
 impl KeyRing {
@@ -123,7 +135,7 @@ impl KeyRing {
                     algorithm,
                     key: decoding_key(&key.public_jwk)?,
                     jwk: key.public_jwk,
-                    retired_at: key.retired_at,
+                    verifies_until: key.verifies_until,
                 },
             );
         }
@@ -138,6 +150,11 @@ impl KeyRing {
 
     pub fn has_kid(&self, kid: &str) -> bool {
         self.verifiers.contains_key(kid)
+    }
+
+    /// Whether this ring holds an active key to sign with.
+    pub fn can_sign(&self) -> bool {
+        self.signer.is_some()
     }
 
     /// Signs `claims` with the active key.
@@ -166,19 +183,24 @@ impl KeyRing {
             .lock()
             .ok()
             .and_then(|verified| verified.get(&digest).cloned());
-        let claims = match remembered {
-            Some(claims) => claims,
+        let (kid, claims) = match remembered {
+            Some(remembered) => remembered,
             None => {
-                let claims = self.verify_signed(token)?;
+                let checked = self.verify_signed(token)?;
                 if let Ok(mut verified) = self.verified.lock() {
                     if verified.len() >= VERIFIED_CAPACITY {
                         verified.clear();
                     }
-                    verified.insert(digest, claims.clone());
+                    verified.insert(digest, checked.clone());
                 }
-                claims
+                checked
             }
         };
+        // SPEC §3: a retired key verifies only while tokens it signed can still be alive; a
+        // token minted later with its private half (from an old backup) is refused.
+        if self.verifiers.get(&kid).is_none_or(|v| v.expired(now)) {
+            return Err(Rejection::KeyRetired);
+        }
         let now = now.timestamp();
         if now >= claims.exp + LEEWAY_SECONDS {
             return Err(Rejection::Expired);
@@ -190,7 +212,7 @@ impl KeyRing {
     }
 
     /// Signature, algorithm, issuer and audience: what does not change with time.
-    fn verify_signed(&self, token: &str) -> Result<AccessClaims, Rejection> {
+    fn verify_signed(&self, token: &str) -> Result<(String, AccessClaims), Rejection> {
         // `alg: none` and unknown algorithms fail to parse here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| header_rejection(token))?;
         let kid = header.kid.ok_or(Rejection::UnknownKey)?;
@@ -205,31 +227,24 @@ impl KeyRing {
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        Ok(
-            jsonwebtoken::decode::<AccessClaims>(token, &verifier.key, &validation)
-                .map_err(|error| match error.kind() {
-                    jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
-                    jsonwebtoken::errors::ErrorKind::InvalidIssuer => Rejection::WrongIssuer,
-                    jsonwebtoken::errors::ErrorKind::InvalidAudience => Rejection::WrongAudience,
-                    jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
-                        Rejection::AlgorithmMismatch
-                    }
-                    _ => Rejection::Malformed,
-                })?
-                .claims,
-        )
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &verifier.key, &validation)
+            .map_err(|error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
+                jsonwebtoken::errors::ErrorKind::InvalidIssuer => Rejection::WrongIssuer,
+                jsonwebtoken::errors::ErrorKind::InvalidAudience => Rejection::WrongAudience,
+                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => Rejection::AlgorithmMismatch,
+                _ => Rejection::Malformed,
+            })?
+            .claims;
+        Ok((kid, claims))
     }
 
     /// Public keys to publish: the active key and retired keys whose tokens may still be alive.
-    pub fn jwks(&self, now: DateTime<Utc>, token_ttl: chrono::Duration) -> Vec<Value> {
+    pub fn jwks(&self, now: DateTime<Utc>) -> Vec<Value> {
         let mut keys: Vec<_> = self
             .verifiers
             .values()
-            .filter(|v| {
-                v.retired_at.is_none_or(|retired| {
-                    retired + token_ttl + chrono::Duration::seconds(LEEWAY_SECONDS) > now
-                })
-            })
+            .filter(|v| !v.expired(now))
             .map(|v| v.jwk.clone())
             .collect();
         keys.sort_by(|a, b| a["kid"].as_str().cmp(&b["kid"].as_str()));
@@ -304,7 +319,7 @@ mod tests {
                 algorithm,
                 public_jwk: material.public_jwk,
                 private_der: Some(material.private_der),
-                retired_at: None,
+                verifies_until: None,
                 revoked: false,
             }],
             "https://auth.test",
@@ -390,6 +405,54 @@ mod tests {
             Err(Rejection::AlgorithmMismatch)
         );
         assert_eq!(ring.verify("a.b.c", now), Err(Rejection::Malformed));
+    }
+
+    #[test]
+    fn a_retired_key_verifies_until_its_end_even_for_remembered_tokens() {
+        let material = keys::generate(SigningAlgorithm::EdDSA).unwrap();
+        let now = Utc::now();
+        let end = now + chrono::Duration::minutes(5);
+        let active = ring(SigningAlgorithm::EdDSA);
+        let signer = KeyRing::new(
+            vec![RingKey {
+                kid: material.kid.clone(),
+                algorithm: SigningAlgorithm::EdDSA,
+                public_jwk: material.public_jwk.clone(),
+                private_der: Some(material.private_der),
+                verifies_until: None,
+                revoked: false,
+            }],
+            "https://auth.test",
+            "platform",
+        )
+        .unwrap();
+        let retired = KeyRing::new(
+            vec![RingKey {
+                kid: material.kid,
+                algorithm: SigningAlgorithm::EdDSA,
+                public_jwk: material.public_jwk,
+                private_der: None,
+                verifies_until: Some(end),
+                revoked: false,
+            }],
+            "https://auth.test",
+            "platform",
+        )
+        .unwrap();
+        let token = signer.sign(&claims(now.timestamp())).unwrap();
+        let late = signer
+            .sign(&claims((end + chrono::Duration::seconds(1)).timestamp()))
+            .unwrap();
+
+        assert!(retired.verify(&token, now).is_ok());
+        assert!(!retired.can_sign() && active.can_sign());
+        assert_eq!(retired.jwks(now).len(), 1);
+        assert_eq!(retired.verify(&token, end), Err(Rejection::KeyRetired));
+        assert_eq!(
+            retired.verify(&late, end + chrono::Duration::seconds(1)),
+            Err(Rejection::KeyRetired)
+        );
+        assert!(retired.jwks(end).is_empty());
     }
 
     #[test]

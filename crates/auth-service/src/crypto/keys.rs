@@ -1,9 +1,8 @@
-//! Signing keys: generation for EdDSA, RS256 and ES256, their public JWK, and sealing of the
-//! private half with the key-encryption key (ChaCha20-Poly1305) when one is configured.
+//! Signing keys: generation for EdDSA, RS256 and ES256, and their public JWK. Sealing of the
+//! private half lives in `crypto::sealing`.
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
@@ -35,7 +34,7 @@ pub fn parse_algorithm(name: &str) -> Option<SigningAlgorithm> {
     }
 }
 
-fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
+pub(crate) fn random_bytes<const N: usize>() -> anyhow::Result<[u8; N]> {
     let mut bytes = [0u8; N];
     SystemRandom::new()
         .fill(&mut bytes)
@@ -100,79 +99,4 @@ pub fn generate(algorithm: SigningAlgorithm) -> anyhow::Result<KeyMaterial> {
         private_der,
         public_jwk,
     })
-}
-
-/// Seals and opens private keys with the key-encryption key; `kid` is bound as associated data
-/// so a sealed key cannot be swapped onto another row.
-pub struct Sealer {
-    key: LessSafeKey,
-}
-
-impl Sealer {
-    /// From the configured key: 32 bytes, base64 (standard or URL-safe).
-    pub fn from_base64(encoded: &str) -> anyhow::Result<Self> {
-        let bytes = STANDARD
-            .decode(encoded.trim())
-            .or_else(|_| URL_SAFE_NO_PAD.decode(encoded.trim()))
-            .map_err(|_| anyhow::anyhow!("auth.key_encryption_key: not base64"))?;
-        let unbound = UnboundKey::new(&CHACHA20_POLY1305, &bytes)
-            .map_err(|_| anyhow::anyhow!("auth.key_encryption_key: must be 32 bytes"))?;
-        Ok(Self {
-            key: LessSafeKey::new(unbound),
-        })
-    }
-
-    /// `nonce || ciphertext || tag`.
-    pub fn seal(&self, kid: &str, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
-        let nonce_bytes = random_bytes::<NONCE_LEN>()?;
-        let mut buffer = plaintext.to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::from(kid.as_bytes()),
-                &mut buffer,
-            )
-            .map_err(|_| anyhow::anyhow!("sealing the signing key failed"))?;
-        Ok([nonce_bytes.as_slice(), &buffer].concat())
-    }
-
-    pub fn open(&self, kid: &str, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
-        let (nonce, ciphertext) = sealed
-            .split_at_checked(NONCE_LEN)
-            .ok_or_else(|| anyhow::anyhow!("sealed key too short"))?;
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
-        let mut buffer = ciphertext.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buffer)
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "signing key {kid} cannot be opened: wrong auth.key_encryption_key?"
-                )
-            })?;
-        Ok(plain.to_vec())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sealed_keys_open_only_with_the_same_key_and_kid() {
-        let sealer = Sealer::from_base64(&STANDARD.encode([7u8; 32])).unwrap();
-        let other = Sealer::from_base64(&STANDARD.encode([8u8; 32])).unwrap();
-
-        let sealed = sealer.seal("kid-1", b"private").unwrap();
-
-        assert_eq!(sealer.open("kid-1", &sealed).unwrap(), b"private");
-        assert!(sealer.open("kid-2", &sealed).is_err());
-        assert!(other.open("kid-1", &sealed).is_err());
-    }
-
-    #[test]
-    fn a_key_encryption_key_must_be_32_bytes() {
-        assert!(Sealer::from_base64(&STANDARD.encode([1u8; 16])).is_err());
-    }
 }

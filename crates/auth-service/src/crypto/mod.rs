@@ -4,4 +4,5 @@
 pub mod jwt;
 pub mod keys;
 pub mod password;
+pub mod sealing;
 pub mod tokens;

@@ -142,7 +142,7 @@ impl Context {
             territory: self.config.server.territory.clone(),
             verified: user.is_verified,
         };
-        let access_token = self.keys.ring().sign(&claims).map_err(Error::Internal)?;
+        let access_token = self.keys.sign(&claims)?;
         metrics::counter!("auth_tokens_generated_total", "type" => "access").increment(1);
         metrics::counter!("auth_tokens_generated_total", "type" => "refresh").increment(1);
         Ok(TokenPair {

@@ -102,6 +102,8 @@ impl Sessions {
         request: &RequestContext,
     ) -> Result<TokenPair, Error> {
         let ctx = &self.context;
+        // SPEC §3: never spend the presented token and then fail for want of a signing key.
+        ctx.keys.ready_to_sign().await?;
         let now = ctx.now();
         let hash = tokens::hash_token(presented.expose_secret());
         let successor_id = Uuid::now_v7();

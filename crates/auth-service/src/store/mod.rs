@@ -293,8 +293,17 @@ pub trait KeyStore {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
     /// Stores `key` as the active key and retires the previous active one.
     async fn activate_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
-    /// Revokes a key at once; false when there is no such unrevoked key.
+    /// Revokes a key at once and wipes its private half; false when there is no such
+    /// unrevoked key.
     async fn revoke_signing_key(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Replaces a private half left in clear by an older version with its sealed form.
+    async fn seal_signing_key(&self, kid: &str, sealed: &[u8]) -> StoreResult<()>;
+    /// Wipes the private half of a key that will never sign again.
+    async fn wipe_signing_key(&self, kid: &str) -> StoreResult<()>;
+    /// Where a generated sealing key is kept when none is configured (SPEC §3): beside an
+    /// embedded database file; `None` where there is no such place (PostgreSQL, whose
+    /// replicas share no disk; an in-memory database).
+    fn generated_key_file(&self) -> Option<std::path::PathBuf>;
 }
 
 /// The relay's side of the outbox (SPEC §6), and the counts behind the gauges it refreshes.

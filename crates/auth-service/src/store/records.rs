@@ -99,6 +99,18 @@ pub struct StoredKey {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+impl StoredKey {
+    /// The key that signs: neither retired nor revoked.
+    pub fn is_active(&self) -> bool {
+        self.retired_at.is_none() && self.revoked_at.is_none()
+    }
+
+    /// Whether the row still holds its private half (a wiped key holds none).
+    pub fn has_private_half(&self) -> bool {
+        !self.private_key.is_empty()
+    }
+}
+
 /// A page request of `list_users`.
 pub struct UserQuery<'a> {
     pub search: Option<&'a str>,

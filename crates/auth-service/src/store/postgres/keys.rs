@@ -1,5 +1,7 @@
 //! PostgreSQL: signing keys.
 
+use std::path::PathBuf;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -68,14 +70,46 @@ impl KeyStore for PgStore {
 
     async fn revoke_signing_key(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool> {
         let revoked = sqlx::query(
-            "UPDATE signing_keys SET revoked_at = $2 WHERE kid = $1 AND revoked_at IS NULL",
+            "UPDATE signing_keys SET revoked_at = $2, private_key = $3 \
+             WHERE kid = $1 AND revoked_at IS NULL",
         )
         .bind(kid)
         .bind(now)
+        .bind(WIPED)
         .execute(&self.pool)
         .await
         .map_err(db_error)?
         .rows_affected();
         Ok(revoked > 0)
     }
+
+    async fn seal_signing_key(&self, kid: &str, sealed: &[u8]) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE signing_keys SET private_key = $2, sealed = TRUE WHERE kid = $1 AND NOT sealed",
+        )
+        .bind(kid)
+        .bind(sealed)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn wipe_signing_key(&self, kid: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE signing_keys SET private_key = $2 WHERE kid = $1")
+            .bind(kid)
+            .bind(WIPED)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// PostgreSQL: replicas on other machines could not share a generated file.
+    fn generated_key_file(&self) -> Option<PathBuf> {
+        None
+    }
 }
+
+/// What a wiped private half holds.
+const WIPED: &[u8] = &[];

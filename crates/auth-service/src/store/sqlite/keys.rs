@@ -1,7 +1,10 @@
 //! SQLite: signing keys.
 
+use std::path::PathBuf;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::ConnectOptions;
 
 use super::{db_error, ts, SqliteStore};
 use crate::store::{KeyStore, StoreResult, StoredKey};
@@ -68,14 +71,59 @@ impl KeyStore for SqliteStore {
 
     async fn revoke_signing_key(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool> {
         let revoked = sqlx::query(
-            "UPDATE signing_keys SET revoked_at = $2 WHERE kid = $1 AND revoked_at IS NULL",
+            "UPDATE signing_keys SET revoked_at = $2, private_key = $3 \
+             WHERE kid = $1 AND revoked_at IS NULL",
         )
         .bind(kid)
         .bind(ts(now))
+        .bind(WIPED)
         .execute(&self.pool)
         .await
         .map_err(db_error)?
         .rows_affected();
         Ok(revoked > 0)
     }
+
+    async fn seal_signing_key(&self, kid: &str, sealed: &[u8]) -> StoreResult<()> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE signing_keys SET private_key = $2, sealed = TRUE WHERE kid = $1 AND NOT sealed",
+        )
+        .bind(kid)
+        .bind(sealed)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn wipe_signing_key(&self, kid: &str) -> StoreResult<()> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        sqlx::query("UPDATE signing_keys SET private_key = $2 WHERE kid = $1")
+            .bind(kid)
+            .bind(WIPED)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// SQLite: beside the database file (`auth.db` → `auth.key`), so the key lives and is
+    /// backed up with the database's directory but not inside the database.
+    fn generated_key_file(&self) -> Option<PathBuf> {
+        let options = self.pool.connect_options();
+        let in_memory = options
+            .to_url_lossy()
+            .query_pairs()
+            .any(|(name, value)| name == "mode" && value == "memory");
+        let database = options.get_filename();
+        if in_memory || database.as_os_str().is_empty() {
+            return None;
+        }
+        let key_file = database.with_extension("key");
+        (key_file != database).then_some(key_file)
+    }
 }
+
+/// What a wiped private half holds.
+const WIPED: &[u8] = &[];

@@ -6,6 +6,7 @@ use std::time::Duration;
 use auth_service::app::Listeners;
 use auth_service::clock::Clock;
 use auth_service::config::Rate;
+use auth_service::services::keys::Keys;
 use auth_service::{App, Config};
 use figment::providers::Serialized;
 use figment::Figment;
@@ -21,12 +22,19 @@ pub struct TestApp {
     pub grpc_url: String,
     pub http: reqwest::Client,
     pub clock: Clock,
+    /// The running server's signing keys: tests reread them (as the periodic reread does),
+    /// rotate and revoke through them.
+    pub keys: Keys,
     pub db: TestDatabase,
     /// Receives the `.eml` files the app mails (the file transport).
     pub mail_dir: Option<tempfile::TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
+
+/// The key-encryption key of test servers on PostgreSQL, which refuses to start without one
+/// (SPEC §3); SQLite servers generate their key file beside the database.
+pub const TEST_KEY_ENCRYPTION_KEY: &str = "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM=";
 
 const RELAXED: Rate = Rate::new(100_000, Duration::from_secs(60));
 
@@ -49,6 +57,14 @@ pub fn test_config(database_url: &str) -> Config {
         ))
         .merge(Serialized::default("limits.lookup_per_ip", RELAXED))
         .merge(Serialized::default("limits.mail_per_account", RELAXED));
+    let figment = if database_url.starts_with("postgres") {
+        figment.merge(Serialized::default(
+            "auth.key_encryption_key",
+            TEST_KEY_ENCRYPTION_KEY,
+        ))
+    } else {
+        figment
+    };
     Config::from_figment(&figment).expect("test config is valid")
 }
 
@@ -78,6 +94,7 @@ impl TestApp {
         let app = App::build_with_clock(config.clone(), clock.clone())
             .await
             .expect("app builds");
+        let keys = app.state().services.keys.clone();
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
         let listeners = Listeners::bind(local, local).await.expect("bind");
         let base_url = format!(
@@ -101,6 +118,7 @@ impl TestApp {
                 .build()
                 .expect("client"),
             clock,
+            keys,
             db,
             mail_dir: None,
             shutdown: Some(tx),

@@ -25,17 +25,25 @@ pub async fn connect_raw(app: &TestApp) -> AnyConnection {
 
 pub async fn active_key(app: &TestApp) -> StoredKey {
     let mut conn = connect_raw(app).await;
-    let (kid, public_jwk, private_der): (String, String, Vec<u8>) = sqlx::query_as(
+    let (kid, public_jwk, sealed): (String, String, Vec<u8>) = sqlx::query_as(
         "SELECT kid, public_key, private_key FROM signing_keys \
          WHERE retired_at IS NULL AND revoked_at IS NULL",
     )
     .fetch_one(&mut conn)
     .await
     .unwrap();
+    // SPEC §3: the private half is sealed; the test holds the key that sealed it.
+    let store = auth_service::store::connect(&app.config.database)
+        .await
+        .unwrap();
+    let sealer = auth_service::services::keys::sealer(&app.config, store.as_ref())
+        .await
+        .unwrap();
+    store.close().await;
     StoredKey {
+        private_der: sealer.open(&kid, &sealed).unwrap(),
         kid,
         public_jwk,
-        private_der,
     }
 }
 

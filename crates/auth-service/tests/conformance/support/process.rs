@@ -15,13 +15,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The binary with a clean environment: only the variables a test gives it.
+/// The binary with a clean environment: only the variables a test gives it, and the
+/// key-encryption key that PostgreSQL needs to start.
 pub fn command(dir: &Path) -> Command {
     let mut command = Command::new(BINARY);
     command
         .current_dir(dir)
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "APP__AUTH__KEY_ENCRYPTION_KEY",
+            super::app::TEST_KEY_ENCRYPTION_KEY,
+        );
     command
 }
 
