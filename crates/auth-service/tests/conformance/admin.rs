@@ -190,6 +190,7 @@ async fn the_cli_creates_an_admin_with_the_password_from_stdin(backend: Backend)
                 username,
             ])
             .env("APP__DATABASE__URL", &db.url)
+            .envs(crate::support::app::key_env(&db.url))
             .env("APP__PASSWORD__ARGON2_MEMORY_KIB", "64")
             .env("APP__PASSWORD__ARGON2_ITERATIONS", "1")
             .stdin(Stdio::piped())

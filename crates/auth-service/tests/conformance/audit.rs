@@ -166,6 +166,7 @@ fn import(db: &TestDatabase, file: &Path) -> Output {
         .arg("import")
         .arg(file)
         .env("APP__DATABASE__URL", &db.url)
+        .envs(crate::support::app::key_env(&db.url))
         .env("APP__PASSWORD__ARGON2_MEMORY_KIB", "64")
         .env("APP__PASSWORD__ARGON2_ITERATIONS", "1")
         .output()

@@ -36,6 +36,16 @@ pub struct TestApp {
 /// (SPEC §3); SQLite servers generate their key file beside the database.
 pub const TEST_KEY_ENCRYPTION_KEY: &str = "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM=";
 
+/// What a command-line run against `database_url` needs to open the signing keys the test
+/// servers sealed: the key above on PostgreSQL; on SQLite nothing (the generated key file).
+pub fn key_env(database_url: &str) -> Vec<(&'static str, &'static str)> {
+    if database_url.starts_with("postgres") {
+        vec![("APP__AUTH__KEY_ENCRYPTION_KEY", TEST_KEY_ENCRYPTION_KEY)]
+    } else {
+        Vec::new()
+    }
+}
+
 const RELAXED: Rate = Rate::new(100_000, Duration::from_secs(60));
 
 /// The configuration tests start from: the embedded defaults with a test database.
@@ -57,13 +67,13 @@ pub fn test_config(database_url: &str) -> Config {
         ))
         .merge(Serialized::default("limits.lookup_per_ip", RELAXED))
         .merge(Serialized::default("limits.mail_per_account", RELAXED));
-    let figment = if database_url.starts_with("postgres") {
+    let figment = if key_env(database_url).is_empty() {
+        figment
+    } else {
         figment.merge(Serialized::default(
             "auth.key_encryption_key",
             TEST_KEY_ENCRYPTION_KEY,
         ))
-    } else {
-        figment
     };
     Config::from_figment(&figment).expect("test config is valid")
 }
