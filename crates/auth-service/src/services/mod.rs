@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+mod authority;
 pub mod context;
 pub mod directory;
 pub mod keys;

@@ -395,12 +395,15 @@ impl Sessions {
         }
     }
 
-    /// The claims of a valid token, or why it was refused (ValidateToken).
+    /// The claims of a valid token, or why it was refused (ValidateToken). The roles and
+    /// username are the ones stored now (SPEC §5): a removed role is gone at once, not when
+    /// the token expires.
     pub async fn validate(&self, token: &str) -> Result<Result<AccessClaims, Rejection>, Error> {
-        Ok(self
-            .authenticate(token)
-            .await?
-            .map(|current| current.claims))
+        Ok(self.authenticate(token).await?.map(|current| AccessClaims {
+            roles: current.user.roles,
+            username: current.user.username,
+            ..current.claims
+        }))
     }
 
     /// RFC 7662: the claims of an active token, or `None`.

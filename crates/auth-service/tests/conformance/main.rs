@@ -11,6 +11,7 @@ mod support;
 mod admin;
 mod audit;
 mod auth;
+mod authority;
 mod directory;
 mod docs;
 mod events;

@@ -200,7 +200,7 @@ impl Accounts {
             Some(_) if !caller.has_role(ADMIN_ROLE) => Err(Error::Forbidden),
             Some(id) => {
                 self.context.limit_by_ip(Scope::LookupIp, request).await?;
-                Admin::new(self.context.clone()).user(id).await
+                Admin::new(self.context.clone()).user(caller, id).await
             }
         }
     }
