@@ -248,10 +248,40 @@ async fn unknown_users_fail_no_faster_than_imported_bcrypt_accounts(backend: Bac
     );
 }
 
+async fn refresh(app: &TestApp, token: &str) -> (u16, Value) {
+    let answer = app.refresh(token).await;
+    (answer.status().as_u16(), answer.json().await.unwrap())
+}
+
+async fn a_grace_retry_gets_the_live_successor_or_nothing(backend: Backend) {
+    let app = backend.app().await;
+    let alice = app.signed_up("alice").await;
+    let (_, first) = refresh(&app, &alice.refresh_token).await;
+    let first_token = first["refresh_token"].as_str().unwrap().to_owned();
+    let (_, second) = refresh(&app, &first_token).await;
+    let live = second["refresh_token"].as_str().unwrap().to_owned();
+    app.clock.advance(Duration::from_secs(2));
+
+    // The first token's successor has been spent in turn: the family has moved on.
+    let (stale_status, stale) = refresh(&app, &alice.refresh_token).await;
+    let (retry_status, retry) = refresh(&app, &first_token).await;
+    let me = app
+        .get_as("/api/auth/me", retry["access_token"].as_str().unwrap())
+        .await;
+
+    assert_eq!(stale_status, 401, "never the spent {first_token}: {stale}");
+    assert_eq!(stale["code"], "invalid_refresh_token");
+    assert_eq!(retry_status, 200, "the token just rotated is retried");
+    assert_eq!(retry["refresh_token"], live.as_str(), "the live successor");
+    assert_eq!(me.status(), 200, "the session goes on");
+    assert_eq!(refresh(&app, &live).await.0, 200);
+}
+
 backend_tests!(
     lookalike_letters_neither_log_in_nor_dodge_a_lockout,
     email_and_username_failures_count_towards_one_account_lockout,
     hashes_above_the_cost_bounds_are_refused_from_admins_and_imports,
     a_stored_hash_above_the_bounds_is_refused_before_any_hashing,
     unknown_users_fail_no_faster_than_imported_bcrypt_accounts,
+    a_grace_retry_gets_the_live_successor_or_nothing,
 );
