@@ -11,7 +11,7 @@ use super::error::Problem;
 use super::extract::{path_id, AdminRole, Authorized, Json};
 use super::views::UserView;
 use crate::app::AppState;
-use crate::crypto::password::is_importable_hash;
+use crate::crypto::password::check_given_hash;
 use crate::domain::{Email, Login, NewAccount, ProfilePatch, Username};
 use crate::error::Error;
 use crate::error::FieldError;
@@ -289,14 +289,12 @@ async fn parse_patch(
             "give password or password_hash, not both",
         ));
     }
-    if let Some(hash) = &body.password_hash {
-        if !is_importable_hash(hash) {
-            errors.push(FieldError::new(
-                "password_hash",
-                "invalid",
-                "must be a bcrypt or argon2 hash",
-            ));
-        }
+    if let Some(Err(refused)) = body.password_hash.as_deref().map(check_given_hash) {
+        errors.push(FieldError::new(
+            "password_hash",
+            refused.code(),
+            refused.message(),
+        ));
     }
     let password = match body.password {
         Some(password) => {

@@ -51,7 +51,9 @@ pub enum Rotation {
         session_id: Uuid,
         user_id: Uuid,
         spent_at: DateTime<Utc>,
-        successor_id: Option<Uuid>,
+        /// The token's own successor while that is still live (neither spent nor expired):
+        /// then it is the session's newest token. `None` once the family has moved on.
+        live_successor: Option<Uuid>,
         session_active: bool,
     },
     /// The token expired, or its session is no longer active.

@@ -17,6 +17,7 @@ mod docs;
 mod events;
 mod grpc;
 mod limiter;
+mod logins;
 mod mail;
 mod observability;
 mod process;
