@@ -6,6 +6,7 @@ pub mod audit;
 pub mod context;
 pub mod directory;
 pub mod keys;
+pub mod readiness;
 pub mod recovery;
 pub mod sessions;
 mod throttle;
