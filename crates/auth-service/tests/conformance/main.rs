@@ -15,6 +15,7 @@ mod directory;
 mod docs;
 mod events;
 mod grpc;
+mod hardening;
 mod limiter;
 mod mail;
 mod observability;
