@@ -7,6 +7,7 @@ mod authority;
 pub mod context;
 pub mod directory;
 pub mod keys;
+pub mod readiness;
 pub mod recovery;
 pub mod sessions;
 mod throttle;

@@ -16,6 +16,7 @@ mod directory;
 mod docs;
 mod events;
 mod grpc;
+mod hardening;
 mod limiter;
 mod logins;
 mod mail;
