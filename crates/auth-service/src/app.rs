@@ -14,11 +14,13 @@ use crate::caller::TrustedProxies;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::password::PasswordHasher;
-use crate::events::{BrokerProbe, Publisher, Relay};
+use crate::events::{Publisher, Relay};
+use crate::http::serve::ConnectionLimits;
 use crate::limits::{Limiter, RedisTiming};
 use crate::mail::Mailer;
 use crate::services::admin::Bootstrap;
 use crate::services::keys::Keys;
+use crate::services::readiness::Readiness;
 use crate::services::{Context as ServiceContext, Services};
 use crate::store::{self, Store};
 use crate::telemetry;
@@ -32,8 +34,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub services: Services,
     pub proxies: Arc<TrustedProxies>,
-    /// Whether the event broker, when one is configured, is connected (for `/ready`).
-    pub broker: BrokerProbe,
+    /// `/ready`: the database, Redis and the event broker, and whether we are stopping.
+    pub readiness: Readiness,
 }
 
 /// A built service, ready to serve.
@@ -89,8 +91,9 @@ impl App {
         let publisher = Publisher::from_config(&config)
             .await
             .context("cannot set up the event publisher")?;
+        let readiness = Readiness::new(store.clone(), context.limiter.clone(), publisher.probe());
         let state = AppState {
-            broker: publisher.probe(),
+            readiness,
             proxies: Arc::new(TrustedProxies::parse(&config.server.trusted_proxies)),
             config,
             store,
@@ -112,8 +115,9 @@ impl App {
         &self.state
     }
 
-    /// Serves HTTP and gRPC until `shutdown` resolves (or one of them fails), then lets
-    /// in-flight requests finish for at most `server.shutdown_timeout` and closes the store.
+    /// Serves HTTP and gRPC until `shutdown` resolves (or one of them fails), then stops
+    /// within [`shutdown_bound`]: in-flight requests get `server.shutdown_timeout`, then the
+    /// relay's last round and queued mail go out side by side, then the store closes.
     pub async fn serve(
         self,
         listeners: Listeners,
@@ -131,13 +135,16 @@ impl App {
         let mut relay = tokio::spawn(self.relay.run(relay_stopped));
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let mut servers = tokio::task::JoinSet::new();
-        let router = crate::http::router(&self.state);
-        let http = axum::serve(
+        let http = crate::http::serve::serve(
             listeners.http,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stopping.clone()));
-        servers.spawn(async move { http.await.context("HTTP server failed") });
+            crate::http::router(&self.state),
+            ConnectionLimits::of(&self.state.config.server),
+            stopped(stopping.clone()),
+        );
+        servers.spawn(async move {
+            http.await;
+            Ok(())
+        });
         let state = self.state.clone();
         servers.spawn(async move {
             crate::grpc::serve(&state, listeners.grpc, stopped(stopping)).await
@@ -150,6 +157,7 @@ impl App {
                 () = &mut shutdown => Ok(()),
             }
         };
+        self.state.readiness.stop();
         let _ = stop.send(true);
         tracing::info!(
             grace_ms = grace.as_millis() as u64,
@@ -169,20 +177,45 @@ impl App {
         }
         key_refresher.abort();
         // The relay finishes its round so that what it published is marked; an event it
-        // could not mark goes out again after a restart (SPEC §6: at least once).
+        // could not mark goes out again after a restart (SPEC §6: at least once). Queued mail
+        // drains meanwhile.
         let _ = stop_relay.send(());
-        let relay_grace = self.state.config.events.publish_timeout + RELAY_STOP_MARGIN;
-        if tokio::time::timeout(relay_grace, &mut relay).await.is_err() {
-            tracing::warn!("the event relay did not stop in time; stopping it anyway");
-            relay.abort();
+        let relay_grace = relay_stop_bound(&self.state.config);
+        let relay_stopped = async {
+            if tokio::time::timeout(relay_grace, &mut relay).await.is_err() {
+                tracing::warn!("the event relay did not stop in time; stopping it anyway");
+                relay.abort();
+            }
+        };
+        let mail_drained = async {
+            if !self.state.services.mailer.drain(MAIL_DRAIN_TIMEOUT).await {
+                tracing::warn!("queued mail was still unsent at shutdown");
+            }
+        };
+        tokio::join!(relay_stopped, mail_drained);
+        if tokio::time::timeout(STORE_CLOSE_TIMEOUT, self.state.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the database pool did not close in time; exiting anyway");
         }
-        if !self.state.services.mailer.drain(MAIL_DRAIN_TIMEOUT).await {
-            tracing::warn!("queued mail was still unsent at shutdown");
-        }
-        self.state.store.close().await;
         tracing::info!("stopped");
         outcome
     }
+}
+
+/// The longest a shutdown takes once the signal arrived (docs/operations.md "Shutdown"):
+/// `server.shutdown_timeout` for in-flight requests, then the longer of the relay's last round
+/// (`events.publish_timeout` + 2 s) and the mail drain (5 s), then 2 s to close the pool.
+/// With the defaults, 10 s + 7 s + 2 s = 19 s.
+pub fn shutdown_bound(config: &Config) -> std::time::Duration {
+    config.server.shutdown_timeout
+        + relay_stop_bound(config).max(MAIL_DRAIN_TIMEOUT)
+        + STORE_CLOSE_TIMEOUT
+}
+
+fn relay_stop_bound(config: &Config) -> std::time::Duration {
+    config.events.publish_timeout + RELAY_STOP_MARGIN
 }
 
 /// The sockets [`App::serve`] answers on.
@@ -242,6 +275,9 @@ async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
 
 /// How long queued mail may take to go out after the server stopped.
 const MAIL_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long closing the database pool may take at shutdown.
+const STORE_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How long the relay may take to finish a round beyond one publish timeout.
 const RELAY_STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);

@@ -20,9 +20,10 @@ impl Rate {
 }
 
 /// Rate limits and the login lockout (SPEC §4). Counts live in process, or in Redis when
-/// `redis.url` is set so that replicas share them.
+/// `redis.url` is set so that replicas share them. Each half of a rate defaults on its own:
+/// `APP__LIMITS__LOGIN_PER_IP__MAX=3` keeps the default `per`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(from = "LimitsInput")]
 pub struct LimitsConfig {
     /// Off only for load tests; every limit below is skipped.
     pub enabled: bool,
@@ -55,6 +56,57 @@ impl Default for LimitsConfig {
             mail_per_account: Rate::new(10, 60 * MINUTE),
             login_failures: 5,
             lockout: 15 * MINUTE,
+        }
+    }
+}
+
+/// A rate as written: either half may be left out.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RateInput {
+    max: Option<u32>,
+    #[serde(with = "humantime_serde")]
+    per: Option<Duration>,
+}
+
+impl RateInput {
+    fn or(self, default: Rate) -> Rate {
+        Rate::new(
+            self.max.unwrap_or(default.max),
+            self.per.unwrap_or(default.per),
+        )
+    }
+}
+
+/// `[limits]` as written; every value left out takes its default from [`LimitsConfig::default`].
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LimitsInput {
+    enabled: Option<bool>,
+    login_per_ip: RateInput,
+    signup_per_ip: RateInput,
+    forgot_password_per_ip: RateInput,
+    lookup_per_ip: RateInput,
+    mail_per_account: RateInput,
+    login_failures: Option<u32>,
+    #[serde(with = "humantime_serde")]
+    lockout: Option<Duration>,
+}
+
+impl From<LimitsInput> for LimitsConfig {
+    fn from(input: LimitsInput) -> Self {
+        let default = Self::default();
+        Self {
+            enabled: input.enabled.unwrap_or(default.enabled),
+            login_per_ip: input.login_per_ip.or(default.login_per_ip),
+            signup_per_ip: input.signup_per_ip.or(default.signup_per_ip),
+            forgot_password_per_ip: input
+                .forgot_password_per_ip
+                .or(default.forgot_password_per_ip),
+            lookup_per_ip: input.lookup_per_ip.or(default.lookup_per_ip),
+            mail_per_account: input.mail_per_account.or(default.mail_per_account),
+            login_failures: input.login_failures.unwrap_or(default.login_failures),
+            lockout: input.lockout.unwrap_or(default.lockout),
         }
     }
 }

@@ -115,6 +115,9 @@ impl Config {
         if self.server.body_limit_bytes == 0 {
             return bad("server.body_limit_bytes", "must be at least 1");
         }
+        if let Some((key, why)) = self.server.problem() {
+            return bad(key, why);
+        }
         for (index, proxy) in self.server.trusted_proxies.iter().enumerate() {
             if proxy.parse::<ipnet::IpNet>().is_err() && proxy.parse::<IpAddr>().is_err() {
                 return bad(

@@ -39,6 +39,19 @@ pub struct ServerConfig {
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// How long a client has to send a complete request head (HTTP/1), or its first request
+    /// (any protocol), before the connection is closed: a slowloris client cannot hold a
+    /// connection open by dribbling headers. On HTTP/1 the wait for the next request on a
+    /// kept-alive connection counts too.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed (HTTP/1 keep-alive and
+    /// HTTP/2 alike).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Most HTTP connections served at once; further ones wait in the listen backlog, unread,
+    /// until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +69,24 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             body_limit_bytes: 64 * 1024,
             shutdown_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The first connection bound that cannot work, as `(key, why)`.
+    pub(super) fn problem(&self) -> Option<(&'static str, &'static str)> {
+        if self.max_connections == 0 {
+            Some(("server.max_connections", "must be at least 1"))
+        } else if self.header_read_timeout.is_zero() {
+            Some(("server.header_read_timeout", "must be longer than 0s"))
+        } else if self.idle_timeout.is_zero() {
+            Some(("server.idle_timeout", "must be longer than 0s"))
+        } else {
+            None
         }
     }
 }

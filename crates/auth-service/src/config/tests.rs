@@ -57,6 +57,12 @@ fn limits_mail_and_policy_values_are_checked() {
     let cases = [
         ("limits.login_per_ip.max", "0", "limits.login_per_ip"),
         ("limits.lockout", "0s", "limits.lockout"),
+        ("server.max_connections", "0", "server.max_connections"),
+        (
+            "server.header_read_timeout",
+            "0s",
+            "server.header_read_timeout",
+        ),
         ("mail.reset_token_ttl", "1000000y", "mail.reset_token_ttl"),
         ("password.min_score", "5", "password.min_score"),
         (
@@ -113,4 +119,37 @@ fn redacted_output_hides_secrets() {
         printed.contains("key_encryption_key = \"[REDACTED]\""),
         "{printed}"
     );
+}
+
+#[test]
+fn each_half_of_a_limit_defaults_on_its_own() {
+    let defaults = LimitsConfig::default();
+
+    // As the environment gives it (`APP__LIMITS__LOGIN_PER_IP__MAX=3` parses as a number).
+    let max_only = Config::from_figment(
+        &Figment::new().merge(Serialized::default("limits.login_per_ip.max", 3)),
+    )
+    .unwrap();
+    let per_only = with(&[("limits.mail_per_account.per", "5m")]).unwrap();
+
+    assert_eq!(max_only.limits.login_per_ip.max, 3);
+    assert_eq!(max_only.limits.login_per_ip.per, defaults.login_per_ip.per);
+    assert_eq!(max_only.limits.signup_per_ip, defaults.signup_per_ip);
+    assert_eq!(
+        per_only.limits.mail_per_account.max,
+        defaults.mail_per_account.max
+    );
+    assert_eq!(
+        per_only.limits.mail_per_account.per,
+        Duration::from_secs(300)
+    );
+}
+
+#[test]
+fn a_half_limit_with_an_unknown_key_is_still_refused() {
+    let error = with(&[("limits.login_per_ip.maxx", "3")])
+        .unwrap_err()
+        .to_string();
+
+    assert!(error.contains("limits.login_per_ip.maxx"), "{error}");
 }

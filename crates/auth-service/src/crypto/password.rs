@@ -2,9 +2,14 @@
 //! one per core by default and below normal OS priority, so a login flood queues here and
 //! yields the cores to other requests instead of starving them (SPEC §4).
 //! bcrypt and argon2 hashes with other parameters verify and are flagged for re-hashing.
+//! A stored hash above the cost bounds (`cost.rs`) is never worked on, and a failed
+//! verification takes no less time than the slowest kind of hash verified (`floor.rs`).
+
+mod cost;
+mod floor;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -12,6 +17,10 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
 use crate::config::{HashPriority, PasswordConfig};
+use cost::{bcrypt_body, Bounds, Cost};
+use floor::Floor;
+
+pub use cost::{check_given_hash, HashRefusal};
 
 /// The outcome of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +42,10 @@ pub struct PasswordHasher {
     threads: Arc<rayon::ThreadPool>,
     /// Verified against when the user does not exist, so that both cases take the same time.
     dummy_hash: Arc<str>,
+    /// The costliest stored hash a login works on: SPEC §5's, or the configured parameters.
+    bounds: Bounds,
+    /// The least time a failed verification takes.
+    floor: Arc<Floor>,
 }
 
 impl PasswordHasher {
@@ -60,10 +73,12 @@ impl PasswordHasher {
             .map_err(|error| anyhow::anyhow!("password hashing threads: {error}"))?;
         let dummy_hash = hash_now(&params, "dummy password for unknown users")?;
         Ok(Self {
-            params,
             permits: Arc::new(Semaphore::new(workers)),
             threads: Arc::new(threads),
             dummy_hash: dummy_hash.into(),
+            bounds: Bounds::admitting(&params),
+            floor: Arc::new(Floor::default()),
+            params,
         })
     }
 
@@ -72,39 +87,64 @@ impl PasswordHasher {
         let params = self.params.clone();
         self.run(move || hash_now(&params, password.expose_secret()))
             .await?
+            .0
     }
 
-    /// Checks `password` against `stored`, or against the dummy hash when there is no user.
+    /// Checks `password` against `stored`, or against the dummy hash when there is no user
+    /// or the stored hash is not one to work on. SPEC §4: a mismatch is answered no sooner
+    /// than the floor after the work began, so neither an unknown user nor a cheap hash is
+    /// told apart from the slowest kind of stored hash.
     pub async fn verify(
         &self,
         password: SecretString,
         stored: Option<String>,
     ) -> anyhow::Result<Verdict> {
+        let usable = stored.and_then(|hash| match Cost::of(&hash) {
+            Ok(cost) if cost.within(&self.bounds) => Some((hash, cost)),
+            // SPEC §5: an older row above the bounds would pin a hashing thread for as long
+            // as its parameters ask; it is refused before any work, like a wrong password.
+            Ok(_) => {
+                tracing::warn!("a stored password hash is above the cost bounds: refused");
+                None
+            }
+            Err(_) => None,
+        });
+        let (stored, kind) = match usable {
+            Some((hash, cost)) => (Some(hash), cost),
+            None => (None, Cost::of_params(&self.params)),
+        };
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let params = self.params.clone();
-        let verdict = self
+        let (verdict, started, took) = self
             .run(move || verify_now(&params, password.expose_secret(), &stored))
             .await?;
-        Ok(if known { verdict } else { Verdict::Mismatch })
+        self.floor.observe(kind, took);
+        let verdict = if known { verdict } else { Verdict::Mismatch };
+        if verdict == Verdict::Mismatch {
+            tokio::time::sleep_until((started + self.floor.get()).into()).await;
+        }
+        Ok(verdict)
     }
 
+    /// Runs `work` on a hashing thread: its result, when it started there, and how long it
+    /// took.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
+    ) -> anyhow::Result<(T, Instant, Duration)> {
         let _permit = self.permits.acquire().await?;
-        let started = Instant::now();
         let (done, result) = tokio::sync::oneshot::channel();
         self.threads.spawn(move || {
+            let started = Instant::now();
+            let result = work();
             // The receiver is gone only when the request was dropped meanwhile.
-            let _ = done.send(work());
+            let _ = done.send((result, started, started.elapsed()));
         });
         let result = result
             .await
             .map_err(|_| anyhow::anyhow!("password hashing job failed"))?;
-        metrics::histogram!("auth_password_hash_duration_seconds")
-            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("auth_password_hash_duration_seconds").record(result.2.as_secs_f64());
         Ok(result)
     }
 }
@@ -155,7 +195,7 @@ fn hash_now(params: &Params, password: &str) -> anyhow::Result<String> {
 }
 
 fn verify_now(params: &Params, password: &str, stored: &str) -> Verdict {
-    if is_bcrypt(stored) {
+    if bcrypt_body(stored).is_some() {
         return match bcrypt::verify(password, stored) {
             Ok(true) => Verdict::Match { rehash: true },
             _ => Verdict::Mismatch,
@@ -178,21 +218,6 @@ fn verify_now(params: &Params, password: &str, stored: &str) -> Verdict {
                 && old.p_cost() == params.p_cost()
         });
     Verdict::Match { rehash: !current }
-}
-
-/// Whether an imported hash is one this service can verify: bcrypt (`$2a$`, `$2b$`, `$2y$`)
-/// or an argon2 PHC string.
-pub fn is_importable_hash(hash: &str) -> bool {
-    if is_bcrypt(hash) {
-        return hash.len() == 60;
-    }
-    PasswordHash::new(hash).is_ok_and(|parsed| parsed.algorithm.as_str().starts_with("argon2"))
-}
-
-fn is_bcrypt(stored: &str) -> bool {
-    ["$2a$", "$2b$", "$2y$"]
-        .iter()
-        .any(|prefix| stored.starts_with(prefix))
 }
 
 #[cfg(test)]
@@ -248,7 +273,7 @@ mod tests {
                 ..small()
             })
             .unwrap();
-            hasher.run(own_scheduling).await.unwrap()
+            hasher.run(own_scheduling).await.unwrap().0
         };
         let (caller_nice, _) = own_scheduling();
 

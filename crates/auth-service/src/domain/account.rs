@@ -12,7 +12,7 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let email = raw.trim().to_lowercase();
+        let email = normalize_email(raw);
         let invalid = || {
             FieldError::new(
                 "email",
@@ -138,6 +138,25 @@ pub enum Login {
     Username(String),
 }
 
+impl Login {
+    /// The identifier as it is matched against stored accounts and counted by the lockout
+    /// (SPEC §5: one normalisation on both databases). Emails get the normalisation
+    /// [`Email::parse`] stores them with. Usernames are ASCII (see [`Username::parse`]), so only
+    /// ASCII letters are folded: `İ` (U+0130) or `K` (U+212A) stay as they are and match no
+    /// account, whatever a database's own `lower()` would make of them.
+    pub fn normalized(&self) -> String {
+        match self {
+            Login::Email(email) => normalize_email(email),
+            Login::Username(username) => username.to_ascii_lowercase(),
+        }
+    }
+}
+
+/// Trimmed and lowercased: how emails are stored (SPEC §5), compared and counted.
+fn normalize_email(raw: &str) -> String {
+    raw.trim().to_lowercase()
+}
+
 /// Changes a user makes to their own profile; `Some(None)` clears a field.
 #[derive(Debug, Clone, Default)]
 pub struct ProfilePatch {
@@ -243,6 +262,21 @@ mod tests {
         assert!(Username::parse("alice smith").is_err());
         assert!(Username::parse("ålice").is_err());
         assert!(Username::parse("alice.smith_1-x").is_ok());
+    }
+
+    #[test]
+    fn login_identifiers_fold_ascii_usernames_and_emails_as_stored() {
+        let username = |raw: &str| Login::Username(raw.to_owned()).normalized();
+        let email = |raw: &str| Login::Email(raw.to_owned()).normalized();
+
+        assert_eq!(username("IrIs"), "iris");
+        assert_eq!(username("\u{130}ris"), "\u{130}ris");
+        assert_eq!(username("\u{212A}ate"), "\u{212A}ate");
+        assert_eq!(email(" Iris@Example.COM "), "iris@example.com");
+        assert_eq!(
+            email("\u{130}ris@example.com"),
+            Email::parse("\u{130}ris@example.com").unwrap().as_str()
+        );
     }
 
     const POLICY: PasswordPolicy = PasswordPolicy {

@@ -1,7 +1,8 @@
 //! `auth.v1` messages to and from the use cases' types. Parsing at the door: proto3 cannot tell
 //! an absent string from an empty one, so a required field left empty is `validation_failed`
 //! with code `required`, as a missing JSON field is over HTTP. Secrets become `SecretString`
-//! here and are never logged.
+//! here and are never logged. Every string of a request passes through [`Fields`], which also
+//! refuses a NUL character in any of them (PostgreSQL cannot store it in text), as HTTP does.
 
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
@@ -15,11 +16,29 @@ use crate::error::{Error, FieldError};
 use crate::services::accounts::{LoginForm, Signup, SignupForm};
 use crate::services::TokenPair;
 
-/// Collects every empty required field of a message, then refuses them at once.
+/// Collects every problem of a message's strings — an empty required one, a NUL in any —
+/// then refuses them at once.
 #[derive(Default)]
-struct Required(Vec<FieldError>);
+struct Fields(Vec<FieldError>);
 
-impl Required {
+impl Fields {
+    /// A string that may be empty.
+    fn text(&mut self, field: &str, value: String) -> String {
+        if value.contains('\0') {
+            self.0.push(FieldError::new(
+                field,
+                "invalid",
+                "must not contain a NUL character",
+            ));
+        }
+        value
+    }
+
+    fn optional(&mut self, field: &str, value: Option<String>) -> Option<String> {
+        value.map(|value| self.text(field, value))
+    }
+
+    /// A string that must not be empty.
     fn take(&mut self, field: &str, value: String) -> String {
         if value.is_empty() {
             self.0.push(FieldError::new(
@@ -28,7 +47,7 @@ impl Required {
                 format!("missing field `{field}`"),
             ));
         }
-        value
+        self.text(field, value)
     }
 
     fn secret(&mut self, field: &str, value: String) -> SecretString {
@@ -46,9 +65,9 @@ impl Required {
 
 /// The one required string of a message.
 pub fn required(field: &str, value: String) -> Result<String, Error> {
-    let mut required = Required::default();
-    let value = required.take(field, value);
-    required.check().map(|()| value)
+    let mut fields = Fields::default();
+    let value = fields.take(field, value);
+    fields.check().map(|()| value)
 }
 
 /// An optional user id: empty means none.
@@ -62,26 +81,26 @@ pub fn optional_id(field: &str, value: &str) -> Result<Option<Uuid>, Error> {
 }
 
 pub fn signup_form(message: pb::SignUpRequest) -> Result<SignupForm, Error> {
-    let mut required = Required::default();
+    let mut fields = Fields::default();
     let form = SignupForm {
-        email: required.take("email", message.email),
-        username: required.take("username", message.username),
-        password: required.secret("password", message.password),
-        display_name: message.display_name,
+        email: fields.take("email", message.email),
+        username: fields.take("username", message.username),
+        password: fields.secret("password", message.password),
+        display_name: fields.optional("display_name", message.display_name),
     };
-    required.check().map(|()| form)
+    fields.check().map(|()| form)
 }
 
 pub fn login_form(message: pb::LoginRequest) -> Result<LoginForm, Error> {
     use pb::login_request::Identifier;
-    let mut required = Required::default();
+    let mut fields = Fields::default();
     let (email, username) = match message.identifier {
-        Some(Identifier::Email(email)) => (Some(required.take("email", email)), None),
-        Some(Identifier::Username(username)) => (None, Some(required.take("username", username))),
-        None => (Some(required.take("email", String::new())), None),
+        Some(Identifier::Email(email)) => (Some(fields.take("email", email)), None),
+        Some(Identifier::Username(username)) => (None, Some(fields.take("username", username))),
+        None => (Some(fields.take("email", String::new())), None),
     };
-    let password = required.secret("password", message.password);
-    required.check().map(|()| LoginForm {
+    let password = fields.secret("password", message.password);
+    fields.check().map(|()| LoginForm {
         email,
         username,
         password,
@@ -90,15 +109,19 @@ pub fn login_form(message: pb::LoginRequest) -> Result<LoginForm, Error> {
 
 /// The token and the new password of a reset.
 pub fn reset(message: pb::ResetPasswordRequest) -> Result<(SecretString, SecretString), Error> {
-    let mut required = Required::default();
-    let token = required.secret("token", message.token);
-    let new_password = required.secret("new_password", message.new_password);
-    required.check().map(|()| (token, new_password))
+    let mut fields = Fields::default();
+    let token = fields.secret("token", message.token);
+    let new_password = fields.secret("new_password", message.new_password);
+    fields.check().map(|()| (token, new_password))
 }
 
 /// A refresh token given in a message, if any.
-pub fn refresh_token(value: String) -> Option<SecretString> {
-    (!value.is_empty()).then(|| SecretString::from(value))
+pub fn refresh_token(value: String) -> Result<Option<SecretString>, Error> {
+    let mut fields = Fields::default();
+    let value = fields.text("refresh_token", value);
+    fields
+        .check()
+        .map(|()| (!value.is_empty()).then(|| SecretString::from(value)))
 }
 
 fn timestamp(at: DateTime<Utc>) -> Timestamp {

@@ -85,7 +85,7 @@ impl AuthService for AuthApi {
         call.answer(async {
             let sessions = &self.services.sessions;
             let current = call.session(sessions).await?;
-            let refresh = convert::refresh_token(request.into_inner().refresh_token)
+            let refresh = convert::refresh_token(request.into_inner().refresh_token)?
                 .filter(|_| current.is_none());
             sessions
                 .logout(current.as_ref(), refresh.as_ref(), &call.context)

@@ -103,7 +103,7 @@ impl From<AuditPage> for AuditPageView {
 ))]
 pub async fn list_audit_entries(
     State(state): State<AppState>,
-    _: Authorized<AdminRole>,
+    Authorized(caller, _): Authorized<AdminRole>,
     query: Result<Query<AuditParams>, QueryRejection>,
 ) -> Result<axum::Json<AuditPageView>, Error> {
     let Query(params) =
@@ -114,6 +114,6 @@ pub async fn list_audit_entries(
         params.limit.as_deref(),
         params.cursor.as_deref(),
     )?;
-    let page = state.services.audit.entries(filter).await?;
+    let page = state.services.audit.entries(&caller, filter).await?;
     Ok(axum::Json(page.into()))
 }

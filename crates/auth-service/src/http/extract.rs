@@ -65,9 +65,25 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     }
 }
 
-/// Parses a JSON document into `T`, describing failures as SPEC §2 problems.
+/// Parses a JSON document into `T`, describing failures as SPEC §2 problems. Anything but
+/// whitespace after the document is `malformed_body`, and a NUL character in any string is
+/// `validation_failed` naming where it is (PostgreSQL cannot store it in text, and no field
+/// has a use for it).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = deserialize(deserializer)?;
+    deserializer
+        .end()
+        .map_err(|error| Error::MalformedBody(error.to_string()))?;
+    if has_escaped_nul(bytes) {
+        return Err(nul_fields(bytes));
+    }
+    Ok(value)
+}
+
+fn deserialize<'de, T: DeserializeOwned>(
+    deserializer: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> Result<T, Error> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
@@ -103,6 +119,67 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             _ => Error::MalformedBody(inner.to_string()),
         }
     })
+}
+
+/// Whether a JSON text that parsed contains `\u0000`. Raw control characters are invalid in
+/// JSON strings and a backslash appears only inside strings, so each backslash starts an
+/// escape: skipping the escaped character keeps `\\u0000` (a backslash, then text) apart.
+fn has_escaped_nul(bytes: &[u8]) -> bool {
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'\\' {
+            if bytes[index + 1..].starts_with(b"u0000") {
+                return true;
+            }
+            index += 2;
+        } else {
+            index += 1;
+        }
+    }
+    false
+}
+
+/// `validation_failed` naming each string (or key) of the document that holds a NUL.
+fn nul_fields(bytes: &[u8]) -> Error {
+    fn walk(value: &serde_json::Value, path: &str, found: &mut Vec<FieldError>) {
+        let here = |key: &str| {
+            if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
+        match value {
+            serde_json::Value::String(text) if text.contains('\0') => found.push(nul_field(path)),
+            serde_json::Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    walk(item, &here(&index.to_string()), found);
+                }
+            }
+            serde_json::Value::Object(fields) => {
+                for (key, item) in fields {
+                    if key.contains('\0') {
+                        found.push(nul_field(&here(&key.replace('\0', "\\u0000"))));
+                    }
+                    walk(item, &here(key), found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        walk(&value, "", &mut found);
+    }
+    if found.is_empty() {
+        found.push(nul_field(""));
+    }
+    Error::Invalid(found)
+}
+
+/// The one wording of a NUL refusal, for bodies, paths and queries alike.
+pub fn nul_field(field: &str) -> FieldError {
+    FieldError::new(field, "invalid", "must not contain a NUL character")
 }
 
 /// The first back-quoted name in a serde message.
@@ -236,5 +313,23 @@ mod tests {
             parse_json::<Body>(b"{nope").unwrap_err(),
             Error::MalformedBody(_)
         ));
+    }
+
+    #[test]
+    fn trailing_garbage_is_malformed_and_trailing_whitespace_is_not() {
+        assert!(matches!(
+            parse_json::<Body>(br#"{"email":"a","count":1} xx"#).unwrap_err(),
+            Error::MalformedBody(_)
+        ));
+        assert!(parse_json::<Body>(b"{\"email\":\"a\",\"count\":1}\r\n ").is_ok());
+    }
+
+    #[test]
+    fn a_nul_is_refused_where_it_is_and_an_escaped_backslash_is_not_one() {
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"{"email":"a\u0000b","count":1}"#).unwrap_err()),
+            ("email".into(), "invalid".into())
+        );
+        assert!(parse_json::<Body>(br#"{"email":"a\\u0000b","count":1}"#).is_ok());
     }
 }

@@ -1,8 +1,7 @@
 //! Liveness, readiness and the Prometheus exposition.
 
-use std::time::Duration;
-
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,10 +10,8 @@ use serde_json::json;
 
 use super::error::Problem;
 use crate::app::AppState;
-use crate::limits::LimiterStatus;
-
-/// How long `/ready` waits for a dependency before calling it failed.
-const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::error::Error;
+use crate::services::readiness::Report;
 
 /// `GET /health`: 200 while the process runs.
 #[utoipa::path(get, path = "/health", tag = "operations",
@@ -23,63 +20,48 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /ready`: 200 when every configured dependency answers, else 503 naming the failures
-/// (SPEC §2). A replica whose Redis is away still serves, counting rate limits in process,
-/// but says so here so that operators (and load balancers) see it.
-#[utoipa::path(get, path = "/ready", tag = "operations",
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadyParams {
+    /// `true`: 503 for any check that is not `ok`, soft dependencies included.
+    #[serde(default)]
+    strict: bool,
+}
+
+/// `GET /ready` (SPEC §2): 200 while this replica can serve, `status` `ok` or `degraded` and
+/// `checks` naming each dependency (`ok`, `degraded`, `unavailable`, `shutting_down`); 503
+/// when it cannot (the database does not answer, or it is shutting down), or with
+/// `?strict=true` when any check is not `ok`.
+#[utoipa::path(get, path = "/ready", tag = "operations", params(ReadyParams),
     responses(
-        (status = 200, description = "every dependency answers", body = serde_json::Value),
+        (status = 200, description = "this replica serves; `status` is `degraded` while Redis or the event broker is away", body = serde_json::Value),
+        (status = 400, description = "`validation_failed`: `strict` is not `true` or `false`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`service_unavailable`; `checks` names what failed", body = Problem, content_type = "application/problem+json"),
 ))]
-pub async fn ready(State(state): State<AppState>) -> Response {
-    let mut checks = serde_json::Map::new();
-    let mut failed = Vec::new();
-    match tokio::time::timeout(READY_PROBE_TIMEOUT, state.store.ping()).await {
-        Ok(Ok(())) => {
-            checks.insert("database".into(), json!("ok"));
-        }
-        outcome => {
-            let reason = match outcome {
-                Ok(Err(error)) => error.to_string(),
-                _ => "no answer within 2s".to_owned(),
-            };
-            tracing::warn!(dependency = "database", reason = %reason, "not ready");
-            checks.insert("database".into(), json!(reason));
-            failed.push("database");
-        }
-    }
-    match state.services.limiter.status() {
-        LimiterStatus::InProcess => {}
-        LimiterStatus::Redis => {
-            checks.insert("redis".into(), json!("ok"));
-        }
-        // The reason (which may name hosts) is logged by the limiter, not shown here.
-        LimiterStatus::Fallback { .. } => {
-            checks.insert(
-                "redis".into(),
-                json!("unavailable; rate limits are counted in process"),
-            );
-            failed.push("redis");
-        }
-    }
-    if let Some((broker, connected)) = state.broker.status() {
-        if connected {
-            checks.insert(broker.into(), json!("ok"));
-        } else {
-            checks.insert(
-                broker.into(),
-                json!("not connected; events wait in the outbox"),
-            );
-            failed.push(broker);
-        }
-    }
-    if failed.is_empty() {
-        return Json(json!({ "status": "ok", "checks": checks })).into_response();
+pub async fn ready(
+    State(state): State<AppState>,
+    params: Result<Query<ReadyParams>, QueryRejection>,
+) -> Result<Response, Error> {
+    let Query(params) =
+        params.map_err(|_| Error::invalid("strict", "invalid", "must be true or false"))?;
+    let report = state.readiness.check().await;
+    Ok(render(&report, params.strict))
+}
+
+fn render(report: &Report, strict: bool) -> Response {
+    let checks: serde_json::Map<String, serde_json::Value> = report
+        .checks
+        .iter()
+        .map(|(name, health)| ((*name).to_owned(), json!(health.as_str())))
+        .collect();
+    if report.ready(strict) {
+        let status = if report.all_ok() { "ok" } else { "degraded" };
+        return Json(json!({ "status": status, "checks": checks })).into_response();
     }
     let mut problem = Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "service_unavailable",
-        format!("{} unavailable", failed.join(" and ")),
+        format!("not ready: {}", report.failed().join(", ")),
     );
     problem.checks = Some(serde_json::Value::Object(checks));
     problem.into_response()

@@ -3,9 +3,11 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::extract::nul_field;
 use crate::caller::acceptable_request_id;
 use crate::error::Error;
 
@@ -28,7 +30,7 @@ pub async fn label_route(request: Request, next: Next) -> Response {
 
 /// Outer layer: `auth_http_requests_total` and `auth_http_request_duration_seconds` (SPEC §9).
 pub async fn record_metrics(request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     let route = response
@@ -36,11 +38,49 @@ pub async fn record_metrics(request: Request, next: Next) -> Response {
         .get::<RouteLabel>()
         .map_or_else(|| "unmatched".to_owned(), |label| label.0.clone());
     let status = response.status().as_u16().to_string();
-    metrics::counter!("auth_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    metrics::counter!("auth_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("auth_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The `method` label: the standard methods by name, anything else `other`, so that a client
+/// cannot add series by inventing methods (issue 14). Routes are bounded too: a matched
+/// template, or `unmatched`.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or("other", Method::as_str)
+}
+
+/// A percent-encoded NUL (`%00`) in the path or the query is `validation_failed` before any
+/// route runs: no identifier has a use for it, and PostgreSQL refuses it in text.
+pub async fn refuse_nul(request: Request, next: Next) -> Response {
+    let uri = request.uri();
+    let field = if uri.path().contains("%00") {
+        Some("path")
+    } else if uri.query().is_some_and(|query| query.contains("%00")) {
+        Some("query")
+    } else {
+        None
+    };
+    match field {
+        Some(field) => Error::Invalid(vec![nul_field(field)]).into_response(),
+        None => next.run(request).await,
+    }
 }
 
 /// Answers 503 `request_timeout` when a request runs longer than the configured limit.

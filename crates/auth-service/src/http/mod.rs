@@ -11,6 +11,7 @@ mod introspect;
 mod me;
 mod middleware;
 mod recovery;
+pub mod serve;
 mod sessions;
 mod users;
 mod views;
@@ -117,6 +118,7 @@ pub fn router(state: &AppState) -> Router {
         // Inside the header layers, so that preflight answers carry them too.
         .option_layer(cors(&server.cors_origins))
         .layer(axum::middleware::from_fn(error::finish_problems))
+        .layer(axum::middleware::from_fn(middleware::refuse_nul))
         .layer(CatchPanicLayer::custom(answer_panic))
         .layer(axum::middleware::from_fn_with_state(
             server.request_timeout,

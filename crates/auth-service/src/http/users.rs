@@ -11,12 +11,13 @@ use super::error::Problem;
 use super::extract::{path_id, AdminRole, Authorized, Json};
 use super::views::UserView;
 use crate::app::AppState;
-use crate::crypto::password::is_importable_hash;
+use crate::crypto::password::check_given_hash;
 use crate::domain::{Email, Login, NewAccount, ProfilePatch, Username};
 use crate::error::Error;
 use crate::error::FieldError;
 use crate::limits::Scope;
 use crate::services::admin::{AdminPatch, CreateUser};
+use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
 use crate::store::UserPatch;
 
@@ -82,7 +83,7 @@ pub async fn create_user(
 ))]
 pub async fn user_by_id(
     State(state): State<AppState>,
-    _: Authorized<AdminRole>,
+    Authorized(caller, _): Authorized<AdminRole>,
     request: RequestContext,
     Path(id): Path<String>,
 ) -> Result<axum::Json<UserView>, Error> {
@@ -90,9 +91,8 @@ pub async fn user_by_id(
         .services
         .limit_by_ip(Scope::LookupIp, &request)
         .await?;
-    Ok(axum::Json(
-        state.services.admin.user(path_id(&id)?).await?.into(),
-    ))
+    let user = state.services.admin.user(&caller, path_id(&id)?).await?;
+    Ok(axum::Json(user.into()))
 }
 
 /// A user by username (case-insensitive).
@@ -108,7 +108,7 @@ pub async fn user_by_id(
 ))]
 pub async fn user_by_username(
     State(state): State<AppState>,
-    _: Authorized<AdminRole>,
+    Authorized(caller, _): Authorized<AdminRole>,
     request: RequestContext,
     Path(username): Path<String>,
 ) -> Result<axum::Json<UserView>, Error> {
@@ -119,7 +119,7 @@ pub async fn user_by_username(
     let user = state
         .services
         .admin
-        .find(&Login::Username(username))
+        .find(&caller, &Login::Username(username))
         .await?;
     Ok(axum::Json(user.into()))
 }
@@ -134,7 +134,7 @@ pub async fn user_by_username(
 ))]
 pub async fn user_by_email(
     State(state): State<AppState>,
-    _: Authorized<AdminRole>,
+    Authorized(caller, _): Authorized<AdminRole>,
     request: RequestContext,
     Path(email): Path<String>,
 ) -> Result<axum::Json<UserView>, Error> {
@@ -142,7 +142,11 @@ pub async fn user_by_email(
         .services
         .limit_by_ip(Scope::LookupIp, &request)
         .await?;
-    let user = state.services.admin.find(&Login::Email(email)).await?;
+    let user = state
+        .services
+        .admin
+        .find(&caller, &Login::Email(email))
+        .await?;
     Ok(axum::Json(user.into()))
 }
 
@@ -173,7 +177,7 @@ pub struct UserList {
 ))]
 pub async fn list_users(
     State(state): State<AppState>,
-    _: Authorized<AdminRole>,
+    Authorized(caller, _): Authorized<AdminRole>,
     request: RequestContext,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<UserList>, Error> {
@@ -192,7 +196,7 @@ pub async fn list_users(
     let page = state
         .services
         .admin
-        .list_users(query.q.as_deref(), limit, query.cursor.as_deref())
+        .list_users(&caller, query.q.as_deref(), limit, query.cursor.as_deref())
         .await?;
     Ok(axum::Json(UserList {
         users: page.users.into_iter().map(UserView::from).collect(),
@@ -245,7 +249,7 @@ pub async fn patch_user(
     Json(body): Json<PatchUserRequest>,
 ) -> Result<axum::Json<UserView>, Error> {
     let id = path_id(&id)?;
-    let patch = parse_patch(&state, id, body).await?;
+    let patch = parse_patch(&state, &caller, id, body).await?;
     let user = state
         .services
         .admin
@@ -257,6 +261,7 @@ pub async fn patch_user(
 /// Checks every field of a patch and reports every problem at once.
 async fn parse_patch(
     state: &AppState,
+    caller: &CurrentSession,
     id: Uuid,
     body: PatchUserRequest,
 ) -> Result<AdminPatch, Error> {
@@ -284,18 +289,16 @@ async fn parse_patch(
             "give password or password_hash, not both",
         ));
     }
-    if let Some(hash) = &body.password_hash {
-        if !is_importable_hash(hash) {
-            errors.push(FieldError::new(
-                "password_hash",
-                "invalid",
-                "must be a bcrypt or argon2 hash",
-            ));
-        }
+    if let Some(Err(refused)) = body.password_hash.as_deref().map(check_given_hash) {
+        errors.push(FieldError::new(
+            "password_hash",
+            refused.code(),
+            refused.message(),
+        ));
     }
     let password = match body.password {
         Some(password) => {
-            let user = state.services.admin.user(id).await?;
+            let user = state.services.admin.changeable_user(caller, id).await?;
             let email = email.clone().flatten().unwrap_or(user.email);
             let username = username.clone().flatten().unwrap_or(user.username);
             match state

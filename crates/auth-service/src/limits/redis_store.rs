@@ -1,5 +1,7 @@
 //! The Redis store, shared by every replica, and the switch to the in-process store while
-//! Redis does not answer. Each operation is one Lua script, so concurrent replicas cannot
+//! Redis does not answer. A background probe PINGs Redis every `probe_every` while it is in
+//! use, so an outage is noticed (and reported on `/ready`) within seconds even on a replica
+//! no request reaches, and tries to reconnect while it is not. Each operation is one Lua script, so concurrent replicas cannot
 //! interleave between reading and updating a count; expiry is Redis's own TTL (real time).
 
 use std::future::Future;
@@ -69,7 +71,6 @@ struct State {
     /// cannot push a recovered limiter back into fallback.
     generation: u64,
     fallback: Option<String>,
-    probing: bool,
 }
 
 impl RedisStore {
@@ -87,7 +88,6 @@ impl RedisStore {
                 connection: None,
                 generation: 0,
                 fallback: None,
-                probing: false,
             }),
         });
         match store.open().await {
@@ -96,6 +96,10 @@ impl RedisStore {
                 metrics::gauge!("auth_rate_limiter_fallback").set(0.0);
             }
             Err(reason) => store.fall_back(0, reason),
+        }
+        if store.client.is_some() {
+            // The probe holds only a weak reference, so dropping the last limiter ends it.
+            tokio::spawn(probe(Arc::downgrade(&store)));
         }
         store
     }
@@ -212,11 +216,6 @@ impl RedisStore {
         metrics::gauge!("auth_rate_limiter_fallback").set(1.0);
         state.connection = None;
         state.fallback = Some(reason);
-        if self.client.is_some() && !state.probing {
-            state.probing = true;
-            // The probe holds only a weak reference, so dropping the last limiter ends it.
-            tokio::spawn(probe(Arc::downgrade(self)));
-        }
     }
 
     fn recover(&self, connection: ConnectionManager) {
@@ -224,12 +223,13 @@ impl RedisStore {
         state.connection = Some(connection);
         state.generation += 1;
         state.fallback = None;
-        state.probing = false;
         metrics::gauge!("auth_rate_limiter_fallback").set(0.0);
         tracing::info!("rate limiter reaches Redis again; counts are shared across replicas");
     }
 }
 
+/// Every `probe_every`: PING while Redis is in use (falling back when it does not answer),
+/// reconnect while it is not.
 async fn probe(store: Weak<RedisStore>) {
     loop {
         let interval = match store.upgrade() {
@@ -240,9 +240,18 @@ async fn probe(store: Weak<RedisStore>) {
         let Some(store) = store.upgrade() else {
             return;
         };
-        if let Ok(connection) = store.open().await {
-            store.recover(connection);
-            return;
+        match store.connection() {
+            Ok((mut connection, generation)) => {
+                let ping = redis::cmd("PING");
+                let _ = store
+                    .answer(generation, ping.query_async::<()>(&mut connection))
+                    .await;
+            }
+            Err(Unanswered) => {
+                if let Ok(connection) = store.open().await {
+                    store.recover(connection);
+                }
+            }
         }
     }
 }

@@ -12,12 +12,13 @@ use uuid::Uuid;
 
 use super::context::{Context, RequestContext};
 use super::sessions::CurrentSession;
+use crate::domain::authority::AdminScope;
 use crate::domain::user::DEFAULT_ROLE;
 use crate::domain::{Email, Login, NewAccount, User, Username};
 use crate::error::Error;
 use crate::store::{Effects, NewUser, StoreError, UserPatch, UserQuery};
 
-pub const ADMIN_ROLE: &str = "admin";
+pub use crate::domain::authority::ADMIN_ROLE;
 
 /// What bootstrapping did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +102,7 @@ impl Admin {
             )],
         };
         let roles = [DEFAULT_ROLE.to_owned(), ADMIN_ROLE.to_owned()];
-        match ctx.store.create_user(&user, &roles, &effects).await {
+        match ctx.store.create_user(&user, &roles, None, &effects).await {
             Ok(()) => Ok(Bootstrap::Created(user.id)),
             // Another replica won the race.
             Err(StoreError::Conflict(_)) => Ok(Bootstrap::AlreadyThere),
@@ -119,7 +120,8 @@ pub struct CreateUser {
 }
 
 impl Admin {
-    /// Creates a user; the unique indexes decide "taken", the roles must exist.
+    /// Creates a user; the unique indexes decide "taken", the roles must exist. A territory
+    /// admin's new user joins its territory and holds the default role only.
     pub async fn create_user(
         &self,
         caller: &CurrentSession,
@@ -127,10 +129,14 @@ impl Admin {
         request: &RequestContext,
     ) -> Result<User, Error> {
         let ctx = &self.context;
+        let scope = ctx.admin_scope(caller).await?;
         let account = input.account;
         let mut roles = input.roles.unwrap_or_else(|| vec![DEFAULT_ROLE.to_owned()]);
         roles.sort();
         roles.dedup();
+        if scope != AdminScope::Global && roles != [DEFAULT_ROLE] {
+            return Err(Error::Forbidden);
+        }
         let hash = ctx
             .hasher
             .hash(SecretString::from(account.password.expose().to_owned()))
@@ -164,26 +170,50 @@ impl Admin {
                 request,
             )],
         };
-        ctx.store.create_user(&user, &roles, &effects).await?;
-        self.user(user.id).await
+        ctx.store
+            .create_user(&user, &roles, scope.territory(), &effects)
+            .await?;
+        ctx.store
+            .user(user.id, ctx.territory())
+            .await?
+            .ok_or(Error::UserNotFound)
     }
 
-    /// A user who is not deleted, by id.
-    pub async fn user(&self, id: Uuid) -> Result<User, Error> {
+    /// A user who is not deleted and within the caller's reach (SPEC §5), by id; anyone else
+    /// is `user_not_found`, so ids cannot be probed.
+    pub async fn user(&self, caller: &CurrentSession, id: Uuid) -> Result<User, Error> {
         let ctx = &self.context;
+        let scope = ctx.admin_scope(caller).await?;
+        ctx.store
+            .user(id, ctx.territory())
+            .await?
+            .filter(|user| scope.sees(user))
+            .ok_or(Error::UserNotFound)
+    }
+
+    /// A user the caller may change (see [`Admin::update_user`]): for a territory admin
+    /// `forbidden` outside its reach, for a global admin `user_not_found` when missing.
+    pub async fn changeable_user(&self, caller: &CurrentSession, id: Uuid) -> Result<User, Error> {
+        let ctx = &self.context;
+        let scope = ctx.admin_scope(caller).await?;
+        if let Some(target) = ctx.changeable(&scope, id).await? {
+            return Ok(target.user);
+        }
         ctx.store
             .user(id, ctx.territory())
             .await?
             .ok_or(Error::UserNotFound)
     }
 
-    /// A user who is not deleted, by username or email.
-    pub async fn find(&self, login: &Login) -> Result<User, Error> {
+    /// A user who is not deleted and within the caller's reach, by username or email.
+    pub async fn find(&self, caller: &CurrentSession, login: &Login) -> Result<User, Error> {
         let ctx = &self.context;
+        let scope = ctx.admin_scope(caller).await?;
         ctx.store
             .credentials(login, ctx.territory())
             .await?
             .map(|credentials| credentials.user)
+            .filter(|user| scope.sees(user))
             .ok_or(Error::UserNotFound)
     }
 }
@@ -202,19 +232,23 @@ pub struct AdminPatch {
 
 impl Admin {
     /// Keyset pagination over `(created_at, id)`: stable under concurrent inserts, no offsets.
+    /// A territory admin lists the members of its territory.
     pub async fn list_users(
         &self,
+        caller: &CurrentSession,
         search: Option<&str>,
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<UserPage, Error> {
         let ctx = &self.context;
+        let scope = ctx.admin_scope(caller).await?;
         let after = cursor.map(decode_cursor).transpose()?;
         let query = UserQuery {
             search: search.filter(|q| !q.is_empty()),
             after,
             limit: limit + 1,
             territory: ctx.territory(),
+            member_of: scope.territory(),
         };
         let mut users = ctx.store.list_users(&query).await?;
         let more = users.len() > limit as usize;
@@ -226,7 +260,9 @@ impl Admin {
     }
 
     /// Applies an administrator's change (SPEC §2). Deactivating a user or setting their
-    /// password ends their sessions at once; no change may leave no active administrator.
+    /// password ends their sessions at once; no change may leave no active global
+    /// administrator. A territory admin (SPEC §5) changes members of its territory only, never
+    /// global roles, a global admin or another administrator's credentials.
     pub async fn update_user(
         &self,
         caller: &CurrentSession,
@@ -235,6 +271,18 @@ impl Admin {
         request: &RequestContext,
     ) -> Result<User, Error> {
         let ctx = &self.context;
+        let scope = ctx.admin_scope(caller).await?;
+        if let Some(target) = ctx.changeable(&scope, id).await? {
+            let credentials = patch.password.is_some()
+                || patch.fields.password_hash.is_some()
+                || patch.fields.email.is_some();
+            if patch.fields.roles.is_some()
+                || (credentials
+                    && !scope.may_change_credentials(&target.user, &target.grants, &caller.user))
+            {
+                return Err(Error::Forbidden);
+            }
+        }
         let mut fields = patch.fields;
         if let Some(password) = patch.password {
             let hash = ctx.hasher.hash(password).await.map_err(Error::Internal)?;
@@ -275,6 +323,8 @@ impl Admin {
         request: &RequestContext,
     ) -> Result<(), Error> {
         let ctx = &self.context;
+        let scope = ctx.admin_scope(caller).await?;
+        ctx.changeable(&scope, id).await?;
         let actor = caller.user_id();
         let effects = |before: &User, _: Option<&User>, ended: &[Uuid]| {
             Effects {

@@ -3,9 +3,11 @@
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+mod authority;
 pub mod context;
 pub mod directory;
 pub mod keys;
+pub mod readiness;
 pub mod recovery;
 pub mod sessions;
 mod throttle;

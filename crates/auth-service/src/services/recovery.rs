@@ -79,10 +79,7 @@ impl Recovery {
             .ok_or(Error::InvalidToken)?;
         // A reset proves control of the mailbox: earlier failed guesses no longer count.
         ctx.limiter
-            .reset(&login_key(&Login::Email(user.email)))
-            .await;
-        ctx.limiter
-            .reset(&login_key(&Login::Username(user.username)))
+            .reset(&login_key(&Login::Email(user.email), Some(user.id)))
             .await;
         Ok(())
     }
@@ -103,7 +100,7 @@ impl Recovery {
             .await?
             .ok_or(Error::Unauthorized)?;
         let user = credentials.user;
-        let lockout_key = login_key(&Login::Username(user.username.clone()));
+        let lockout_key = login_key(&Login::Username(user.username.clone()), Some(user.id));
         // SPEC §4: counted before the password is checked, as at login.
         let attempt = ctx
             .limiter
@@ -230,12 +227,16 @@ fn password_effects(
     .and(ctx.sessions_ended(user_id, ended, "password_reset"))
 }
 
-/// The key the login lockout counts failures under: the identifier as presented, lowercased.
-/// Unknown identifiers get keys like any other, so a lockout says nothing about existence.
-pub fn login_key(login: &Login) -> String {
-    match login {
-        Login::Email(email) => format!("email:{}", email.to_lowercase()),
-        Login::Username(username) => format!("username:{}", username.to_lowercase()),
+/// The key the login lockout counts failures under (SPEC §4, §5). An identifier that names an
+/// account is counted under the account, so its email and username share one count; one that
+/// names none is counted under its normalised form (`Login::normalized`, the same the store
+/// matches with), and locks after as many failures with the same answers, so a lockout says
+/// nothing about existence.
+pub fn login_key(login: &Login, account: Option<Uuid>) -> String {
+    match (account, login) {
+        (Some(user_id), _) => format!("account:{user_id}"),
+        (None, Login::Email(_)) => format!("email:{}", login.normalized()),
+        (None, Login::Username(_)) => format!("username:{}", login.normalized()),
     }
 }
 

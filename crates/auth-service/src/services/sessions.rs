@@ -150,16 +150,29 @@ impl Sessions {
                 session_id,
                 user_id,
                 spent_at,
-                successor_id: Some(next),
+                live_successor: Some(next),
                 session_active,
             } if session_active && now - spent_at <= grace(ctx) => {
-                // A retry of the token just rotated (two tabs at once): the same successor again.
+                // SPEC §3: a retry of the token just rotated (two tabs at once) gets the same
+                // successor again, and only while that successor is the session's live token.
                 let again = tokens::successor_token(presented, next);
                 let stored = ctx.store.user(user_id, ctx.territory()).await?;
                 let user = self.active(stored, user_id, session_id).await?;
                 let elapsed = u64::try_from((now - spent_at).num_seconds()).unwrap_or(0);
                 let remaining = ctx.refresh_ttl_seconds().saturating_sub(elapsed);
                 ctx.token_pair(user, session_id, again.plaintext, remaining)
+            }
+            Rotation::Spent {
+                spent_at,
+                session_active: true,
+                live_successor: None,
+                ..
+            } if now - spent_at <= grace(ctx) => {
+                // Inside the grace window, but the successor has been spent in turn: an older
+                // token. It is answered nothing (never a spent token, never a walk down the
+                // family to the live one), and the session, whose live token is elsewhere,
+                // goes on.
+                Err(Error::InvalidRefreshToken)
             }
             Rotation::Spent {
                 session_id,
@@ -397,12 +410,15 @@ impl Sessions {
         }
     }
 
-    /// The claims of a valid token, or why it was refused (ValidateToken).
+    /// The claims of a valid token, or why it was refused (ValidateToken). The roles and
+    /// username are the ones stored now (SPEC §5): a removed role is gone at once, not when
+    /// the token expires.
     pub async fn validate(&self, token: &str) -> Result<Result<AccessClaims, Rejection>, Error> {
-        Ok(self
-            .authenticate(token)
-            .await?
-            .map(|current| current.claims))
+        Ok(self.authenticate(token).await?.map(|current| AccessClaims {
+            roles: current.user.roles,
+            username: current.user.username,
+            ..current.claims
+        }))
     }
 
     /// RFC 7662: the claims of an active token, or `None`.

@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::domain::authority::Grants;
 use crate::domain::session::SessionState;
 use crate::domain::user::Credentials;
 use crate::domain::{EndReason, Login, ProfilePatch, Session, User};
@@ -184,20 +185,22 @@ pub trait AccountStore {
 /// Administration of users (SPEC §2, `/api/users`).
 #[async_trait]
 pub trait AdminStore {
-    /// A new user holding `roles` globally; `Conflict` when the email or username is taken,
-    /// `UnknownRole` when a role does not exist.
+    /// A new user holding `roles` globally, a member of `member_of` when given; `Conflict`
+    /// when the email or username is taken, `UnknownRole` when a role does not exist.
     async fn create_user(
         &self,
         user: &NewUser,
         roles: &[String],
+        member_of: Option<&str>,
         effects: &Effects,
     ) -> StoreResult<()>;
     /// Users not deleted, oldest first, after the keyset `after`; `q` matches email,
     /// username or display name, case-insensitively.
     async fn list_users(&self, query: &UserQuery<'_>) -> StoreResult<Vec<User>>;
     /// Applies an administrator's change in one transaction: refuses to leave no active
-    /// administrator (`LastAdmin`), ends the user's sessions when it deactivates them or sets
-    /// a password. `None` when the user does not exist.
+    /// global administrator (`LastAdmin`), ends the user's sessions when it deactivates them or
+    /// sets a password, and voids their outstanding reset and verification links when it
+    /// changes the email or password or deactivates them. `None` when the user does not exist.
     async fn update_user(
         &self,
         id: Uuid,
@@ -206,8 +209,9 @@ pub trait AdminStore {
         territory: Option<&str>,
         effects: ChangeEffects<'_>,
     ) -> StoreResult<Option<User>>;
-    /// Soft-deletes a user (email and username become free) and ends their sessions;
-    /// false when there is no such user.
+    /// Soft-deletes a user (email and username become free), ends their sessions and voids
+    /// their links; `LastAdmin` for the last active global administrator; false when there is
+    /// no such user.
     async fn delete_user(
         &self,
         id: Uuid,
@@ -222,6 +226,8 @@ pub trait AdminStore {
 pub trait DirectoryStore {
     /// Every role, by name.
     async fn roles(&self) -> StoreResult<Vec<Role>>;
+    /// Every role a user holds, globally or in a territory (none for an unknown user).
+    async fn grants(&self, user_id: Uuid) -> StoreResult<Grants>;
     /// A new role; `Conflict` when the name is taken.
     async fn create_role(&self, role: &Role, effects: &Effects) -> StoreResult<()>;
     /// Deletes a role and every grant of it; `effects` gets the users who held it. False when

@@ -51,7 +51,9 @@ pub enum Rotation {
         session_id: Uuid,
         user_id: Uuid,
         spent_at: DateTime<Utc>,
-        successor_id: Option<Uuid>,
+        /// The token's own successor while that is still live (neither spent nor expired):
+        /// then it is the session's newest token. `None` once the family has moved on.
+        live_successor: Option<Uuid>,
         session_active: bool,
     },
     /// The token expired, or its session is no longer active.
@@ -117,7 +119,10 @@ pub struct UserQuery<'a> {
     /// The `(created_at, id)` of the last user of the previous page.
     pub after: Option<(DateTime<Utc>, Uuid)>,
     pub limit: u32,
+    /// Roles reported are the global ones plus those held in this territory.
     pub territory: Option<&'a str>,
+    /// Only members of this territory (a territory admin's listing).
+    pub member_of: Option<&'a str>,
 }
 
 /// An administrator's change to a user; `None` leaves a field as it is.
@@ -140,6 +145,11 @@ impl UserPatch {
     /// Whether the change must end the user's sessions (SPEC §2).
     pub fn ends_sessions(&self) -> bool {
         self.is_active == Some(false) || self.password_hash.is_some()
+    }
+
+    /// SPEC §5: an email or password change, or a deactivation, voids the user's links.
+    pub fn voids_links(&self) -> bool {
+        self.ends_sessions() || self.email.is_some()
     }
 }
 
@@ -205,6 +215,8 @@ pub struct AuditFilter {
     /// Keyset: only entries with a smaller id (ids are UUIDv7, so older ones).
     pub before: Option<Uuid>,
     pub limit: u32,
+    /// Only entries about users who are members of this territory (a territory admin's view).
+    pub member_of: Option<String>,
 }
 
 /// The emails and usernames of a batch that users not deleted already hold, as stored

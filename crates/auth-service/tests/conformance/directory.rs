@@ -1,55 +1,14 @@
 //! Roles, territories, memberships and territory roles (SPEC §2), and the territory roles
 //! that access tokens carry (SPEC §3).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection};
 
 use crate::backend_tests;
+use crate::support::directory::{claims, create_territory, give_territory_roles, patch_as, put_as};
 use crate::support::{code_of, with_admin, Account, Backend, TestApp};
 
 const NO_USER: &str = "00000000-0000-7000-8000-000000000000";
-
-async fn put_as(app: &TestApp, path: &str, token: &str, body: Option<&Value>) -> reqwest::Response {
-    let request = app.http.put(app.url(path)).bearer_auth(token);
-    let request = match body {
-        Some(body) => request.json(body),
-        None => request,
-    };
-    request.send().await.unwrap()
-}
-
-async fn patch_as(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
-    let request = app.http.patch(app.url(path)).bearer_auth(token);
-    request.json(body).send().await.unwrap()
-}
-
-async fn create_territory(app: &TestApp, admin: &Account, code: &str) {
-    let body = json!({ "code": code, "name": code.to_uppercase() });
-    let response = app
-        .post_as("/api/territories", &admin.access_token, &body)
-        .await;
-    assert_eq!(response.status(), 201, "territory {code}");
-}
-
-async fn give_territory_roles(
-    app: &TestApp,
-    admin: &Account,
-    user: &Account,
-    code: &str,
-    roles: Value,
-) {
-    let path = format!("/api/users/{}/territories/{code}/roles", user.user_id);
-    let body = json!({ "roles": roles });
-    let response = put_as(app, &path, &admin.access_token, Some(&body)).await;
-    assert_eq!(
-        response.status(),
-        200,
-        "roles of {} in {code}",
-        user.username
-    );
-}
 
 async fn me(app: &TestApp, account: &Account) -> Value {
     let response = app.get_as("/api/auth/me", &account.access_token).await;
@@ -72,11 +31,6 @@ async fn user_updated_events(app: &TestApp) -> i64 {
         .fetch_one(&mut db)
         .await
         .unwrap()
-}
-
-fn claims(access_token: &str) -> Value {
-    let payload = access_token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 async fn directory_routes_need_a_token_and_the_admin_role(backend: Backend) {

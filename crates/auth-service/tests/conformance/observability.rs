@@ -230,7 +230,8 @@ async fn wait_gauge(service: &Spawned, name: &str, want: impl Fn(f64) -> bool) -
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{name} stayed at {value}"
+            "{name} stayed at {value}\n{}",
+            service.output()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -93,20 +93,18 @@ async fn a_redis_outage_falls_back_to_in_process_limits_and_recovers(backend: Ba
 
     assert_eq!(statuses, [401, 401, 401, 401, 429], "limits still hold");
     assert_eq!(
-        status, 503,
-        "SPEC §2: a configured Redis that does not answer"
+        status, 200,
+        "SPEC §2: Redis is a soft dependency; the replica still serves"
     );
-    assert_eq!(degraded["code"], "service_unavailable");
+    assert_eq!(degraded["status"], "degraded", "{degraded}");
     assert_eq!(degraded["checks"]["database"], "ok");
-    assert!(degraded["checks"]["redis"]
-        .as_str()
-        .unwrap()
-        .starts_with("unavailable"));
+    assert_eq!(degraded["checks"]["redis"], "degraded");
 
     redis.start_again().await;
     let mut recovered = false;
     for _ in 0..100 {
-        if ready(&app).await.0 == 200 {
+        let (status, body) = ready(&app).await;
+        if status == 200 && body["status"] == "ok" {
             recovered = true;
             break;
         }

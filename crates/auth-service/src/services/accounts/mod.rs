@@ -83,7 +83,10 @@ impl Accounts {
         request: &RequestContext,
     ) -> Result<TokenPair, Error> {
         let ctx = &self.context;
-        let lockout_key = login_key(&login);
+        let credentials = ctx.store.credentials(&login, ctx.territory()).await?;
+        // SPEC §5: failures count per account once the identifier names one (email and
+        // username alike), otherwise per normalised identifier, with the same answers.
+        let lockout_key = login_key(&login, credentials.as_ref().map(|c| c.user.id));
         // SPEC §4: the attempt is counted before the password is checked, so concurrent
         // guesses cannot all slip in under one lockout.
         let attempt = match ctx.limiter.attempt(&lockout_key).await {
@@ -93,7 +96,6 @@ impl Accounts {
                 return Err(Error::TooManyAttempts { retry_after });
             }
         };
-        let credentials = ctx.store.credentials(&login, ctx.territory()).await?;
         let stored = credentials.as_ref().map(|c| c.password_hash.clone());
         let verdict = ctx
             .hasher
@@ -200,7 +202,7 @@ impl Accounts {
             Some(_) if !caller.has_role(ADMIN_ROLE) => Err(Error::Forbidden),
             Some(id) => {
                 self.context.limit_by_ip(Scope::LookupIp, request).await?;
-                Admin::new(self.context.clone()).user(id).await
+                Admin::new(self.context.clone()).user(caller, id).await
             }
         }
     }

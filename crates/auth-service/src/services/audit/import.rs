@@ -5,12 +5,12 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use argon2::password_hash::PasswordHash;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::Audit;
+use crate::crypto::password::check_given_hash;
 use crate::domain::user::DEFAULT_ROLE;
 use crate::domain::{Email, Username};
 use crate::error::{Error, FieldError};
@@ -131,8 +131,8 @@ fn checked_user(row: &ImportRow, now: DateTime<Utc>) -> Result<NewUser, Vec<RowP
     let problem = |error: FieldError| RowProblem::new(row.line, &error.field, error.message);
     let email = Email::parse(&row.email).map_err(problem);
     let username = Username::parse(&row.username).map_err(problem);
-    let hash = check_hash(&row.password_hash)
-        .map_err(|message| RowProblem::new(row.line, "password_hash", message));
+    let hash = check_given_hash(&row.password_hash)
+        .map_err(|refused| RowProblem::new(row.line, "password_hash", refused.message()));
     let display_name = display_name(row.display_name.as_deref())
         .map_err(|message| RowProblem::new(row.line, "display_name", message));
     match (email, username, hash, display_name) {
@@ -179,46 +179,6 @@ fn duplicates(users: &[NewUser], lines: &[usize]) -> Vec<RowProblem> {
     problems
 }
 
-/// SPEC §4: bcrypt (`$2a$`, `$2b$`, `$2y$`) and argon2 PHC strings verify at login and are
-/// re-hashed to argon2id then; anything else could never be verified.
-fn check_hash(hash: &str) -> Result<(), &'static str> {
-    let bcrypt = ["$2a$", "$2b$", "$2y$"]
-        .iter()
-        .find_map(|prefix| hash.strip_prefix(prefix));
-    if let Some(rest) = bcrypt {
-        // "NN$" (cost 4–31), then 22 characters of salt and 31 of hash in bcrypt's base64.
-        let bytes = rest.as_bytes();
-        let cost = std::str::from_utf8(bytes.get(..2).unwrap_or_default())
-            .ok()
-            .and_then(|cost| cost.parse::<u32>().ok());
-        let well_formed = bytes.len() == 56
-            && bytes[2] == b'$'
-            && cost.is_some_and(|cost| (4..=31).contains(&cost))
-            && bytes[3..]
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/'));
-        return if well_formed {
-            Ok(())
-        } else {
-            Err("is not a well-formed bcrypt hash")
-        };
-    }
-    if hash.starts_with("$argon2") {
-        let parsed = PasswordHash::new(hash).map_err(|_| "is not a well-formed argon2 hash")?;
-        let known = matches!(
-            parsed.algorithm.as_str(),
-            "argon2id" | "argon2i" | "argon2d"
-        );
-        let complete = parsed.salt.is_some() && parsed.hash.is_some();
-        return if known && complete && argon2::Params::try_from(&parsed).is_ok() {
-            Ok(())
-        } else {
-            Err("is not a usable argon2 hash")
-        };
-    }
-    Err("must be a bcrypt ($2a$, $2b$, $2y$) or argon2 PHC hash")
-}
-
 /// The optional display name, held to the same rules as a profile's (trimmed, at most 100
 /// characters, no control characters).
 fn display_name(raw: Option<&str>) -> Result<Option<String>, &'static str> {
@@ -237,23 +197,6 @@ fn display_name(raw: Option<&str>) -> Result<Option<String>, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bcrypt_and_argon2_hashes_are_recognised() {
-        let bcrypt = "$2b$04$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
-        let argon2 = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
-
-        assert_eq!(check_hash(bcrypt), Ok(()));
-        assert_eq!(check_hash(&bcrypt.replace("$2b$", "$2y$")), Ok(()));
-        assert_eq!(check_hash(argon2), Ok(()));
-        assert!(check_hash(&bcrypt[..50]).is_err());
-        assert!(
-            check_hash("$2b$99$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234").is_err()
-        );
-        assert!(check_hash("$argon2id$v=19$m=19456").is_err());
-        assert!(check_hash("5f4dcc3b5aa765d61d8327deb882cf99").is_err());
-        assert!(check_hash("$2b$04$ä").is_err());
-    }
 
     #[test]
     fn later_rows_repeating_an_email_or_username_are_named() {

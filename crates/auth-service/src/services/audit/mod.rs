@@ -11,6 +11,7 @@ use base64::Engine as _;
 use uuid::Uuid;
 
 use super::context::Context;
+use super::sessions::CurrentSession;
 use crate::error::{Error, FieldError};
 use crate::store::{AuditFilter, AuditRecord};
 
@@ -69,6 +70,7 @@ pub fn audit_filter(
         action: action.map(str::to_owned),
         before,
         limit,
+        member_of: None,
     })
 }
 
@@ -93,7 +95,17 @@ impl Audit {
     }
 
     /// A page of entries, newest first; `next_cursor` continues strictly after its last one.
-    pub async fn entries(&self, filter: AuditFilter) -> Result<AuditPage, Error> {
+    /// A territory admin reads entries about users of its territory only (SPEC §5).
+    pub async fn entries(
+        &self,
+        caller: &CurrentSession,
+        filter: AuditFilter,
+    ) -> Result<AuditPage, Error> {
+        let scope = self.context.admin_scope(caller).await?;
+        let filter = AuditFilter {
+            member_of: scope.territory().map(str::to_owned),
+            ..filter
+        };
         let limit = filter.limit as usize;
         // One extra row tells whether another page exists, so the last page has no cursor.
         let probe = AuditFilter {

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::{check_description, finish, is_key, Directory, Role, BUILT_IN_ROLES, MAX_NAME};
 use crate::error::{Error, FieldError};
+use crate::services::authority::global_only;
 use crate::services::context::RequestContext;
 use crate::services::sessions::CurrentSession;
 use crate::store::{Effects, StoreError};
@@ -69,6 +70,7 @@ impl Directory {
         input: NewRole,
         request: &RequestContext,
     ) -> Result<Role, Error> {
+        global_only(&self.context.admin_scope(caller).await?)?;
         let role = Role {
             name: input.name,
             description: input.description,
@@ -100,6 +102,7 @@ impl Directory {
         name: &str,
         request: &RequestContext,
     ) -> Result<(), Error> {
+        global_only(&self.context.admin_scope(caller).await?)?;
         if BUILT_IN_ROLES.contains(&name) {
             return Err(Error::BuiltInRole);
         }

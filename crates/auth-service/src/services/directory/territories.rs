@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::{check_description, check_name, finish, is_key, Directory, Territory};
 use crate::error::{Error, FieldError};
+use crate::services::authority::global_only;
 use crate::services::context::RequestContext;
 use crate::services::sessions::CurrentSession;
 use crate::store::{Effects, MemberChange, StoreError, TerritoryPatch};
@@ -91,6 +92,7 @@ impl Directory {
         input: NewTerritory,
         request: &RequestContext,
     ) -> Result<Territory, Error> {
+        global_only(&self.context.admin_scope(caller).await?)?;
         let now = self.context.now();
         let territory = Territory {
             code: input.code,
@@ -131,6 +133,7 @@ impl Directory {
         patch: &TerritoryPatch,
         request: &RequestContext,
     ) -> Result<Territory, Error> {
+        global_only(&self.context.admin_scope(caller).await?)?;
         let effects = |before: &Territory, after: &Territory| {
             let (mut old, mut new) = (Map::new(), Map::new());
             let mut changed = |field: &str, was: Value, is: Value| {
@@ -174,6 +177,8 @@ impl Directory {
         request: &RequestContext,
     ) -> Result<(), Error> {
         let ctx = &self.context;
+        let scope = ctx.admin_scope(caller).await?;
+        ctx.enrolable(&scope, user_id, code).await?;
         let effects = self.user_updated(user_id, &["territories"]).and(Effects {
             events: Vec::new(),
             audit: vec![ctx.audit(
@@ -200,6 +205,11 @@ impl Directory {
         request: &RequestContext,
     ) -> Result<(), Error> {
         let ctx = &self.context;
+        let scope = ctx.admin_scope(caller).await?;
+        if scope.territory().is_some_and(|own| own != code) {
+            return Err(Error::Forbidden);
+        }
+        ctx.changeable(&scope, user_id).await?;
         let effects = |roles: &[String]| {
             let fields: &[&str] = if roles.is_empty() {
                 &["territories"]
@@ -232,6 +242,8 @@ impl Directory {
         request: &RequestContext,
     ) -> Result<Vec<String>, Error> {
         let ctx = &self.context;
+        let scope = ctx.admin_scope(caller).await?;
+        ctx.enrolable(&scope, user_id, code).await?;
         roles.sort();
         roles.dedup();
         let effects = |joined: bool, before: &[String]| {

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
+use super::accounts::void_links;
+use super::directory::join;
 use super::users::{credentials_by_id, grant_roles, insert_user};
 
 use crate::domain::{EndReason, User};
@@ -21,11 +23,20 @@ impl AdminStore for PgStore {
         &self,
         user: &NewUser,
         roles: &[String],
+        member_of: Option<&str>,
         effects: &Effects,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         insert_user(&mut tx, user).await?;
         grant_roles(&mut tx, user.id, roles, None, user.created_at).await?;
+        if let Some(code) = member_of {
+            // The territory of a territory admin exists: the admin's grant names it.
+            if let Err(missing) = join(&mut tx, user.id, code, user.created_at).await? {
+                return Err(StoreError::Other(anyhow::anyhow!(
+                    "joining the new user to {code}: {missing:?}"
+                )));
+            }
+        }
         write_effects(&mut tx, effects).await?;
         tx.commit().await.map_err(db_error)
     }
@@ -38,12 +49,15 @@ impl AdminStore for PgStore {
                AND ($1::text IS NULL OR lower(email) LIKE $1 ESCAPE '\\' OR lower(username) LIKE $1 ESCAPE '\\' \
                     OR lower(coalesce(display_name, '')) LIKE $1 ESCAPE '\\') \
                AND ($2::timestamptz IS NULL OR created_at > $2 OR (created_at = $2 AND id > $3::uuid)) \
+               AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM user_territories t \
+                                                WHERE t.user_id = users.id AND t.territory_code = $5)) \
              ORDER BY created_at, id LIMIT $4",
         )
         .bind(pattern)
         .bind(after_time)
         .bind(after_id)
         .bind(i64::from(query.limit))
+        .bind(query.member_of)
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
@@ -102,7 +116,10 @@ impl AdminStore for PgStore {
                 .map_err(db_error)?;
             grant_roles(&mut tx, user_id, roles, None, now).await?;
         }
-        refuse_losing_the_last_admin(&mut tx, territory).await?;
+        refuse_losing_the_last_admin(&mut tx).await?;
+        if patch.voids_links() {
+            void_links(&mut tx, user_id).await?;
+        }
         let ended = if patch.ends_sessions() {
             end_user_sessions(&mut tx, user_id, None, EndReason::Admin, now).await?
         } else {
@@ -133,7 +150,8 @@ impl AdminStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        refuse_losing_the_last_admin(&mut tx, territory).await?;
+        refuse_losing_the_last_admin(&mut tx).await?;
+        void_links(&mut tx, user_id).await?;
         let ended = end_user_sessions(&mut tx, user_id, None, EndReason::Admin, now).await?;
         write_effects(&mut tx, &effects(&before, None, &ended)).await?;
         tx.commit().await.map_err(db_error)?;
@@ -183,17 +201,14 @@ async fn lock_user(
         .map(|c| c.user))
 }
 
-/// SPEC §2: some active administrator must remain (global, or in this deployment's territory).
-async fn refuse_losing_the_last_admin(
-    tx: &mut Transaction<'_, Postgres>,
-    territory: Option<&str>,
-) -> StoreResult<()> {
+/// SPEC §5: some active global administrator must remain. A territory admin does not count:
+/// it cannot administer the other territories, roles or territories.
+async fn refuse_losing_the_last_admin(tx: &mut Transaction<'_, Postgres>) -> StoreResult<()> {
     let admins: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM users u WHERE u.deleted_at IS NULL AND u.is_active \
            AND EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_name = 'admin' \
-                       AND (r.territory_code IS NULL OR r.territory_code = $1::text))",
+                       AND r.territory_code IS NULL)",
     )
-    .bind(territory)
     .fetch_one(&mut **tx)
     .await
     .map_err(db_error)?;

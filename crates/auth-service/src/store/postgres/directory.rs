@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::users::grant_roles;
 use super::{db_error, write_effects, PgStore};
+use crate::domain::authority::{Grant, Grants};
 use crate::store::{
     DirectoryStore, Effects, FoundEffects, MemberChange, Role, RolesEffects, StoreResult,
     Territory, TerritoryEffects, TerritoryPatch,
@@ -61,7 +62,7 @@ impl From<TerritoryRow> for Territory {
 }
 
 /// Makes the user a member unless they are one; whether a row was added, or why not.
-async fn join(
+pub(super) async fn join(
     tx: &mut Transaction<'_, Postgres>,
     user_id: Uuid,
     code: &str,
@@ -138,6 +139,22 @@ impl DirectoryStore for PgStore {
         .await
         .map_err(db_error)?;
         Ok(rows.into_iter().map(Role::from).collect())
+    }
+
+    async fn grants(&self, user_id: Uuid) -> StoreResult<Grants> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT r.role_name, r.territory_code FROM user_roles r JOIN users u ON u.id = r.user_id \
+             WHERE r.user_id = $1 AND u.deleted_at IS NULL ORDER BY r.role_name, r.territory_code",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(Grants(
+            rows.into_iter()
+                .map(|(role, territory)| Grant { role, territory })
+                .collect(),
+        ))
     }
 
     async fn create_role(&self, role: &Role, effects: &Effects) -> StoreResult<()> {

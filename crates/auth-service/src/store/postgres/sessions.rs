@@ -148,7 +148,7 @@ struct SpentRow {
     session_id: Uuid,
     user_id: Uuid,
     spent_at: Option<DateTime<Utc>>,
-    successor_id: Option<Uuid>,
+    live_successor: Option<Uuid>,
     session_active: bool,
 }
 
@@ -313,9 +313,11 @@ impl SessionStore for PgStore {
         }
         // Nothing was spent: say why, from what the token is now.
         let row: Option<SpentRow> = sqlx::query_as(
-            "SELECT rt.session_id, s.user_id, rt.spent_at, rt.successor_id, \
+            "SELECT rt.session_id, s.user_id, rt.spent_at, \
+               CASE WHEN nx.spent_at IS NULL AND nx.expires_at > $2 THEN nx.id END AS live_successor, \
                (s.ended_at IS NULL AND s.expires_at > $2 AND s.idle_expires_at > $2) AS session_active \
-             FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id WHERE rt.token_hash = $1",
+             FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id \
+             LEFT JOIN refresh_tokens nx ON nx.id = rt.successor_id WHERE rt.token_hash = $1",
         )
         .bind(hash)
         .bind(now)
@@ -329,7 +331,7 @@ impl SessionStore for PgStore {
                     session_id: row.session_id,
                     user_id: row.user_id,
                     spent_at,
-                    successor_id: row.successor_id,
+                    live_successor: row.live_successor,
                     session_active: row.session_active,
                 },
                 None => Rotation::Lapsed {

@@ -41,6 +41,17 @@ async fn spend(
     Ok(user.map(Hyphenated::into_uuid))
 }
 
+/// SPEC §5: voids every outstanding reset and verification link of a user (their email or
+/// password changed, or they were deactivated or deleted).
+pub(super) async fn void_links(tx: &mut Transaction<'_, Sqlite>, user_id: Uuid) -> StoreResult<()> {
+    sqlx::query("DELETE FROM one_time_tokens WHERE user_id = $1 AND used_at IS NULL")
+        .bind(id(user_id))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 async fn set_password(
     tx: &mut Transaction<'_, Sqlite>,
     user_id: Uuid,
@@ -132,6 +143,7 @@ impl AccountStore for SqliteStore {
             return Ok(None);
         };
         set_password(&mut tx, user_id, password_hash, now).await?;
+        void_links(&mut tx, user_id).await?;
         let ended =
             end_user_sessions(&mut tx, user_id, None, EndReason::PasswordReset, now).await?;
         write_effects(&mut tx, &effects(user_id, &ended)).await?;
@@ -149,15 +161,8 @@ impl AccountStore for SqliteStore {
     ) -> StoreResult<u64> {
         let (_turn, mut tx) = self.begin_write().await?;
         set_password(&mut tx, user_id, password_hash, now).await?;
-        // A reset link mailed before the change must not undo it.
-        sqlx::query(
-            "DELETE FROM one_time_tokens WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
-        )
-        .bind(id(user_id))
-        .bind(TokenPurpose::PasswordReset.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        // A link mailed before the change must not undo it.
+        void_links(&mut tx, user_id).await?;
         let ended =
             end_user_sessions(&mut tx, user_id, Some(keep), EndReason::PasswordReset, now).await?;
         write_effects(&mut tx, &effects(user_id, &ended)).await?;

@@ -59,6 +59,14 @@ impl AuditStore for SqliteStore {
         if let Some(action) = &filter.action {
             query.push(" AND action = ").push_bind(action.as_str());
         }
+        if let Some(code) = &filter.member_of {
+            query
+                .push(
+                    " AND user_id IN (SELECT user_id FROM user_territories WHERE territory_code = ",
+                )
+                .push_bind(code.as_str())
+                .push(")");
+        }
         if let Some(before) = filter.before {
             query.push(" AND id < ").push_bind(id(before));
         }

@@ -140,7 +140,7 @@ struct SpentRow {
     session_id: Hyphenated,
     user_id: Hyphenated,
     spent_at: Option<DateTime<Utc>>,
-    successor_id: Option<Hyphenated>,
+    live_successor: Option<Hyphenated>,
     session_active: bool,
 }
 
@@ -308,9 +308,11 @@ impl SessionStore for SqliteStore {
             });
         }
         let row: Option<SpentRow> = sqlx::query_as(
-            "SELECT rt.session_id, s.user_id, rt.spent_at, rt.successor_id, \
+            "SELECT rt.session_id, s.user_id, rt.spent_at, \
+               CASE WHEN nx.spent_at IS NULL AND nx.expires_at > $2 THEN nx.id END AS live_successor, \
                (s.ended_at IS NULL AND s.expires_at > $2 AND s.idle_expires_at > $2) AS session_active \
-             FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id WHERE rt.token_hash = $1",
+             FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id \
+             LEFT JOIN refresh_tokens nx ON nx.id = rt.successor_id WHERE rt.token_hash = $1",
         )
         .bind(hash)
         .bind(&now_text)
@@ -325,7 +327,7 @@ impl SessionStore for SqliteStore {
                     session_id: row.session_id.into_uuid(),
                     user_id: row.user_id.into_uuid(),
                     spent_at,
-                    successor_id: row.successor_id.map(Hyphenated::into_uuid),
+                    live_successor: row.live_successor.map(Hyphenated::into_uuid),
                     session_active: row.session_active,
                 },
                 None => Rotation::Lapsed {

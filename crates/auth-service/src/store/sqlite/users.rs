@@ -168,16 +168,19 @@ impl UserStore for SqliteStore {
         login: &Login,
         territory: Option<&str>,
     ) -> StoreResult<Option<Credentials>> {
-        let (condition, value) = match login {
-            Login::Email(email) => ("u.email = $1", email.to_lowercase()),
-            Login::Username(username) => ("lower(u.username) = lower($1)", username.clone()),
+        // SPEC §5: the argument is normalised in Rust (`Login::normalized`), never by SQL
+        // `lower()`, which folds non-ASCII letters differently on each database; stored
+        // usernames are ASCII, so `lower(u.username)` (the unique index) folds ASCII only.
+        let condition = match login {
+            Login::Email(_) => "u.email = $1",
+            Login::Username(_) => "lower(u.username) = $1",
         };
         let sql = format!(
             "SELECT {} FROM users u WHERE {condition} AND u.deleted_at IS NULL",
             user_fields("$2")
         );
         let row: Option<UserRow> = sqlx::query_as(&sql)
-            .bind(value)
+            .bind(login.normalized())
             .bind(territory)
             .fetch_optional(&self.pool)
             .await

@@ -138,6 +138,14 @@ impl TestApp {
         test_app
     }
 
+    /// A second deployment on this app's database (started after this one migrated it),
+    /// with this app's configuration adjusted by `adjust`, e.g. another territory.
+    pub async fn beside(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        TestApp::start(self.db.borrowed(), config).await
+    }
+
     async fn wait_healthy(&self) {
         for _ in 0..200 {
             if let Ok(response) = self.http.get(self.url("/health")).send().await {

@@ -87,6 +87,17 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The same database once more, for a second deployment; the first owner removes it.
+    pub fn borrowed(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            _dir: None,
+            pg_name: None,
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some((server, name)) = self.pg_name.take() else {

@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod backend;
 pub mod chaos;
+pub mod directory;
 pub mod forge;
 pub mod grpc;
 pub mod nats;
