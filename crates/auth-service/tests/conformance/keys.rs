@@ -323,9 +323,27 @@ async fn without_a_signing_key_refresh_answers_503_and_keeps_the_refresh_token(b
         )
         .await;
 
+    let signup = app
+        .post_json(
+            "/api/auth/signup",
+            &json!({ "email": "bob@example.com", "username": "bob", "password": alice.password }),
+        )
+        .await;
+    let (users, sessions): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM sessions)")
+            .fetch_one(&mut connect_raw(&app).await)
+            .await
+            .unwrap();
+
     assert_eq!(refused.status(), 503);
     assert_eq!(code_of(refused).await, "service_unavailable");
     assert_eq!(login.status(), 503);
+    assert_eq!(signup.status(), 503);
+    assert_eq!(
+        (users, sessions),
+        (1, 1),
+        "no account or session is written for a token that cannot be signed"
+    );
     app.keys.rotate().await.unwrap();
     assert_eq!(
         app.refresh(&alice.refresh_token).await.status(),

@@ -72,6 +72,8 @@ impl Accounts {
                 &format!("must be at most {max} characters"),
             ));
         }
+        // No session is written when no token could be signed for it.
+        ctx.keys.ready_to_sign().await?;
         self.check_credentials(login, form.password, request).await
     }
 

@@ -47,6 +47,8 @@ impl Accounts {
             form.display_name,
             &ctx.config.password.policy(),
         )?;
+        // No account or session is written when no token could be signed for it.
+        ctx.keys.ready_to_sign().await?;
         self.create(account, request).await
     }
 
