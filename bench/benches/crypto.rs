@@ -127,7 +127,7 @@ fn key_ring(algorithm: SigningAlgorithm) -> KeyRing {
             algorithm,
             public_jwk: material.public_jwk,
             private_der: Some(material.private_der),
-            retired_at: None,
+            verifies_until: None,
             revoked: false,
         }],
         ISSUER,
@@ -230,8 +230,7 @@ fn jwt(c: &mut Criterion, tally: &Tally) {
 
 /// Serves `{"keys": …}` at any path, one connection at a time, for the life of the process.
 fn serve_jwks(ring: &KeyRing) -> String {
-    let body = serde_json::json!({ "keys": ring.jwks(Utc::now(), chrono::Duration::minutes(15)) })
-        .to_string();
+    let body = serde_json::json!({ "keys": ring.jwks(Utc::now()) }).to_string();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     std::thread::spawn(move || {
