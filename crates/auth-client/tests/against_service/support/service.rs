@@ -36,6 +36,9 @@ pub struct Service {
     server: Option<JoinHandle<()>>,
 }
 
+/// 32 bytes, base64: seals the signing keys of services on PostgreSQL.
+const TEST_KEY_ENCRYPTION_KEY: &str = "YXV0aC1jbGllbnQtdGVzdHMtc2VhbGluZy1rZXktMzI=";
+
 /// A manual clock set `offset_seconds` away from the system time.
 pub fn clock_at(offset_seconds: i64) -> Clock {
     let now = SystemTime::now()
@@ -62,6 +65,13 @@ impl Backend {
             // Small argon2 parameters keep the suite fast.
             .merge(Serialized::default("password.argon2_memory_kib", 64))
             .merge(Serialized::default("password.argon2_iterations", 1));
+        if db.url.starts_with("postgres") {
+            // auth-service refuses PostgreSQL without a key to seal its signing keys (SPEC §3).
+            figment = figment.merge(Serialized::default(
+                "auth.key_encryption_key",
+                TEST_KEY_ENCRYPTION_KEY,
+            ));
+        }
         for (key, value) in settings {
             figment = figment.merge(Serialized::default(key, value));
         }
