@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection};
 
 use crate::backend_tests;
+use crate::support::app::key_env;
 use crate::support::backend::TestDatabase;
 use crate::support::{code_of, with_admin, Backend, TestApp, PASSWORD};
 
@@ -135,6 +136,7 @@ fn import(db: &TestDatabase, file: &Path) -> Output {
         .env("APP__DATABASE__URL", &db.url)
         .env("APP__PASSWORD__ARGON2_MEMORY_KIB", "64")
         .env("APP__PASSWORD__ARGON2_ITERATIONS", "1")
+        .envs(key_env(&db.url))
         .output()
         .unwrap()
 }
