@@ -3,6 +3,9 @@
 //! its span, the request id echoed in `x-request-id`, errors turned into statuses.
 
 use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
 
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
@@ -12,6 +15,17 @@ use crate::caller::{self, TrustedProxies};
 use crate::error::Error;
 use crate::services::sessions::{CurrentSession, Sessions};
 use crate::services::RequestContext;
+
+/// The socket peer of a call: set by the accept loop (`http::serve`) as axum's `ConnectInfo`;
+/// tonic's own server would have set its `TcpConnectInfo`.
+fn peer<T>(request: &Request<T>) -> Option<SocketAddr> {
+    request.remote_addr().or_else(|| {
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0)
+    })
+}
 
 pub struct Call {
     rpc: &'static str,
@@ -24,7 +38,7 @@ impl Call {
     /// Reads the metadata of `request`; a missing or unacceptable `x-request-id` is generated.
     pub fn of<T>(rpc: &'static str, request: &Request<T>, proxies: &TrustedProxies) -> Self {
         let headers = request.metadata().as_ref();
-        let mut context = caller::request_context(proxies, request.remote_addr(), headers);
+        let mut context = caller::request_context(proxies, peer(request), headers);
         let request_id = context
             .request_id
             .get_or_insert_with(|| uuid::Uuid::new_v4().to_string())

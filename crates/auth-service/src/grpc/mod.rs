@@ -12,11 +12,11 @@ use std::future::Future;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::server::NamedService;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::Server;
+use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
 use crate::app::AppState;
+use crate::http::serve::ConnectionLimits;
 use pb::auth_service_server::AuthServiceServer;
 use service::AuthApi;
 
@@ -79,17 +79,18 @@ pub async fn serve(
                 .await;
         }
     };
-    Server::builder()
-        .add_service(middleware::Edge::new(
-            auth,
-            state.config.server.request_timeout,
-        ))
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), stopping)
-        .await
-        .context("gRPC server failed")
+    // The HTTP port's accept loop (SPEC §4, issue 14 L2): the same connection cap,
+    // header-read bound and idle timeout on this port, which tonic's own server lacks.
+    let routes = Routes::new(middleware::Edge::new(
+        auth,
+        state.config.server.request_timeout,
+    ))
+    .add_service(health_service)
+    .add_service(reflection_v1)
+    .add_service(reflection_v1alpha);
+    let limits = ConnectionLimits::of(&state.config.server);
+    crate::http::serve::serve(listener, routes.into_axum_router(), limits, stopping).await;
+    Ok(())
 }
 
 /// Reflection over `auth.v1` and `grpc.health.v1` (and itself).

@@ -170,7 +170,36 @@ async fn connections_beyond_the_cap_wait_until_one_closes(backend: Backend) {
     assert!(h1_health(&mut second).await.starts_with("HTTP/1.1 200"));
 }
 
+async fn the_grpc_port_has_the_same_bounds(backend: Backend) {
+    let app = backend
+        .app_with(|config| {
+            config.server.header_read_timeout = Duration::from_secs(1);
+            config.server.idle_timeout = Duration::from_secs(600);
+            config.server.max_connections = 3;
+        })
+        .await;
+    let address = app.grpc_url.trim_start_matches("http://").to_owned();
+    let mut silent = TcpStream::connect(&address).await.unwrap();
+    let mut preface_only = TcpStream::connect(&address).await.unwrap();
+    preface_only.write_all(&H2_PREFACE[..10]).await.unwrap();
+
+    assert!(
+        closed_within(&mut silent, GENEROUS).await,
+        "silent gRPC connection"
+    );
+    assert!(
+        closed_within(&mut preface_only, GENEROUS).await,
+        "half a preface on the gRPC port"
+    );
+    // Still serving, through the same accept loop.
+    let health = tonic_health::pb::health_client::HealthClient::new(app.grpc_channel().await)
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await;
+    assert!(health.is_ok(), "{health:?}");
+}
+
 backend_tests! {
+    the_grpc_port_has_the_same_bounds,
     a_request_head_that_never_ends_is_closed_within_the_header_timeout,
     an_idle_connection_is_closed_after_the_idle_timeout,
     connections_beyond_the_cap_wait_until_one_closes,
