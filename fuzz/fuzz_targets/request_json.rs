@@ -141,6 +141,12 @@ fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `FUZZ_TRACE=1`: print every request and its answer (for reproducing a crash).
+fn trace() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("FUZZ_TRACE").is_some())
+}
+
 fn fixture() -> &'static Mutex<Fixture> {
     static FIXTURE: OnceLock<Mutex<Fixture>> = OnceLock::new();
     FIXTURE.get_or_init(|| Mutex::new(Fixture::start()))
@@ -150,7 +156,9 @@ fuzz_target!(|data: &[u8]| {
     let [route, flags, rest @ ..] = data else {
         return;
     };
-    let mut fixture = fixture().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut fixture = fixture()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let (method, template, reads_json) = ROUTES[usize::from(*route) % ROUTES.len()];
     let (path_bytes, body) = match rest.iter().position(|&b| b == 0xFF) {
         Some(at) => (&rest[..at], &rest[at + 1..]),
@@ -169,7 +177,7 @@ fuzz_target!(|data: &[u8]| {
                 uri.push_str(&segment(&fixture, parts.next().unwrap_or_default()));
             }
         }
-        if let Some(query) = parts.next() {
+        if let Some(query) = parts.next().filter(|query| !query.is_empty()) {
             uri.push('?');
             uri.push_str(&encode(query, |b| segment_safe(b) || b"=&%+".contains(&b)));
         }
@@ -204,13 +212,24 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (status, answer) = fixture.send(request);
+    if trace() {
+        eprintln!(
+            "{method} {uri} → {status}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
     assert!(
         status.as_u16() < 500,
         "{method} {uri} answered {status}: {}",
         String::from_utf8_lossy(&answer)
     );
     let json_declared = content_type.is_some_and(|mime| {
-        let mime = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let mime = mime
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
     });
     let body_ignored = template == "/api/auth/logout" && !matches!(who, Who::Nobody | Who::Forged);

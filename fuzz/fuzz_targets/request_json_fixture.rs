@@ -43,13 +43,14 @@ pub struct Fixture {
     app: App,
     pub admin: Account,
     pub alice: Account,
-    /// Counts replacement accounts, for fresh names.
-    generation: u32,
     _dir: tempfile::TempDir,
 }
 
+/// Seals the signing keys when fuzzing PostgreSQL (`FUZZ_DATABASE_URL`); a fuzzing-only key.
+const FUZZ_KEY_ENCRYPTION_KEY: &str = "ZnV6emluZy1vbmx5LWtleS1lbmNyeXB0aW9uLWtleSE=";
+
 fn config(database_url: &str) -> Config {
-    let figment = Figment::new()
+    let mut figment = Figment::new()
         .merge(Serialized::default("database.url", database_url))
         .merge(Serialized::default("database.max_connections", 2))
         .merge(Serialized::default("server.cookie_secure", false))
@@ -57,19 +58,33 @@ fn config(database_url: &str) -> Config {
         .merge(Serialized::default("password.argon2_iterations", 1))
         .merge(Serialized::default("limits.login_per_ip", RELAXED))
         .merge(Serialized::default("limits.signup_per_ip", RELAXED))
-        .merge(Serialized::default("limits.forgot_password_per_ip", RELAXED))
+        .merge(Serialized::default(
+            "limits.forgot_password_per_ip",
+            RELAXED,
+        ))
         .merge(Serialized::default("limits.lookup_per_ip", RELAXED))
         .merge(Serialized::default("limits.mail_per_account", RELAXED))
-        .merge(Serialized::default("bootstrap.admin_email", "root@fuzz.test"))
+        .merge(Serialized::default(
+            "bootstrap.admin_email",
+            "root@fuzz.test",
+        ))
         .merge(Serialized::default("bootstrap.admin_username", "root"))
         .merge(Serialized::default("bootstrap.admin_password", PASSWORD));
+    if database_url.starts_with("postgres") {
+        figment = figment.merge(Serialized::default(
+            "auth.key_encryption_key",
+            FUZZ_KEY_ENCRYPTION_KEY,
+        ));
+    }
     Config::from_figment(&figment).expect("the fuzz configuration is valid")
 }
 
 impl Fixture {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let url = format!("sqlite://{}", dir.path().join("fuzz.db").display());
+        // An empty PostgreSQL database to fuzz instead of SQLite; it may be reused.
+        let url = std::env::var("FUZZ_DATABASE_URL")
+            .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("fuzz.db").display()));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -84,11 +99,19 @@ impl Fixture {
             app,
             admin: Account::placeholder(),
             alice: Account::placeholder(),
-            generation: 0,
             _dir: dir,
         };
-        fixture.admin = fixture.login("root").expect("the bootstrap admin signs in");
-        fixture.alice = fixture.create_user("alice");
+        // A reused database may hold a root and an alice an earlier run changed.
+        fixture.admin = match fixture.login("root") {
+            Some(admin) if fixture.works(&admin, true) => admin,
+            _ => fixture.new_admin(),
+        };
+        fixture.alice = match fixture.login("alice") {
+            Some(alice) => alice,
+            None => fixture
+                .create_user("alice")
+                .unwrap_or_else(|| fixture.new_user()),
+        };
         fixture
     }
 
@@ -155,8 +178,8 @@ impl Fixture {
         })
     }
 
-    /// A new user created by the admin, signed in.
-    fn create_user(&self, username: &str) -> Account {
+    /// A new user created by the admin, signed in; `None` when the name is taken.
+    fn create_user(&self, username: &str) -> Option<Account> {
         let (status, body) = self.post(
             "/api/users",
             Some(&self.admin.access),
@@ -167,14 +190,20 @@ impl Fixture {
                 "is_verified": true,
             }),
         );
+        if status == StatusCode::CONFLICT {
+            return None;
+        }
         assert_eq!(status, StatusCode::CREATED, "creating {username}: {body}");
-        self.login(username).expect("a new user signs in")
+        Some(self.login(username).expect("a new user signs in"))
     }
 
     /// Whether `account`'s access token still authenticates (as an admin when `admin`).
     fn works(&self, account: &Account, admin: bool) -> bool {
         let sessions = &self.app.state().services.sessions;
-        match self.runtime.block_on(sessions.authenticate(&account.access)) {
+        match self
+            .runtime
+            .block_on(sessions.authenticate(&account.access))
+        {
             Ok(Ok(session)) => !admin || session.has_role("admin"),
             _ => false,
         }
@@ -196,17 +225,18 @@ impl Fixture {
         if spent || !self.works(&self.alice, false) {
             self.alice = match self.login(&self.alice.username.clone()) {
                 Some(alice) => alice,
-                None => {
-                    self.generation += 1;
-                    self.create_user(&format!("alice{}", self.generation))
-                }
+                None => self.new_user(),
             };
         }
     }
 
-    fn new_admin(&mut self) -> Account {
-        self.generation += 1;
-        let username = format!("root{}", self.generation);
+    fn new_user(&self) -> Account {
+        self.create_user(&fresh_name("alice"))
+            .expect("a fresh name is free")
+    }
+
+    fn new_admin(&self) -> Account {
+        let username = fresh_name("root");
         let admin = &self.app.state().services.admin;
         self.runtime
             .block_on(admin.create_admin(
@@ -217,6 +247,12 @@ impl Fixture {
             .expect("a new admin");
         self.login(&username).expect("a new admin signs in")
     }
+}
+
+/// A name no earlier run used: `prefix` and a few random letters.
+fn fresh_name(prefix: &str) -> String {
+    let random = Uuid::new_v4().simple().to_string();
+    format!("{prefix}{}", &random[..10])
 }
 
 impl Account {

@@ -1,19 +1,20 @@
 //! Access-token verification (`KeyRing::verify`, `KeyRing::kid_of`) against arbitrary input.
 //!
-//! The ring holds an EdDSA, an ES256 and an RS256 key, generated when the fuzzer starts, and
-//! one real token signed by each. The first input byte picks the mode:
+//! The ring holds an EdDSA, an ES256 and an RS256 key, generated when the fuzzer starts, and a
+//! second EdDSA key retired long enough ago that it verifies nothing; one real token is signed
+//! by each. The first input byte picks the mode:
 //! - even: the rest of the input, as a string, is a token. It must never panic and never verify
 //!   (the keys are fresh in every process, so no stored input can carry a valid signature).
 //! - odd: the rest is decoded with `arbitrary` into mutations of a real signed token (header
 //!   `alg`/`kid`/`typ`, claims, signature, segments). Whatever verifies must carry exactly the
-//!   signed header and payload, and its claims must be the signed claims.
+//!   signed header and payload and the signed claims, and must not come from the retired key.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
 use auth_service::config::SigningAlgorithm;
-use auth_service::crypto::jwt::{AccessClaims, KeyRing, RingKey};
+use auth_service::crypto::jwt::{AccessClaims, KeyRing, Rejection, RingKey};
 use auth_service::crypto::keys;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -30,6 +31,8 @@ struct Signed {
     token: String,
     kid: String,
     claims: AccessClaims,
+    /// Signed by a key retired longer ago than its tokens live: must never verify.
+    retired: bool,
 }
 
 struct Fixture {
@@ -71,10 +74,12 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let mut public = Vec::new();
         let mut tokens = Vec::new();
-        for (index, algorithm) in [
-            SigningAlgorithm::EdDSA,
-            SigningAlgorithm::ES256,
-            SigningAlgorithm::RS256,
+        let retired_until = DateTime::from_timestamp(NOW, 0).expect("a valid time");
+        for (index, (algorithm, retired)) in [
+            (SigningAlgorithm::EdDSA, false),
+            (SigningAlgorithm::ES256, false),
+            (SigningAlgorithm::RS256, false),
+            (SigningAlgorithm::EdDSA, true),
         ]
         .into_iter()
         .enumerate()
@@ -86,7 +91,7 @@ fn fixture() -> &'static Fixture {
                     algorithm,
                     public_jwk: material.public_jwk.clone(),
                     private_der: Some(material.private_der),
-                    retired_at: None,
+                    verifies_until: None,
                     revoked: false,
                 }],
                 ISSUER,
@@ -98,24 +103,34 @@ fn fixture() -> &'static Fixture {
                 token: signer.sign(&claims).expect("signing"),
                 kid: material.kid.clone(),
                 claims,
+                retired,
             });
             public.push(RingKey {
                 kid: material.kid,
                 algorithm,
                 public_jwk: material.public_jwk,
                 private_der: None,
-                retired_at: None,
+                verifies_until: retired.then_some(retired_until),
                 revoked: false,
             });
         }
         let ring = KeyRing::new(public, ISSUER, AUDIENCE).expect("verifying ring");
         let now = DateTime::from_timestamp(NOW + 1, 0).expect("a valid time");
         for signed in &tokens {
-            assert_eq!(
-                ring.verify(&signed.token, now).as_ref(),
-                Ok(&signed.claims),
-                "a real token verifies"
-            );
+            let verified = ring.verify(&signed.token, now);
+            if signed.retired {
+                assert_eq!(
+                    verified,
+                    Err(Rejection::KeyRetired),
+                    "a retired key's token"
+                );
+            } else {
+                assert_eq!(
+                    verified.as_ref(),
+                    Ok(&signed.claims),
+                    "a real token verifies"
+                );
+            }
         }
         Fixture { ring, tokens, now }
     })
@@ -161,8 +176,8 @@ enum Alg {
 }
 
 const ALGS: &[&str] = &[
-    "EdDSA", "ES256", "RS256", "HS256", "HS384", "HS512", "none", "None", "NONE", "ES384",
-    "PS256", "RS512", "eddsa",
+    "EdDSA", "ES256", "RS256", "HS256", "HS384", "HS512", "none", "None", "NONE", "ES384", "PS256",
+    "RS512", "eddsa",
 ];
 
 #[derive(Arbitrary, Debug)]
@@ -276,7 +291,11 @@ fn encode(object: &serde_json::Map<String, Value>) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(object).unwrap_or_default())
 }
 
-fn apply(segment: Segment, original: &str, mut edit: impl FnMut(&mut serde_json::Map<String, Value>)) -> String {
+fn apply(
+    segment: Segment,
+    original: &str,
+    mut edit: impl FnMut(&mut serde_json::Map<String, Value>),
+) -> String {
     let mut object = decode_object(original);
     match segment {
         Segment::Keep => {
@@ -439,8 +458,13 @@ fuzz_target!(|data: &[u8]| {
             .iter()
             .find(|signed| signing_input(&signed.token) == signing_input(&token));
         match original {
-            Some(signed) => assert_eq!(claims, signed.claims, "accepted claims changed: {token}"),
-            None => panic!("a token with a changed header or payload verified: {token} → {claims:?}"),
+            Some(signed) => {
+                assert!(!signed.retired, "a retired key's token verified: {token}");
+                assert_eq!(claims, signed.claims, "accepted claims changed: {token}");
+            }
+            None => {
+                panic!("a token with a changed header or payload verified: {token} → {claims:?}")
+            }
         }
     }
 });
