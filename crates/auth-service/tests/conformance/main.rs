@@ -18,6 +18,7 @@ mod events;
 mod grpc;
 mod hardening;
 mod keys;
+mod layers;
 mod limiter;
 mod logins;
 mod mail;
