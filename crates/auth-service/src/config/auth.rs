@@ -79,6 +79,28 @@ pub enum KeySource<'a> {
 }
 
 impl AuthConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.access_token_ttl.is_zero() {
+            return Err(ConfigError::at(
+                "auth.access_token_ttl",
+                "must be longer than zero",
+            ));
+        }
+        if self.refresh_token_ttl.is_zero() {
+            return Err(ConfigError::at(
+                "auth.refresh_token_ttl",
+                "must be longer than zero",
+            ));
+        }
+        if self.max_sessions_per_user == 0 {
+            return Err(ConfigError::at(
+                "auth.max_sessions_per_user",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
     /// Where the sealing key comes from. SPEC §3: a reader of the database alone cannot mint
     /// tokens, so PostgreSQL (whose replicas share no disk to generate a key on) needs one
     /// named; an embedded SQLite database keeps a generated key file beside it.
@@ -135,6 +157,28 @@ pub enum HashPriority {
 }
 
 impl PasswordConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.min_length == 0 || self.min_length > self.max_length {
+            return Err(ConfigError::at(
+                "password.min_length",
+                "must be between 1 and password.max_length",
+            ));
+        }
+        if self.min_score > 4 {
+            return Err(ConfigError::at(
+                "password.min_score",
+                "must be between 0 and 4",
+            ));
+        }
+        if self.max_length > 1024 {
+            return Err(ConfigError::at(
+                "password.max_length",
+                "must be at most 1024",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn policy(&self) -> crate::domain::PasswordPolicy {
         crate::domain::PasswordPolicy {
             min_length: self.min_length,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Secret;
+use super::{ConfigError, Secret};
 
 /// Where events go. Unset, the relay picks by what is configured: NATS JetStream when
 /// `events.nats_url` is set, else Redis pub/sub when `redis.url` is set, else the log.
@@ -53,6 +53,52 @@ pub struct EventsConfig {
 }
 
 impl EventsConfig {
+    /// The keys of `[events]` alone; whether `redis.url` is set is checked with the rest.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError::at(key, why));
+        if let Some(url) = &self.nats_url {
+            let scheme_ok = url::Url::parse(url.expose())
+                .is_ok_and(|url| matches!(url.scheme(), "nats" | "tls" | "ws" | "wss"));
+            if !scheme_ok {
+                return bad("events.nats_url", "must be a URL such as nats://host:4222");
+            }
+        }
+        if self.backend == Some(EventBackend::Nats) && self.nats_url.is_none() {
+            return bad("events.backend", "nats needs events.nats_url");
+        }
+        if self.nats_stream.is_empty()
+            || !self
+                .nats_stream
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return bad(
+                "events.nats_stream",
+                "must be letters, digits, '_' or '-' (a JetStream stream name)",
+            );
+        }
+        if self.batch_size == 0 || self.batch_size > 10_000 {
+            return bad("events.batch_size", "must be between 1 and 10000");
+        }
+        for (key, duration) in [
+            ("events.poll_interval", self.poll_interval),
+            ("events.retention", self.retention),
+            ("events.max_backoff", self.max_backoff),
+            ("events.publish_timeout", self.publish_timeout),
+        ] {
+            if duration.is_zero() {
+                return bad(key, "must be longer than zero");
+            }
+        }
+        if self.claim_lease < self.publish_timeout.saturating_mul(2) {
+            return bad(
+                "events.claim_lease",
+                "must be at least twice events.publish_timeout",
+            );
+        }
+        Ok(())
+    }
+
     /// The backend in effect, given whether `redis.url` is set.
     pub fn effective_backend(&self, redis_configured: bool) -> EventBackend {
         match self.backend {

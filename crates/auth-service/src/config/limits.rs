@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::ConfigError;
+
 /// At most `max` requests per `per`, e.g. `{ max = 30, per = "1m" }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +41,29 @@ pub struct LimitsConfig {
     /// How long a locked identifier stays locked.
     #[serde(with = "humantime_serde")]
     pub lockout: Duration,
+}
+
+impl LimitsConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        for (key, rate) in [
+            ("limits.login_per_ip", self.login_per_ip),
+            ("limits.signup_per_ip", self.signup_per_ip),
+            ("limits.forgot_password_per_ip", self.forgot_password_per_ip),
+            ("limits.lookup_per_ip", self.lookup_per_ip),
+            ("limits.mail_per_account", self.mail_per_account),
+        ] {
+            if rate.max == 0 || rate.per.is_zero() {
+                return Err(ConfigError::at(key, "max and per must be above zero"));
+            }
+        }
+        if self.login_failures > 0 && self.lockout.is_zero() {
+            return Err(ConfigError::at(
+                "limits.lockout",
+                "must be longer than zero",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for LimitsConfig {

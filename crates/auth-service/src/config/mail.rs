@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Secret;
+use super::{ConfigError, Secret};
 
 /// Outgoing mail: SMTP when `smtp_url` is set, else `.eml` files when `file_dir` is set, else
 /// the log (with the links' tokens redacted).
@@ -28,6 +28,21 @@ pub struct MailConfig {
     /// Lifetime of email verification links.
     #[serde(with = "humantime_serde")]
     pub verification_token_ttl: Duration,
+}
+
+impl MailConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        const MONTH: Duration = Duration::from_secs(30 * 24 * 3600);
+        for (key, ttl) in [
+            ("mail.reset_token_ttl", self.reset_token_ttl),
+            ("mail.verification_token_ttl", self.verification_token_ttl),
+        ] {
+            if ttl.is_zero() || ttl > MONTH {
+                return Err(ConfigError::at(key, "must be between 1s and 30d"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for MailConfig {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::ConfigError;
+
 /// Listening, proxies and HTTP hardening.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -77,8 +79,42 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError::at(key, why));
+        if url::Url::parse(&self.public_url).is_err() {
+            return bad("server.public_url", "must be an absolute URL");
+        }
+        if self.body_limit_bytes == 0 {
+            return bad("server.body_limit_bytes", "must be at least 1");
+        }
+        if let Some((key, why)) = self.problem() {
+            return bad(key, why);
+        }
+        for (index, proxy) in self.trusted_proxies.iter().enumerate() {
+            if proxy.parse::<ipnet::IpNet>().is_err() && proxy.parse::<IpAddr>().is_err() {
+                return bad(
+                    &format!("server.trusted_proxies[{index}]"),
+                    "is not an IP address or CIDR range",
+                );
+            }
+        }
+        for (index, origin) in self.cors_origins.iter().enumerate() {
+            let is_origin = url::Url::parse(origin).is_ok_and(|url| {
+                matches!(url.scheme(), "http" | "https")
+                    && url.origin().ascii_serialization() == *origin
+            });
+            if !is_origin {
+                return bad(
+                    &format!("server.cors_origins[{index}]"),
+                    "must be an origin such as https://app.example.com (scheme, host, optional port; no path, no wildcard)",
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// The first connection bound that cannot work, as `(key, why)`.
-    pub(super) fn problem(&self) -> Option<(&'static str, &'static str)> {
+    fn problem(&self) -> Option<(&'static str, &'static str)> {
         if self.max_connections == 0 {
             Some(("server.max_connections", "must be at least 1"))
         } else if self.header_read_timeout.is_zero() {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{DatabaseUrl, Secret};
+use super::{ConfigError, DatabaseUrl, Secret};
 
 /// Where users, sessions and keys live; the URL scheme chooses SQLite or PostgreSQL.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -22,6 +22,34 @@ pub struct DatabaseConfig {
     pub acquire_timeout: Duration,
     /// Apply pending migrations when the service starts.
     pub migrate_on_start: bool,
+}
+
+impl DatabaseConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.url.expose();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            return Err(ConfigError::at(
+                "database.url",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::at(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.min_connections > self.max_connections {
+            return Err(ConfigError::at(
+                "database.min_connections",
+                "must not exceed database.max_connections",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for DatabaseConfig {

@@ -1,5 +1,7 @@
 //! Unit tests of loading, validation and redaction.
 
+use std::time::Duration;
+
 use super::*;
 use figment::providers::Serialized;
 
