@@ -5,8 +5,6 @@ use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::error::Problem;
@@ -15,11 +13,6 @@ use crate::app::AppState;
 use crate::error::Error;
 use crate::services::audit::{audit_filter, AuditPage};
 use crate::store::AuditRecord;
-
-/// The routes of this module, each with its OpenAPI description.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_audit_entries))
-}
 
 /// The query of `GET /api/audit`; every filter given must match.
 #[derive(Deserialize, IntoParams)]

@@ -6,8 +6,6 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::error::Problem;
 use super::extract::{path_id, AdminRole, Authorized, Json};
@@ -15,17 +13,6 @@ use crate::app::AppState;
 use crate::error::Error;
 use crate::services::directory::{territory_patch, NewRole, NewTerritory, Role, Territory};
 use crate::services::RequestContext;
-
-/// The routes of this module, each with its OpenAPI description.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_roles, create_role))
-        .routes(routes!(delete_role))
-        .routes(routes!(list_territories, create_territory))
-        .routes(routes!(update_territory))
-        .routes(routes!(add_member, remove_member))
-        .routes(routes!(set_territory_roles))
-}
 
 /// A role as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]

@@ -71,8 +71,16 @@ fn api() -> OpenApiRouter<AppState> {
             users::patch_user,
             users::delete_user
         ))
-        .merge(directory::routes())
-        .merge(audit::routes())
+        .routes(routes!(directory::list_roles, directory::create_role))
+        .routes(routes!(directory::delete_role))
+        .routes(routes!(
+            directory::list_territories,
+            directory::create_territory
+        ))
+        .routes(routes!(directory::update_territory))
+        .routes(routes!(directory::add_member, directory::remove_member))
+        .routes(routes!(directory::set_territory_roles))
+        .routes(routes!(audit::list_audit_entries))
 }
 
 /// The OpenAPI document (`auth-service openapi`, `/api/docs/openapi.json`).
