@@ -152,25 +152,6 @@ impl Error {
     }
 }
 
-impl From<crate::store::StoreError> for Error {
-    fn from(error: crate::store::StoreError) -> Self {
-        use crate::store::StoreError;
-        match error {
-            StoreError::Unavailable(_) => Error::Unavailable(Dependency::Database),
-            StoreError::Conflict(crate::store::Unique::Email) => Error::EmailTaken,
-            StoreError::Conflict(crate::store::Unique::Username) => Error::UsernameTaken,
-            StoreError::Conflict(other) => {
-                Error::Internal(anyhow::anyhow!("unexpected conflict on {other:?}"))
-            }
-            StoreError::LastAdmin => Error::LastAdmin,
-            StoreError::UnknownRole(role) => {
-                Error::invalid("roles", "unknown_role", &format!("no role named {role}"))
-            }
-            StoreError::Other(source) => Error::Internal(source),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

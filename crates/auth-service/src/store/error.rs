@@ -1,6 +1,8 @@
 //! Why a store call failed: `StoreError`, the unique index that refused a write, and how a
 //! driver error is sorted into "unavailable" or not.
 
+use crate::error::{Dependency, Error};
+
 /// A unique index that refused a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unique {
@@ -52,3 +54,23 @@ fn is_unavailable_state(code: Option<&str>) -> bool {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a use case makes of a store failure: a taken email or username and the last-admin
+/// rule are answers for the caller; an unavailable database is a 503; the rest is internal.
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => Error::Unavailable(Dependency::Database),
+            StoreError::Conflict(Unique::Email) => Error::EmailTaken,
+            StoreError::Conflict(Unique::Username) => Error::UsernameTaken,
+            StoreError::Conflict(other) => {
+                Error::Internal(anyhow::anyhow!("unexpected conflict on {other:?}"))
+            }
+            StoreError::LastAdmin => Error::LastAdmin,
+            StoreError::UnknownRole(role) => {
+                Error::invalid("roles", "unknown_role", &format!("no role named {role}"))
+            }
+            StoreError::Other(source) => Error::Internal(source),
+        }
+    }
+}
