@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use anyhow::Context;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
 use crate::caller::TrustedProxies;
@@ -22,25 +21,14 @@ use crate::services::admin::Bootstrap;
 use crate::services::keys::Keys;
 use crate::services::readiness::Readiness;
 use crate::services::{Context as ServiceContext, Services};
+pub use crate::state::AppState;
 use crate::store::{self, Store};
 use crate::telemetry;
-
-/// What every request handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Arc<dyn Store>,
-    pub clock: Clock,
-    pub metrics: PrometheusHandle,
-    pub services: Services,
-    pub proxies: Arc<TrustedProxies>,
-    /// `/ready`: the database, Redis and the event broker, and whether we are stopping.
-    pub readiness: Readiness,
-}
 
 /// A built service, ready to serve.
 pub struct App {
     state: AppState,
+    store: Arc<dyn Store>,
     relay: Relay,
 }
 
@@ -96,23 +84,25 @@ impl App {
             readiness,
             proxies: Arc::new(TrustedProxies::parse(&config.server.trusted_proxies)),
             config,
-            store,
-            clock,
             metrics: telemetry::metrics_handle(),
             services: Services::new(&Arc::new(context)),
         };
         bootstrap_admin(&state).await?;
-        let relay = Relay::new(
-            state.store.clone(),
-            publisher,
-            state.clock.clone(),
-            state.config.events.clone(),
-        );
-        Ok(Self { state, relay })
+        let relay = Relay::new(store.clone(), publisher, clock, state.config.events.clone());
+        Ok(Self {
+            state,
+            store,
+            relay,
+        })
     }
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The store this app serves from (the command line closes it, logs its backend).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// Serves HTTP and gRPC until `shutdown` resolves (or one of them fails), then stops
@@ -193,7 +183,7 @@ impl App {
             }
         };
         tokio::join!(relay_stopped, mail_drained);
-        if tokio::time::timeout(STORE_CLOSE_TIMEOUT, self.state.store.close())
+        if tokio::time::timeout(STORE_CLOSE_TIMEOUT, self.store.close())
             .await
             .is_err()
         {

@@ -41,7 +41,7 @@ pub async fn run(config: Config, file: &Path) -> anyhow::Result<()> {
     };
     let app = App::build(config).await?;
     let outcome = app.state().services.audit.import_users(parsed).await;
-    app.state().store.close().await;
+    app.store().close().await;
     match outcome.map_err(|error| anyhow::anyhow!("nothing was imported: {error}"))? {
         ImportOutcome::Imported(count) => {
             writeln!(std::io::stdout(), "imported {count} users")?;

@@ -32,6 +32,8 @@ pub mod limits;
 pub mod mail;
 /// The use cases: the only code that decides; both transports call them.
 pub mod services;
+/// What both transports' handlers reach: use cases, configuration, readiness; never the store.
+pub mod state;
 /// The storage contract and its two backends, PostgreSQL and SQLite.
 pub mod store;
 /// Logs and metrics.

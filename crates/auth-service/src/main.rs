@@ -117,7 +117,7 @@ async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
         .create_admin(&email, &username, &password)
         .await
         .map_err(|error| anyhow::anyhow!("{error}{}", field_errors(&error)))?;
-    app.state().store.close().await;
+    app.store().close().await;
     match outcome {
         Bootstrap::Created(id) => {
             writeln!(std::io::stdout(), "created admin {username} ({id})")?;
@@ -214,7 +214,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(
         http = %listeners.http.local_addr()?,
         grpc = %listeners.grpc.local_addr()?,
-        backend = app.state().store.backend(),
+        backend = app.store().backend(),
         "auth-service is listening"
     );
     app.serve(listeners, shutdown_signal()).await

@@ -15,8 +15,8 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
-use crate::app::AppState;
 use crate::http::serve::ConnectionLimits;
+use crate::state::AppState;
 use pb::auth_service_server::AuthServiceServer;
 use service::AuthApi;
 

@@ -9,9 +9,9 @@ use super::call::Call;
 use super::convert;
 use super::pb;
 use super::pb::auth_service_server::AuthService;
-use crate::app::AppState;
 use crate::caller::TrustedProxies;
 use crate::services::Services;
+use crate::state::AppState;
 
 pub struct AuthApi {
     services: Services,

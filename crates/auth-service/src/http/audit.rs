@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use super::error::Problem;
 use super::extract::{AdminRole, Authorized};
-use crate::app::AppState;
 use crate::error::Error;
 use crate::services::audit::{audit_filter, AuditPage};
+use crate::state::AppState;
 use crate::store::AuditRecord;
 
 /// The query of `GET /api/audit`; every filter given must match.

@@ -15,10 +15,10 @@ use utoipa::ToSchema;
 use super::error::Problem;
 use super::extract::{is_json, parse_json, Json, MaybeSession};
 use super::views::{refresh_cookie, TokenBody, TokenResponse, UserView, REFRESH_COOKIE};
-use crate::app::AppState;
 use crate::error::Error;
 use crate::services::accounts::{LoginForm, Signup, SignupForm};
 use crate::services::RequestContext;
+use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 #[schema(as = AuthConfig)]

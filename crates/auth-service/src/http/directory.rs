@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 
 use super::error::Problem;
 use super::extract::{path_id, AdminRole, Authorized, Json};
-use crate::app::AppState;
 use crate::error::Error;
 use crate::services::directory::{territory_patch, NewRole, NewTerritory, Role, Territory};
 use crate::services::RequestContext;
+use crate::state::AppState;
 
 /// A role as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]

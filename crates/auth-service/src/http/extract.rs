@@ -10,11 +10,11 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
 use crate::caller::{self, bearer};
 use crate::error::{Error, FieldError};
 use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
+use crate::state::AppState;
 
 /// For `#[serde(default, deserialize_with = "…")]` on a field `null` may clear: `Some(None)`
 /// for an explicit `null`, `None` when the field is absent.

@@ -9,9 +9,9 @@ use axum::Json;
 use serde_json::json;
 
 use super::error::Problem;
-use crate::app::AppState;
 use crate::error::Error;
 use crate::services::readiness::Report;
+use crate::state::AppState;
 
 /// `GET /health`: 200 while the process runs.
 #[utoipa::path(get, path = "/health", tag = "operations",

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::error::Problem;
 use super::extract::Json;
 use super::views::no_store;
-use crate::app::AppState;
 use crate::error::Error;
+use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

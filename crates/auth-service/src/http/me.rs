@@ -7,10 +7,10 @@ use utoipa::ToSchema;
 use super::error::Problem;
 use super::extract::Json;
 use super::views::UserView;
-use crate::app::AppState;
 use crate::domain::ProfilePatch;
 use crate::error::Error;
 use crate::services::sessions::CurrentSession;
+use crate::state::AppState;
 
 /// The caller's user.
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", security(("bearer" = [])),

@@ -34,8 +34,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::error::Error;
+use crate::state::AppState;
 
 /// Every API route, each registered together with its OpenAPI description.
 fn api() -> OpenApiRouter<AppState> {

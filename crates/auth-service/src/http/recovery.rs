@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 
 use super::error::Problem;
 use super::extract::Json;
-use crate::app::AppState;
 use crate::error::Error;
 use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
+use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

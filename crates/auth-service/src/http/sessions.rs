@@ -8,10 +8,10 @@ use utoipa::ToSchema;
 use super::error::Problem;
 use super::extract::path_id;
 use super::views::SessionView;
-use crate::app::AppState;
 use crate::error::Error;
 use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
+use crate::state::AppState;
 
 /// The session the bearer token belongs to.
 #[utoipa::path(get, path = "/api/auth/session", tag = "sessions", security(("bearer" = [])),

@@ -10,7 +10,6 @@ use uuid::Uuid;
 use super::error::Problem;
 use super::extract::{path_id, AdminRole, Authorized, Json};
 use super::views::UserView;
-use crate::app::AppState;
 use crate::crypto::password::check_given_hash;
 use crate::domain::{Email, Login, NewAccount, ProfilePatch, Username};
 use crate::error::Error;
@@ -19,6 +18,7 @@ use crate::limits::Scope;
 use crate::services::admin::{AdminPatch, CreateUser};
 use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
+use crate::state::AppState;
 use crate::store::UserPatch;
 
 #[derive(Deserialize, ToSchema)]

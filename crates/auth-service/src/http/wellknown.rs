@@ -5,7 +5,7 @@ use axum::http::header::CACHE_CONTROL;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Public keys: the active key and retired keys whose tokens may still be alive.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens",

@@ -28,7 +28,7 @@ async fn the_bootstrap_admin_exists_once_and_holds_the_admin_role(backend: Backe
     assert_eq!(me["is_verified"], true);
     // A second start on the same database finds the admin and changes nothing.
     let again = auth_service::App::build(app.config.clone()).await.unwrap();
-    again.state().store.close().await;
+    again.store().close().await;
     assert_eq!(app.admin().await.user_id, admin.user_id);
     sqlx::any::install_default_drivers();
     let mut db = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
