@@ -75,6 +75,14 @@ fn the_domain_is_plain_types_and_rules() {
 }
 
 #[test]
+fn the_transports_reach_the_state_not_the_app_that_builds_them() {
+    for folder in ["http", "grpc"] {
+        let found = mentions(folder, &["crate::app", "crate::store::Store"]);
+        assert!(found.is_empty(), "{folder}: {found:#?}");
+    }
+}
+
+#[test]
 fn the_store_never_calls_a_use_case() {
     let found = mentions("store", &["crate::services"]);
     assert!(found.is_empty(), "{found:#?}");
