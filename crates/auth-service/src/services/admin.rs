@@ -14,7 +14,7 @@ use super::context::{Context, RequestContext};
 use super::sessions::CurrentSession;
 use crate::domain::authority::AdminScope;
 use crate::domain::user::DEFAULT_ROLE;
-use crate::domain::{Email, Login, NewAccount, User, Username};
+use crate::domain::{AuditAction, Email, EndReason, Event, Login, NewAccount, User, Username};
 use crate::error::Error;
 use crate::store::{Effects, NewUser, StoreError, UserPatch, UserQuery};
 
@@ -88,13 +88,12 @@ impl Admin {
             created_at: now,
         };
         let effects = Effects {
-            events: vec![ctx.event(
-                "auth:user.registered",
-                Some(user.id),
-                json!({ "user_id": user.id, "username": user.username }),
-            )],
+            events: vec![ctx.event(Event::UserRegistered {
+                user_id: user.id,
+                username: user.username.clone(),
+            })],
             audit: vec![ctx.audit(
-                "admin_bootstrap",
+                AuditAction::AdminBootstrap,
                 None,
                 Some(user.id),
                 json!({ "roles": [DEFAULT_ROLE, ADMIN_ROLE] }),
@@ -152,13 +151,12 @@ impl Admin {
             created_at: ctx.now(),
         };
         let effects = Effects {
-            events: vec![ctx.event(
-                "auth:user.registered",
-                Some(user.id),
-                json!({ "user_id": user.id, "username": user.username }),
-            )],
+            events: vec![ctx.event(Event::UserRegistered {
+                user_id: user.id,
+                username: user.username.clone(),
+            })],
             audit: vec![ctx.audit(
-                "user_created",
+                AuditAction::UserCreated,
                 Some(caller.user_id()),
                 Some(user.id),
                 json!({ "after": {
@@ -292,7 +290,7 @@ impl Admin {
         let actor = caller.user_id();
         let effects = |before: &User, after: Option<&User>, ended: &[Uuid]| {
             let audit = ctx.audit(
-                "user_updated",
+                AuditAction::UserUpdated,
                 Some(actor),
                 Some(before.id),
                 json!({ "fields": changed, "before": snapshot(before, &changed),
@@ -300,14 +298,13 @@ impl Admin {
                 request,
             );
             Effects {
-                events: vec![ctx.event(
-                    "auth:user.updated",
-                    Some(before.id),
-                    json!({ "user_id": before.id, "fields": changed }),
-                )],
+                events: vec![ctx.event(Event::UserUpdated {
+                    user_id: before.id,
+                    fields: changed.clone(),
+                })],
                 audit: vec![audit],
             }
-            .and(ctx.sessions_ended(before.id, ended, "admin"))
+            .and(ctx.sessions_ended(before.id, ended, EndReason::Admin))
         };
         ctx.store
             .update_user(id, &fields, ctx.now(), ctx.territory(), &effects)
@@ -328,20 +325,16 @@ impl Admin {
         let actor = caller.user_id();
         let effects = |before: &User, _: Option<&User>, ended: &[Uuid]| {
             Effects {
-                events: vec![ctx.event(
-                    "auth:user.deleted",
-                    Some(before.id),
-                    json!({ "user_id": before.id }),
-                )],
+                events: vec![ctx.event(Event::UserDeleted { user_id: before.id })],
                 audit: vec![ctx.audit(
-                    "user_deleted",
+                    AuditAction::UserDeleted,
                     Some(actor),
                     Some(before.id),
                     json!({ "before": { "email": before.email, "username": before.username } }),
                     request,
                 )],
             }
-            .and(ctx.sessions_ended(before.id, ended, "admin"))
+            .and(ctx.sessions_ended(before.id, ended, EndReason::Admin))
         };
         if ctx
             .store

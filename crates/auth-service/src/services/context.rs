@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::crypto::jwt::AccessClaims;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::tokens::{self, OpaqueToken};
-use crate::domain::{Device, User};
+use crate::domain::{AuditAction, Device, EndReason, Event, User};
 use crate::error::Error;
 use crate::limits::Limiter;
 use crate::mail::Mailer;
@@ -159,10 +159,12 @@ impl Context {
         self.config.auth.refresh_token_ttl.as_secs()
     }
 
-    /// An event in the envelope of SPEC §6.
-    pub fn event(&self, kind: &'static str, user_id: Option<Uuid>, data: Value) -> OutboxEvent {
+    /// An event in the envelope of SPEC §6, its outbox row keyed by the user it is about.
+    pub fn event(&self, event: Event) -> OutboxEvent {
         let id = Uuid::now_v7();
         let occurred_at = self.now();
+        let kind = event.kind();
+        let user_id = event.user_id();
         let mut envelope = json!({
             "id": id,
             "type": kind,
@@ -170,11 +172,11 @@ impl Context {
             "pod_id": self.pod_id,
             "territory": self.config.server.territory,
         });
-        envelope["data"] = data;
+        envelope["data"] = event.into_data();
         OutboxEvent {
             id,
             event_type: kind,
-            user_id,
+            user_id: Some(user_id),
             occurred_at,
             envelope,
         }
@@ -183,7 +185,7 @@ impl Context {
     /// An audit entry about `user_id`, done by `actor_id`, from `request`.
     pub fn audit(
         &self,
-        action: &'static str,
+        action: AuditAction,
         actor_id: Option<Uuid>,
         user_id: Option<Uuid>,
         details: Value,
@@ -194,7 +196,7 @@ impl Context {
             occurred_at: self.now(),
             actor_id,
             user_id,
-            action,
+            action: action.as_str(),
             target_type: user_id.map(|_| "user"),
             target_id: user_id.map(|id| id.to_string()),
             details,
@@ -233,27 +235,29 @@ impl Context {
         let details = json!({ "locked_for_seconds": lockout.as_secs() });
         Effects {
             events: user_id
-                .map(|id| {
-                    let data = json!({ "user_id": id, "locked_for_seconds": lockout.as_secs() });
-                    self.event("auth:account.locked", Some(id), data)
+                .map(|user_id| {
+                    self.event(Event::AccountLocked {
+                        user_id,
+                        locked_for_seconds: lockout.as_secs(),
+                    })
                 })
                 .into_iter()
                 .collect(),
-            audit: vec![self.audit("lockout", None, user_id, details, request)],
+            audit: vec![self.audit(AuditAction::Lockout, None, user_id, details, request)],
         }
     }
 
     /// The effects of sessions ending: one `auth:session.terminated` per session.
-    pub fn sessions_ended(&self, user_id: Uuid, ids: &[Uuid], reason: &str) -> Effects {
+    pub fn sessions_ended(&self, user_id: Uuid, ids: &[Uuid], reason: EndReason) -> Effects {
         Effects {
             events: ids
                 .iter()
-                .map(|id| {
-                    self.event(
-                        "auth:session.terminated",
-                        Some(user_id),
-                        json!({ "user_id": user_id, "session_id": id, "reason": reason }),
-                    )
+                .map(|&session_id| {
+                    self.event(Event::SessionTerminated {
+                        user_id,
+                        session_id,
+                        reason,
+                    })
                 })
                 .collect(),
             audit: Vec::new(),

@@ -14,7 +14,7 @@ use super::context::{Context, RequestContext};
 use super::sessions::CurrentSession;
 use crate::crypto::password::Verdict;
 use crate::crypto::tokens;
-use crate::domain::{Email, Login, User};
+use crate::domain::{AuditAction, Email, EndReason, Event, Login, User};
 use crate::error::Error;
 use crate::limits::Scope;
 use crate::mail::Mail;
@@ -67,7 +67,7 @@ impl Recovery {
         let effects = |user_id: Uuid, ended: &[Uuid]| {
             password_effects(
                 ctx,
-                ("password_reset", "auth:password.reset"),
+                (AuditAction::PasswordReset, Event::PasswordReset { user_id }),
                 user_id,
                 ended,
                 request,
@@ -126,7 +126,10 @@ impl Recovery {
         let effects = |user_id: Uuid, ended: &[Uuid]| {
             password_effects(
                 ctx,
-                ("password_change", "auth:password.changed"),
+                (
+                    AuditAction::PasswordChange,
+                    Event::PasswordChanged { user_id },
+                ),
                 user_id,
                 ended,
                 request,
@@ -172,13 +175,9 @@ impl Recovery {
     pub async fn verify_email(&self, token: &str, request: &RequestContext) -> Result<(), Error> {
         let ctx = &self.context;
         let effects = |user_id: Uuid, _: &[Uuid]| Effects {
-            events: vec![ctx.event(
-                "auth:email.verified",
-                Some(user_id),
-                json!({ "user_id": user_id }),
-            )],
+            events: vec![ctx.event(Event::EmailVerified { user_id })],
             audit: vec![ctx.audit(
-                "email_verify",
+                AuditAction::EmailVerify,
                 Some(user_id),
                 Some(user_id),
                 json!({}),
@@ -211,20 +210,20 @@ async fn checked_hash(
         .map_err(Error::Internal)
 }
 
-/// What a password reset or change records: `(audit action, event type)`, and the sessions
-/// it ended.
+/// What a password reset or change records: its audit action and event, and the sessions it
+/// ended.
 fn password_effects(
     ctx: &Context,
-    (action, event): (&'static str, &'static str),
+    (action, event): (AuditAction, Event),
     user_id: Uuid,
     ended: &[Uuid],
     request: &RequestContext,
 ) -> Effects {
     Effects {
-        events: vec![ctx.event(event, Some(user_id), json!({ "user_id": user_id }))],
+        events: vec![ctx.event(event)],
         audit: vec![ctx.audit(action, Some(user_id), Some(user_id), json!({}), request)],
     }
-    .and(ctx.sessions_ended(user_id, ended, "password_reset"))
+    .and(ctx.sessions_ended(user_id, ended, EndReason::PasswordReset))
 }
 
 /// The key the login lockout counts failures under (SPEC §4, §5). An identifier that names an
@@ -264,7 +263,7 @@ async fn send_reset_link(
     }
     let ttl = ctx.config.mail.reset_token_ttl;
     let audit = ctx.audit(
-        "password_reset_requested",
+        AuditAction::PasswordResetRequested,
         None,
         Some(user.id),
         json!({}),
@@ -283,7 +282,7 @@ async fn send_reset_link(
 pub(super) async fn send_verification_link(ctx: &Context, user: &User) -> Result<(), Error> {
     let ttl = ctx.config.mail.verification_token_ttl;
     let audit = ctx.audit(
-        "email_verification_sent",
+        AuditAction::EmailVerificationSent,
         None,
         Some(user.id),
         json!({}),

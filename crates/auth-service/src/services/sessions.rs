@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::context::{Context, RequestContext, TokenPair};
 use crate::crypto::jwt::{AccessClaims, KeyRing, Rejection};
 use crate::crypto::tokens;
-use crate::domain::{EndReason, Session, User};
+use crate::domain::{AuditAction, EndReason, Event, Session, User};
 use crate::error::Error;
 use crate::store::{Effects, Rotation};
 
@@ -112,11 +112,10 @@ impl Sessions {
         let mut row = ctx.refresh_row(Uuid::nil(), &successor, now);
         row.id = successor_id;
         let events = |session_id: Uuid, user_id: Uuid| {
-            vec![ctx.event(
-                "auth:token.refreshed",
-                Some(user_id),
-                json!({ "user_id": user_id, "session_id": session_id }),
-            )]
+            vec![ctx.event(Event::TokenRefreshed {
+                user_id,
+                session_id,
+            })]
         };
         // The session is known only inside the store; the event names it from the row.
         let rotation = ctx
@@ -180,20 +179,19 @@ impl Sessions {
                 ..
             } => {
                 let effects = Effects {
-                    events: vec![ctx.event(
-                        "auth:token.reuse_detected",
-                        Some(user_id),
-                        json!({ "user_id": user_id, "session_id": session_id }),
-                    )],
+                    events: vec![ctx.event(Event::TokenReuseDetected {
+                        user_id,
+                        session_id,
+                    })],
                     audit: vec![ctx.audit(
-                        "refresh_reuse",
+                        AuditAction::RefreshReuse,
                         None,
                         Some(user_id),
                         json!({ "session_id": session_id }),
                         request,
                     )],
                 };
-                let ended = ctx.sessions_ended(user_id, &[session_id], EndReason::Reuse.as_str());
+                let ended = ctx.sessions_ended(user_id, &[session_id], EndReason::Reuse);
                 if !ctx
                     .store
                     .end_session(
@@ -257,15 +255,14 @@ impl Sessions {
         request: &RequestContext,
     ) -> Result<bool, Error> {
         let ctx = &self.context;
-        let mut effects = ctx.sessions_ended(user_id, &[session_id], reason.as_str());
+        let mut effects = ctx.sessions_ended(user_id, &[session_id], reason);
         if reason == EndReason::Logout {
-            effects.events.push(ctx.event(
-                "auth:user.logout",
-                Some(user_id),
-                json!({ "user_id": user_id, "session_id": session_id }),
-            ));
+            effects.events.push(ctx.event(Event::UserLogout {
+                user_id,
+                session_id,
+            }));
             effects.audit.push(ctx.audit(
-                "logout",
+                AuditAction::Logout,
                 Some(user_id),
                 Some(user_id),
                 json!({ "session_id": session_id }),
@@ -331,18 +328,14 @@ impl Sessions {
             Some(session)
                 if session.user_id == current.user_id() && session.lapsed(ctx.now()).is_none() =>
             {
-                let mut effects = ctx.sessions_ended(
-                    session.user_id,
-                    &[session.id],
-                    EndReason::Terminated.as_str(),
-                );
-                effects.events.push(ctx.event(
-                    "auth:session.deleted",
-                    Some(session.user_id),
-                    json!({ "user_id": session.user_id, "session_id": session.id }),
-                ));
+                let mut effects =
+                    ctx.sessions_ended(session.user_id, &[session.id], EndReason::Terminated);
+                effects.events.push(ctx.event(Event::SessionDeleted {
+                    user_id: session.user_id,
+                    session_id: session.id,
+                }));
                 effects.audit.push(ctx.audit(
-                    "session_terminated",
+                    AuditAction::SessionTerminated,
                     Some(current.user_id()),
                     Some(session.user_id),
                     json!({ "session_id": session.id }),
@@ -367,12 +360,15 @@ impl Sessions {
         let ctx = &self.context;
         let user_id = current.user_id();
         let effects = |ids: &[Uuid]| {
-            let mut effects = ctx.sessions_ended(user_id, ids, EndReason::Terminated.as_str());
-            effects.events.push(ctx.event(
-                "auth:sessions.bulk_terminated",
-                Some(user_id),
-                json!({ "user_id": user_id, "session_ids": ids, "count": ids.len(), "reason": "terminated" }),
-            ));
+            let mut effects = ctx.sessions_ended(user_id, ids, EndReason::Terminated);
+            effects
+                .events
+                .push(ctx.event(Event::SessionsBulkTerminated {
+                    user_id,
+                    session_ids: ids.to_vec(),
+                    count: ids.len(),
+                    reason: EndReason::Terminated,
+                }));
             effects
         };
         Ok(ctx
@@ -392,11 +388,10 @@ impl Sessions {
         let ctx = &self.context;
         let now = ctx.now();
         let effects = Effects {
-            events: vec![ctx.event(
-                "auth:session.activity_updated",
-                Some(current.user_id()),
-                json!({ "user_id": current.user_id(), "session_id": current.session_id() }),
-            )],
+            events: vec![ctx.event(Event::SessionActivityUpdated {
+                user_id: current.user_id(),
+                session_id: current.session_id(),
+            })],
             audit: Vec::new(),
         };
         if ctx

@@ -13,7 +13,7 @@ use super::context::{Context, RequestContext, TokenPair};
 use super::recovery::login_key;
 use super::sessions::CurrentSession;
 use crate::crypto::password::Verdict;
-use crate::domain::{Login, ProfilePatch, User};
+use crate::domain::{AuditAction, EndReason, Event, Login, ProfilePatch, User};
 use crate::error::Error;
 use crate::limits::Scope;
 use crate::store::Effects;
@@ -111,7 +111,7 @@ impl Accounts {
                 let mut effects = Effects {
                     events: Vec::new(),
                     audit: vec![ctx.audit(
-                        "login_failure",
+                        AuditAction::LoginFailure,
                         None,
                         user_id,
                         json!({ "reason": "invalid_credentials" }),
@@ -146,19 +146,17 @@ impl Accounts {
         let (session, token_row, token) = ctx.new_session(user.id, request)?;
         let effects = Effects {
             events: vec![
-                ctx.event(
-                    "auth:user.login",
-                    Some(user.id),
-                    json!({ "user_id": user.id, "session_id": session.id }),
-                ),
-                ctx.event(
-                    "auth:session.created",
-                    Some(user.id),
-                    json!({ "user_id": user.id, "session_id": session.id }),
-                ),
+                ctx.event(Event::UserLogin {
+                    user_id: user.id,
+                    session_id: session.id,
+                }),
+                ctx.event(Event::SessionCreated {
+                    user_id: user.id,
+                    session_id: session.id,
+                }),
             ],
             audit: vec![ctx.audit(
-                "login_success",
+                AuditAction::LoginSuccess,
                 Some(user.id),
                 Some(user.id),
                 json!({ "session_id": session.id }),
@@ -166,7 +164,7 @@ impl Accounts {
             )],
         };
         let user_id = user.id;
-        let evicted = move |ids: &[Uuid]| ctx.sessions_ended(user_id, ids, "evicted");
+        let evicted = move |ids: &[Uuid]| ctx.sessions_ended(user_id, ids, EndReason::Evicted);
         ctx.store
             .record_login(
                 &session,
@@ -213,7 +211,7 @@ impl Accounts {
     pub async fn update_me(&self, user_id: Uuid, patch: ProfilePatch) -> Result<User, Error> {
         let ctx = &self.context;
         if !patch.is_empty() {
-            let fields: Vec<&str> = [
+            let fields: Vec<&'static str> = [
                 patch.display_name.as_ref().map(|_| "display_name"),
                 patch.avatar_url.as_ref().map(|_| "avatar_url"),
                 patch.bio.as_ref().map(|_| "bio"),
@@ -222,11 +220,7 @@ impl Accounts {
             .flatten()
             .collect();
             let effects = Effects {
-                events: vec![ctx.event(
-                    "auth:user.updated",
-                    Some(user_id),
-                    json!({ "user_id": user_id, "fields": fields }),
-                )],
+                events: vec![ctx.event(Event::UserUpdated { user_id, fields })],
                 audit: Vec::new(),
             };
             if !ctx

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{count, Accounts};
 use crate::domain::user::DEFAULT_ROLE;
-use crate::domain::{NewAccount, User};
+use crate::domain::{AuditAction, Event, NewAccount, User};
 use crate::error::Error;
 use crate::limits::Scope;
 use crate::services::context::{RequestContext, TokenPair};
@@ -84,12 +84,17 @@ impl Accounts {
             created_at: now,
         };
         let mut effects = Effects {
-            events: vec![ctx.event(
-                "auth:user.registered",
+            events: vec![ctx.event(Event::UserRegistered {
+                user_id: user.id,
+                username: user.username.clone(),
+            })],
+            audit: vec![ctx.audit(
+                AuditAction::Signup,
                 Some(user.id),
-                json!({ "user_id": user.id, "username": user.username }),
+                Some(user.id),
+                json!({}),
+                request,
             )],
-            audit: vec![ctx.audit("signup", Some(user.id), Some(user.id), json!({}), request)],
         };
         if ctx.config.auth.require_email_verification {
             ctx.store
@@ -101,11 +106,10 @@ impl Accounts {
             return Ok(Signup::VerificationRequired(Box::new(user)));
         }
         let (session, token_row, token) = ctx.new_session(user.id, request)?;
-        effects.events.push(ctx.event(
-            "auth:session.created",
-            Some(user.id),
-            json!({ "user_id": user.id, "session_id": session.id }),
-        ));
+        effects.events.push(ctx.event(Event::SessionCreated {
+            user_id: user.id,
+            session_id: session.id,
+        }));
         let result = ctx
             .store
             .record_signup(&row, Some((&session, &token_row)), &effects)

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::Audit;
 use crate::crypto::password::check_given_hash;
 use crate::domain::user::DEFAULT_ROLE;
-use crate::domain::{Email, Username};
+use crate::domain::{AuditAction, Email, Username};
 use crate::error::{Error, FieldError};
 use crate::services::context::RequestContext;
 use crate::store::{Effects, NewUser};
@@ -110,7 +110,7 @@ impl Audit {
         let effects = Effects {
             events: Vec::new(),
             audit: vec![ctx.audit(
-                "users_imported",
+                AuditAction::UsersImported,
                 None,
                 None,
                 json!({ "count": users.len() }),

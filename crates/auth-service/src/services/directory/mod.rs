@@ -6,11 +6,12 @@ mod territories;
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::context::{Context, RequestContext};
 use super::sessions::CurrentSession;
+use crate::domain::{AuditAction, Event};
 use crate::error::{Error, FieldError};
 use crate::store::{AuditEntry, Effects};
 
@@ -73,7 +74,7 @@ impl Directory {
     /// An audit entry about a role or territory rather than a user.
     fn audit_of(
         &self,
-        action: &'static str,
+        action: AuditAction,
         caller: &CurrentSession,
         target: (&'static str, &str),
         details: Value,
@@ -88,13 +89,12 @@ impl Directory {
     }
 
     /// The `auth:user.updated` event of a change to a user's territories or roles.
-    fn user_updated(&self, user_id: Uuid, fields: &[&str]) -> Effects {
+    fn user_updated(&self, user_id: Uuid, fields: &[&'static str]) -> Effects {
         Effects {
-            events: vec![self.context.event(
-                "auth:user.updated",
-                Some(user_id),
-                json!({ "user_id": user_id, "fields": fields }),
-            )],
+            events: vec![self.context.event(Event::UserUpdated {
+                user_id,
+                fields: fields.to_vec(),
+            })],
             audit: Vec::new(),
         }
     }

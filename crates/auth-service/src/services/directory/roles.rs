@@ -4,6 +4,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{check_description, finish, is_key, Directory, Role, BUILT_IN_ROLES, MAX_NAME};
+use crate::domain::AuditAction;
 use crate::error::{Error, FieldError};
 use crate::services::authority::global_only;
 use crate::services::context::RequestContext;
@@ -80,7 +81,7 @@ impl Directory {
         let effects = Effects {
             events: Vec::new(),
             audit: vec![self.audit_of(
-                "role_created",
+                AuditAction::RoleCreated,
                 caller,
                 ("role", &role.name),
                 json!({ "after": { "name": role.name, "description": role.description,
@@ -108,7 +109,7 @@ impl Directory {
         }
         let effects = |holders: &[Uuid]| {
             let audit = self.audit_of(
-                "role_deleted",
+                AuditAction::RoleDeleted,
                 caller,
                 ("role", name),
                 json!({ "holders": holders }),

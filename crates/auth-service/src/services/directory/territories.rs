@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{check_description, check_name, finish, is_key, Directory, Territory};
+use crate::domain::AuditAction;
 use crate::error::{Error, FieldError};
 use crate::services::authority::global_only;
 use crate::services::context::RequestContext;
@@ -105,7 +106,7 @@ impl Directory {
         let effects = Effects {
             events: Vec::new(),
             audit: vec![self.audit_of(
-                "territory_created",
+                AuditAction::TerritoryCreated,
                 caller,
                 ("territory", &territory.code),
                 json!({ "after": { "name": territory.name, "description": territory.description,
@@ -152,7 +153,7 @@ impl Directory {
             Effects {
                 events: Vec::new(),
                 audit: vec![self.audit_of(
-                    "territory_updated",
+                    AuditAction::TerritoryUpdated,
                     caller,
                     ("territory", code),
                     json!({ "before": old, "after": new }),
@@ -182,7 +183,7 @@ impl Directory {
         let effects = self.user_updated(user_id, &["territories"]).and(Effects {
             events: Vec::new(),
             audit: vec![ctx.audit(
-                "territory_member_added",
+                AuditAction::TerritoryMemberAdded,
                 Some(caller.user_id()),
                 Some(user_id),
                 json!({ "territory": code }),
@@ -211,7 +212,7 @@ impl Directory {
         }
         ctx.changeable(&scope, user_id).await?;
         let effects = |roles: &[String]| {
-            let fields: &[&str] = if roles.is_empty() {
+            let fields: &[&'static str] = if roles.is_empty() {
                 &["territories"]
             } else {
                 &["territories", "roles"]
@@ -219,7 +220,7 @@ impl Directory {
             self.user_updated(user_id, fields).and(Effects {
                 events: Vec::new(),
                 audit: vec![ctx.audit(
-                    "territory_member_removed",
+                    AuditAction::TerritoryMemberRemoved,
                     Some(caller.user_id()),
                     Some(user_id),
                     json!({ "territory": code, "roles_removed": roles }),
@@ -250,7 +251,7 @@ impl Directory {
             if !joined && before == roles.as_slice() {
                 return Effects::none();
             }
-            let fields: &[&str] = if joined {
+            let fields: &[&'static str] = if joined {
                 &["territories", "roles"]
             } else {
                 &["roles"]
@@ -258,7 +259,7 @@ impl Directory {
             self.user_updated(user_id, fields).and(Effects {
                 events: Vec::new(),
                 audit: vec![ctx.audit(
-                    "territory_roles_set",
+                    AuditAction::TerritoryRolesSet,
                     Some(caller.user_id()),
                     Some(user_id),
                     json!({ "territory": code, "joined": joined,

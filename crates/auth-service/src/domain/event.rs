@@ -1,0 +1,300 @@
+//! The events of SPEC §6: one variant per type, each carrying exactly the `data` documented in
+//! `docs/events.md`. Field order is the order of the keys in `data`.
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::session::EndReason;
+
+/// One event, its type named by its variant: a misspelled type does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    /// An account was created: signup, an administrator, or the bootstrap admin.
+    #[serde(rename = "auth:user.registered")]
+    UserRegistered { user_id: Uuid, username: String },
+    /// A password login opened a session.
+    #[serde(rename = "auth:user.login")]
+    UserLogin { user_id: Uuid, session_id: Uuid },
+    /// The user ended their session (`/logout`).
+    #[serde(rename = "auth:user.logout")]
+    UserLogout { user_id: Uuid, session_id: Uuid },
+    /// Profile fields, account fields or roles changed; `fields` names them, never their values.
+    #[serde(rename = "auth:user.updated")]
+    UserUpdated {
+        user_id: Uuid,
+        fields: Vec<&'static str>,
+    },
+    /// An administrator deleted the account.
+    #[serde(rename = "auth:user.deleted")]
+    UserDeleted { user_id: Uuid },
+    /// A session opened (signup or login).
+    #[serde(rename = "auth:session.created")]
+    SessionCreated { user_id: Uuid, session_id: Uuid },
+    /// A session ended for a reason; one event per session.
+    #[serde(rename = "auth:session.terminated")]
+    SessionTerminated {
+        user_id: Uuid,
+        session_id: Uuid,
+        #[serde(serialize_with = "reason_text")]
+        reason: EndReason,
+    },
+    /// The user ended one of their sessions by id.
+    #[serde(rename = "auth:session.deleted")]
+    SessionDeleted { user_id: Uuid, session_id: Uuid },
+    /// The user ended all their other sessions.
+    #[serde(rename = "auth:sessions.bulk_terminated")]
+    SessionsBulkTerminated {
+        user_id: Uuid,
+        session_ids: Vec<Uuid>,
+        count: usize,
+        #[serde(serialize_with = "reason_text")]
+        reason: EndReason,
+    },
+    /// A client reported activity, pushing the idle deadline.
+    #[serde(rename = "auth:session.activity_updated")]
+    SessionActivityUpdated { user_id: Uuid, session_id: Uuid },
+    /// A refresh token was spent and its successor issued.
+    #[serde(rename = "auth:token.refreshed")]
+    TokenRefreshed { user_id: Uuid, session_id: Uuid },
+    /// A spent refresh token came back after the grace window.
+    #[serde(rename = "auth:token.reuse_detected")]
+    TokenReuseDetected { user_id: Uuid, session_id: Uuid },
+    /// The password was set through a reset link.
+    #[serde(rename = "auth:password.reset")]
+    PasswordReset { user_id: Uuid },
+    /// The user changed their password.
+    #[serde(rename = "auth:password.changed")]
+    PasswordChanged { user_id: Uuid },
+    /// The user followed their verification link.
+    #[serde(rename = "auth:email.verified")]
+    EmailVerified { user_id: Uuid },
+    /// Too many failed logins locked the account's identifier.
+    #[serde(rename = "auth:account.locked")]
+    AccountLocked {
+        user_id: Uuid,
+        locked_for_seconds: u64,
+    },
+}
+
+fn reason_text<S: Serializer>(reason: &EndReason, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(reason.as_str())
+}
+
+impl Event {
+    /// Every event type, in the order of `docs/events.md`; a unit test holds it to `kind()`.
+    pub const ALL_KINDS: &'static [&'static str] = &[
+        "auth:user.registered",
+        "auth:user.login",
+        "auth:user.logout",
+        "auth:user.updated",
+        "auth:user.deleted",
+        "auth:session.created",
+        "auth:session.terminated",
+        "auth:session.deleted",
+        "auth:sessions.bulk_terminated",
+        "auth:session.activity_updated",
+        "auth:token.refreshed",
+        "auth:token.reuse_detected",
+        "auth:password.reset",
+        "auth:password.changed",
+        "auth:email.verified",
+        "auth:account.locked",
+    ];
+
+    /// The event's type, as in its envelope and the outbox row.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::UserRegistered { .. } => "auth:user.registered",
+            Event::UserLogin { .. } => "auth:user.login",
+            Event::UserLogout { .. } => "auth:user.logout",
+            Event::UserUpdated { .. } => "auth:user.updated",
+            Event::UserDeleted { .. } => "auth:user.deleted",
+            Event::SessionCreated { .. } => "auth:session.created",
+            Event::SessionTerminated { .. } => "auth:session.terminated",
+            Event::SessionDeleted { .. } => "auth:session.deleted",
+            Event::SessionsBulkTerminated { .. } => "auth:sessions.bulk_terminated",
+            Event::SessionActivityUpdated { .. } => "auth:session.activity_updated",
+            Event::TokenRefreshed { .. } => "auth:token.refreshed",
+            Event::TokenReuseDetected { .. } => "auth:token.reuse_detected",
+            Event::PasswordReset { .. } => "auth:password.reset",
+            Event::PasswordChanged { .. } => "auth:password.changed",
+            Event::EmailVerified { .. } => "auth:email.verified",
+            Event::AccountLocked { .. } => "auth:account.locked",
+        }
+    }
+
+    /// The user the event is about: the outbox orders a user's events by it.
+    pub fn user_id(&self) -> Uuid {
+        match self {
+            Event::UserRegistered { user_id, .. }
+            | Event::UserLogin { user_id, .. }
+            | Event::UserLogout { user_id, .. }
+            | Event::UserUpdated { user_id, .. }
+            | Event::UserDeleted { user_id }
+            | Event::SessionCreated { user_id, .. }
+            | Event::SessionTerminated { user_id, .. }
+            | Event::SessionDeleted { user_id, .. }
+            | Event::SessionsBulkTerminated { user_id, .. }
+            | Event::SessionActivityUpdated { user_id, .. }
+            | Event::TokenRefreshed { user_id, .. }
+            | Event::TokenReuseDetected { user_id, .. }
+            | Event::PasswordReset { user_id }
+            | Event::PasswordChanged { user_id }
+            | Event::EmailVerified { user_id }
+            | Event::AccountLocked { user_id, .. } => *user_id,
+        }
+    }
+
+    /// The envelope's `data`: the variant's fields.
+    pub fn into_data(self) -> Value {
+        match serde_json::to_value(&self) {
+            Ok(Value::Object(mut tagged)) => tagged.remove("data").unwrap_or(Value::Null),
+            // Uuids, strings and numbers always serialise to an object with its data.
+            _ => Value::Null,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// One event of each variant: a variant added to `kind()` but not here fails the length check.
+    fn one_of_each() -> Vec<Event> {
+        let (user_id, session_id) = (Uuid::nil(), Uuid::max());
+        vec![
+            Event::UserRegistered {
+                user_id,
+                username: "alice".to_owned(),
+            },
+            Event::UserLogin {
+                user_id,
+                session_id,
+            },
+            Event::UserLogout {
+                user_id,
+                session_id,
+            },
+            Event::UserUpdated {
+                user_id,
+                fields: vec!["bio"],
+            },
+            Event::UserDeleted { user_id },
+            Event::SessionCreated {
+                user_id,
+                session_id,
+            },
+            Event::SessionTerminated {
+                user_id,
+                session_id,
+                reason: EndReason::Evicted,
+            },
+            Event::SessionDeleted {
+                user_id,
+                session_id,
+            },
+            Event::SessionsBulkTerminated {
+                user_id,
+                session_ids: vec![session_id],
+                count: 1,
+                reason: EndReason::Terminated,
+            },
+            Event::SessionActivityUpdated {
+                user_id,
+                session_id,
+            },
+            Event::TokenRefreshed {
+                user_id,
+                session_id,
+            },
+            Event::TokenReuseDetected {
+                user_id,
+                session_id,
+            },
+            Event::PasswordReset { user_id },
+            Event::PasswordChanged { user_id },
+            Event::EmailVerified { user_id },
+            Event::AccountLocked {
+                user_id,
+                locked_for_seconds: 900,
+            },
+        ]
+    }
+
+    #[test]
+    fn each_kind_is_listed_exactly_once_and_matches_its_serde_tag() {
+        let events = one_of_each();
+        assert_eq!(events.len(), Event::ALL_KINDS.len());
+        for event in &events {
+            let listed = Event::ALL_KINDS
+                .iter()
+                .filter(|kind| **kind == event.kind())
+                .count();
+            assert_eq!(listed, 1, "{} in ALL_KINDS", event.kind());
+            assert_eq!(serde_json::to_value(event).unwrap()["type"], event.kind());
+            assert_eq!(event.user_id(), Uuid::nil());
+        }
+    }
+
+    #[test]
+    fn data_is_the_json_the_call_sites_built_by_hand() {
+        let (user_id, session_id) = (Uuid::nil(), Uuid::max());
+        let pairs = [
+            (
+                Event::UserRegistered {
+                    user_id,
+                    username: "alice".to_owned(),
+                },
+                json!({ "user_id": user_id, "username": "alice" }),
+            ),
+            (
+                Event::UserUpdated {
+                    user_id,
+                    fields: vec!["territories", "roles"],
+                },
+                json!({ "user_id": user_id, "fields": ["territories", "roles"] }),
+            ),
+            (
+                Event::SessionTerminated {
+                    user_id,
+                    session_id,
+                    reason: EndReason::PasswordReset,
+                },
+                json!({ "user_id": user_id, "session_id": session_id, "reason": "password_reset" }),
+            ),
+            (
+                Event::SessionsBulkTerminated {
+                    user_id,
+                    session_ids: vec![session_id],
+                    count: 1,
+                    reason: EndReason::Terminated,
+                },
+                json!({ "user_id": user_id, "session_ids": [session_id], "count": 1,
+                        "reason": "terminated" }),
+            ),
+            (
+                Event::UserDeleted { user_id },
+                json!({ "user_id": user_id }),
+            ),
+            (
+                Event::AccountLocked {
+                    user_id,
+                    locked_for_seconds: 900,
+                },
+                json!({ "user_id": user_id, "locked_for_seconds": 900 }),
+            ),
+        ];
+        for (event, data) in pairs {
+            let kind = event.kind();
+            assert_eq!(
+                serde_json::to_string(&event.into_data()).unwrap(),
+                serde_json::to_string(&data).unwrap(),
+                "{kind}"
+            );
+        }
+    }
+}
