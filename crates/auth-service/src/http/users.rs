@@ -5,21 +5,15 @@ use axum::http::StatusCode;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::error::Problem;
 use super::extract::{path_id, AdminRole, Authorized, Json};
 use super::views::UserView;
-use crate::crypto::password::check_given_hash;
-use crate::domain::{Email, Login, NewAccount, ProfilePatch, Username};
+use crate::domain::{Login, NewAccount};
 use crate::error::Error;
-use crate::error::FieldError;
-use crate::limits::Scope;
-use crate::services::admin::{AdminPatch, CreateUser};
-use crate::services::sessions::CurrentSession;
+use crate::services::admin::{CreateUser, PatchForm};
 use crate::services::RequestContext;
 use crate::state::AppState;
-use crate::store::UserPatch;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -87,11 +81,11 @@ pub async fn user_by_id(
     request: RequestContext,
     Path(id): Path<String>,
 ) -> Result<axum::Json<UserView>, Error> {
-    state
+    let user = state
         .services
-        .limit_by_ip(Scope::LookupIp, &request)
+        .admin
+        .user(&caller, path_id(&id)?, &request)
         .await?;
-    let user = state.services.admin.user(&caller, path_id(&id)?).await?;
     Ok(axum::Json(user.into()))
 }
 
@@ -112,14 +106,10 @@ pub async fn user_by_username(
     request: RequestContext,
     Path(username): Path<String>,
 ) -> Result<axum::Json<UserView>, Error> {
-    state
-        .services
-        .limit_by_ip(Scope::LookupIp, &request)
-        .await?;
     let user = state
         .services
         .admin
-        .find(&caller, &Login::Username(username))
+        .find(&caller, &Login::Username(username), &request)
         .await?;
     Ok(axum::Json(user.into()))
 }
@@ -138,14 +128,10 @@ pub async fn user_by_email(
     request: RequestContext,
     Path(email): Path<String>,
 ) -> Result<axum::Json<UserView>, Error> {
-    state
-        .services
-        .limit_by_ip(Scope::LookupIp, &request)
-        .await?;
     let user = state
         .services
         .admin
-        .find(&caller, &Login::Email(email))
+        .find(&caller, &Login::Email(email), &request)
         .await?;
     Ok(axum::Json(user.into()))
 }
@@ -181,10 +167,6 @@ pub async fn list_users(
     request: RequestContext,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<UserList>, Error> {
-    state
-        .services
-        .limit_by_ip(Scope::LookupIp, &request)
-        .await?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
         return Err(Error::invalid(
@@ -196,7 +178,13 @@ pub async fn list_users(
     let page = state
         .services
         .admin
-        .list_users(&caller, query.q.as_deref(), limit, query.cursor.as_deref())
+        .list_users(
+            &caller,
+            query.q.as_deref(),
+            limit,
+            query.cursor.as_deref(),
+            &request,
+        )
         .await?;
     Ok(axum::Json(UserList {
         users: page.users.into_iter().map(UserView::from).collect(),
@@ -248,97 +236,29 @@ pub async fn patch_user(
     Path(id): Path<String>,
     Json(body): Json<PatchUserRequest>,
 ) -> Result<axum::Json<UserView>, Error> {
-    let id = path_id(&id)?;
-    let patch = parse_patch(&state, &caller, id, body).await?;
     let user = state
         .services
         .admin
-        .update_user(&caller, id, patch, &request)
+        .update_user(&caller, path_id(&id)?, body.into(), &request)
         .await?;
     Ok(axum::Json(user.into()))
 }
 
-/// Checks every field of a patch and reports every problem at once.
-async fn parse_patch(
-    state: &AppState,
-    caller: &CurrentSession,
-    id: Uuid,
-    body: PatchUserRequest,
-) -> Result<AdminPatch, Error> {
-    let mut errors = Vec::new();
-    let email = body
-        .email
-        .map(|raw| Email::parse(&raw).map_err(|e| errors.push(e)).ok())
-        .map(|parsed| parsed.map(|e| e.as_str().to_owned()));
-    let username = body
-        .username
-        .map(|raw| Username::parse(&raw).map_err(|e| errors.push(e)).ok())
-        .map(|parsed| parsed.map(|u| u.as_str().to_owned()));
-    let profile = match ProfilePatch::parse(body.display_name, body.avatar_url, body.bio) {
-        Ok(profile) => Some(profile),
-        Err(Error::Invalid(problems)) => {
-            errors.extend(problems);
-            None
-        }
-        Err(other) => return Err(other),
-    };
-    if body.password.is_some() && body.password_hash.is_some() {
-        errors.push(FieldError::new(
-            "password_hash",
-            "conflict",
-            "give password or password_hash, not both",
-        ));
-    }
-    if let Some(Err(refused)) = body.password_hash.as_deref().map(check_given_hash) {
-        errors.push(FieldError::new(
-            "password_hash",
-            refused.code(),
-            refused.message(),
-        ));
-    }
-    let password = match body.password {
-        Some(password) => {
-            let user = state.services.admin.changeable_user(caller, id).await?;
-            let email = email.clone().flatten().unwrap_or(user.email);
-            let username = username.clone().flatten().unwrap_or(user.username);
-            match state
-                .config
-                .password
-                .policy()
-                .check("password", &password, &email, &username)
-            {
-                Ok(checked) => Some(checked.into_secret()),
-                Err(problems) => {
-                    errors.extend(problems);
-                    None
-                }
-            }
-        }
-        None => None,
-    };
-    if !errors.is_empty() {
-        return Err(Error::Invalid(errors));
-    }
-    let profile = profile.unwrap_or_default();
-    let mut roles = body.roles;
-    if let Some(roles) = roles.as_mut() {
-        roles.sort();
-        roles.dedup();
-    }
-    Ok(AdminPatch {
-        fields: UserPatch {
-            email: email.flatten(),
-            username: username.flatten(),
-            display_name: profile.display_name,
-            avatar_url: profile.avatar_url,
-            bio: profile.bio,
+impl From<PatchUserRequest> for PatchForm {
+    fn from(body: PatchUserRequest) -> Self {
+        Self {
+            email: body.email,
+            username: body.username,
+            display_name: body.display_name,
+            avatar_url: body.avatar_url,
+            bio: body.bio,
             is_verified: body.is_verified,
             is_active: body.is_active,
-            roles,
+            roles: body.roles,
+            password: body.password,
             password_hash: body.password_hash,
-        },
-        password,
-    })
+        }
+    }
 }
 
 /// Soft-deletes a user: their email and username become free, their sessions end.

@@ -4,20 +4,11 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::context::{Context, RequestContext};
-use super::Services;
 use crate::error::Error;
 use crate::limits::{Limiter, Scope};
 
 impl Context {
     /// Counts the request against a per-client-address limit; `rate_limited` when over it.
-    pub async fn limit_by_ip(&self, scope: Scope, request: &RequestContext) -> Result<(), Error> {
-        limit_by_ip(&self.limiter, scope, request).await
-    }
-}
-
-impl Services {
-    /// As [`Context::limit_by_ip`], for the administrative lookups that count against
-    /// `Scope::LookupIp` before they reach a use case.
     pub async fn limit_by_ip(&self, scope: Scope, request: &RequestContext) -> Result<(), Error> {
         limit_by_ip(&self.limiter, scope, request).await
     }

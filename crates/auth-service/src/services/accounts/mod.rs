@@ -201,8 +201,9 @@ impl Accounts {
             Some(id) if id == caller.user_id() => Ok(caller.user.clone()),
             Some(_) if !caller.has_role(ADMIN_ROLE) => Err(Error::Forbidden),
             Some(id) => {
-                self.context.limit_by_ip(Scope::LookupIp, request).await?;
-                Admin::new(self.context.clone()).user(caller, id).await
+                Admin::new(self.context.clone())
+                    .user(caller, id, request)
+                    .await
             }
         }
     }

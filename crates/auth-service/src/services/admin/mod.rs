@@ -10,12 +10,17 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
+mod patch;
+
+pub use patch::PatchForm;
+
 use super::context::{Context, RequestContext};
 use super::sessions::CurrentSession;
 use crate::domain::authority::AdminScope;
 use crate::domain::user::DEFAULT_ROLE;
 use crate::domain::{AuditAction, Email, EndReason, Event, Login, NewAccount, User, Username};
 use crate::error::Error;
+use crate::limits::Scope;
 use crate::store::{Effects, NewUser, StoreError, UserPatch, UserQuery};
 
 pub use crate::domain::authority::ADMIN_ROLE;
@@ -179,8 +184,15 @@ impl Admin {
 
     /// A user who is not deleted and within the caller's reach (SPEC §5), by id; anyone else
     /// is `user_not_found`, so ids cannot be probed.
-    pub async fn user(&self, caller: &CurrentSession, id: Uuid) -> Result<User, Error> {
+    /// Lookups count against the per-address lookup limit (SPEC §4).
+    pub async fn user(
+        &self,
+        caller: &CurrentSession,
+        id: Uuid,
+        request: &RequestContext,
+    ) -> Result<User, Error> {
         let ctx = &self.context;
+        ctx.limit_by_ip(Scope::LookupIp, request).await?;
         let scope = ctx.admin_scope(caller).await?;
         ctx.store
             .user(id, ctx.territory())
@@ -204,8 +216,14 @@ impl Admin {
     }
 
     /// A user who is not deleted and within the caller's reach, by username or email.
-    pub async fn find(&self, caller: &CurrentSession, login: &Login) -> Result<User, Error> {
+    pub async fn find(
+        &self,
+        caller: &CurrentSession,
+        login: &Login,
+        request: &RequestContext,
+    ) -> Result<User, Error> {
         let ctx = &self.context;
+        ctx.limit_by_ip(Scope::LookupIp, request).await?;
         let scope = ctx.admin_scope(caller).await?;
         ctx.store
             .credentials(login, ctx.territory())
@@ -237,8 +255,10 @@ impl Admin {
         search: Option<&str>,
         limit: u32,
         cursor: Option<&str>,
+        request: &RequestContext,
     ) -> Result<UserPage, Error> {
         let ctx = &self.context;
+        ctx.limit_by_ip(Scope::LookupIp, request).await?;
         let scope = ctx.admin_scope(caller).await?;
         let after = cursor.map(decode_cursor).transpose()?;
         let query = UserQuery {
@@ -265,10 +285,11 @@ impl Admin {
         &self,
         caller: &CurrentSession,
         id: Uuid,
-        patch: AdminPatch,
+        form: PatchForm,
         request: &RequestContext,
     ) -> Result<User, Error> {
         let ctx = &self.context;
+        let patch = self.parse_patch(caller, id, form).await?;
         let scope = ctx.admin_scope(caller).await?;
         if let Some(target) = ctx.changeable(&scope, id).await? {
             let credentials = patch.password.is_some()
