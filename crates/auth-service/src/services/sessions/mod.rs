@@ -1,18 +1,20 @@
 //! Sessions and tokens: authenticating bearer tokens, refresh rotation with reuse detection,
 //! listing and ending sessions, activity, logout and introspection.
 
+mod refresh;
+
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::context::{Context, RequestContext, TokenPair};
+use super::context::{Context, RequestContext};
 use crate::crypto::jwt::{AccessClaims, KeyRing, Rejection};
 use crate::crypto::tokens;
 use crate::domain::{AuditAction, EndReason, Event, Session, User};
 use crate::error::Error;
-use crate::store::{Effects, Rotation};
+use crate::store::Effects;
 
 /// An authenticated caller: a verified access token whose session is active, and the user
 /// as stored now (read in the same query as the session).
@@ -93,157 +95,6 @@ impl Sessions {
             claims,
             user: state.user,
         }))
-    }
-
-    /// Spends a refresh token and answers its successor (SPEC §3 rotation, grace and reuse).
-    pub async fn refresh(
-        &self,
-        presented: &SecretString,
-        request: &RequestContext,
-    ) -> Result<TokenPair, Error> {
-        let ctx = &self.context;
-        // SPEC §3: never spend the presented token and then fail for want of a signing key.
-        ctx.keys.ready_to_sign().await?;
-        let now = ctx.now();
-        let hash = tokens::hash_token(presented.expose_secret());
-        let successor_id = Uuid::now_v7();
-        let successor = tokens::successor_token(presented, successor_id);
-        // The store files the successor under the presented token's session.
-        let mut row = ctx.refresh_row(Uuid::nil(), &successor, now);
-        row.id = successor_id;
-        let events = |session_id: Uuid, user_id: Uuid| {
-            vec![ctx.event(Event::TokenRefreshed {
-                user_id,
-                session_id,
-            })]
-        };
-        // The session is known only inside the store; the event names it from the row.
-        let rotation = ctx
-            .store
-            .rotate_refresh_token(
-                &hash,
-                &row,
-                now,
-                ctx.idle_deadline(now),
-                ctx.territory(),
-                &events,
-            )
-            .await?;
-        match rotation {
-            Rotation::Rotated {
-                session_id,
-                user_id,
-                user,
-            } => {
-                let user = self
-                    .active(user.map(|user| *user), user_id, session_id)
-                    .await?;
-                ctx.token_pair(
-                    user,
-                    session_id,
-                    successor.plaintext,
-                    ctx.refresh_ttl_seconds(),
-                )
-            }
-            Rotation::Spent {
-                session_id,
-                user_id,
-                spent_at,
-                live_successor: Some(next),
-                session_active,
-            } if session_active && now - spent_at <= grace(ctx) => {
-                // SPEC §3: a retry of the token just rotated (two tabs at once) gets the same
-                // successor again, and only while that successor is the session's live token.
-                let again = tokens::successor_token(presented, next);
-                let stored = ctx.store.user(user_id, ctx.territory()).await?;
-                let user = self.active(stored, user_id, session_id).await?;
-                let elapsed = u64::try_from((now - spent_at).num_seconds()).unwrap_or(0);
-                let remaining = ctx.refresh_ttl_seconds().saturating_sub(elapsed);
-                ctx.token_pair(user, session_id, again.plaintext, remaining)
-            }
-            Rotation::Spent {
-                spent_at,
-                session_active: true,
-                live_successor: None,
-                ..
-            } if now - spent_at <= grace(ctx) => {
-                // Inside the grace window, but the successor has been spent in turn: an older
-                // token. It is answered nothing (never a spent token, never a walk down the
-                // family to the live one), and the session, whose live token is elsewhere,
-                // goes on.
-                Err(Error::InvalidRefreshToken)
-            }
-            Rotation::Spent {
-                session_id,
-                user_id,
-                ..
-            } => {
-                let effects = Effects {
-                    events: vec![ctx.event(Event::TokenReuseDetected {
-                        user_id,
-                        session_id,
-                    })],
-                    audit: vec![ctx.audit(
-                        AuditAction::RefreshReuse,
-                        None,
-                        Some(user_id),
-                        json!({ "session_id": session_id }),
-                        request,
-                    )],
-                };
-                let ended = ctx.sessions_ended(user_id, &[session_id], EndReason::Reuse);
-                if !ctx
-                    .store
-                    .end_session(
-                        session_id,
-                        EndReason::Reuse,
-                        now,
-                        &effects.clone().and(ended),
-                    )
-                    .await?
-                {
-                    ctx.store.record_effects(&effects).await?;
-                }
-                tracing::warn!(session.id = %session_id, user.id = %user_id, "refresh token reuse: session ended");
-                Err(Error::RefreshTokenReused)
-            }
-            Rotation::Lapsed {
-                session_id,
-                user_id,
-            } => {
-                if let Some(session) = ctx.store.session(session_id).await? {
-                    if let Some(reason) = session.lapsed(now).filter(|_| session.ended_at.is_none())
-                    {
-                        self.end(session_id, user_id, reason, request).await?;
-                    }
-                }
-                Err(Error::InvalidRefreshToken)
-            }
-            Rotation::Unknown => Err(Error::InvalidRefreshToken),
-        }
-    }
-
-    /// The stored user of a session being refreshed; an inactive or deleted (`None`) user
-    /// ends the session.
-    async fn active(
-        &self,
-        stored: Option<User>,
-        user_id: Uuid,
-        session_id: Uuid,
-    ) -> Result<User, Error> {
-        match stored {
-            Some(user) if user.is_active => Ok(user),
-            _ => {
-                self.end(
-                    session_id,
-                    user_id,
-                    EndReason::Admin,
-                    &RequestContext::default(),
-                )
-                .await?;
-                Err(Error::InvalidRefreshToken)
-            }
-        }
     }
 
     /// Ends one session with its events; false when it was not active.
@@ -420,9 +271,4 @@ impl Sessions {
     pub async fn introspect(&self, token: &str) -> Result<Option<AccessClaims>, Error> {
         Ok(self.validate(token).await?.ok())
     }
-}
-
-fn grace(ctx: &Context) -> chrono::Duration {
-    chrono::Duration::from_std(ctx.config.auth.refresh_grace_period)
-        .unwrap_or(chrono::Duration::zero())
 }
