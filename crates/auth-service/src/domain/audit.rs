@@ -1,6 +1,24 @@
 //! The actions an audit entry records (docs/admin.md, "Audit log"): one variant each, so a
 //! misspelled action does not compile. The text is what the `action` column holds.
 
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// An audit row as administrators read it.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub details: serde_json::Value,
+    pub ip_address: Option<String>,
+    pub request_id: Option<String>,
+}
+
 /// What an audit entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuditAction {

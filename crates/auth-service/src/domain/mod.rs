@@ -4,6 +4,7 @@ pub mod account;
 pub mod audit;
 pub mod authority;
 pub mod device;
+pub mod directory;
 pub mod event;
 pub mod password;
 pub mod session;

@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use super::error::Problem;
 use super::extract::{AdminRole, Authorized};
+use crate::domain::audit::AuditRecord;
 use crate::error::Error;
 use crate::services::audit::{audit_filter, AuditPage};
 use crate::state::AppState;
-use crate::store::AuditRecord;
 
 /// The query of `GET /api/audit`; every filter given must match.
 #[derive(Deserialize, IntoParams)]

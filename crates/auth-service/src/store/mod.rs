@@ -7,15 +7,19 @@ pub mod postgres;
 mod records;
 pub mod sqlite;
 
+/// Records the store exchanges with the use cases and the transports read; they are the
+/// domain's (issue 15: HTTP never imports the store).
+pub use crate::domain::audit::AuditRecord;
+pub use crate::domain::directory::{Role, Territory, TerritoryPatch};
+pub use crate::domain::user::UserPatch;
 pub use effects::{
     AuditEntry, ChangeEffects, Effects, EndedEffects, FoundEffects, OutboxEvent, RolesEffects,
     SessionEvents, TerritoryEffects, UserEffects,
 };
 pub use error::{StoreError, StoreResult, Unique};
 pub use records::{
-    AuditFilter, AuditRecord, MemberChange, NewOneTimeToken, NewRefreshToken, NewSession, NewUser,
-    PendingEvent, Role, Rotation, StoredKey, TakenLogins, Territory, TerritoryPatch, TokenPurpose,
-    UserPatch, UserQuery,
+    AuditFilter, MemberChange, NewOneTimeToken, NewRefreshToken, NewSession, NewUser, PendingEvent,
+    Rotation, StoredKey, TakenLogins, TokenPurpose, UserQuery,
 };
 
 use std::sync::Arc;

@@ -125,62 +125,6 @@ pub struct UserQuery<'a> {
     pub member_of: Option<&'a str>,
 }
 
-/// An administrator's change to a user; `None` leaves a field as it is.
-#[derive(Debug, Default, Clone)]
-pub struct UserPatch {
-    pub email: Option<String>,
-    pub username: Option<String>,
-    pub display_name: Option<Option<String>>,
-    pub avatar_url: Option<Option<String>>,
-    pub bio: Option<Option<String>>,
-    pub is_verified: Option<bool>,
-    pub is_active: Option<bool>,
-    /// Replaces the global roles.
-    pub roles: Option<Vec<String>>,
-    /// A new password hash (from a new password, or imported as is).
-    pub password_hash: Option<String>,
-}
-
-impl UserPatch {
-    /// Whether the change must end the user's sessions (SPEC §2).
-    pub fn ends_sessions(&self) -> bool {
-        self.is_active == Some(false) || self.password_hash.is_some()
-    }
-
-    /// SPEC §5: an email or password change, or a deactivation, voids the user's links.
-    pub fn voids_links(&self) -> bool {
-        self.ends_sessions() || self.email.is_some()
-    }
-}
-
-/// A role users hold globally or in one territory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Role {
-    pub name: String,
-    pub description: Option<String>,
-    pub permissions: Vec<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-/// A territory (`dk`, `no`, `se` …) users belong to and hold roles in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Territory {
-    pub code: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub is_active: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A change to a territory; `None` keeps a field, `Some(None)` clears the description.
-#[derive(Debug, Clone, Default)]
-pub struct TerritoryPatch {
-    pub name: Option<String>,
-    pub description: Option<Option<String>>,
-    pub is_active: Option<bool>,
-}
-
 /// What a change to a user's place in a territory found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberChange {
@@ -190,21 +134,6 @@ pub enum MemberChange {
     },
     UnknownUser,
     UnknownTerritory,
-}
-
-/// An audit row as administrators read it.
-#[derive(Debug, Clone)]
-pub struct AuditRecord {
-    pub id: Uuid,
-    pub occurred_at: DateTime<Utc>,
-    pub actor_id: Option<Uuid>,
-    pub user_id: Option<Uuid>,
-    pub action: String,
-    pub target_type: Option<String>,
-    pub target_id: Option<String>,
-    pub details: serde_json::Value,
-    pub ip_address: Option<String>,
-    pub request_id: Option<String>,
 }
 
 /// Which page of the audit log to read: newest first, every filter given must match.

@@ -17,11 +17,12 @@ pub use patch::PatchForm;
 use super::context::{Context, RequestContext};
 use super::sessions::CurrentSession;
 use crate::domain::authority::AdminScope;
+use crate::domain::user::UserPatch;
 use crate::domain::user::DEFAULT_ROLE;
 use crate::domain::{AuditAction, Email, EndReason, Event, Login, NewAccount, User, Username};
 use crate::error::Error;
 use crate::limits::Scope;
-use crate::store::{Effects, NewUser, StoreError, UserPatch, UserQuery};
+use crate::store::{Effects, NewUser, StoreError, UserQuery};
 
 pub use crate::domain::authority::ADMIN_ROLE;
 

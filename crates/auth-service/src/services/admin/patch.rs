@@ -7,10 +7,10 @@ use uuid::Uuid;
 
 use super::{Admin, AdminPatch};
 use crate::crypto::password::check_given_hash;
+use crate::domain::user::UserPatch;
 use crate::domain::{Email, ProfilePatch, Username};
 use crate::error::{Error, FieldError};
 use crate::services::sessions::CurrentSession;
-use crate::store::UserPatch;
 
 /// The fields of a change as the caller sent them; absent fields stay, `Some(None)` clears a
 /// profile field.

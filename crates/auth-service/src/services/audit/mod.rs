@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use super::context::Context;
 use super::sessions::CurrentSession;
+use crate::domain::audit::AuditRecord;
 use crate::error::{Error, FieldError};
-use crate::store::{AuditFilter, AuditRecord};
+use crate::store::AuditFilter;
 
 pub use import::{ImportFile, ImportOutcome, ImportRow, RowProblem};
 

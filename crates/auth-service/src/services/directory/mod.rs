@@ -15,7 +15,7 @@ use crate::domain::{AuditAction, Event};
 use crate::error::{Error, FieldError};
 use crate::store::{AuditEntry, Effects};
 
-pub use crate::store::{Role, Territory};
+pub use crate::domain::directory::{Role, Territory};
 pub use roles::NewRole;
 pub use territories::{territory_patch, NewTerritory};
 

@@ -5,12 +5,13 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::{check_description, check_name, finish, is_key, Directory, Territory};
+use crate::domain::directory::TerritoryPatch;
 use crate::domain::AuditAction;
 use crate::error::{Error, FieldError};
 use crate::services::authority::global_only;
 use crate::services::context::RequestContext;
 use crate::services::sessions::CurrentSession;
-use crate::store::{Effects, MemberChange, StoreError, TerritoryPatch};
+use crate::store::{Effects, MemberChange, StoreError};
 
 /// A territory an administrator defines (`POST /api/territories`).
 pub struct NewTerritory {
