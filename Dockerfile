@@ -84,15 +84,18 @@ EXPOSE 8080 50051
 
 # Liveness only (/health: the process serves HTTP). No curl or wget in the image: bash (part of
 # debian:bookworm-slim) speaks the one HTTP request through /dev/tcp, so the probe adds no
-# package and no attack surface. Readiness (/ready, which turns 503 while PostgreSQL or Redis
-# is unreachable) belongs to the orchestrator: docker-compose.yml and Kubernetes probes use it,
-# so a database outage takes replicas out of rotation instead of restarting them.
+# package and no attack surface. Readiness (/ready: 503 only while this replica cannot serve —
+# database unreachable, shutting down; Redis or a broker away is `degraded` with 200) belongs to
+# the orchestrator: docker-compose.yml and Kubernetes probes use it, so a database outage takes
+# replicas out of rotation instead of restarting them.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${APP__SERVER__PORT:-8080} && printf 'GET /health HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 && read -r _ code _ <&3 && [ \"$code\" = 200 ]"]
 
 # SIGTERM (docker stop's signal) stops accepting, lets in-flight requests finish for
-# server.shutdown_timeout (10 s), drains queued mail (at most 5 s) and exits 0: give the
-# container a stop timeout above 15 s (`docker stop -t 20`, compose `stop_grace_period`).
+# server.shutdown_timeout (10 s), then flushes the outbox (events.publish_timeout + 2 s) while
+# queued mail drains (at most 5 s), closes the pool (at most 2 s) and exits 0: at most 19 s with
+# the defaults (docs/operations.md, "Shutdown"), so give the container a stop timeout above it
+# (`docker stop -t 25`, compose `stop_grace_period: 25s`).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["auth-service"]
 CMD ["serve"]

@@ -185,19 +185,16 @@ impl Admin {
 
     /// A user who is not deleted and within the caller's reach (SPEC §5), by id; anyone else
     /// is `user_not_found`, so ids cannot be probed.
-    /// Lookups count against the per-address lookup limit (SPEC §4).
     pub async fn user(
         &self,
         caller: &CurrentSession,
         id: Uuid,
         request: &RequestContext,
     ) -> Result<User, Error> {
+        let scope = self.lookup_scope(caller, request).await?;
         let ctx = &self.context;
-        ctx.limit_by_ip(Scope::LookupIp, request).await?;
-        let scope = ctx.admin_scope(caller).await?;
-        ctx.store
-            .user(id, ctx.territory())
-            .await?
+        let found = ctx.store.user(id, ctx.territory()).await?;
+        found
             .filter(|user| scope.sees(user))
             .ok_or(Error::UserNotFound)
     }
@@ -223,15 +220,24 @@ impl Admin {
         login: &Login,
         request: &RequestContext,
     ) -> Result<User, Error> {
+        let scope = self.lookup_scope(caller, request).await?;
         let ctx = &self.context;
-        ctx.limit_by_ip(Scope::LookupIp, request).await?;
-        let scope = ctx.admin_scope(caller).await?;
-        ctx.store
-            .credentials(login, ctx.territory())
-            .await?
+        let found = ctx.store.credentials(login, ctx.territory()).await?;
+        found
             .map(|credentials| credentials.user)
             .filter(|user| scope.sees(user))
             .ok_or(Error::UserNotFound)
+    }
+
+    /// Every administrative lookup counts against the per-address lookup limit (SPEC §4),
+    /// then answers within the caller's scope.
+    async fn lookup_scope(
+        &self,
+        caller: &CurrentSession,
+        request: &RequestContext,
+    ) -> Result<AdminScope, Error> {
+        self.context.limit_by_ip(Scope::LookupIp, request).await?;
+        self.context.admin_scope(caller).await
     }
 }
 
@@ -258,9 +264,8 @@ impl Admin {
         cursor: Option<&str>,
         request: &RequestContext,
     ) -> Result<UserPage, Error> {
+        let scope = self.lookup_scope(caller, request).await?;
         let ctx = &self.context;
-        ctx.limit_by_ip(Scope::LookupIp, request).await?;
-        let scope = ctx.admin_scope(caller).await?;
         let after = cursor.map(decode_cursor).transpose()?;
         let query = UserQuery {
             search: search.filter(|q| !q.is_empty()),
