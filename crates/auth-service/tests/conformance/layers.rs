@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+mod imports;
+mod loops;
+
 /// Every `.rs` file under `src/<folder>` (or the whole `src` for `""`), with its code lines:
 /// comments and doc comments are left out, since they may name what the code must not use.
 fn code_of(folder: &str) -> Vec<(PathBuf, Vec<String>)> {
