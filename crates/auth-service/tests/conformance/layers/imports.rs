@@ -15,7 +15,10 @@ pub fn module_of(file: &str) -> Vec<String> {
         .split('/')
         .map(str::to_owned)
         .collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
         parts.pop();
     }
     parts

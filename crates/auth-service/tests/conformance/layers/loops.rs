@@ -218,7 +218,10 @@ fn the_loop_check_counts_a_facade_that_re_exports_its_child() {
 #[test]
 fn the_loop_check_passes_a_tree_that_only_imports_downwards() {
     let found = loops_of(&[
-        ("lib.rs", "pub mod state;\npub mod store;\npub use state::State;\n"),
+        (
+            "lib.rs",
+            "pub mod state;\npub mod store;\npub use state::State;\n",
+        ),
         ("main.rs", "use auth_service::State;\n\nfn main() {}\n"),
         (
             "state.rs",
