@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, DatabaseConfig, Secret};
+use super::error::ConfigError;
+use super::secret::Secret;
+use super::storage::DatabaseConfig;
 
 /// Signing algorithm of newly generated keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -217,7 +219,7 @@ mod tests {
     use secrecy::SecretString;
 
     use super::*;
-    use crate::config::DatabaseUrl;
+    use crate::config::secret::DatabaseUrl;
 
     fn database(url: &str) -> DatabaseConfig {
         DatabaseConfig {

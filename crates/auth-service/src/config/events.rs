@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, Secret};
+use super::error::ConfigError;
+use super::secret::Secret;
 
 /// Where events go. Unset, the relay picks by what is configured: NATS JetStream when
 /// `events.nats_url` is set, else Redis pub/sub when `redis.url` is set, else the log.

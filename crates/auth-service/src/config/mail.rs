@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, Secret};
+use super::error::ConfigError;
+use super::secret::Secret;
 
 /// Outgoing mail: SMTP when `smtp_url` is set, else `.eml` files when `file_dir` is set, else
 /// the log (with the links' tokens redacted).

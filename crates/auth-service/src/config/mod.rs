@@ -2,6 +2,7 @@
 //! < environment `APP__SECTION__KEY`. `impl Default` of each struct *is* the embedded default.
 
 mod auth;
+mod error;
 mod events;
 mod limits;
 mod mail;
@@ -14,6 +15,7 @@ mod tests;
 pub use auth::{
     AuthConfig, BootstrapConfig, HashPriority, KeySource, PasswordConfig, SigningAlgorithm,
 };
+pub use error::ConfigError;
 pub use events::{EventBackend, EventsConfig};
 pub use limits::{LimitsConfig, Rate};
 pub use mail::{LogConfig, LogFormat, MailConfig};
@@ -42,11 +44,6 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     pub events: EventsConfig,
 }
-
-/// A configuration value that cannot be used; the message names the key.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: {0}")]
-pub struct ConfigError(String);
 
 impl Config {
     /// Loads the layered configuration from `APP_CONFIG`/`config.toml`, `.env` and the environment.
@@ -102,13 +99,6 @@ impl Config {
             return Err(ConfigError::at("events.backend", "redis needs redis.url"));
         }
         Ok(())
-    }
-}
-
-impl ConfigError {
-    /// `key: why`, the one line a bad value stops the service with.
-    pub(super) fn at(key: &str, why: &str) -> Self {
-        Self(format!("{key}: {why}"))
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 /// Listening, proxies and HTTP hardening.
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -5,7 +5,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, DatabaseUrl, Secret};
+use super::error::ConfigError;
+use super::secret::{DatabaseUrl, Secret};
 
 /// Where users, sessions and keys live; the URL scheme chooses SQLite or PostgreSQL.
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::Device;
+use super::device::Device;
 
 /// Why a session ended; kept with the ended session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,7 @@ impl Session {
 /// that signed the token has been revoked since, and the session's user as stored now.
 #[derive(Debug, Clone)]
 pub struct SessionState {
-    pub user: super::User,
+    pub user: super::user::User,
     pub ended: bool,
     pub expires_at: DateTime<Utc>,
     pub idle_expires_at: DateTime<Utc>,
