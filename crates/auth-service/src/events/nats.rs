@@ -64,7 +64,7 @@ impl NatsPublisher {
             let ack = self
                 .jetstream
                 .publish_with_headers(
-                    super::nats_subject(&event.event_type),
+                    nats_subject(&event.event_type),
                     headers,
                     event.payload.clone().into(),
                 )
@@ -80,5 +80,24 @@ impl NatsPublisher {
                 self.timeout.as_millis()
             )),
         }
+    }
+}
+
+/// The NATS subject of an event type: `auth:user.registered` → `auth.user.registered`.
+pub fn nats_subject(event_type: &str) -> String {
+    event_type.replace(':', ".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nats_subject_replaces_the_colon() {
+        assert_eq!(nats_subject("auth:user.registered"), "auth.user.registered");
+        assert_eq!(
+            nats_subject("auth:sessions.bulk_terminated"),
+            "auth.sessions.bulk_terminated"
+        );
     }
 }

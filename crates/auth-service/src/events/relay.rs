@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::Publisher;
+use super::publisher::Publisher;
 use crate::clock::Clock;
 use crate::config::EventsConfig;
 use crate::store::{PendingEvent, Store, StoreResult};

@@ -13,7 +13,8 @@ use super::pb;
 use crate::crypto::jwt::{AccessClaims, Rejection};
 use crate::domain::User;
 use crate::error::{Error, FieldError};
-use crate::services::accounts::{LoginForm, Signup, SignupForm};
+use crate::services::accounts::login::LoginForm;
+use crate::services::accounts::signup::{Signup, SignupForm};
 use crate::services::TokenPair;
 
 /// Collects every problem of a message's strings — an empty required one, a NUL in any —

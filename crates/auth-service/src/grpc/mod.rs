@@ -4,6 +4,7 @@
 mod call;
 mod convert;
 mod middleware;
+pub mod pb;
 mod service;
 mod status;
 
@@ -19,36 +20,6 @@ use crate::http::serve::ConnectionLimits;
 use crate::state::AppState;
 use pb::auth_service_server::AuthServiceServer;
 use service::AuthApi;
-
-/// The generated messages, server and client of `proto/auth/v1/auth.proto`.
-pub mod pb {
-    tonic::include_proto!("auth.v1");
-
-    /// The encoded descriptors of `auth.v1`, served by reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        include_bytes!(concat!(env!("OUT_DIR"), "/auth_v1_descriptor.bin"));
-
-    /// Messages with passwords or tokens print their name only (never log secrets).
-    macro_rules! debug_without_fields {
-        ($($message:ident),* $(,)?) => {$(
-            impl std::fmt::Debug for $message {
-                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.debug_struct(stringify!($message)).finish_non_exhaustive()
-                }
-            }
-        )*};
-    }
-
-    debug_without_fields!(
-        SignUpRequest,
-        LoginRequest,
-        RefreshRequest,
-        LogoutRequest,
-        ValidateTokenRequest,
-        ResetPasswordRequest,
-        TokenResponse,
-    );
-}
 
 /// Serves gRPC on `listener` until `shutdown` resolves, then lets in-flight calls finish
 /// (the caller bounds how long).

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{Attempt, KeyDigest, Scope};
+use super::digest::KeyDigest;
+use super::scope::{at_least_a_millisecond, Attempt, Scope};
 use crate::clock::Clock;
 use crate::config::Rate;
 
@@ -199,7 +200,7 @@ fn after(now: DateTime<Utc>, span: Duration) -> DateTime<Utc> {
 }
 
 fn remaining(until: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
-    super::at_least_a_millisecond((until - now).to_std().unwrap_or_default())
+    at_least_a_millisecond((until - now).to_std().unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -10,18 +10,23 @@
 mod digest;
 mod memory;
 mod redis_store;
+mod scope;
+mod status;
 
-use std::fmt;
+pub use scope::{Attempt, Scope};
+pub use status::{LimiterStatus, RedisTiming};
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
 
 use crate::clock::Clock;
-use crate::config::{LimitsConfig, Rate};
+use crate::config::LimitsConfig;
 use digest::KeyDigest;
 use memory::Memory;
 use redis_store::{RedisStore, Unanswered};
+use scope::at_least_a_millisecond;
 
 /// Counts requests and login attempts. Cheap to clone: clones share the counts.
 #[derive(Clone)]
@@ -34,90 +39,6 @@ struct Inner {
     /// Always present: the store without Redis, and the fallback with it.
     memory: Memory,
     redis: Option<Arc<RedisStore>>,
-}
-
-/// Which per-client-IP limit a request counts against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scope {
-    LoginIp,
-    SignupIp,
-    ForgotPasswordIp,
-    LookupIp,
-    /// Reset and verification mails per account, so nobody can flood one mailbox.
-    MailPerAccount,
-}
-
-impl Scope {
-    /// The metric label and Redis key segment.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::LoginIp => "login_ip",
-            Scope::SignupIp => "signup_ip",
-            Scope::ForgotPasswordIp => "forgot_password_ip",
-            Scope::LookupIp => "lookup_ip",
-            Scope::MailPerAccount => "mail_account",
-        }
-    }
-
-    fn rate(self, config: &LimitsConfig) -> Rate {
-        match self {
-            Scope::LoginIp => config.login_per_ip,
-            Scope::SignupIp => config.signup_per_ip,
-            Scope::ForgotPasswordIp => config.forgot_password_per_ip,
-            Scope::LookupIp => config.lookup_per_ip,
-            Scope::MailPerAccount => config.mail_per_account,
-        }
-    }
-}
-
-/// A login attempt that [`Limiter::attempt`] let through and counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Attempt {
-    /// This attempt's count reached `login_failures`: the identifier is locked from now on.
-    /// The caller audits the lockout once, and only if this attempt's password is wrong (a
-    /// correct one resets the count).
-    pub locked_now: bool,
-}
-
-/// Where the counts live now; `/ready` and the logs report it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LimiterStatus {
-    /// No Redis configured.
-    InProcess,
-    /// Shared with every replica through Redis.
-    Redis,
-    /// Redis is configured but does not answer; counts are per replica until it does.
-    Fallback { reason: String },
-}
-
-impl fmt::Display for LimiterStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LimiterStatus::InProcess => f.write_str("in_process"),
-            LimiterStatus::Redis => f.write_str("redis"),
-            LimiterStatus::Fallback { reason } => write!(f, "fallback: {reason}"),
-        }
-    }
-}
-
-/// How the limiter waits on Redis. The default suits production; slow test machines may want
-/// a longer timeout so a busy CPU is not mistaken for an outage.
-#[derive(Debug, Clone, Copy)]
-pub struct RedisTiming {
-    /// Longest wait for one Redis call; past it the call is answered in process, so a hanging
-    /// Redis cannot stall a login.
-    pub timeout: Duration,
-    /// How often a limiter in fallback tries Redis again.
-    pub probe_every: Duration,
-}
-
-impl Default for RedisTiming {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_millis(250),
-            probe_every: Duration::from_secs(1),
-        }
-    }
 }
 
 impl Limiter {
@@ -252,27 +173,4 @@ impl Limiter {
 
 fn lockout_key(digest: &KeyDigest) -> String {
     format!("auth:lockout:{}", digest.hex())
-}
-
-/// A refusal always asks the client to wait a little, even at the very end of a window.
-fn at_least_a_millisecond(wait: Duration) -> Duration {
-    wait.max(Duration::from_millis(1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_scope_reads_its_own_rate() {
-        let config = LimitsConfig::default();
-
-        assert_eq!(Scope::LoginIp.rate(&config), config.login_per_ip);
-        assert_eq!(Scope::SignupIp.rate(&config), config.signup_per_ip);
-        assert_eq!(
-            Scope::ForgotPasswordIp.rate(&config),
-            config.forgot_password_per_ip
-        );
-        assert_eq!(Scope::LookupIp.rate(&config), config.lookup_per_ip);
-    }
 }

@@ -12,7 +12,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisResult, Script};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{LimiterStatus, RedisTiming};
+use super::status::{LimiterStatus, RedisTiming};
 
 /// Counts one request in a fixed window: the first hit starts the window's TTL. A key that
 /// somehow lost its TTL gets one again, so no window can last forever. Returns {count, pttl}.

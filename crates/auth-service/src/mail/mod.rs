@@ -2,8 +2,11 @@
 //! written as `.eml` files, or logged with the tokens redacted. Sending is queued and bounded so
 //! neither a slow relay nor a burst of requests can hold up or pile up behind the caller.
 
+mod message;
 mod render;
 mod transport;
+
+pub use message::Mail;
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,7 +18,7 @@ use lettre::Message;
 use tokio::sync::Semaphore;
 
 use crate::config::MailConfig;
-use render::{mask_address, render, Links, Rendered};
+use render::{render, Links, Rendered};
 use transport::{Failure, Transport};
 
 /// Messages talking to the transport at once (also the SMTP connection pool size).
@@ -48,49 +51,6 @@ struct Inner {
     queued: Arc<Semaphore>,
     /// One permit per message talking to the transport.
     sending: Semaphore,
-}
-
-/// A mail the service sends. `token` is the raw link token; it appears only in the link.
-pub enum Mail {
-    PasswordReset {
-        to: String,
-        username: String,
-        token: String,
-        expires_in: Duration,
-    },
-    EmailVerification {
-        to: String,
-        username: String,
-        token: String,
-        expires_in: Duration,
-    },
-}
-
-impl Mail {
-    /// The `kind` label of the mail metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Mail::PasswordReset { .. } => "password_reset",
-            Mail::EmailVerification { .. } => "email_verification",
-        }
-    }
-
-    fn to(&self) -> &str {
-        match self {
-            Mail::PasswordReset { to, .. } | Mail::EmailVerification { to, .. } => to,
-        }
-    }
-}
-
-// Hand-written so a stray `{:?}` can print neither the token nor the address.
-impl fmt::Debug for Mail {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mail")
-            .field("kind", &self.kind())
-            .field("to", &mask_address(self.to()))
-            .field("token", &"[REDACTED]")
-            .finish_non_exhaustive()
-    }
 }
 
 impl Mailer {

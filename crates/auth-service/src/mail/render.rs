@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::Mail;
+use super::message::Mail;
 
 /// One mail made ready to send: what the user reads, in both forms.
 #[derive(Clone)]
@@ -166,17 +166,6 @@ pub(super) fn redact_tokens(text: &str) -> String {
     out
 }
 
-/// `alice@example.com` → `a…@example.com`: enough to tell mails apart, not an address.
-pub(super) fn mask_address(address: &str) -> String {
-    match address.rsplit_once('@') {
-        Some((local, domain)) => {
-            let first: String = local.chars().take(1).collect();
-            format!("{first}…@{domain}")
-        }
-        None => "…".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,11 +263,5 @@ mod tests {
             "a?token=[REDACTED]&b=2 token= end token=[REDACTED]"
         );
         assert_eq!(redact_tokens("no secrets here"), "no secrets here");
-    }
-
-    #[test]
-    fn addresses_are_masked_to_the_first_letter_and_domain() {
-        assert_eq!(mask_address("alice@example.com"), "a…@example.com");
-        assert_eq!(mask_address("nonsense"), "…");
     }
 }

@@ -8,7 +8,8 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use url::Url;
 
-use super::render::{mask_address, redact_tokens, Rendered};
+use super::message::mask_address;
+use super::render::{redact_tokens, Rendered};
 use crate::config::MailConfig;
 
 /// The one transport a `Mailer` uses, chosen once from the configuration.

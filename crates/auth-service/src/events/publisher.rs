@@ -1,0 +1,94 @@
+//! The publisher the relay hands each event to, chosen by `[events]`, and the probe `/ready`
+//! asks about its broker.
+
+use super::{nats, redis};
+use crate::config::{Config, EventBackend};
+use crate::store::PendingEvent;
+
+/// Where the relay sends events.
+pub enum Publisher {
+    /// Logs each event (id, type, user; never its data) and counts it published.
+    Log,
+    Redis(redis::RedisPublisher),
+    Nats(Box<nats::NatsPublisher>),
+}
+
+impl Publisher {
+    /// The publisher `[events]` selects; NATS connects in the background, so a broker that
+    /// is down at start delays events but not the service.
+    pub async fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let events = &config.events;
+        let timeout = events.publish_timeout;
+        Ok(match events.effective_backend(config.redis.url.is_some()) {
+            EventBackend::None => Self::Log,
+            EventBackend::Redis => match &config.redis.url {
+                Some(url) => Self::Redis(redis::RedisPublisher::new(url.expose(), timeout)),
+                None => Self::Log,
+            },
+            EventBackend::Nats => match &events.nats_url {
+                Some(url) => Self::Nats(Box::new(
+                    nats::NatsPublisher::connect(url.expose(), &events.nats_stream, timeout)
+                        .await?,
+                )),
+                None => Self::Log,
+            },
+        })
+    }
+
+    /// A handle `/ready` asks whether the broker is connected.
+    pub fn probe(&self) -> BrokerProbe {
+        match self {
+            Self::Nats(nats) => BrokerProbe::Nats(nats.client()),
+            // Redis is the rate limiter's too, and `/ready` already reports it from there.
+            Self::Log | Self::Redis(_) => BrokerProbe::None,
+        }
+    }
+
+    /// `"none"`, `"redis"` or `"nats"`, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Log => "none",
+            Self::Redis(_) => "redis",
+            Self::Nats(_) => "nats",
+        }
+    }
+
+    /// Hands one event to the broker; `Err` carries why it was not taken.
+    pub async fn publish(&self, event: &PendingEvent) -> Result<(), String> {
+        match self {
+            Self::Log => {
+                tracing::debug!(
+                    event.id = %event.id,
+                    event.r#type = %event.event_type,
+                    user.id = ?event.user_id,
+                    "event"
+                );
+                Ok(())
+            }
+            Self::Redis(redis) => redis.publish(&event.event_type, &event.payload).await,
+            Self::Nats(nats) => nats.publish(event).await,
+        }
+    }
+}
+
+/// Whether the configured event broker is reachable, without a round trip: the client's own
+/// view of its connection (it reconnects in the background).
+#[derive(Clone)]
+pub enum BrokerProbe {
+    /// No broker of its own to report (the log, or Redis reported by the limiter).
+    None,
+    Nats(async_nats::Client),
+}
+
+impl BrokerProbe {
+    /// `None` without a broker to report; else `(name, connected)`.
+    pub fn status(&self) -> Option<(&'static str, bool)> {
+        match self {
+            Self::None => None,
+            Self::Nats(client) => Some((
+                "nats",
+                client.connection_state() == async_nats::connection::State::Connected,
+            )),
+        }
+    }
+}
