@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::services::audit::{ImportFile, ImportOutcome, ImportRow, RowProblem};
+use crate::services::audit::import::{ImportFile, ImportOutcome, ImportRow, RowProblem};
 use crate::{App, Config};
 
 const COLUMNS: [&str; 6] = [

@@ -16,7 +16,8 @@ use super::error::Problem;
 use super::extract::{is_json, parse_json, Json, MaybeSession};
 use super::views::{refresh_cookie, TokenBody, TokenResponse, UserView, REFRESH_COOKIE};
 use crate::error::Error;
-use crate::services::accounts::{LoginForm, Signup, SignupForm};
+use crate::services::accounts::login::LoginForm;
+use crate::services::accounts::signup::{Signup, SignupForm};
 use crate::services::RequestContext;
 use crate::state::AppState;
 

@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 use super::error::Problem;
 use super::extract::{path_id, AdminRole, Authorized, Json};
 use crate::error::Error;
-use crate::services::directory::{territory_patch, NewRole, NewTerritory, Role, Territory};
+use crate::services::directory::roles::NewRole;
+use crate::services::directory::territories::{territory_patch, NewTerritory};
+use crate::services::directory::{Role, Territory};
 use crate::services::RequestContext;
 use crate::state::AppState;
 

@@ -11,7 +11,8 @@ use super::extract::{path_id, AdminRole, Authorized, Json};
 use super::views::UserView;
 use crate::domain::{Login, NewAccount};
 use crate::error::Error;
-use crate::services::admin::{CreateUser, PatchForm};
+use crate::services::admin::patch::PatchForm;
+use crate::services::admin::CreateUser;
 use crate::services::RequestContext;
 use crate::state::AppState;
 

@@ -1,7 +1,7 @@
 //! Accounts: signup (in `signup.rs`), login, the caller's own profile and GetUser.
 
-mod login;
-mod signup;
+pub mod login;
+pub mod signup;
 
 use std::sync::Arc;
 
@@ -13,9 +13,6 @@ use super::sessions::CurrentSession;
 use crate::domain::{Event, ProfilePatch, User};
 use crate::error::Error;
 use crate::store::Effects;
-
-pub use login::LoginForm;
-pub use signup::{Signup, SignupForm};
 
 #[derive(Clone)]
 pub struct Accounts {

@@ -10,14 +10,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
-mod patch;
-
-pub use patch::PatchForm;
+pub mod patch;
 
 use super::context::{Context, RequestContext};
 use super::sessions::CurrentSession;
 use crate::domain::authority::AdminScope;
-use crate::domain::user::UserPatch;
 use crate::domain::user::DEFAULT_ROLE;
 use crate::domain::{AuditAction, Email, EndReason, Event, Login, NewAccount, User, Username};
 use crate::error::Error;
@@ -247,12 +244,6 @@ pub struct UserPage {
     pub next_cursor: Option<String>,
 }
 
-/// An administrator's change before hashing: a new password, or a hash imported as is.
-pub struct AdminPatch {
-    pub fields: UserPatch,
-    pub password: Option<SecretString>,
-}
-
 impl Admin {
     /// Keyset pagination over `(created_at, id)`: stable under concurrent inserts, no offsets.
     /// A territory admin lists the members of its territory.
@@ -281,62 +272,6 @@ impl Admin {
             .then(|| users.last().map(|u| encode_cursor(u.created_at, u.id)))
             .flatten();
         Ok(UserPage { users, next_cursor })
-    }
-
-    /// Applies an administrator's change (SPEC §2). Deactivating a user or setting their
-    /// password ends their sessions at once; no change may leave no active global
-    /// administrator. A territory admin (SPEC §5) changes members of its territory only, never
-    /// global roles, a global admin or another administrator's credentials.
-    pub async fn update_user(
-        &self,
-        caller: &CurrentSession,
-        id: Uuid,
-        form: PatchForm,
-        request: &RequestContext,
-    ) -> Result<User, Error> {
-        let ctx = &self.context;
-        let patch = self.parse_patch(caller, id, form).await?;
-        let scope = ctx.admin_scope(caller).await?;
-        if let Some(target) = ctx.changeable(&scope, id).await? {
-            let credentials = patch.password.is_some()
-                || patch.fields.password_hash.is_some()
-                || patch.fields.email.is_some();
-            if patch.fields.roles.is_some()
-                || (credentials
-                    && !scope.may_change_credentials(&target.user, &target.grants, &caller.user))
-            {
-                return Err(Error::Forbidden);
-            }
-        }
-        let mut fields = patch.fields;
-        if let Some(password) = patch.password {
-            let hash = ctx.hasher.hash(password).await.map_err(Error::Internal)?;
-            fields.password_hash = Some(hash);
-        }
-        let changed = changed_fields(&fields);
-        let actor = caller.user_id();
-        let effects = |before: &User, after: Option<&User>, ended: &[Uuid]| {
-            let audit = ctx.audit(
-                AuditAction::UserUpdated,
-                Some(actor),
-                Some(before.id),
-                json!({ "fields": changed, "before": snapshot(before, &changed),
-                        "after": after.map(|a| snapshot(a, &changed)) }),
-                request,
-            );
-            Effects {
-                events: vec![ctx.event(Event::UserUpdated {
-                    user_id: before.id,
-                    fields: changed.clone(),
-                })],
-                audit: vec![audit],
-            }
-            .and(ctx.sessions_ended(before.id, ended, EndReason::Admin))
-        };
-        ctx.store
-            .update_user(id, &fields, ctx.now(), ctx.territory(), &effects)
-            .await?
-            .ok_or(Error::UserNotFound)
     }
 
     /// Soft-deletes a user: their email and username become free, their sessions end.
@@ -373,44 +308,6 @@ impl Admin {
             Err(Error::UserNotFound)
         }
     }
-}
-
-/// The names of the fields a patch sets; secrets are named, never shown.
-fn changed_fields(patch: &UserPatch) -> Vec<&'static str> {
-    [
-        patch.email.as_ref().map(|_| "email"),
-        patch.username.as_ref().map(|_| "username"),
-        patch.display_name.as_ref().map(|_| "display_name"),
-        patch.avatar_url.as_ref().map(|_| "avatar_url"),
-        patch.bio.as_ref().map(|_| "bio"),
-        patch.is_verified.map(|_| "is_verified"),
-        patch.is_active.map(|_| "is_active"),
-        patch.roles.as_ref().map(|_| "roles"),
-        patch.password_hash.as_ref().map(|_| "password"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
-/// The audited values of `fields` (the password appears only as its name).
-fn snapshot(user: &User, fields: &[&str]) -> serde_json::Value {
-    let mut values = serde_json::Map::new();
-    for field in fields {
-        let value = match *field {
-            "email" => json!(user.email),
-            "username" => json!(user.username),
-            "display_name" => json!(user.display_name),
-            "avatar_url" => json!(user.avatar_url),
-            "bio" => json!(user.bio),
-            "is_verified" => json!(user.is_verified),
-            "is_active" => json!(user.is_active),
-            "roles" => json!(user.roles),
-            _ => continue,
-        };
-        values.insert((*field).to_owned(), value);
-    }
-    serde_json::Value::Object(values)
 }
 
 fn encode_cursor(created_at: DateTime<Utc>, id: Uuid) -> String {

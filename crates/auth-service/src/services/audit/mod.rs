@@ -2,7 +2,7 @@
 //! service (`auth-service users import`). This file holds the `Audit` service and the audit
 //! log's paging; `import.rs` adds the import to the same service.
 
-mod import;
+pub mod import;
 
 use std::sync::Arc;
 
@@ -15,8 +15,6 @@ use super::sessions::CurrentSession;
 use crate::domain::audit::AuditRecord;
 use crate::error::{Error, FieldError};
 use crate::store::AuditFilter;
-
-pub use import::{ImportFile, ImportOutcome, ImportRow, RowProblem};
 
 /// Page size of `GET /api/audit` when none is asked for, and the largest allowed.
 pub const DEFAULT_LIMIT: u32 = 50;

@@ -1,8 +1,8 @@
 //! Roles, territories, memberships and the roles held in a territory (SPEC §2, §5). This file
 //! holds the `Directory` service and the input checks shared by `roles.rs` and `territories.rs`.
 
-mod roles;
-mod territories;
+pub mod roles;
+pub mod territories;
 
 use std::sync::Arc;
 
@@ -16,8 +16,6 @@ use crate::error::{Error, FieldError};
 use crate::store::{AuditEntry, Effects};
 
 pub use crate::domain::directory::{Role, Territory};
-pub use roles::NewRole;
-pub use territories::{territory_patch, NewTerritory};
 
 /// Roles every deployment has from the first migration; they cannot be deleted.
 pub const BUILT_IN_ROLES: [&str; 3] = ["admin", "moderator", "user"];

@@ -3,7 +3,8 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{check_description, finish, is_key, Directory, Role, BUILT_IN_ROLES, MAX_NAME};
+use super::{check_description, finish, is_key, Directory, BUILT_IN_ROLES, MAX_NAME};
+use crate::domain::directory::Role;
 use crate::domain::AuditAction;
 use crate::error::{Error, FieldError};
 use crate::services::authority::global_only;

@@ -4,8 +4,8 @@
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::{check_description, check_name, finish, is_key, Directory, Territory};
-use crate::domain::directory::TerritoryPatch;
+use super::{check_description, check_name, finish, is_key, Directory};
+use crate::domain::directory::{Territory, TerritoryPatch};
 use crate::domain::AuditAction;
 use crate::error::{Error, FieldError};
 use crate::services::authority::global_only;
