@@ -109,6 +109,7 @@ pub struct TokenBody {
     /// Also in the `refresh_token` cookie; absent when `auth.refresh_token_in_body` is false
     /// (a browser deployment: the HttpOnly cookie alone carries it).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
     refresh_token: Option<String>,
     refresh_expires_in: u64,
     session_id: Uuid,
