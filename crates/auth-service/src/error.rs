@@ -62,6 +62,10 @@ pub enum Error {
     Unauthorized,
     #[error("the caller lacks the required role")]
     Forbidden,
+    /// SPEC §4 (CSRF): a request authenticated by the refresh cookie came from a site that is
+    /// neither this service's nor in the CORS allow-list.
+    #[error("a request authenticated by the refresh cookie must come from this site or an allowed origin")]
+    CsrfRejected,
     #[error("no such resource")]
     NotFound,
     #[error("method not allowed")]
@@ -120,6 +124,7 @@ impl Error {
             Error::PayloadTooLarge => "payload_too_large",
             Error::Unauthorized => "unauthorized",
             Error::Forbidden => "forbidden",
+            Error::CsrfRejected => "csrf_rejected",
             Error::NotFound => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::EmailTaken => "email_taken",
@@ -172,6 +177,7 @@ mod tests {
             ),
             (Error::RefreshTokenReused, "refresh_token_reused"),
             (Error::LastAdmin, "last_admin"),
+            (Error::CsrfRejected, "csrf_rejected"),
             (Error::TerritoryNotFound, "territory_not_found"),
             (
                 Error::Unavailable(Dependency::Database),

@@ -48,6 +48,10 @@ pub struct AuthConfig {
     pub max_sessions_per_user: u32,
     /// Refuse logins until the email address is verified.
     pub require_email_verification: bool,
+    /// Put the refresh token in the JSON body of signup, login and refresh answers as well as
+    /// in the cookie. `false` for browser deployments: the token stays in the HttpOnly cookie,
+    /// out of reach of page scripts.
+    pub refresh_token_in_body: bool,
 }
 
 impl Default for AuthConfig {
@@ -65,6 +69,7 @@ impl Default for AuthConfig {
             session_lifetime: Duration::from_secs(168 * 3600),
             max_sessions_per_user: 5,
             require_email_verification: false,
+            refresh_token_in_body: true,
         }
     }
 }

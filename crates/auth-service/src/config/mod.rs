@@ -20,7 +20,7 @@ pub use events::{EventBackend, EventsConfig};
 pub use limits::{LimitsConfig, Rate};
 pub use mail::{LogConfig, LogFormat, MailConfig};
 pub use secret::{DatabaseUrl, Secret};
-pub use server::ServerConfig;
+pub use server::{CookieSameSite, ServerConfig};
 pub use storage::{DatabaseConfig, RedisConfig};
 
 use std::path::PathBuf;

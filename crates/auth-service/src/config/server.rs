@@ -7,6 +7,17 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ConfigError;
 
+/// The `SameSite` attribute of the refresh cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum CookieSameSite {
+    /// Sent only on requests from the service's own site (the default).
+    Strict,
+    /// Also sent on top-level navigations from other sites.
+    Lax,
+    /// Sent on cross-site requests too: a page on another site; requires `Secure`.
+    None,
+}
+
 /// Listening, proxies and HTTP hardening.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,6 +44,10 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// Mark the refresh cookie `Secure`; switch off only for local plain-http development.
     pub cookie_secure: bool,
+    /// `SameSite` of the refresh cookie: `Strict` (the page and the service on one site),
+    /// `Lax`, or `None` for a page on another site (needs `cookie_secure`; the cookie is then
+    /// also `Partitioned`).
+    pub cookie_same_site: CookieSameSite,
     /// Longest time a request may take before it is answered 503.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
@@ -68,6 +83,7 @@ impl Default for ServerConfig {
             hsts: false,
             cors_origins: Vec::new(),
             cookie_secure: true,
+            cookie_same_site: CookieSameSite::Strict,
             request_timeout: Duration::from_secs(30),
             body_limit_bytes: 64 * 1024,
             shutdown_timeout: Duration::from_secs(10),
@@ -83,6 +99,12 @@ impl ServerConfig {
         let bad = |key: &str, why: &str| Err(ConfigError::at(key, why));
         if url::Url::parse(&self.public_url).is_err() {
             return bad("server.public_url", "must be an absolute URL");
+        }
+        if self.cookie_same_site == CookieSameSite::None && !self.cookie_secure {
+            return bad(
+                "server.cookie_same_site",
+                "None needs server.cookie_secure = true (browsers drop a SameSite=None cookie that is not Secure)",
+            );
         }
         if self.body_limit_bytes == 0 {
             return bad("server.body_limit_bytes", "must be at least 1");

@@ -155,3 +155,34 @@ fn a_half_limit_with_an_unknown_key_is_still_refused() {
 
     assert!(error.contains("limits.login_per_ip.maxx"), "{error}");
 }
+
+#[test]
+fn the_refresh_cookie_is_strict_by_default_and_its_same_site_is_configurable() {
+    let defaults = with(&[]).unwrap();
+    let lax = with(&[("server.cookie_same_site", "Lax")]).unwrap();
+    let none = with(&[("server.cookie_same_site", "None")]).unwrap();
+
+    assert_eq!(defaults.server.cookie_same_site, CookieSameSite::Strict);
+    assert!(defaults.auth.refresh_token_in_body);
+    assert_eq!(lax.server.cookie_same_site, CookieSameSite::Lax);
+    assert_eq!(none.server.cookie_same_site, CookieSameSite::None);
+}
+
+#[test]
+fn same_site_none_without_secure_is_refused_in_one_line() {
+    let error = Config::from_figment(
+        &Figment::new()
+            .merge(Serialized::default("server.cookie_same_site", "None"))
+            .merge(Serialized::default("server.cookie_secure", false)),
+    )
+    .unwrap_err()
+    .to_string();
+    let unknown = with(&[("server.cookie_same_site", "Loose")])
+        .unwrap_err()
+        .to_string();
+
+    assert!(error.contains("server.cookie_same_site"), "{error}");
+    assert!(error.contains("cookie_secure"), "{error}");
+    assert!(!error.contains('\n'), "{error}");
+    assert!(unknown.contains("server.cookie_same_site"), "{unknown}");
+}

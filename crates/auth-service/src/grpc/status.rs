@@ -22,9 +22,10 @@ fn code_of(error: &Error) -> Code {
         | Error::InvalidCredentials
         | Error::InvalidRefreshToken
         | Error::RefreshTokenReused => Code::Unauthenticated,
-        Error::Forbidden | Error::AccountDisabled | Error::EmailNotVerified => {
-            Code::PermissionDenied
-        }
+        Error::Forbidden
+        | Error::CsrfRejected
+        | Error::AccountDisabled
+        | Error::EmailNotVerified => Code::PermissionDenied,
         Error::NotFound
         | Error::SessionNotFound
         | Error::UserNotFound

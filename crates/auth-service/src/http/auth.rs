@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
@@ -12,9 +12,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::csrf;
 use super::error::Problem;
 use super::extract::{is_json, parse_json, Json, MaybeSession};
-use super::views::{refresh_cookie, TokenBody, TokenResponse, UserView, REFRESH_COOKIE};
+use super::views::{
+    refresh_cookie, CookiePolicy, TokenBody, TokenResponse, UserView, REFRESH_COOKIE,
+};
 use crate::error::Error;
 use crate::services::accounts::login::LoginForm;
 use crate::services::accounts::signup::{Signup, SignupForm};
@@ -68,7 +71,7 @@ pub struct SignupRequest {
 /// verification is required before login, the answer is `{user}` without tokens.
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
     responses(
-        (status = 201, description = "signed up and in; the refresh token is also set as a cookie", body = TokenBody),
+        (status = 201, description = "signed up and in; the refresh token is set as a cookie (and is in the body unless `auth.refresh_token_in_body` is false)", body = TokenBody),
         (status = 400, description = "a field is invalid (`validation_failed`) or the body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken` or `username_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
@@ -124,7 +127,7 @@ pub async fn register(
 /// Logs in with the email or the username.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
-        (status = 200, description = "logged in; the refresh token is also set as a cookie", body = TokenBody),
+        (status = 200, description = "logged in; the refresh token is set as a cookie (and is in the body unless `auth.refresh_token_in_body` is false)", body = TokenBody),
         (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials`, the same for an unknown user and a wrong password", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled` or `email_not_verified`", body = Problem, content_type = "application/problem+json"),
@@ -153,28 +156,34 @@ pub struct RefreshRequest {
 }
 
 /// The refresh token from the body, else from the cookie. SPEC §4 (CSRF): a cookie-borne
-/// token counts only on a request whose body is declared `application/json`.
+/// token counts only on a request from an admitted origin (`csrf.rs`) whose body is declared
+/// `application/json`; a body token is no ambient credential and is taken as it is.
 fn presented_refresh_token(
+    state: &AppState,
     headers: &HeaderMap,
+    uri: &Uri,
     jar: &CookieJar,
     body: &Bytes,
 ) -> Result<Option<SecretString>, Error> {
-    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        if !is_json(headers) {
-            return Err(Error::UnsupportedMediaType);
+    let has_body = !body.iter().all(u8::is_ascii_whitespace);
+    if has_body && is_json(headers) {
+        if let Some(token) = parse_json::<RefreshRequest>(body)?.refresh_token {
+            return Ok(Some(token));
         }
-        parse_json::<RefreshRequest>(body)?.refresh_token
+    }
+    // From here on the cookie is the only credential the request can carry.
+    let Some(cookie) = jar.get(REFRESH_COOKIE) else {
+        return if has_body && !is_json(headers) {
+            Err(Error::UnsupportedMediaType)
+        } else {
+            Ok(None)
+        };
     };
-    if from_body.is_some() {
-        return Ok(from_body);
+    csrf::admit(headers, uri, &state.config.server.cors_origins)?;
+    if !is_json(headers) {
+        return Err(Error::UnsupportedMediaType);
     }
-    match jar.get(REFRESH_COOKIE) {
-        Some(_) if !is_json(headers) => Err(Error::UnsupportedMediaType),
-        Some(cookie) => Ok(Some(SecretString::from(cookie.value().to_owned()))),
-        None => Ok(None),
-    }
+    Ok(Some(SecretString::from(cookie.value().to_owned())))
 }
 
 /// Spends a refresh token (from the body or the cookie) and answers its successor.
@@ -183,25 +192,22 @@ fn presented_refresh_token(
 /// any later reuse ends the session.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body(content = RefreshRequest, description = "`{}` or no body when the cookie carries the token"),
     responses(
-        (status = 200, body = TokenBody),
-        (status = 400, description = "no refresh token given", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`invalid_refresh_token` or `refresh_token_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "the successor; the refresh token is also set as a cookie", body = TokenBody),
+        (status = 400, description = "`validation_failed` (an unknown field) or `malformed_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized` (no refresh token in the body or the cookie, with `WWW-Authenticate: Bearer`), `invalid_refresh_token` or `refresh_token_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`csrf_rejected`: a cookie-borne token from an origin that is neither this site nor in the CORS allow-list", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "a cookie-borne token without `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn refresh(
     State(state): State<AppState>,
     request: RequestContext,
     headers: HeaderMap,
+    uri: Uri,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, Error> {
-    let token = presented_refresh_token(&headers, &jar, &body)?.ok_or_else(|| {
-        Error::invalid(
-            "refresh_token",
-            "required",
-            "give the refresh token in the body or the cookie",
-        )
-    })?;
+    let token =
+        presented_refresh_token(&state, &headers, &uri, &jar, &body)?.ok_or(Error::Unauthorized)?;
     let pair = state.services.sessions.refresh(&token, &request).await?;
     Ok(token_response(&state, StatusCode::OK, pair))
 }
@@ -211,21 +217,24 @@ pub async fn refresh(
     security((), ("bearer" = [])),
     responses(
         (status = 204, description = "the session has ended; the cookie is cleared"),
-        (status = 400, description = "neither a bearer token nor a refresh token given", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`invalid_refresh_token`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`validation_failed` (an unknown field) or `malformed_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: neither a bearer token nor a refresh token given, or one that is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`csrf_rejected`: a cookie-borne token from an origin that is neither this site nor in the CORS allow-list", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "a cookie-borne token without `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn logout(
     State(state): State<AppState>,
     MaybeSession(current): MaybeSession,
     request: RequestContext,
     headers: HeaderMap,
+    uri: Uri,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, Error> {
     let token = if current.is_some() {
         None
     } else {
-        presented_refresh_token(&headers, &jar, &body)?
+        presented_refresh_token(&state, &headers, &uri, &jar, &body)?
     };
     state
         .services
@@ -233,7 +242,7 @@ pub async fn logout(
         .logout(current.as_ref(), token.as_ref(), &request)
         .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let cleared = refresh_cookie(String::new(), 0, state.config.server.cookie_secure);
+    let cleared = refresh_cookie(String::new(), 0, CookiePolicy::of(&state.config.server));
     if let Ok(value) = HeaderValue::from_str(&cleared.to_string()) {
         response.headers_mut().append(SET_COOKIE, value);
     }
@@ -248,7 +257,8 @@ fn token_response(
     TokenResponse {
         status,
         pair,
-        secure_cookie: state.config.server.cookie_secure,
+        cookie: CookiePolicy::of(&state.config.server),
+        token_in_body: state.config.auth.refresh_token_in_body,
     }
     .into_response()
 }

@@ -77,9 +77,10 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::InvalidCredentials
         | Error::InvalidRefreshToken
         | Error::RefreshTokenReused => StatusCode::UNAUTHORIZED,
-        Error::Forbidden | Error::AccountDisabled | Error::EmailNotVerified => {
-            StatusCode::FORBIDDEN
-        }
+        Error::Forbidden
+        | Error::CsrfRejected
+        | Error::AccountDisabled
+        | Error::EmailNotVerified => StatusCode::FORBIDDEN,
         Error::NotFound
         | Error::SessionNotFound
         | Error::UserNotFound

@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod csrf;
 mod directory;
 mod docs;
 pub mod error;

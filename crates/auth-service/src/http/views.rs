@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::config::{CookieSameSite, ServerConfig};
 use crate::domain::{Session, User};
 use crate::services::TokenPair;
 
@@ -105,7 +106,11 @@ pub struct TokenBody {
     #[schema(example = "Bearer")]
     token_type: &'static str,
     expires_in: u64,
-    refresh_token: String,
+    /// Also in the `refresh_token` cookie; absent when `auth.refresh_token_in_body` is false
+    /// (a browser deployment: the HttpOnly cookie alone carries it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
+    refresh_token: Option<String>,
     refresh_expires_in: u64,
     session_id: Uuid,
     user: UserView,
@@ -115,19 +120,21 @@ pub struct TokenBody {
 pub struct TokenResponse {
     pub status: StatusCode,
     pub pair: TokenPair,
-    pub secure_cookie: bool,
+    pub cookie: CookiePolicy,
+    /// `auth.refresh_token_in_body`.
+    pub token_in_body: bool,
 }
 
 impl IntoResponse for TokenResponse {
     fn into_response(self) -> Response {
         let pair = self.pair;
         let refresh = pair.refresh_token.expose_secret().to_owned();
-        let cookie = refresh_cookie(refresh.clone(), pair.refresh_expires_in, self.secure_cookie);
+        let cookie = refresh_cookie(refresh.clone(), pair.refresh_expires_in, self.cookie);
         let body = TokenBody {
             access_token: pair.access_token,
             token_type: "Bearer",
             expires_in: pair.expires_in,
-            refresh_token: refresh,
+            refresh_token: self.token_in_body.then_some(refresh),
             refresh_expires_in: pair.refresh_expires_in,
             session_id: pair.session_id,
             user: pair.user.into(),
@@ -141,12 +148,40 @@ impl IntoResponse for TokenResponse {
     }
 }
 
-/// SPEC §2: HttpOnly, Secure (switchable), SameSite=Strict, Path=/api/auth.
-pub fn refresh_cookie(value: String, max_age_seconds: u64, secure: bool) -> Cookie<'static> {
+/// The refresh cookie's attributes, from `[server]`.
+#[derive(Debug, Clone, Copy)]
+pub struct CookiePolicy {
+    pub secure: bool,
+    pub same_site: CookieSameSite,
+}
+
+impl CookiePolicy {
+    pub fn of(server: &ServerConfig) -> Self {
+        Self {
+            secure: server.cookie_secure,
+            same_site: server.cookie_same_site,
+        }
+    }
+}
+
+/// SPEC §2: HttpOnly, Secure (switchable), SameSite=Strict (configurable), Path=/api/auth.
+/// A `SameSite=None` cookie is also `Partitioned` (CHIPS): browsers that block third-party
+/// cookies (Chromium among them) still keep it, in a jar of the page's own site.
+pub fn refresh_cookie(
+    value: String,
+    max_age_seconds: u64,
+    policy: CookiePolicy,
+) -> Cookie<'static> {
+    let same_site = match policy.same_site {
+        CookieSameSite::Strict => SameSite::Strict,
+        CookieSameSite::Lax => SameSite::Lax,
+        CookieSameSite::None => SameSite::None,
+    };
     Cookie::build((REFRESH_COOKIE, value))
         .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Strict)
+        .secure(policy.secure)
+        .same_site(same_site)
+        .partitioned(policy.same_site == CookieSameSite::None)
         .path("/api/auth")
         .max_age(time_seconds(max_age_seconds))
         .build()

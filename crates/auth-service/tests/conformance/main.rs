@@ -12,6 +12,7 @@ mod admin;
 mod audit;
 mod auth;
 mod authority;
+mod browser;
 mod directory;
 mod docs;
 mod events;

@@ -120,7 +120,8 @@ async fn an_unknown_or_missing_refresh_token_is_refused(backend: Backend) {
 
     assert_eq!(unknown.status(), 401);
     assert_eq!(code_of(unknown).await, "invalid_refresh_token");
-    assert_eq!(missing.status(), 400);
+    assert_eq!(missing.status(), 401);
+    assert_eq!(code_of(missing).await, "unauthorized");
 }
 
 async fn the_refresh_cookie_works_only_with_a_json_content_type(backend: Backend) {
