@@ -14,27 +14,42 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
 WORKDIR /build
 
+# The shipped binary carries no symbol table or debug info (34 MB). Set for the image only, not
+# in Cargo.toml's [profile.release]: `cargo bench` inherits the release profile, and local
+# release builds keep their symbols for profilers; a panic still prints its message and
+# location. Before step 1, so both builds share one profile and the dependency layer is reused.
+ENV CARGO_PROFILE_RELEASE_STRIP=symbols
+
+# Builder steps keep to paths under /build (the binary stays in target/release): CI replays
+# them on a checkout without Docker (.ci/dockerfile-replay, docs/operations.md).
+
 # 1. Dependencies only, so they are cached in their own layer and rebuilt only when a manifest
-#    or Cargo.lock changes. Cargo needs every workspace member's manifest (and a target file for
-#    each) to resolve the workspace, so `bench` and `auth-client` get stubs too; they are never
-#    built here. The
-#    only native code (ring, bundled SQLite) needs nothing beyond the C compiler of this image;
+#    or Cargo.lock changes. Cargo parses every workspace member's manifest, and a target a
+#    manifest declares must have its file, so every member gets stub files for its targets:
+#    auth-service (lib, bin, build.rs — so the build dependencies are compiled here too),
+#    auth-client (lib), bench (the `auth-bench` bin and the `crypto` bench). A new [[bin]],
+#    [[bench]], [[example]] or [[test]] in a manifest needs its stub here: the CI replay fails
+#    with cargo's "can't find ..." until it has one. Only auth-service is built. The only
+#    native code (ring, bundled SQLite) needs nothing beyond the C compiler of this image;
 #    TLS is rustls, so no OpenSSL. Swagger UI assets are vendored by a crate: crates.io is the
 #    only network access the build needs.
 COPY Cargo.toml Cargo.lock ./
 COPY crates/auth-service/Cargo.toml crates/auth-service/Cargo.toml
 COPY crates/auth-client/Cargo.toml crates/auth-client/Cargo.toml
 COPY bench/Cargo.toml bench/Cargo.toml
-RUN mkdir -p crates/auth-service/src crates/auth-client/src bench/src \
+RUN mkdir -p crates/auth-service/src crates/auth-client/src bench/src bench/benches \
     && echo 'fn main() {}' > crates/auth-service/src/main.rs \
+    && echo 'fn main() {}' > crates/auth-service/build.rs \
     && touch crates/auth-service/src/lib.rs crates/auth-client/src/lib.rs \
     && echo 'fn main() {}' > bench/src/main.rs \
+    && echo 'fn main() {}' > bench/benches/crypto.rs \
     && cargo build --release -p auth-service --locked \
-    && rm -rf crates/auth-service/src \
+    && rm -rf crates/auth-service/src crates/auth-service/build.rs \
         target/release/auth-service* \
         target/release/deps/auth_service-* \
         target/release/deps/libauth_service-* \
-        target/release/.fingerprint/auth-service-*
+        target/release/.fingerprint/auth-service-* \
+        target/release/build/auth-service-*
 
 # 2. The service itself. The migrations are embedded at compile time (sqlx::migrate!), so they
 #    must be in place before this build; they are not needed at run time. build.rs compiles
@@ -43,8 +58,7 @@ COPY crates/auth-service/build.rs crates/auth-service/build.rs
 COPY crates/auth-service/proto crates/auth-service/proto
 COPY crates/auth-service/migrations crates/auth-service/migrations
 COPY crates/auth-service/src crates/auth-service/src
-RUN cargo build --release -p auth-service --locked \
-    && cp target/release/auth-service /usr/local/bin/auth-service
+RUN cargo build --release -p auth-service --locked
 
 # ---------------------------------------------------------------------------------------------
 # Runtime
@@ -65,7 +79,7 @@ RUN groupadd --system --gid 10001 auth \
     && mkdir -p /app /data \
     && chown auth:auth /app /data
 
-COPY --from=builder /usr/local/bin/auth-service /usr/local/bin/auth-service
+COPY --from=builder /build/target/release/auth-service /usr/local/bin/auth-service
 
 WORKDIR /app
 USER 10001:10001
