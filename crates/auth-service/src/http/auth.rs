@@ -13,6 +13,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::error::Problem;
+use super::schema;
 use super::extract::{is_json, parse_json, Json, MaybeSession};
 use super::views::{refresh_cookie, TokenBody, TokenResponse, UserView, REFRESH_COOKIE};
 use crate::error::Error;
@@ -51,13 +52,17 @@ pub async fn get_config(State(state): State<AppState>) -> axum::Json<AuthConfigV
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
-    #[schema(example = "alice@example.com")]
+    #[schema(example = "alice@example.com", pattern = r#"^[^\s"@\x00-\x1F\x7F-\x9F]{1,64}@([^\W_]|-)+(\.([^\W_]|-)+)+$"#, max_length = 254)]
     email: String,
     /// 3–50 letters, digits, `_`, `.` or `-`.
-    #[schema(example = "alice")]
+    #[schema(example = "alice", pattern = r"^[A-Za-z0-9_.-]{3,50}$")]
     username: String,
-    #[schema(value_type = String, format = Password)]
+    /// 8–128 characters by default (`GET /api/auth/config`), not too easy to guess, and not
+    /// containing the username or the email's local part.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     password: SecretString,
+    /// At most 100 characters, no control characters.
+    #[schema(max_length = 100, pattern = r"^[\t-\r\x85]*[^\x00-\x1F\x7F-\x9F]*[\t-\r\x85]*$")]
     display_name: Option<String>,
 }
 
@@ -71,6 +76,8 @@ pub struct SignupRequest {
         (status = 400, description = "a field is invalid (`validation_failed`) or the body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken` or `username_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn signup(
     State(state): State<AppState>,
@@ -95,13 +102,12 @@ pub async fn signup(
     )
 }
 
-/// Exactly one of `email` and `username`.
-#[derive(Deserialize, ToSchema)]
+/// Exactly one of `email` and `username` (its schema: [`schema::LoginSchema`]).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     email: Option<String>,
     username: Option<String>,
-    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
@@ -111,6 +117,9 @@ pub struct LoginRequest {
         (status = 201, description = "signed up and in", body = TokenBody),
         (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken` or `username_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`, with `Retry-After`: too many requests from this address", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn register(
     state: State<AppState>,
@@ -121,13 +130,15 @@ pub async fn register(
 }
 
 /// Logs in with the email or the username.
-#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = schema::LoginSchema,
     responses(
         (status = 200, description = "logged in; the refresh token is also set as a cookie", body = TokenBody),
         (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials`, the same for an unknown user and a wrong password", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled` or `email_not_verified`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`too_many_attempts`, with `Retry-After`: the identifier is locked, or the client address sent too many logins", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -158,14 +169,7 @@ fn presented_refresh_token(
     jar: &CookieJar,
     body: &Bytes,
 ) -> Result<Option<SecretString>, Error> {
-    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        if !is_json(headers) {
-            return Err(Error::UnsupportedMediaType);
-        }
-        parse_json::<RefreshRequest>(body)?.refresh_token
-    };
+    let from_body = refresh_token_in_body(headers, body)?;
     if from_body.is_some() {
         return Ok(from_body);
     }
@@ -176,16 +180,31 @@ fn presented_refresh_token(
     }
 }
 
+/// The refresh token of a body, checked like every JSON body: no body (or only whitespace) is
+/// none, a body that is not `application/json` is 415, a malformed one or one with unknown
+/// fields is 400.
+fn refresh_token_in_body(headers: &HeaderMap, body: &Bytes) -> Result<Option<SecretString>, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if !is_json(headers) {
+        return Err(Error::UnsupportedMediaType);
+    }
+    Ok(parse_json::<RefreshRequest>(body)?.refresh_token)
+}
+
 /// Spends a refresh token (from the body or the cookie) and answers its successor.
 ///
 /// A retry of the token just spent, inside the grace window, answers the same successor;
 /// any later reuse ends the session.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body(content = RefreshRequest, description = "`{}` or no body when the cookie carries the token"),
+    params(("refresh_token" = Option<String>, Cookie, description = "the refresh token, when the body does not carry it; counts only with `Content-Type: application/json`")),
     responses(
         (status = 200, body = TokenBody),
         (status = 400, description = "no refresh token given", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_refresh_token` or `refresh_token_reused`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "a cookie-borne token without `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -206,12 +225,15 @@ pub async fn refresh(
 }
 
 /// Ends the session of the bearer token, or of the refresh token in the body or cookie.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = Option<RefreshRequest>),
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = RefreshRequest, description = "optional; with a bearer token it is checked but not needed"),
+    params(("refresh_token" = Option<String>, Cookie, description = "the refresh token, when neither a bearer token nor the body is given; counts only with `Content-Type: application/json`")),
     security((), ("bearer" = [])),
     responses(
         (status = 204, description = "the session has ended; the cookie is cleared"),
         (status = 400, description = "neither a bearer token nor a refresh token given", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_refresh_token`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn logout(
     State(state): State<AppState>,
@@ -221,7 +243,9 @@ pub async fn logout(
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, Error> {
+    // With a bearer the body is not needed, but it is still checked like any other body.
     let token = if current.is_some() {
+        refresh_token_in_body(&headers, &body)?;
         None
     } else {
         presented_refresh_token(&headers, &jar, &body)?

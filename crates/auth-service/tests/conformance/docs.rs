@@ -109,8 +109,48 @@ async fn the_document_describes_every_route_with_its_answers(backend: Backend) {
                 operation["summary"].is_string(),
                 "{method} {path} has no summary"
             );
+            // Issue 16: every status the server answers is documented.
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415"] {
+                    assert!(
+                        answers.contains_key(status),
+                        "{method} {path} takes a body but documents no {status}"
+                    );
+                }
+            }
+            let bearer_only = operation["security"]
+                .as_array()
+                .is_some_and(|schemes| !schemes.iter().any(|s| s.as_object().unwrap().is_empty()));
+            if bearer_only {
+                assert!(
+                    answers.contains_key("401"),
+                    "{method} {path} needs a bearer token but documents no 401"
+                );
+            }
         }
     }
+    // An inactive token's answer matches its own schema; users pages are 1–100 long.
+    let introspection = &document["components"]["schemas"]["Introspection"]["oneOf"];
+    assert_eq!(introspection[0]["required"], serde_json::json!(["active"]));
+    assert_eq!(
+        introspection[0]["properties"]["active"]["enum"],
+        serde_json::json!([false])
+    );
+    assert_eq!(introspection[0]["additionalProperties"], false);
+    let limit = document["paths"]["/api/users"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|parameter| parameter["name"] == "limit")
+        .unwrap();
+    assert_eq!(limit["schema"]["minimum"], 1);
+    assert_eq!(limit["schema"]["maximum"], 100);
+    assert_eq!(
+        document["components"]["schemas"]["LoginRequest"]["oneOf"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
     let mut refs = Vec::new();
     references(&document, &mut refs);
     assert!(refs.iter().any(|r| r == "#/components/schemas/Problem"));
