@@ -62,7 +62,7 @@ pub struct SignupRequest {
     #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     password: SecretString,
     /// At most 100 characters, no control characters.
-    #[schema(max_length = 100, pattern = r"^[\t-\r\x85]*[^\x00-\x1F\x7F-\x9F]*[\t-\r\x85]*$")]
+    #[schema(pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,100}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
     display_name: Option<String>,
 }
 

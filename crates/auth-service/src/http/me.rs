@@ -28,7 +28,7 @@ pub async fn get_me(current: CurrentSession) -> axum::Json<UserView> {
 pub struct UpdateMeRequest {
     /// At most 100 characters, no control characters.
     #[serde(default, deserialize_with = "super::extract::nullable")]
-    #[schema(value_type = Option<String>, max_length = 100, pattern = r"^[\t-\r\x85]*[^\x00-\x1F\x7F-\x9F]*[\t-\r\x85]*$")]
+    #[schema(value_type = Option<String>, pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,100}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
     display_name: Option<Option<String>>,
     /// An `http` or `https` URL of at most 2048 characters.
     #[serde(default, deserialize_with = "super::extract::nullable")]
@@ -36,7 +36,7 @@ pub struct UpdateMeRequest {
     avatar_url: Option<Option<String>>,
     /// At most 1000 characters, no control characters.
     #[serde(default, deserialize_with = "super::extract::nullable")]
-    #[schema(value_type = Option<String>, max_length = 1000, pattern = r"^[\t-\r\x85]*[^\x00-\x1F\x7F-\x9F]*[\t-\r\x85]*$")]
+    #[schema(value_type = Option<String>, pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,1000}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
     bio: Option<Option<String>>,
 }
 

@@ -26,7 +26,7 @@ pub struct CreateUserRequest {
     /// The password policy applies (see `POST /api/auth/signup`).
     #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     password: SecretString,
-    #[schema(max_length = 100, pattern = r"^[\t-\r\x85]*[^\x00-\x1F\x7F-\x9F]*[\t-\r\x85]*$")]
+    #[schema(pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,100}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
     display_name: Option<String>,
     /// Global roles, each an existing role; `["user"]` when absent.
     #[schema(inline, value_type = Option<Vec<RoleName>>)]
@@ -216,14 +216,14 @@ pub struct PatchUserRequest {
     #[schema(pattern = r"^[A-Za-z0-9_.-]{3,50}$")]
     username: Option<String>,
     #[serde(default, deserialize_with = "super::extract::nullable")]
-    #[schema(value_type = Option<String>, max_length = 100, pattern = r"^[\t-\r\x85]*[^\x00-\x1F\x7F-\x9F]*[\t-\r\x85]*$")]
+    #[schema(value_type = Option<String>, pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,100}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
     display_name: Option<Option<String>>,
     /// An `http` or `https` URL of at most 2048 characters.
     #[serde(default, deserialize_with = "super::extract::nullable")]
     #[schema(value_type = Option<String>, max_length = 2048, pattern = r"^([\t-\r ]*|https?://[A-Za-z][A-Za-z0-9-]*(\.[A-Za-z][A-Za-z0-9-]*)*(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?)$")]
     avatar_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::extract::nullable")]
-    #[schema(value_type = Option<String>, max_length = 1000, pattern = r"^[\t-\r\x85]*[^\x00-\x1F\x7F-\x9F]*[\t-\r\x85]*$")]
+    #[schema(value_type = Option<String>, pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,1000}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
     bio: Option<Option<String>>,
     is_verified: Option<bool>,
     /// `false` ends the user's sessions at once.
