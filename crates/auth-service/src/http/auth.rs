@@ -13,8 +13,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::error::Problem;
-use super::schema;
 use super::extract::{is_json, parse_json, Json, MaybeSession};
+use super::schema;
 use super::views::{refresh_cookie, TokenBody, TokenResponse, UserView, REFRESH_COOKIE};
 use crate::error::Error;
 use crate::services::accounts::{LoginForm, Signup, SignupForm};
@@ -52,7 +52,11 @@ pub async fn get_config(State(state): State<AppState>) -> axum::Json<AuthConfigV
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
-    #[schema(example = "alice@example.com", pattern = r#"^[^\s"@\x00-\x1F\x7F-\x9F]{1,64}@([^\W_]|-)+(\.([^\W_]|-)+)+$"#, max_length = 254)]
+    #[schema(
+        example = "alice@example.com",
+        pattern = r#"^[^\s"@\x00-\x1F\x7F-\x9F]{1,64}@([^\W_]|-)+(\.([^\W_]|-)+)+$"#,
+        max_length = 254
+    )]
     email: String,
     /// 3–50 letters, digits, `_`, `.` or `-`.
     #[schema(example = "alice", pattern = r"^[A-Za-z0-9_.-]{3,50}$")]
@@ -62,7 +66,9 @@ pub struct SignupRequest {
     #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     password: SecretString,
     /// At most 100 characters, no control characters.
-    #[schema(pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,100}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
+    #[schema(
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,100}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     display_name: Option<String>,
 }
 

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::Problem;
-use super::schema::{Permission, RoleName};
 use super::extract::{path_id, AdminRole, Authorized, Json};
+use super::schema::{Permission, RoleName};
 use crate::error::Error;
 use crate::services::directory::{territory_patch, NewRole, NewTerritory, Role, Territory};
 use crate::services::RequestContext;
@@ -94,7 +94,10 @@ pub struct CreateTerritoryRequest {
     #[schema(example = "dk", pattern = r"^[a-z0-9-]{2,10}$")]
     code: String,
     /// 1–100 characters, not blank.
-    #[schema(example = "Denmark", pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]([\s\S]{0,98}[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
+    #[schema(
+        example = "Denmark",
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]([\s\S]{0,98}[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     name: String,
     #[schema(max_length = 500)]
     description: Option<String>,
@@ -107,7 +110,9 @@ pub struct CreateTerritoryRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateTerritoryRequest {
     /// 1–100 characters, not blank.
-    #[schema(pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]([\s\S]{0,98}[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
+    #[schema(
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]([\s\S]{0,98}[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     name: Option<String>,
     #[serde(default, deserialize_with = "super::extract::nullable")]
     #[schema(value_type = Option<String>, max_length = 500)]

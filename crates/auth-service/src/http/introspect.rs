@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::error::Problem;
-use super::schema;
 use super::extract::Json;
+use super::schema;
 use super::views::no_store;
 use crate::error::Error;
 use crate::state::AppState;

@@ -17,7 +17,11 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForgotPasswordRequest {
-    #[schema(example = "alice@example.com", pattern = r#"^[^\s"@\x00-\x1F\x7F-\x9F]{1,64}@([^\W_]|-)+(\.([^\W_]|-)+)+$"#, max_length = 254)]
+    #[schema(
+        example = "alice@example.com",
+        pattern = r#"^[^\s"@\x00-\x1F\x7F-\x9F]{1,64}@([^\W_]|-)+(\.([^\W_]|-)+)+$"#,
+        max_length = 254
+    )]
     email: String,
 }
 

@@ -45,10 +45,14 @@ impl PartialSchema for LoginSchema {
                 .property("password", password())
                 .required(given)
                 .required("password")
-                .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)))
+                .additional_properties(Some(
+                    utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                ))
         };
         OneOfBuilder::new()
-            .description(Some("Exactly one of `email` and `username`, and the password."))
+            .description(Some(
+                "Exactly one of `email` and `username`, and the password.",
+            ))
             .item(branch("email", "username"))
             .item(branch("username", "email"))
             .into()

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::Problem;
-use super::schema::RoleName;
 use super::extract::{path_id, AdminRole, Authorized, Json};
+use super::schema::RoleName;
 use super::views::UserView;
 use crate::domain::{Login, NewAccount};
 use crate::error::Error;
@@ -19,14 +19,20 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
-    #[schema(example = "bob@example.com", pattern = r#"^[^\s"@\x00-\x1F\x7F-\x9F]{1,64}@([^\W_]|-)+(\.([^\W_]|-)+)+$"#, max_length = 254)]
+    #[schema(
+        example = "bob@example.com",
+        pattern = r#"^[^\s"@\x00-\x1F\x7F-\x9F]{1,64}@([^\W_]|-)+(\.([^\W_]|-)+)+$"#,
+        max_length = 254
+    )]
     email: String,
     #[schema(example = "bob", pattern = r"^[A-Za-z0-9_.-]{3,50}$")]
     username: String,
     /// The password policy applies (see `POST /api/auth/signup`).
     #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     password: SecretString,
-    #[schema(pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,100}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
+    #[schema(
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,100}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     display_name: Option<String>,
     /// Global roles, each an existing role; `["user"]` when absent.
     #[schema(inline, value_type = Option<Vec<RoleName>>)]
@@ -211,7 +217,10 @@ pub async fn list_users(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUserRequest {
-    #[schema(pattern = r#"^[^\s"@\x00-\x1F\x7F-\x9F]{1,64}@([^\W_]|-)+(\.([^\W_]|-)+)+$"#, max_length = 254)]
+    #[schema(
+        pattern = r#"^[^\s"@\x00-\x1F\x7F-\x9F]{1,64}@([^\W_]|-)+(\.([^\W_]|-)+)+$"#,
+        max_length = 254
+    )]
     email: Option<String>,
     #[schema(pattern = r"^[A-Za-z0-9_.-]{3,50}$")]
     username: Option<String>,
@@ -236,7 +245,9 @@ pub struct PatchUserRequest {
     password: Option<SecretString>,
     /// An existing bcrypt (cost 4–14) or argon2id hash, taken as is (imports); ends the user's
     /// sessions. Not with `password`.
-    #[schema(pattern = r"^(\$2[aby]\$(0[4-9]|1[0-4])\$[./A-Za-z0-9]{53}|\$argon2id\$v=19\$m=[1-9][0-9]{3,4},t=[1-9],p=1\$[A-Za-z0-9+/]{21}[AQgw]\$[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048])$")]
+    #[schema(
+        pattern = r"^(\$2[aby]\$(0[4-9]|1[0-4])\$[./A-Za-z0-9]{53}|\$argon2id\$v=19\$m=[1-9][0-9]{3,4},t=[1-9],p=1\$[A-Za-z0-9+/]{21}[AQgw]\$[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048])$"
+    )]
     password_hash: Option<String>,
 }
 
