@@ -19,9 +19,13 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    /// An email address (stored lowercased). Its local part is at most 64 octets of UTF-8 after
+    /// lowercasing (RFC 5321 §4.5.3.1.1), which a pattern cannot count for non-ASCII text: the
+    /// pattern admits up to 64 ASCII characters, or up to 16 characters when any is not ASCII
+    /// (16 always fit). A longer non-ASCII local part within 64 octets is accepted as well.
     #[schema(
         example = "bob@example.com",
-        pattern = r#"^[^\s"@\x00-\x1F\x7F-\x9F]{1,64}@([^\W_]|-)+(\.([^\W_]|-)+)+$"#,
+        pattern = r#"^([!#-?A-~]{1,64}|[^\s"@\x00-\x1F\x7F-\x9F]{1,16})@([^\W_]|-)+(\.([^\W_]|-)+)+$"#,
         max_length = 254
     )]
     email: String,
@@ -217,8 +221,12 @@ pub async fn list_users(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUserRequest {
+    /// An email address (stored lowercased). Its local part is at most 64 octets of UTF-8 after
+    /// lowercasing (RFC 5321 §4.5.3.1.1), which a pattern cannot count for non-ASCII text: the
+    /// pattern admits up to 64 ASCII characters, or up to 16 characters when any is not ASCII
+    /// (16 always fit). A longer non-ASCII local part within 64 octets is accepted as well.
     #[schema(
-        pattern = r#"^[^\s"@\x00-\x1F\x7F-\x9F]{1,64}@([^\W_]|-)+(\.([^\W_]|-)+)+$"#,
+        pattern = r#"^([!#-?A-~]{1,64}|[^\s"@\x00-\x1F\x7F-\x9F]{1,16})@([^\W_]|-)+(\.([^\W_]|-)+)+$"#,
         max_length = 254
     )]
     email: Option<String>,
