@@ -165,9 +165,88 @@ impl PartialSchema for Permission {
 
 impl ToSchema for Permission {}
 
-/// What the route attributes cannot say: the optional bodies of refresh and logout, and
-/// that a user change gives `password` or `password_hash`, not both.
+/// Answers that hold a user, as (path, method, status, JSON pointer of the user).
+const USER_ANSWERS: &[(&str, &str, &str, &str)] = &[
+    ("/api/users", "post", "201", ""),
+    ("/api/auth/signup", "post", "201", "/user"),
+    ("/api/auth/register", "post", "201", "/user"),
+    ("/api/auth/login", "post", "200", "/user"),
+    ("/api/auth/refresh", "post", "200", "/user"),
+    ("/api/auth/me", "get", "200", ""),
+    ("/api/auth/me", "patch", "200", ""),
+    ("/api/users/id/{id}", "get", "200", ""),
+    ("/api/users/{id}", "get", "200", ""),
+    ("/api/users/email/{email}", "get", "200", ""),
+    ("/api/users/{id}", "patch", "200", ""),
+    ("/api/users", "get", "200", "/users/0"),
+];
+
+/// Operations whose path `id` is a user id.
+const BY_USER_ID: &[&str] = &[
+    "user_by_id",
+    "patch_user",
+    "delete_user",
+    "add_member",
+    "remove_member",
+    "set_territory_roles",
+];
+
+/// OpenAPI links saying which value of an answer names a user where: `GET /api/users/{id}`
+/// takes the username (its segment shares the name `id` with the routes that take the id),
+/// the lookups by id and email take those, and an audit entry's `user_id`, which is `null`
+/// for an entry about no user, names the user the id routes take.
+fn add_links(document: &mut OpenApi) {
+    // utoipa's `Link` serializes `operation_id` in snake case, which OpenAPI tools do not
+    // read: the links are written as JSON beside the derived keywords instead.
+    let link = |operation: &str, parameter: &str, pointer: String| {
+        serde_json::json!({
+            "operationId": operation,
+            "parameters": { parameter: format!("$response.body#{pointer}") },
+        })
+    };
+    let mut add = |path: &str, method: &str, status: &str, links: serde_json::Value| {
+        let item = document.paths.paths.get_mut(path);
+        let operation = item.and_then(|item| match method {
+            "get" => item.get.as_mut(),
+            "post" => item.post.as_mut(),
+            "patch" => item.patch.as_mut(),
+            _ => None,
+        });
+        let response =
+            operation.and_then(|operation| operation.responses.responses.get_mut(status));
+        if let Some(RefOr::T(response)) = response {
+            response
+                .extensions
+                .get_or_insert_with(Default::default)
+                .insert("links".to_owned(), links);
+        }
+    };
+    for (path, method, status, user) in USER_ANSWERS {
+        let links = serde_json::json!({
+            "UserByUsername": link("user_by_username", "path.id", format!("{user}/username")),
+            "UserById": link("user_by_id", "path.id", format!("{user}/id")),
+            "UserByEmail": link("user_by_email", "path.email", format!("{user}/email")),
+        });
+        add(path, method, status, links);
+    }
+    let audit = BY_USER_ID
+        .iter()
+        .map(|operation| {
+            let pointer = "/entries/0/user_id".to_owned();
+            (
+                format!("EntryUser_{operation}"),
+                link(operation, "path.id", pointer),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>();
+    add("/api/audit", "get", "200", audit.into());
+}
+
+/// What the route attributes cannot say: the optional bodies of refresh and logout, that a
+/// user change gives `password` or `password_hash`, not both, and the links between answers
+/// and the operations their values name.
 pub fn finish(document: &mut OpenApi) {
+    add_links(document);
     for path in ["/api/auth/refresh", "/api/auth/logout"] {
         let body = document
             .paths
