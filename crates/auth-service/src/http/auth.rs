@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use super::csrf;
 use super::error::Problem;
 use super::extract::{is_json, parse_json, Json, MaybeSession};
+use super::schema;
 use super::views::{
     refresh_cookie, CookiePolicy, TokenBody, TokenResponse, UserView, REFRESH_COOKIE,
 };
@@ -55,13 +56,27 @@ pub async fn get_config(State(state): State<AppState>) -> axum::Json<AuthConfigV
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
-    #[schema(example = "alice@example.com")]
+    /// An email address (stored lowercased). Its local part is at most 64 octets of UTF-8 after
+    /// lowercasing (RFC 5321 §4.5.3.1.1), which a pattern cannot count for non-ASCII text: the
+    /// pattern admits up to 64 ASCII characters, or up to 16 characters when any is not ASCII
+    /// (16 always fit). A longer non-ASCII local part within 64 octets is accepted as well.
+    #[schema(
+        example = "alice@example.com",
+        pattern = r#"^([!#-?A-~]{1,64}|[^\s"@\x00-\x1F\x7F-\x9F]{1,16})@([^\W_]|-)+(\.([^\W_]|-)+)+$"#,
+        max_length = 254
+    )]
     email: String,
     /// 3–50 letters, digits, `_`, `.` or `-`.
-    #[schema(example = "alice")]
+    #[schema(example = "alice", pattern = r"^[A-Za-z0-9_.-]{3,50}$")]
     username: String,
-    #[schema(value_type = String, format = Password)]
+    /// 8–128 characters by default (`GET /api/auth/config`), not too easy to guess, and not
+    /// containing the username or the email's local part.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     password: SecretString,
+    /// At most 100 characters, no control characters.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,100}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     display_name: Option<String>,
 }
 
@@ -75,6 +90,8 @@ pub struct SignupRequest {
         (status = 400, description = "a field is invalid (`validation_failed`) or the body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken` or `username_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn signup(
     State(state): State<AppState>,
@@ -99,13 +116,12 @@ pub async fn signup(
     )
 }
 
-/// Exactly one of `email` and `username`.
-#[derive(Deserialize, ToSchema)]
+/// Exactly one of `email` and `username` (its schema: [`schema::LoginSchema`]).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     email: Option<String>,
     username: Option<String>,
-    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
@@ -115,6 +131,9 @@ pub struct LoginRequest {
         (status = 201, description = "signed up and in", body = TokenBody),
         (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken` or `username_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`, with `Retry-After`: too many requests from this address", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn register(
     state: State<AppState>,
@@ -125,13 +144,15 @@ pub async fn register(
 }
 
 /// Logs in with the email or the username.
-#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = schema::LoginSchema,
     responses(
         (status = 200, description = "logged in; the refresh token is set as a cookie (and is in the body unless `auth.refresh_token_in_body` is false)", body = TokenBody),
         (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials`, the same for an unknown user and a wrong password", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled` or `email_not_verified`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`too_many_attempts`, with `Retry-After`: the identifier is locked, or the client address sent too many logins", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -186,17 +207,32 @@ fn presented_refresh_token(
     Ok(Some(SecretString::from(cookie.value().to_owned())))
 }
 
+/// The refresh token of a body, checked like every JSON body: no body (or only whitespace) is
+/// none, a body that is not `application/json` is 415, a malformed one or one with unknown
+/// fields is 400.
+fn refresh_token_in_body(headers: &HeaderMap, body: &Bytes) -> Result<Option<SecretString>, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if !is_json(headers) {
+        return Err(Error::UnsupportedMediaType);
+    }
+    Ok(parse_json::<RefreshRequest>(body)?.refresh_token)
+}
+
 /// Spends a refresh token (from the body or the cookie) and answers its successor.
 ///
 /// A retry of the token just spent, inside the grace window, answers the same successor;
 /// any later reuse ends the session.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body(content = RefreshRequest, description = "`{}` or no body when the cookie carries the token"),
+    params(("refresh_token" = Option<String>, Cookie, description = "the refresh token, when the body does not carry it; counts only with `Content-Type: application/json`")),
     responses(
         (status = 200, description = "the successor; the refresh token is also set as a cookie", body = TokenBody),
         (status = 400, description = "`validation_failed` (an unknown field) or `malformed_body`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized` (no refresh token in the body or the cookie, with `WWW-Authenticate: Bearer`), `invalid_refresh_token` or `refresh_token_reused`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`csrf_rejected`: a cookie-borne token from an origin that is neither this site nor in the CORS allow-list", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "a cookie-borne token without `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -213,14 +249,16 @@ pub async fn refresh(
 }
 
 /// Ends the session of the bearer token, or of the refresh token in the body or cookie.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = Option<RefreshRequest>),
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = RefreshRequest, description = "optional; with a bearer token it is checked but not needed"),
+    params(("refresh_token" = Option<String>, Cookie, description = "the refresh token, when neither a bearer token nor the body is given; counts only with `Content-Type: application/json`")),
     security((), ("bearer" = [])),
     responses(
         (status = 204, description = "the session has ended; the cookie is cleared"),
         (status = 400, description = "`validation_failed` (an unknown field) or `malformed_body`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`: neither a bearer token nor a refresh token given, or one that is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`csrf_rejected`: a cookie-borne token from an origin that is neither this site nor in the CORS allow-list", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "a cookie-borne token without `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: a body, or a cookie-borne token, without `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn logout(
     State(state): State<AppState>,
@@ -231,7 +269,9 @@ pub async fn logout(
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, Error> {
+    // With a bearer the body is not needed, but it is still checked like any other body.
     let token = if current.is_some() {
+        refresh_token_in_body(&headers, &body)?;
         None
     } else {
         presented_refresh_token(&state, &headers, &uri, &jar, &body)?

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::error::Problem;
 use super::extract::{path_id, AdminRole, Authorized, Json};
+use super::schema::{Permission, RoleName};
 use crate::error::Error;
 use crate::services::directory::roles::NewRole;
 use crate::services::directory::territories::{territory_patch, NewTerritory};
@@ -79,9 +80,12 @@ pub struct TerritoryList {
 #[serde(deny_unknown_fields)]
 pub struct CreateRoleRequest {
     /// 2–50 lowercase letters, digits, `_` or `-`.
-    #[schema(example = "editor")]
+    #[schema(example = "editor", pattern = r"^[a-z0-9_-]{2,50}$")]
     name: String,
+    #[schema(max_length = 500)]
     description: Option<String>,
+    /// Each 1–100 characters, not blank.
+    #[schema(inline, value_type = Option<Vec<Permission>>)]
     permissions: Option<Vec<String>>,
 }
 
@@ -89,10 +93,15 @@ pub struct CreateRoleRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateTerritoryRequest {
     /// 2–10 lowercase letters, digits or `-`.
-    #[schema(example = "dk")]
+    #[schema(example = "dk", pattern = r"^[a-z0-9-]{2,10}$")]
     code: String,
-    #[schema(example = "Denmark")]
+    /// 1–100 characters, not blank.
+    #[schema(
+        example = "Denmark",
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]([\s\S]{0,98}[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     name: String,
+    #[schema(max_length = 500)]
     description: Option<String>,
     /// `true` when absent.
     is_active: Option<bool>,
@@ -102,9 +111,13 @@ pub struct CreateTerritoryRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTerritoryRequest {
+    /// 1–100 characters, not blank.
+    #[schema(
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]([\s\S]{0,98}[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     name: Option<String>,
     #[serde(default, deserialize_with = "super::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     description: Option<Option<String>>,
     is_active: Option<bool>,
 }
@@ -113,7 +126,7 @@ pub struct UpdateTerritoryRequest {
 #[serde(deny_unknown_fields)]
 pub struct TerritoryRolesRequest {
     /// Every role the user is to hold in the territory; `[]` removes them all.
-    #[schema(example = json!(["moderator"]))]
+    #[schema(example = json!(["moderator"]), inline, value_type = Vec<RoleName>)]
     roles: Vec<String>,
 }
 
@@ -150,6 +163,8 @@ pub async fn list_roles(
         (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`role_exists`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn create_role(
     State(state): State<AppState>,
@@ -165,7 +180,7 @@ pub async fn create_role(
 
 /// Deletes a role and every grant of it. The built-in `admin`, `moderator` and `user` stay.
 #[utoipa::path(delete, path = "/api/roles/{name}", tag = "directory", security(("bearer" = [])),
-    params(("name" = String, Path, description = "the role name")),
+    params(("name" = String, Path, description = "the role name", pattern = r"^[a-z0-9_-]{2,50}$")),
     responses(
         (status = 204, description = "deleted"),
         (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
@@ -209,6 +224,8 @@ pub async fn list_territories(
         (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`territory_exists`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn create_territory(
     State(state): State<AppState>,
@@ -224,13 +241,15 @@ pub async fn create_territory(
 
 /// Changes a territory's name, description or `is_active`.
 #[utoipa::path(patch, path = "/api/territories/{code}", tag = "directory", security(("bearer" = [])), request_body = UpdateTerritoryRequest,
-    params(("code" = String, Path, description = "the territory code")),
+    params(("code" = String, Path, description = "the territory code", pattern = r"^[a-z0-9-]{2,10}$")),
     responses(
         (status = 200, body = TerritoryView),
         (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`territory_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn update_territory(
     State(state): State<AppState>,
@@ -249,7 +268,7 @@ pub async fn update_territory(
 
 /// Makes a user a member of a territory. Idempotent: a member stays one, and 204 again.
 #[utoipa::path(put, path = "/api/users/{id}/territories/{code}", tag = "directory", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "the user id"), ("code" = String, Path, description = "the territory code")),
+    params(("id" = Uuid, Path, description = "the user id"), ("code" = String, Path, description = "the territory code", pattern = r"^[a-z0-9-]{2,10}$")),
     responses(
         (status = 204, description = "the user is a member"),
         (status = 400, description = "`validation_failed`: not a UUID", body = Problem, content_type = "application/problem+json"),
@@ -273,7 +292,7 @@ pub async fn add_member(
 /// Ends a membership and the roles the user held in that territory. Idempotent: 204 also
 /// when the user was not a member; 404 only when the user or the territory does not exist.
 #[utoipa::path(delete, path = "/api/users/{id}/territories/{code}", tag = "directory", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "the user id"), ("code" = String, Path, description = "the territory code")),
+    params(("id" = Uuid, Path, description = "the user id"), ("code" = String, Path, description = "the territory code", pattern = r"^[a-z0-9-]{2,10}$")),
     responses(
         (status = 204, description = "the user is not a member"),
         (status = 400, description = "`validation_failed`: not a UUID", body = Problem, content_type = "application/problem+json"),
@@ -297,13 +316,15 @@ pub async fn remove_member(
 /// Replaces the roles a user holds in a territory, in one transaction. A user who is not a
 /// member yet becomes one. Answers the roles now held there.
 #[utoipa::path(put, path = "/api/users/{id}/territories/{code}/roles", tag = "directory", security(("bearer" = [])), request_body = TerritoryRolesRequest,
-    params(("id" = Uuid, Path, description = "the user id"), ("code" = String, Path, description = "the territory code")),
+    params(("id" = Uuid, Path, description = "the user id"), ("code" = String, Path, description = "the territory code", pattern = r"^[a-z0-9-]{2,10}$")),
     responses(
         (status = 200, body = TerritoryRoles),
         (status = 400, description = "`validation_failed`: not a UUID, or `unknown_role` on `roles`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`user_not_found` or `territory_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn set_territory_roles(
     State(state): State<AppState>,

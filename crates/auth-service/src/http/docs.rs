@@ -34,7 +34,8 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 
     info(
         title = "auth-service",
         description = "Authentication, sessions and users. Errors are `application/problem+json` \
-                       with a stable `code`."
+                       with a stable `code`. No string anywhere may hold a NUL character \
+                       (U+0000): 400 `validation_failed`."
     ),
     paths(serve_document, serve_index),
     modifiers(&BearerScheme),

@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Deserializer, Visitor};
 
 use crate::caller::{self, bearer};
 use crate::error::{Error, FieldError};
@@ -65,13 +65,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     }
 }
 
-/// Parses a JSON document into `T`, describing failures as SPEC §2 problems. Anything but
+/// Parses a JSON document into `T`, describing failures as SPEC §2 problems. A struct is read
+/// only from a JSON object (any other top level is `validation_failed`), anything but
 /// whitespace after the document is `malformed_body`, and a NUL character in any string is
 /// `validation_failed` naming where it is (PostgreSQL cannot store it in text, and no field
 /// has a use for it).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    let value = deserialize(deserializer)?;
+    let value = deserialize(ObjectOnly(&mut *deserializer))?;
     deserializer
         .end()
         .map_err(|error| Error::MalformedBody(error.to_string()))?;
@@ -82,7 +83,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 }
 
 fn deserialize<'de, T: DeserializeOwned>(
-    deserializer: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+    deserializer: ObjectOnly<&mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>>,
 ) -> Result<T, Error> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -119,6 +120,76 @@ fn deserialize<'de, T: DeserializeOwned>(
             _ => Error::MalformedBody(inner.to_string()),
         }
     })
+}
+
+/// The top level of a body, where a struct is read only from a JSON object: serde's derived
+/// structs also take an array of their fields in order (`[null, null]` would clear a profile),
+/// which no route documents. Reading the struct as a map leaves every other shape to serde's
+/// own "invalid type" error. Everything else is passed through unchanged.
+struct ObjectOnly<D>(D);
+
+macro_rules! forward {
+    ($($method:ident($($argument:ident: $type:ty),*);)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(
+                self,
+                $($argument: $type,)*
+                visitor: V,
+            ) -> Result<V::Value, Self::Error> {
+                self.0.$method($($argument,)* visitor)
+            }
+        )*
+    };
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for ObjectOnly<D> {
+    type Error = D::Error;
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.deserialize_map(visitor)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.0.is_human_readable()
+    }
+
+    forward! {
+        deserialize_any();
+        deserialize_bool();
+        deserialize_i8();
+        deserialize_i16();
+        deserialize_i32();
+        deserialize_i64();
+        deserialize_i128();
+        deserialize_u8();
+        deserialize_u16();
+        deserialize_u32();
+        deserialize_u64();
+        deserialize_u128();
+        deserialize_f32();
+        deserialize_f64();
+        deserialize_char();
+        deserialize_str();
+        deserialize_string();
+        deserialize_bytes();
+        deserialize_byte_buf();
+        deserialize_option();
+        deserialize_unit();
+        deserialize_unit_struct(name: &'static str);
+        deserialize_newtype_struct(name: &'static str);
+        deserialize_seq();
+        deserialize_tuple(len: usize);
+        deserialize_tuple_struct(name: &'static str, len: usize);
+        deserialize_map();
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]);
+        deserialize_identifier();
+        deserialize_ignored_any();
+    }
 }
 
 /// Whether a JSON text that parsed contains `\u0000`. Raw control characters are invalid in
@@ -313,6 +384,20 @@ mod tests {
             parse_json::<Body>(b"{nope").unwrap_err(),
             Error::MalformedBody(_)
         ));
+    }
+
+    #[test]
+    fn a_struct_is_read_only_from_an_object() {
+        for body in [&br#"["a", 1]"#[..], b"[]", b"5", b"null", br#""a""#] {
+            assert_eq!(
+                field_of(parse_json::<Body>(body).unwrap_err()).1,
+                "invalid_type",
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(parse_json::<Vec<u32>>(b"[1, 2]").is_ok());
+        assert!(parse_json::<Option<Vec<u32>>>(b"null").unwrap().is_none());
     }
 
     #[test]

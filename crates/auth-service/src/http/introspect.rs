@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::error::Problem;
 use super::extract::Json;
+use super::schema;
 use super::views::no_store;
 use crate::error::Error;
 use crate::state::AppState;
@@ -22,8 +23,10 @@ pub struct IntrospectRequest {
 /// RFC 7662 token introspection for other services: `active` is false for an invalid token
 /// and for a token whose session has ended.
 #[utoipa::path(post, path = "/api/auth/introspect", tag = "tokens", request_body = IntrospectRequest,
-    responses((status = 200, body = Introspection),
+    responses((status = 200, body = schema::IntrospectionSchema),
         (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn introspect(
     State(state): State<AppState>,
@@ -55,15 +58,16 @@ pub async fn introspect(
     Ok(response)
 }
 
-/// `{active:false}`, or `{active:true, …the token's claims}` (RFC 7662).
-#[derive(Serialize, ToSchema)]
+/// `{active:false}`, or `{active:true, …the token's claims}` (RFC 7662); its schema is
+/// [`schema::IntrospectionSchema`].
+#[derive(Serialize)]
 pub struct Introspection {
     active: bool,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     token: Option<IntrospectedToken>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize)]
 pub struct IntrospectedToken {
     sub: Uuid,
     sid: Uuid,
@@ -73,7 +77,6 @@ pub struct IntrospectedToken {
     territory: Option<String>,
     exp: i64,
     iat: i64,
-    #[schema(example = "Bearer")]
     token_type: &'static str,
     iss: String,
     aud: String,

@@ -12,6 +12,7 @@ mod introspect;
 mod me;
 mod middleware;
 mod recovery;
+mod schema;
 pub mod serve;
 mod sessions;
 mod users;
@@ -86,13 +87,21 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document (`auth-service openapi`, `/api/docs/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    document(api())
+}
+
+/// The assembled document, with what the route attributes cannot say added.
+fn document(api: OpenApiRouter<AppState>) -> utoipa::openapi::OpenApi {
+    let mut document = api.split_for_parts().1;
+    schema::finish(&mut document);
+    document
 }
 
 /// Builds the router with all routes and layers.
 pub fn router(state: &AppState) -> Router {
     let server = &state.config.server;
-    let (api, document) = api().split_for_parts();
+    let document = document(api());
+    let (api, _) = api().split_for_parts();
     let routes = api
         .merge(docs::router(&document))
         .route_layer(axum::middleware::from_fn(middleware::label_route))

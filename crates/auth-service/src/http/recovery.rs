@@ -17,7 +17,11 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForgotPasswordRequest {
-    #[schema(example = "alice@example.com")]
+    #[schema(
+        example = "alice@example.com",
+        pattern = r#"^[^\s"@\x00-\x1F\x7F-\x9F]{1,64}@([^\W_]|-)+(\.([^\W_]|-)+)+$"#,
+        max_length = 254
+    )]
     email: String,
 }
 
@@ -29,6 +33,8 @@ pub struct ForgotPasswordRequest {
         (status = 202, description = "accepted; a link is mailed if the address has an account"),
         (status = 400, description = "`validation_failed`: not an email address", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`, with `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn forgot_password(
     State(state): State<AppState>,
@@ -49,7 +55,8 @@ pub struct ResetPasswordRequest {
     /// The token from the reset link.
     #[schema(value_type = String)]
     token: SecretString,
-    #[schema(value_type = String, format = Password)]
+    /// The password policy applies (see `POST /api/auth/signup`).
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     new_password: SecretString,
 }
 
@@ -58,6 +65,8 @@ pub struct ResetPasswordRequest {
     responses(
         (status = 204, description = "the password is changed and every session has ended"),
         (status = 400, description = "`invalid_token` (unknown, used or expired), or `validation_failed` listing every broken password rule", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn reset_password(
     State(state): State<AppState>,
@@ -77,7 +86,8 @@ pub async fn reset_password(
 pub struct ChangePasswordRequest {
     #[schema(value_type = String, format = Password)]
     current_password: SecretString,
-    #[schema(value_type = String, format = Password)]
+    /// The password policy applies (see `POST /api/auth/signup`).
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     new_password: SecretString,
 }
 
@@ -88,6 +98,8 @@ pub struct ChangePasswordRequest {
         (status = 400, description = "`validation_failed` listing every broken password rule", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`, or `invalid_credentials` for a wrong current password", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`too_many_attempts` after repeated wrong current passwords", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn change_password(
     State(state): State<AppState>,
@@ -126,6 +138,8 @@ pub struct VerifyEmailRequest {
     responses(
         (status = 204, description = "verified"),
         (status = 400, description = "`invalid_token`: unknown, used or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn verify_email(
     State(state): State<AppState>,

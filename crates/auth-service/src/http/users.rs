@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::error::Problem;
 use super::extract::{path_id, AdminRole, Authorized, Json};
+use super::schema::RoleName;
 use super::views::UserView;
 use crate::domain::{Login, NewAccount};
 use crate::error::Error;
@@ -19,14 +20,27 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
-    #[schema(example = "bob@example.com")]
+    /// An email address (stored lowercased). Its local part is at most 64 octets of UTF-8 after
+    /// lowercasing (RFC 5321 §4.5.3.1.1), which a pattern cannot count for non-ASCII text: the
+    /// pattern admits up to 64 ASCII characters, or up to 16 characters when any is not ASCII
+    /// (16 always fit). A longer non-ASCII local part within 64 octets is accepted as well.
+    #[schema(
+        example = "bob@example.com",
+        pattern = r#"^([!#-?A-~]{1,64}|[^\s"@\x00-\x1F\x7F-\x9F]{1,16})@([^\W_]|-)+(\.([^\W_]|-)+)+$"#,
+        max_length = 254
+    )]
     email: String,
-    #[schema(example = "bob")]
+    #[schema(example = "bob", pattern = r"^[A-Za-z0-9_.-]{3,50}$")]
     username: String,
-    #[schema(value_type = String, format = Password)]
+    /// The password policy applies (see `POST /api/auth/signup`).
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 128)]
     password: SecretString,
+    #[schema(
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,100}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     display_name: Option<String>,
-    /// Global roles; `["user"]` when absent.
+    /// Global roles, each an existing role; `["user"]` when absent.
+    #[schema(inline, value_type = Option<Vec<RoleName>>)]
     roles: Option<Vec<String>>,
     #[serde(default)]
     is_verified: bool,
@@ -40,6 +54,8 @@ pub struct CreateUserRequest {
         (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken` or `username_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn create_user(
     State(state): State<AppState>,
@@ -75,6 +91,8 @@ pub async fn create_user(
         (status = 400, description = "`validation_failed`: not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`, with `Retry-After`: too many requests from this address", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn user_by_id(
     State(state): State<AppState>,
@@ -100,6 +118,8 @@ pub async fn user_by_id(
         (status = 200, body = UserView),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`, with `Retry-After`: too many requests from this address", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn user_by_username(
     State(state): State<AppState>,
@@ -122,6 +142,8 @@ pub async fn user_by_username(
         (status = 200, body = UserView),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`, with `Retry-After`: too many requests from this address", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn user_by_email(
     State(state): State<AppState>,
@@ -143,6 +165,7 @@ pub struct ListQuery {
     /// Matches email, username or display name, case-insensitively.
     q: Option<String>,
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -161,6 +184,8 @@ pub struct UserList {
         (status = 200, body = UserList),
         (status = 400, description = "`validation_failed`: limit outside 1–100 or a bad cursor", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`, with `Retry-After`: too many requests from this address", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn list_users(
     State(state): State<AppState>,
@@ -197,26 +222,41 @@ pub async fn list_users(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUserRequest {
+    /// An email address (stored lowercased). Its local part is at most 64 octets of UTF-8 after
+    /// lowercasing (RFC 5321 §4.5.3.1.1), which a pattern cannot count for non-ASCII text: the
+    /// pattern admits up to 64 ASCII characters, or up to 16 characters when any is not ASCII
+    /// (16 always fit). A longer non-ASCII local part within 64 octets is accepted as well.
+    #[schema(
+        pattern = r#"^([!#-?A-~]{1,64}|[^\s"@\x00-\x1F\x7F-\x9F]{1,16})@([^\W_]|-)+(\.([^\W_]|-)+)+$"#,
+        max_length = 254
+    )]
     email: Option<String>,
+    #[schema(pattern = r"^[A-Za-z0-9_.-]{3,50}$")]
     username: Option<String>,
     #[serde(default, deserialize_with = "super::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,100}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
     display_name: Option<Option<String>>,
+    /// An `http` or `https` URL of at most 2048 characters.
     #[serde(default, deserialize_with = "super::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = r"^([\t-\r ]*|https?://[A-Za-z][A-Za-z0-9-]*(\.[A-Za-z][A-Za-z0-9-]*)*(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?)$")]
     avatar_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::extract::nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F]{0,1000}[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$")]
     bio: Option<Option<String>>,
     is_verified: Option<bool>,
     /// `false` ends the user's sessions at once.
     is_active: Option<bool>,
-    /// Replaces the global roles.
+    /// Replaces the global roles; each an existing role.
+    #[schema(inline, value_type = Option<Vec<RoleName>>)]
     roles: Option<Vec<String>>,
-    /// A new password (the policy applies); ends the user's sessions.
-    #[schema(value_type = Option<String>, format = Password)]
+    /// A new password (the policy applies); ends the user's sessions. Not with `password_hash`.
+    #[schema(value_type = Option<String>, format = Password, min_length = 8, max_length = 128)]
     password: Option<SecretString>,
-    /// An existing bcrypt or argon2 hash, taken as is (imports); ends the user's sessions.
+    /// An existing bcrypt (cost 4–14) or argon2id hash, taken as is (imports); ends the user's
+    /// sessions. Not with `password`.
+    #[schema(
+        pattern = r"^(\$2[aby]\$(0[4-9]|1[0-4])\$[./A-Za-z0-9]{53}|\$argon2id\$v=19\$m=[1-9][0-9]{3,4},t=[1-9],p=1\$[A-Za-z0-9+/]{21}[AQgw]\$[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048])$"
+    )]
     password_hash: Option<String>,
 }
 
@@ -229,6 +269,9 @@ pub struct PatchUserRequest {
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken`, `username_taken`, or `last_admin` when no active administrator would remain", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn patch_user(
     State(state): State<AppState>,
@@ -271,6 +314,7 @@ impl From<PatchUserRequest> for PatchForm {
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: no valid bearer token", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn delete_user(
     State(state): State<AppState>,

@@ -109,8 +109,48 @@ async fn the_document_describes_every_route_with_its_answers(backend: Backend) {
                 operation["summary"].is_string(),
                 "{method} {path} has no summary"
             );
+            // Issue 16: every status the server answers is documented.
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415"] {
+                    assert!(
+                        answers.contains_key(status),
+                        "{method} {path} takes a body but documents no {status}"
+                    );
+                }
+            }
+            let bearer_only = operation["security"]
+                .as_array()
+                .is_some_and(|schemes| !schemes.iter().any(|s| s.as_object().unwrap().is_empty()));
+            if bearer_only {
+                assert!(
+                    answers.contains_key("401"),
+                    "{method} {path} needs a bearer token but documents no 401"
+                );
+            }
         }
     }
+    // An inactive token's answer matches its own schema; users pages are 1–100 long.
+    let introspection = &document["components"]["schemas"]["Introspection"]["oneOf"];
+    assert_eq!(introspection[0]["required"], serde_json::json!(["active"]));
+    assert_eq!(
+        introspection[0]["properties"]["active"]["enum"],
+        serde_json::json!([false])
+    );
+    assert_eq!(introspection[0]["additionalProperties"], false);
+    let limit = document["paths"]["/api/users"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|parameter| parameter["name"] == "limit")
+        .unwrap();
+    assert_eq!(limit["schema"]["minimum"], 1);
+    assert_eq!(limit["schema"]["maximum"], 100);
+    assert_eq!(
+        document["components"]["schemas"]["LoginRequest"]["oneOf"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
     let mut refs = Vec::new();
     references(&document, &mut refs);
     assert!(refs.iter().any(|r| r == "#/components/schemas/Problem"));
@@ -203,8 +243,65 @@ async fn the_rest_of_the_api_keeps_the_strict_csp(backend: Backend) {
     assert_eq!(missing.json::<Value>().await.unwrap()["code"], "not_found");
 }
 
+/// The email pattern counts characters, the server counts the local part's octets (RFC 5321
+/// §4.5.3.1.1, after lowercasing): every local part the pattern admits fits in 64 octets.
+async fn the_email_pattern_admits_only_addresses_the_server_accepts(backend: Backend) {
+    let app = backend.app_with(crate::support::with_admin).await;
+    let admin = app.admin().await;
+    let document: Value = app
+        .get("/api/docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let patterns: Vec<&str> = ["SignupRequest", "CreateUserRequest", "PatchUserRequest"]
+        .iter()
+        .map(|name| {
+            document["components"]["schemas"][name]["properties"]["email"]["pattern"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        patterns.iter().all(|pattern| *pattern == patterns[0]),
+        "{patterns:?}"
+    );
+    let pattern = regex::Regex::new(patterns[0]).unwrap();
+
+    // (local part, admitted by the pattern, accepted by the server)
+    let cases = [
+        ("a".repeat(64), true, true),
+        ("\u{1D538}".repeat(16), true, true), // 4 octets each: 64
+        ("\u{23A}".repeat(16), true, true),   // 2 octets, 3 once lowercased
+        ("\u{130}".repeat(16), true, true),   // lowercases to two characters, 3 octets
+        ("a".repeat(65), false, false),
+        ("\u{1D538}".repeat(17), false, false), // 68 octets
+        // Beyond what a pattern can count: 20 characters, 40 octets.
+        ("\u{E9}".repeat(20), false, true),
+    ];
+    for (index, (local, admitted, accepted)) in cases.iter().enumerate() {
+        let email = format!("{local}@example.com");
+        assert_eq!(pattern.is_match(&email), *admitted, "{email}");
+        let created = app
+            .post_as(
+                "/api/users",
+                &admin.access_token,
+                &serde_json::json!({
+                    "email": email,
+                    "username": format!("user{index}"),
+                    "password": "a long enough passphrase",
+                }),
+            )
+            .await;
+        let status = created.status().as_u16();
+        let body = created.text().await.unwrap();
+        assert_eq!(status, if *accepted { 201 } else { 400 }, "{email}: {body}");
+    }
+}
+
 backend_tests!(
     the_document_describes_every_route_with_its_answers,
+    the_email_pattern_admits_only_addresses_the_server_accepts,
     the_binary_prints_the_served_document,
     swagger_ui_is_served_from_the_binary_under_its_own_csp,
     the_rest_of_the_api_keeps_the_strict_csp,

@@ -200,6 +200,61 @@ async fn logout_with_the_refresh_token_alone_works(backend: Backend) {
     assert_eq!(anonymous.status(), 401);
 }
 
+/// SPEC §2: unknown JSON fields are refused (400) on every route, logout with a bearer too;
+/// the refused request ends nothing.
+async fn logout_with_a_bearer_refuses_what_every_route_refuses(backend: Backend) {
+    let app = backend.app().await;
+    let alice = app.signed_up("alice").await;
+
+    let unknown = app
+        .post_as(
+            "/api/auth/logout",
+            &alice.access_token,
+            &json!({ "refresh_token": null, "extra": 1 }),
+        )
+        .await;
+    let not_json = app
+        .http
+        .post(app.url("/api/auth/logout"))
+        .bearer_auth(&alice.access_token)
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let garbage = app
+        .http
+        .post(app.url("/api/auth/logout"))
+        .bearer_auth(&alice.access_token)
+        .header("content-type", "application/json")
+        .body("\0")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(unknown.status(), 400);
+    let problem: Value = unknown.json().await.unwrap();
+    assert_eq!(problem["code"], "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "extra");
+    assert_eq!(problem["errors"][0]["code"], "unknown_field");
+    assert_eq!(not_json.status(), 415);
+    assert_eq!(garbage.status(), 400);
+    assert_eq!(
+        app.get_as("/api/auth/me", &alice.access_token)
+            .await
+            .status(),
+        200
+    );
+    let empty = app
+        .http
+        .post(app.url("/api/auth/logout"))
+        .bearer_auth(&alice.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 204);
+}
+
 async fn sessions_are_listed_newest_first_with_the_current_one_marked(backend: Backend) {
     let app = backend.app().await;
     let alice = app.signed_up("alice").await;
@@ -445,6 +500,7 @@ backend_tests! {
     the_refresh_cookie_works_only_with_a_json_content_type,
     logout_ends_the_session_and_clears_the_cookie,
     logout_with_the_refresh_token_alone_works,
+    logout_with_a_bearer_refuses_what_every_route_refuses,
     sessions_are_listed_newest_first_with_the_current_one_marked,
     a_session_can_be_ended_by_its_owner_only,
     ending_all_other_sessions_keeps_the_current_one,

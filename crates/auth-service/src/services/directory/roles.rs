@@ -38,7 +38,7 @@ impl NewRole {
         let mut permissions = permissions.unwrap_or_default();
         if permissions
             .iter()
-            .any(|p| p.trim().is_empty() || p.len() > MAX_NAME)
+            .any(|p| p.trim().is_empty() || p.chars().count() > MAX_NAME)
         {
             errors.push(FieldError::new(
                 "permissions",

@@ -157,6 +157,68 @@ async fn trailing_garbage_after_a_json_body_is_malformed_body(backend: Backend) 
     );
 }
 
+async fn a_body_that_is_not_a_json_object_is_validation_failed(backend: Backend) {
+    let app = backend.app().await;
+    let alice = app.signed_up("alice").await;
+    let send = |body: &'static str| {
+        app.http
+            .patch(app.url("/api/auth/me"))
+            .bearer_auth(&alice.access_token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    app.http
+        .patch(app.url("/api/auth/me"))
+        .bearer_auth(&alice.access_token)
+        .json(&json!({ "display_name": "Alice", "bio": "hello" }))
+        .send()
+        .await
+        .unwrap();
+
+    // serde's derived structs read an array as the fields in order: `[null, null]` would
+    // clear the profile. Every other shape but an object is refused too.
+    for body in [
+        "[null, null]",
+        "[]",
+        "[\"Bob\"]",
+        "\"text\"",
+        "5",
+        "true",
+        "null",
+    ] {
+        let (status, code, problem_body) = problem(send(body).await.unwrap()).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "validation_failed"),
+            "{body}: {problem_body}"
+        );
+        assert_eq!(
+            problem_body["errors"][0]["code"], "invalid_type",
+            "{body}: {problem_body}"
+        );
+    }
+    let login = post_raw(
+        &app,
+        "/api/auth/login",
+        r#"["alice", null, "whatever it is"]"#,
+    )
+    .await;
+    let (status, code, problem_body) = problem(login).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "validation_failed"),
+        "{problem_body}"
+    );
+
+    let me = app.get_as("/api/auth/me", &alice.access_token).await;
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(
+        (me["display_name"].as_str(), me["bio"].as_str()),
+        (Some("Alice"), Some("hello"))
+    );
+}
+
 async fn a_made_up_method_is_counted_as_other(backend: Backend) {
     let app = backend.app().await;
     let made_up = format!(
@@ -193,5 +255,6 @@ backend_tests! {
     a_nul_byte_in_a_path_query_or_json_string_is_validation_failed,
     a_nul_byte_in_a_grpc_string_field_is_invalid_argument,
     trailing_garbage_after_a_json_body_is_malformed_body,
+    a_body_that_is_not_a_json_object_is_validation_failed,
     a_made_up_method_is_counted_as_other,
 }

@@ -1,0 +1,112 @@
+"""Schemathesis hooks for `.ci/schemathesis`.
+
+Every request carries an administrator's token. A fuzzed `POST /api/auth/logout` or `DELETE /api/auth/sessions/{id}` may end the session
+its token belongs to, so those operations get a token of their own, logged in for each
+request; every other operation shares one token, fetched again after a 401.
+
+Requests meant to be valid (schemathesis' positive mode) get values that must exist in the
+server's data, which no schema can know: role names become built-in roles, and a users cursor
+(which only the server issues) is left out, and the administrator's own credentials are not
+changed (the run would lock itself out). A signup whose password contains the username or
+the email's local part is not generated as valid: that rule spans two fields.
+"""
+
+import json
+import os
+import urllib.request
+
+import schemathesis
+
+BASE_URL = os.environ["SCHEMATHESIS_BASE_URL"]
+USERNAME = os.environ["SCHEMATHESIS_ADMIN_USERNAME"]
+PASSWORD = os.environ["SCHEMATHESIS_ADMIN_PASSWORD"]
+
+
+def login() -> str:
+    body = json.dumps({"username": USERNAME, "password": PASSWORD}).encode()
+    request = urllib.request.Request(
+        f"{BASE_URL}/api/auth/login",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["access_token"]
+
+
+class Admin:
+    def get(self, case, context):
+        return login()
+
+    def set(self, case, data, context):
+        case.headers = case.headers or {}
+        case.headers["Authorization"] = f"Bearer {data}"
+
+
+# Operations that can end the session of the token they are given: a fresh token each time.
+schemathesis.auth(refresh_interval=None).apply_to(method="POST", path="/api/auth/logout").apply_to(
+    method="DELETE", path="/api/auth/sessions/{id}"
+)(Admin)
+
+# Everything else: one token, fetched again once a 401 shows it has ended.
+schemathesis.auth().skip_for(method="POST", path="/api/auth/logout").skip_for(
+    method="DELETE", path="/api/auth/sessions/{id}"
+)(Admin)
+
+
+BUILT_IN_ROLES = ["admin", "moderator", "user"]
+ROLE_BODIES = {
+    ("POST", "/api/users"),
+    ("PATCH", "/api/users/{id}"),
+    ("PUT", "/api/users/{id}/territories/{code}/roles"),
+}
+SIGNUPS = {("POST", "/api/auth/signup"), ("POST", "/api/auth/register"), ("POST", "/api/users")}
+
+
+def is_positive(case) -> bool:
+    meta = getattr(case, "meta", None)
+    return meta is not None and meta.generation.mode.is_positive
+
+
+def key(case):
+    return (case.operation.method.upper(), case.operation.path)
+
+
+_admin_id = None
+
+
+def admin_id() -> str:
+    global _admin_id
+    if _admin_id is None:
+        request = urllib.request.Request(
+            f"{BASE_URL}/api/auth/me", headers={"Authorization": f"Bearer {login()}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            _admin_id = json.load(response)["id"]
+    return _admin_id
+
+
+@schemathesis.hook
+def map_case(context, case):
+    if not is_positive(case):
+        return case
+    # The fuzzer must not lock itself out: its own credentials are not changed.
+    if key(case) == ("PATCH", "/api/users/{id}") and isinstance(case.body, dict):
+        if (case.path_parameters or {}).get("id") == admin_id():
+            for field in ("email", "username", "password", "password_hash", "is_active"):
+                case.body.pop(field, None)
+    if key(case) in ROLE_BODIES and isinstance(case.body, dict) and isinstance(case.body.get("roles"), list):
+        roles = case.body["roles"]
+        case.body["roles"] = [BUILT_IN_ROLES[i % len(BUILT_IN_ROLES)] for i in range(len(roles))]
+    if key(case) == ("GET", "/api/users") and case.query:
+        case.query.pop("cursor", None)
+    return case
+
+
+@schemathesis.hook
+def filter_case(context, case):
+    if not is_positive(case) or key(case) not in SIGNUPS or not isinstance(case.body, dict):
+        return True
+    password = str(case.body.get("password", "")).lower()
+    names = [str(case.body.get("username", "")).lower(), str(case.body.get("email", "")).split("@")[0].lower()]
+    return not any(len(name) >= 3 and name in password for name in names)
