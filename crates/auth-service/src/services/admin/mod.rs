@@ -315,7 +315,8 @@ impl Admin {
         }
         let changed = changed_fields(&fields);
         let actor = caller.user_id();
-        let effects = |before: &User, after: Option<&User>, ended: &[Uuid]| {
+        let effects = |(before, after, ended): &(User, Option<User>, Vec<Uuid>)| {
+            let after = after.as_ref();
             let audit = ctx.audit(
                 AuditAction::UserUpdated,
                 Some(actor),
@@ -350,7 +351,7 @@ impl Admin {
         let scope = ctx.admin_scope(caller).await?;
         ctx.changeable(&scope, id).await?;
         let actor = caller.user_id();
-        let effects = |before: &User, _: Option<&User>, ended: &[Uuid]| {
+        let effects = |(before, _, ended): &(User, Option<User>, Vec<Uuid>)| {
             Effects {
                 events: vec![ctx.event(Event::UserDeleted { user_id: before.id })],
                 audit: vec![ctx.audit(
