@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::dialect::*;
 use super::rows::{
-    credentials_by_id, end_user_sessions, grant_roles, insert_user, join, void_links, write_effects,
+    commit, credentials_by_id, end_user_sessions, grant_roles, insert_user, join, void_links, Run,
 };
 use super::PgStore;
 use crate::domain::user::UserPatch;
@@ -20,9 +20,8 @@ use crate::store::shared::admin::{admin_store, like_pattern};
 /// PostgreSQL: a transaction-scoped advisory lock serialises administrators' changes to users.
 async fn take_admin_turn(tx: &mut Tx<'_>) -> StoreResult<()> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('auth-service:user-admin'))")
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
+        .run(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use sqlx::QueryBuilder;
 
 use super::dialect::*;
-use super::rows::write_effects;
+use super::rows::commit;
 use super::PgStore;
 use crate::domain::audit::AuditRecord;
 use crate::store::contract::AuditStore;

@@ -9,6 +9,8 @@ use crate::store::error::{StoreError, Unique};
 
 pub(super) type Db = Postgres;
 pub(super) type Tx<'c> = Transaction<'c, Postgres>;
+/// The bound parameters of a query.
+pub(super) type DbArgs<'q> = sqlx::postgres::PgArguments;
 pub(super) type Conn = PgConnection;
 /// A UUID column as read back: PostgreSQL has a native `uuid` type.
 pub(super) type DbUuid = Uuid;

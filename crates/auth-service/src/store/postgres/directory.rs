@@ -9,7 +9,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::dialect::*;
-use super::rows::{grant_roles, join, missing, write_effects};
+use super::rows::{commit, grant_roles, join, missing, write_effects, Run};
 use super::PgStore;
 use crate::domain::authority::{Grant, Grants};
 use crate::domain::directory::{Role, Territory, TerritoryPatch};
@@ -37,9 +37,8 @@ async fn lock_membership(tx: &mut Tx<'_>, user_id: Uuid, code: &str) -> StoreRes
     )
     .bind(id(user_id))
     .bind(code)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_error)?;
+    .run(&mut **tx)
+    .await?;
     Ok(())
 }
 

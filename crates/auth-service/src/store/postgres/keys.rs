@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 use super::dialect::*;
+use super::rows::Run;
 use super::PgStore;
 use crate::store::contract::KeyStore;
 use crate::store::error::StoreResult;

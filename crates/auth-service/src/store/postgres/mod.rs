@@ -13,16 +13,19 @@ mod users;
 
 use std::str::FromStr;
 
-use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
-use self::dialect::{db_error, Tx};
-use self::rows::write_effects;
+use self::dialect::{db_error, Db, Tx};
+use self::rows::commit;
 use crate::config::DatabaseConfig;
 use crate::store::contract::Store;
 use crate::store::effects::Effects;
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::shared::store::store_impl;
+
+/// PostgreSQL: whether the bookkeeping table exists, from the catalogue.
+const MIGRATIONS_TABLE_EXISTS: &str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -57,63 +60,18 @@ impl PgStore {
             .close()
             .await
             .ok();
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections)
-            .min_connections(config.min_connections)
-            .acquire_timeout(config.acquire_timeout)
+        let pool = Self::pool_options(config)
             .connect_with(options)
             .await
             .map_err(StoreError::from_sqlx)?;
         Ok(Self { pool })
     }
-
-    async fn applied_migrations(&self) -> StoreResult<i64> {
-        // PostgreSQL: the bookkeeping table is missing before the first migration.
-        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        if !exists {
-            return Ok(0);
-        }
-        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)
-    }
 }
 
-#[async_trait]
-impl Store for PgStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        Ok(())
-    }
-
-    async fn migrate(&self) -> StoreResult<usize> {
-        let before = self.applied_migrations().await?;
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|error| StoreError::Other(error.into()))?;
-        let after = self.applied_migrations().await?;
-        Ok(usize::try_from(after - before).unwrap_or(0))
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    async fn record_effects(&self, effects: &Effects) -> StoreResult<()> {
-        let (_turn, mut tx) = self.begin_write().await?;
-        write_effects(&mut tx, effects).await?;
-        tx.commit().await.map_err(db_error)
+store_impl! {
+    impl Store for PgStore {
+        fn backend(&self) -> &'static str {
+            "postgres"
+        }
     }
 }

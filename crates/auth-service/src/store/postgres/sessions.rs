@@ -7,7 +7,9 @@ use sqlx::postgres::PgArguments;
 use uuid::Uuid;
 
 use super::dialect::*;
-use super::rows::{end_user_sessions, insert_session, user_fields, write_effects};
+use super::rows::{
+    commit_found, end_user_sessions, insert_session, user_fields, write_effects, Run,
+};
 use super::PgStore;
 use crate::domain::session::SessionState;
 use crate::domain::{EndReason, Session};
@@ -16,7 +18,9 @@ use crate::store::effects::{Effects, EffectsOf, OutboxEvent};
 use crate::store::error::StoreResult;
 use crate::store::records::{NewRefreshToken, NewSession, Rotation};
 use crate::store::shared::rows::{SessionRow, UserRow};
-use crate::store::shared::sessions::{session_store, SessionStateRow, SpentRow, SESSION_COLUMNS};
+use crate::store::shared::sessions::{
+    session_store, Presented, SessionStateRow, SpentRow, SESSION_COLUMNS,
+};
 
 /// PostgreSQL: `OFFSET` alone skips the sessions a user may keep.
 const BEYOND_MAX_SESSIONS: &str =
@@ -103,69 +107,65 @@ struct RotatedRow {
     user: UserRow<DbUuid, DbList>,
 }
 
-session_store! {
-    impl SessionStore for PgStore {
-        /// PostgreSQL: one statement of data-modifying CTEs, events written by `FoundEvents`.
-        async fn rotate_refresh_token(
-            &self,
-            hash: &[u8],
-            successor: &NewRefreshToken,
-            now: DateTime<Utc>,
-            idle_deadline: DateTime<Utc>,
-            territory: Option<&str>,
-            events: EffectsOf<'_, (Uuid, Uuid), Vec<OutboxEvent>>,
-        ) -> StoreResult<Rotation> {
-            // One statement, so one round trip and its own transaction: the compare-and-set (only
-            // a live token of an active session is spent, once), the session's activity, the
-            // successor in the same session, the events of the rotation, and the
-            // session's user. The foreign key from the spent token to its successor is checked at
-            // the end of the statement.
-            let sql = format!(
-                "WITH spent AS ( \
-                   UPDATE refresh_tokens SET spent_at = $2, successor_id = $3 \
-                   WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > $2 \
-                     AND session_id IN (SELECT id FROM sessions \
-                       WHERE ended_at IS NULL AND expires_at > $2 AND idle_expires_at > $2) \
-                   RETURNING session_id), \
-                 touched AS ( \
-                   UPDATE sessions SET last_activity_at = $2, idle_expires_at = $4 \
-                   WHERE id = (SELECT session_id FROM spent) RETURNING id, user_id), \
-                 successor AS ( \
-                   INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
-                   SELECT $3, id, $5, $6, $7 FROM touched RETURNING id), \
-                 {events} \
-                 SELECT t.id AS session_id, t.user_id AS session_user_id, \
-                        u.deleted_at IS NULL AS present, {user} \
-                 FROM touched t JOIN users u ON u.id = t.user_id",
-                events = FoundEvents::cte("touched", 9),
-                user = user_fields("$8"),
-            );
-            let query = sqlx::query_as(&sql)
-                .bind(hash)
-                .bind(ts(now))
-                .bind(id(successor.id))
-                .bind(ts(idle_deadline))
-                .bind(&successor.hash)
-                .bind(ts(successor.created_at))
-                .bind(ts(successor.expires_at))
-                .bind(territory);
-            let spent: Option<RotatedRow> = FoundEvents::new(events)
-                .bind(query)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_error)?;
-            if let Some(row) = spent {
-                let user = row
-                    .present
-                    .then(|| Box::new(row.user.into_credentials().user));
-                return Ok(Rotation::Rotated {
-                    session_id: row.session_id,
-                    user_id: row.session_user_id,
-                    user,
-                });
-            }
-            // Nothing was spent: say why, from what the token is now.
-            rotation_refused(&mut *self.connection().await?, hash, now).await
+impl PgStore {
+    /// PostgreSQL: one statement of data-modifying CTEs, events written by `FoundEvents`.
+    async fn rotate(&self, p: Presented<'_>) -> StoreResult<Rotation> {
+        let (hash, successor, now) = (p.hash, p.successor, p.now);
+        let (idle_deadline, territory, events) = (p.idle_deadline, p.territory, p.events);
+        // One statement, so one round trip and its own transaction: the compare-and-set (only
+        // a live token of an active session is spent, once), the session's activity, the
+        // successor in the same session, the events of the rotation, and the
+        // session's user. The foreign key from the spent token to its successor is checked at
+        // the end of the statement.
+        let sql = format!(
+            "WITH spent AS ( \
+               UPDATE refresh_tokens SET spent_at = $2, successor_id = $3 \
+               WHERE token_hash = $1 AND spent_at IS NULL AND expires_at > $2 \
+                 AND session_id IN (SELECT id FROM sessions \
+                   WHERE ended_at IS NULL AND expires_at > $2 AND idle_expires_at > $2) \
+               RETURNING session_id), \
+             touched AS ( \
+               UPDATE sessions SET last_activity_at = $2, idle_expires_at = $4 \
+               WHERE id = (SELECT session_id FROM spent) RETURNING id, user_id), \
+             successor AS ( \
+               INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
+               SELECT $3, id, $5, $6, $7 FROM touched RETURNING id), \
+             {events} \
+             SELECT t.id AS session_id, t.user_id AS session_user_id, \
+                    u.deleted_at IS NULL AS present, {user} \
+             FROM touched t JOIN users u ON u.id = t.user_id",
+            events = FoundEvents::cte("touched", 9),
+            user = user_fields("$8"),
+        );
+        let query = sqlx::query_as(&sql)
+            .bind(hash)
+            .bind(ts(now))
+            .bind(id(successor.id))
+            .bind(ts(idle_deadline))
+            .bind(&successor.hash)
+            .bind(ts(successor.created_at))
+            .bind(ts(successor.expires_at))
+            .bind(territory);
+        let spent: Option<RotatedRow> = FoundEvents::new(events)
+            .bind(query)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if let Some(row) = spent {
+            let user = row
+                .present
+                .then(|| Box::new(row.user.into_credentials().user));
+            return Ok(Rotation::Rotated {
+                session_id: row.session_id,
+                user_id: row.session_user_id,
+                user,
+            });
         }
+        // Nothing was spent: say why, from what the token is now.
+        rotation_refused(&mut *self.connection().await?, hash, now).await
     }
+}
+
+session_store! {
+    impl SessionStore for PgStore {}
 }

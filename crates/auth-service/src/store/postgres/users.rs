@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::dialect::*;
-use super::rows::{credentials_by_id, insert_session, insert_user, user_fields, write_effects};
+use super::rows::{
+    commit, commit_found, credentials_by_id, insert_session, insert_user, user_fields, Run,
+};
 use super::PgStore;
 use crate::domain::user::{Credentials, DEFAULT_ROLE};
 use crate::domain::{Login, ProfilePatch, User};

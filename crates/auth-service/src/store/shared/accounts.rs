@@ -40,9 +40,8 @@ macro_rules! account_store {
                 .bind(id(user_id))
                 .bind(password_hash)
                 .bind(ts(now))
-                .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
+                .run(&mut **tx)
+                .await?;
             Ok(())
         }
 
@@ -69,9 +68,8 @@ macro_rules! account_store {
                 )
                 .bind(id(token.user_id))
                 .bind(token.purpose.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .run(&mut *tx)
+                .await?;
                 sqlx::query(
                     "INSERT INTO one_time_tokens (id, user_id, purpose, token_hash, created_at, expires_at) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -82,11 +80,9 @@ macro_rules! account_store {
                 .bind(&token.hash)
                 .bind(ts(token.created_at))
                 .bind(ts(token.expires_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                write_effects(&mut tx, effects).await?;
-                tx.commit().await.map_err(db_error)
+                .run(&mut *tx)
+                .await?;
+                commit(tx, effects).await
             }
 
             async fn one_time_token_user(
@@ -127,8 +123,7 @@ macro_rules! account_store {
                 void_links(&mut tx, user_id).await?;
                 let ended =
                     end_user_sessions(&mut tx, user_id, None, EndReason::PasswordReset, now).await?;
-                write_effects(&mut tx, &effects(&(user_id, ended))).await?;
-                tx.commit().await.map_err(db_error)?;
+                commit(tx, &effects(&(user_id, ended))).await?;
                 Ok(Some(user_id))
             }
 
@@ -148,8 +143,7 @@ macro_rules! account_store {
                     end_user_sessions(&mut tx, user_id, Some(keep), EndReason::PasswordReset, now)
                         .await?;
                 let count = ended.len() as u64;
-                write_effects(&mut tx, &effects(&(user_id, ended))).await?;
-                tx.commit().await.map_err(db_error)?;
+                commit(tx, &effects(&(user_id, ended))).await?;
                 Ok(count)
             }
 
@@ -168,11 +162,9 @@ macro_rules! account_store {
                 sqlx::query("UPDATE users SET is_verified = TRUE, updated_at = $2 WHERE id = $1")
                     .bind(id(user_id))
                     .bind(ts(now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                write_effects(&mut tx, &effects(&(user_id, Vec::new()))).await?;
-                tx.commit().await.map_err(db_error)?;
+                    .run(&mut *tx)
+                    .await?;
+                commit(tx, &effects(&(user_id, Vec::new()))).await?;
                 Ok(Some(user_id))
             }
         }

@@ -32,10 +32,8 @@ macro_rules! admin_store {
                 sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
                     .bind(id(user_id))
                     .bind(ts(now))
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db_error)?
-                    .rows_affected();
+                    .run(&mut **tx)
+                    .await?;
             if exists == 0 {
                 return Ok(None);
             }
@@ -83,8 +81,7 @@ macro_rules! admin_store {
                         )));
                     }
                 }
-                write_effects(&mut tx, effects).await?;
-                tx.commit().await.map_err(db_error)
+                commit(tx, effects).await
             }
 
             async fn list_users(&self, query: &UserQuery<'_>) -> StoreResult<Vec<User>> {
@@ -153,15 +150,13 @@ macro_rules! admin_store {
                 .bind(patch.is_verified)
                 .bind(patch.is_active)
                 .bind(&patch.password_hash)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .run(&mut *tx)
+                .await?;
                 if let Some(roles) = &patch.roles {
                     sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND territory_code IS NULL")
                         .bind(id(user_id))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
+                        .run(&mut *tx)
+                        .await?;
                     grant_roles(&mut tx, user_id, roles, None, now).await?;
                 }
                 refuse_losing_the_last_admin(&mut tx).await?;
@@ -177,8 +172,7 @@ macro_rules! admin_store {
                     .await?
                     .map(|c| c.user);
                 let change = (before, after, ended);
-                write_effects(&mut tx, &effects(&change)).await?;
-                tx.commit().await.map_err(db_error)?;
+                commit(tx, &effects(&change)).await?;
                 Ok(change.1)
             }
 
@@ -196,14 +190,12 @@ macro_rules! admin_store {
                 sqlx::query("UPDATE users SET deleted_at = $2 WHERE id = $1")
                     .bind(id(user_id))
                     .bind(ts(now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+                    .run(&mut *tx)
+                    .await?;
                 refuse_losing_the_last_admin(&mut tx).await?;
                 void_links(&mut tx, user_id).await?;
                 let ended = end_user_sessions(&mut tx, user_id, None, EndReason::Admin, now).await?;
-                write_effects(&mut tx, &effects(&(before, None, ended))).await?;
-                tx.commit().await.map_err(db_error)?;
+                commit(tx, &effects(&(before, None, ended))).await?;
                 Ok(true)
             }
         }

@@ -89,8 +89,7 @@ macro_rules! audit_store {
                     });
                     grant.build().execute(&mut *tx).await.map_err(db_error)?;
                 }
-                write_effects(&mut tx, effects).await?;
-                tx.commit().await.map_err(db_error)?;
+                commit(tx, effects).await?;
                 Ok(users.len() as u64)
             }
         }

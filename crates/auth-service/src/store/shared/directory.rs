@@ -66,11 +66,9 @@ macro_rules! directory_store {
                 .bind(&role.description)
                 .bind(Json(&role.permissions))
                 .bind(ts(role.created_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                write_effects(&mut tx, effects).await?;
-                tx.commit().await.map_err(db_error)
+                .run(&mut *tx)
+                .await?;
+                commit(tx, effects).await
             }
 
             async fn delete_role(
@@ -88,18 +86,15 @@ macro_rules! directory_store {
                         .map_err(db_error)?;
                 let deleted = sqlx::query("DELETE FROM roles WHERE name = $1")
                     .bind(name)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?
-                    .rows_affected();
+                    .run(&mut *tx)
+                    .await?;
                 if deleted == 0 {
                     return Ok(false);
                 }
                 let mut holders: Vec<Uuid> = holders.into_iter().map(Uuid::from).collect();
                 holders.sort();
                 holders.dedup();
-                write_effects(&mut tx, &effects(&holders)).await?;
-                tx.commit().await.map_err(db_error)?;
+                commit(tx, &effects(&holders)).await?;
                 Ok(true)
             }
 
@@ -128,11 +123,9 @@ macro_rules! directory_store {
                 .bind(territory.is_active)
                 .bind(ts(territory.created_at))
                 .bind(ts(territory.updated_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                write_effects(&mut tx, effects).await?;
-                tx.commit().await.map_err(db_error)
+                .run(&mut *tx)
+                .await?;
+                commit(tx, effects).await
             }
 
             async fn update_territory(
@@ -165,8 +158,7 @@ macro_rules! directory_store {
                     .await
                     .map_err(db_error)?;
                 let change = (Territory::from(before), Territory::from(after));
-                write_effects(&mut tx, &effects(&change)).await?;
-                tx.commit().await.map_err(db_error)?;
+                commit(tx, &effects(&change)).await?;
                 Ok(Some(change.1))
             }
 
@@ -202,10 +194,8 @@ macro_rules! directory_store {
                 )
                 .bind(id(user_id))
                 .bind(code)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?
-                .rows_affected();
+                .run(&mut *tx)
+                .await?;
                 if let Some(why) = missing(&mut tx, user_id, code).await? {
                     return Ok(why);
                 }
@@ -233,8 +223,7 @@ macro_rules! directory_store {
                 lock_membership(&mut tx, user_id, code).await?;
                 let before = drop_territory_roles(&mut tx, user_id, code).await?;
                 grant_roles(&mut tx, user_id, roles, Some(code), now).await?;
-                write_effects(&mut tx, &effects(&(joined, before))).await?;
-                tx.commit().await.map_err(db_error)?;
+                commit(tx, &effects(&(joined, before))).await?;
                 Ok(MemberChange::Done { changed: true })
             }
         }

@@ -27,9 +27,8 @@ macro_rules! key_store {
                 let (_turn, mut tx) = self.begin_write().await?;
                 sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND revoked_at IS NULL")
                     .bind(ts(key.created_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+                    .run(&mut *tx)
+                    .await?;
                 sqlx::query(
                     "INSERT INTO signing_keys (kid, algorithm, public_key, private_key, sealed, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -40,9 +39,8 @@ macro_rules! key_store {
                 .bind(&key.private_key)
                 .bind(key.sealed)
                 .bind(ts(key.created_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .run(&mut *tx)
+                .await?;
                 tx.commit().await.map_err(db_error)
             }
 
@@ -54,10 +52,8 @@ macro_rules! key_store {
                 .bind(kid)
                 .bind(ts(now))
                 .bind(WIPED)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error)?
-                .rows_affected();
+                .run(&mut *self.connection().await?)
+                .await?;
                 Ok(revoked > 0)
             }
 
@@ -68,9 +64,8 @@ macro_rules! key_store {
                 )
                 .bind(kid)
                 .bind(sealed)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .run(&mut *tx)
+                .await?;
                 tx.commit().await.map_err(db_error)
             }
 
@@ -79,9 +74,8 @@ macro_rules! key_store {
                 sqlx::query("UPDATE signing_keys SET private_key = $2 WHERE kid = $1")
                     .bind(kid)
                     .bind(WIPED)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+                    .run(&mut *tx)
+                    .await?;
                 tx.commit().await.map_err(db_error)
             }
         }

@@ -25,4 +25,5 @@ pub(crate) mod keys;
 pub(crate) mod outbox;
 pub(crate) mod rows;
 pub(crate) mod sessions;
+pub(crate) mod store;
 pub(crate) mod users;

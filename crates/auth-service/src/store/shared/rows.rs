@@ -229,9 +229,8 @@ macro_rules! row_helpers {
                 .bind(event.user_id.map(id))
                 .bind(json(&event.envelope))
                 .bind(ts(event.occurred_at))
-                .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
+                .run(&mut **tx)
+                .await?;
             }
             for entry in &effects.audit {
                 sqlx::query(
@@ -248,11 +247,38 @@ macro_rules! row_helpers {
                 .bind(json(&entry.details))
                 .bind(&entry.ip_address)
                 .bind(&entry.request_id)
-                .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
+                .run(&mut **tx)
+                .await?;
             }
             Ok(())
+        }
+
+        /// `query.run(conn)`: executes a write statement, its error sorted by `db_error`; how
+        /// many rows it changed.
+        pub(super) trait Run {
+            async fn run(self, conn: &mut Conn) -> StoreResult<u64>;
+        }
+
+        impl<'q> Run for sqlx::query::Query<'q, Db, DbArgs<'q>> {
+            async fn run(self, conn: &mut Conn) -> StoreResult<u64> {
+                Ok(self.execute(conn).await.map_err(db_error)?.rows_affected())
+            }
+        }
+
+        /// Commits a change with its effects when it `found` its row; otherwise rolls it back
+        /// (nothing written) and answers false.
+        pub(super) async fn commit_found(tx: Tx<'_>, found: u64, effects: &Effects) -> StoreResult<bool> {
+            if found == 0 {
+                return Ok(false);
+            }
+            commit(tx, effects).await?;
+            Ok(true)
+        }
+
+        /// Writes a change's effects in its transaction and commits it.
+        pub(super) async fn commit(mut tx: Tx<'_>, effects: &Effects) -> StoreResult<()> {
+            write_effects(&mut tx, effects).await?;
+            tx.commit().await.map_err(db_error)
         }
 
         /// A user who is not deleted, with the stored hash and memberships.
@@ -287,9 +313,8 @@ macro_rules! row_helpers {
             .bind(&user.display_name)
             .bind(user.is_verified)
             .bind(ts(user.created_at))
-            .execute(conn)
-            .await
-            .map_err(db_error)?;
+            .run(conn)
+            .await?;
             Ok(())
         }
 
@@ -311,10 +336,8 @@ macro_rules! row_helpers {
                 .bind(role)
                 .bind(territory)
                 .bind(ts(now))
-                .execute(&mut *conn)
-                .await
-                .map_err(db_error)?
-                .rows_affected();
+                .run(&mut *conn)
+                .await?;
                 if granted == 0 {
                     return Err(StoreError::UnknownRole(role.clone()));
                 }
@@ -342,9 +365,8 @@ macro_rules! row_helpers {
             .bind(ts(session.created_at))
             .bind(ts(session.expires_at))
             .bind(ts(session.idle_expires_at))
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+            .run(&mut **tx)
+            .await?;
             sqlx::query(
                 "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -354,9 +376,8 @@ macro_rules! row_helpers {
             .bind(&token.hash)
             .bind(ts(token.created_at))
             .bind(ts(token.expires_at))
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+            .run(&mut **tx)
+            .await?;
             Ok(())
         }
 
@@ -396,10 +417,8 @@ macro_rules! row_helpers {
             .bind(id(user_id))
             .bind(code)
             .bind(ts(now))
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
+            .run(&mut **tx)
+            .await?;
             if added == 1 {
                 return Ok(Ok(true));
             }
@@ -435,9 +454,8 @@ macro_rules! row_helpers {
         pub(super) async fn void_links(tx: &mut Tx<'_>, user_id: Uuid) -> StoreResult<()> {
             sqlx::query("DELETE FROM one_time_tokens WHERE user_id = $1 AND used_at IS NULL")
                 .bind(id(user_id))
-                .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
+                .run(&mut **tx)
+                .await?;
             Ok(())
         }
     };

@@ -2,8 +2,11 @@
 //! compare-and-set, which each wing writes its own way.
 
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::rows::UserRow;
+use crate::store::effects::{EffectsOf, OutboxEvent};
+use crate::store::records::NewRefreshToken;
 
 pub(crate) const SESSION_COLUMNS: &str =
     "id, user_id, ip_address, user_agent, browser, os, device_type, created_at, \
@@ -19,6 +22,17 @@ pub(crate) struct SessionStateRow<Id, List> {
     pub user: UserRow<Id, List>,
 }
 
+/// A refresh token presented for rotation: the arguments of
+/// `SessionStore::rotate_refresh_token`, which each wing's `rotate` spends its own way.
+pub(crate) struct Presented<'a> {
+    pub hash: &'a [u8],
+    pub successor: &'a NewRefreshToken,
+    pub now: DateTime<Utc>,
+    pub idle_deadline: DateTime<Utc>,
+    pub territory: Option<&'a str>,
+    pub events: EffectsOf<'a, (Uuid, Uuid), Vec<OutboxEvent>>,
+}
+
 /// What a refresh token is now, when presenting it spent nothing.
 #[derive(sqlx::FromRow)]
 pub(crate) struct SpentRow<Id> {
@@ -29,9 +43,9 @@ pub(crate) struct SpentRow<Id> {
     pub session_active: bool,
 }
 
-/// Expands `SessionStore` for a wing, and `rotation_refused` for the wing's own
-/// `rotate_refresh_token`; methods written inside the block are the wing's own. The wing's
-/// `sessions.rs` supplies `BEYOND_MAX_SESSIONS`. See `shared/mod.rs` for the names the bodies
+/// Expands `SessionStore` for a wing, and `rotation_refused` for the wing's own `rotate`;
+/// methods written inside the block are the wing's own. The wing's `sessions.rs` supplies
+/// `BEYOND_MAX_SESSIONS` and the store's `rotate(Presented)`, the compare-and-set. See `shared/mod.rs` for the names the bodies
 /// expect in scope.
 macro_rules! session_store {
     (impl SessionStore for $store:ty { $($own:tt)* }) => {
@@ -99,9 +113,8 @@ macro_rules! session_store {
                         .bind(id(*session_id))
                         .bind(&now)
                         .bind(EndReason::Evicted.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
+                        .run(&mut *tx)
+                        .await?;
                 }
                 write_effects(&mut tx, effects).await?;
                 if !beyond.is_empty() {
@@ -109,6 +122,19 @@ macro_rules! session_store {
                 }
                 tx.commit().await.map_err(db_error)?;
                 Ok(beyond)
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                hash: &[u8],
+                successor: &NewRefreshToken,
+                now: DateTime<Utc>,
+                idle_deadline: DateTime<Utc>,
+                territory: Option<&str>,
+                events: EffectsOf<'_, (Uuid, Uuid), Vec<OutboxEvent>>,
+            ) -> StoreResult<Rotation> {
+                self.rotate(Presented { hash, successor, now, idle_deadline, territory, events })
+                    .await
             }
 
             async fn session_state(
@@ -197,16 +223,9 @@ macro_rules! session_store {
                 .bind(id(session_id))
                 .bind(ts(now))
                 .bind(reason.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?
-                .rows_affected();
-                if ended == 0 {
-                    return Ok(false);
-                }
-                write_effects(&mut tx, effects).await?;
-                tx.commit().await.map_err(db_error)?;
-                Ok(true)
+                .run(&mut *tx)
+                .await?;
+                commit_found(tx, ended, effects).await
             }
 
             async fn end_sessions_except(
@@ -241,16 +260,9 @@ macro_rules! session_store {
                 .bind(id(session_id))
                 .bind(ts(now))
                 .bind(ts(idle_deadline))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?
-                .rows_affected();
-                if touched == 0 {
-                    return Ok(false);
-                }
-                write_effects(&mut tx, effects).await?;
-                tx.commit().await.map_err(db_error)?;
-                Ok(true)
+                .run(&mut *tx)
+                .await?;
+                commit_found(tx, touched, effects).await
             }
         }
     };

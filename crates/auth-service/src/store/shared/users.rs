@@ -22,14 +22,12 @@ macro_rules! user_store {
                 .bind(id(user.id))
                 .bind(DEFAULT_ROLE)
                 .bind(ts(user.created_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .run(&mut *tx)
+                .await?;
                 if let Some((session, token)) = login {
                     insert_session(&mut tx, session, token).await?;
                 }
-                write_effects(&mut tx, effects).await?;
-                tx.commit().await.map_err(db_error)
+                commit(tx, effects).await
             }
 
             async fn credentials(
@@ -88,16 +86,9 @@ macro_rules! user_store {
                 .bind(patch.bio.is_some())
                 .bind(patch.bio.clone().flatten())
                 .bind(ts(now))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?
-                .rows_affected();
-                if updated == 0 {
-                    return Ok(false);
-                }
-                write_effects(&mut tx, effects).await?;
-                tx.commit().await.map_err(db_error)?;
-                Ok(true)
+                .run(&mut *tx)
+                .await?;
+                commit_found(tx, updated, effects).await
             }
 
             async fn replace_password_hash(
@@ -110,9 +101,8 @@ macro_rules! user_store {
                     .bind(id(user_id))
                     .bind(hash)
                     .bind(ts(now))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_error)?;
+                    .run(&mut *self.connection().await?)
+                    .await?;
                 Ok(())
             }
         }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::dialect::*;
-use super::rows::{credentials_by_id, end_user_sessions, void_links, write_effects};
+use super::rows::{commit, credentials_by_id, end_user_sessions, void_links, Run};
 use super::SqliteStore;
 use crate::domain::user::Credentials;
 use crate::domain::{EndReason, User};

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::dialect::*;
 use super::rows::{
-    credentials_by_id, end_user_sessions, grant_roles, insert_user, join, void_links, write_effects,
+    commit, credentials_by_id, end_user_sessions, grant_roles, insert_user, join, void_links, Run,
 };
 use super::SqliteStore;
 use crate::domain::user::UserPatch;

@@ -13,6 +13,8 @@ use crate::store::error::{StoreError, Unique};
 
 pub(super) type Db = Sqlite;
 pub(super) type Tx<'c> = Transaction<'c, Sqlite>;
+/// The bound parameters of a query.
+pub(super) type DbArgs<'q> = sqlx::sqlite::SqliteArguments<'q>;
 pub(super) type Conn = SqliteConnection;
 /// A UUID column as read back: hyphenated lowercase TEXT.
 pub(super) type DbUuid = Hyphenated;

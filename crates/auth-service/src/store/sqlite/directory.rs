@@ -9,7 +9,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::dialect::*;
-use super::rows::{grant_roles, join, missing, write_effects};
+use super::rows::{commit, grant_roles, join, missing, write_effects, Run};
 use super::SqliteStore;
 use crate::domain::authority::{Grant, Grants};
 use crate::domain::directory::{Role, Territory, TerritoryPatch};
@@ -25,9 +25,8 @@ use crate::store::shared::rows::{RoleRow, TerritoryRow};
 async fn lock_territory(tx: &mut Tx<'_>, code: &str) -> StoreResult<Option<TerritoryRow>> {
     sqlx::query("UPDATE territories SET updated_at = updated_at WHERE code = $1")
         .bind(code)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
+        .run(&mut **tx)
+        .await?;
     let sql = format!("SELECT {TERRITORY_COLUMNS} FROM territories WHERE code = $1");
     sqlx::query_as(&sql)
         .bind(code)

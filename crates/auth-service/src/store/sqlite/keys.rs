@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::ConnectOptions;
 
 use super::dialect::*;
+use super::rows::Run;
 use super::SqliteStore;
 use crate::store::contract::KeyStore;
 use crate::store::error::StoreResult;

@@ -15,17 +15,21 @@ mod users;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::SqlitePool;
 use tokio::sync::{Mutex, MutexGuard};
 
-use self::dialect::{db_error, Tx};
-use self::rows::write_effects;
+use self::dialect::{db_error, Db, Tx};
+use self::rows::commit;
 use crate::config::DatabaseConfig;
 use crate::store::contract::Store;
 use crate::store::effects::Effects;
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::shared::store::store_impl;
+
+/// SQLite: whether the bookkeeping table exists, from `sqlite_master`.
+const MIGRATIONS_TABLE_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -70,10 +74,7 @@ impl SqliteStore {
                 ))
             })?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(config.max_connections)
-            .min_connections(config.min_connections)
-            .acquire_timeout(config.acquire_timeout)
+        let pool = Self::pool_options(config)
             .connect_with(options)
             .await
             .map_err(StoreError::from_sqlx)?;
@@ -82,56 +83,12 @@ impl SqliteStore {
             writer: Mutex::new(()),
         })
     }
-
-    async fn applied_migrations(&self) -> StoreResult<i64> {
-        // SQLite: the bookkeeping table is missing before the first migration.
-        let exists: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        if exists == 0 {
-            return Ok(0);
-        }
-        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)
-    }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        Ok(())
-    }
-
-    async fn migrate(&self) -> StoreResult<usize> {
-        let before = self.applied_migrations().await?;
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|error| StoreError::Other(error.into()))?;
-        let after = self.applied_migrations().await?;
-        Ok(usize::try_from(after - before).unwrap_or(0))
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    async fn record_effects(&self, effects: &Effects) -> StoreResult<()> {
-        let (_turn, mut tx) = self.begin_write().await?;
-        write_effects(&mut tx, effects).await?;
-        tx.commit().await.map_err(db_error)
+store_impl! {
+    impl Store for SqliteStore {
+        fn backend(&self) -> &'static str {
+            "sqlite"
+        }
     }
 }

@@ -1,51 +1,35 @@
-//! SQLite: the outbox relay's claims and the gauge counts. A single node runs one relay, so a
-//! claim needs no row locks; the lease still lets a crashed relay's events go out again.
+//! SQLite: the outbox relay's claims and the gauge counts — all but `mark_published` is in
+//! `shared/outbox.rs`. A single node runs one relay, so a claim needs no row locks; the lease
+//! still lets a crashed relay's events go out again.
 
 use chrono::{DateTime, Utc};
 
 use super::dialect::*;
+use super::rows::Run;
 use super::SqliteStore;
 use crate::store::contract::OutboxStore;
 use crate::store::error::StoreResult;
 use crate::store::records::PendingEvent;
-use crate::store::shared::outbox::{in_seq_order, outbox_store, PendingRow};
+use crate::store::shared::outbox::{
+    in_seq_order, outbox_store, PendingRow, CLAIMABLE, PENDING_COLUMNS,
+};
+
+/// SQLite: the claim is one write statement, so nothing changes under it; no turn to take.
+async fn take_claim_turn(_tx: &mut Tx<'_>) -> StoreResult<()> {
+    Ok(())
+}
+
+fn claim_sql() -> String {
+    format!(
+        "UPDATE outbox SET next_attempt_at = $2 WHERE seq IN ({CLAIMABLE}) \
+         RETURNING {PENDING_COLUMNS}"
+    )
+}
 
 outbox_store! {
     impl OutboxStore for SqliteStore {
-        async fn claim_events(
-            &self,
-            now: DateTime<Utc>,
-            lease_until: DateTime<Utc>,
-            limit: u32,
-        ) -> StoreResult<Vec<PendingEvent>> {
-            // SPEC §6, in order per user: an event waits while an earlier one of its user is held
-            // (leased, or waiting for a retry); earlier ones that are due are claimed in the same
-            // batch, ahead of it. The statement is one write, so nothing changes under it.
-            let (_turn, mut tx) = self.begin_write().await?;
-            let rows: Vec<PendingRow<DbUuid, DbJson>> = sqlx::query_as(
-                "UPDATE outbox SET next_attempt_at = $2 WHERE seq IN ( \
-                   SELECT o.seq FROM outbox o \
-                   LEFT JOIN (SELECT user_id, min(seq) AS first_held FROM outbox \
-                              WHERE published_at IS NULL AND next_attempt_at > $1 \
-                                AND user_id IS NOT NULL \
-                              GROUP BY user_id) held ON held.user_id = o.user_id \
-                   WHERE o.published_at IS NULL AND o.next_attempt_at <= $1 \
-                     AND (held.first_held IS NULL OR o.seq < held.first_held) \
-                   ORDER BY o.seq LIMIT $3) \
-                 RETURNING seq, id, event_type, user_id, payload, attempts",
-            )
-            .bind(ts(now))
-            .bind(ts(lease_until))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            tx.commit().await.map_err(db_error)?;
-            Ok(in_seq_order(rows))
-        }
-
+        /// SQLite: no array parameters; one statement per event, in one transaction.
         async fn mark_published(&self, seqs: &[i64], now: DateTime<Utc>) -> StoreResult<()> {
-            // SQLite has no array parameters: one statement per event, in one transaction.
             let (_turn, mut tx) = self.begin_write().await?;
             let now = ts(now);
             for seq in seqs {
@@ -54,9 +38,8 @@ outbox_store! {
                 )
                 .bind(seq)
                 .bind(&now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .run(&mut *tx)
+                .await?;
             }
             tx.commit().await.map_err(db_error)
         }
