@@ -1,5 +1,7 @@
-//! The storage contract. The rest of the code talks to `Arc<dyn Store>`; `postgres/` and
-//! `sqlite/` implement it with runtime queries, chosen by the database URL's scheme.
+//! The storage facade. The rest of the code talks to `Arc<dyn Store>` (the traits are in
+//! `contract.rs`); `postgres/` and `sqlite/` implement it with runtime queries, chosen by the
+//! database URL's scheme, and `shared/` holds what the two say alike. Files inside `store/`
+//! import from the defining modules, never from this facade.
 
 mod contract;
 mod effects;

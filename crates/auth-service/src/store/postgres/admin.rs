@@ -20,7 +20,7 @@ use crate::store::shared::admin::{admin_store, like_pattern};
 /// PostgreSQL: a transaction-scoped advisory lock serialises administrators' changes to users.
 async fn take_admin_turn(tx: &mut Tx<'_>) -> StoreResult<()> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('auth-service:user-admin'))")
-        .run(&mut **tx)
+        .run(tx)
         .await?;
     Ok(())
 }

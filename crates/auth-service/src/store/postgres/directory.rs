@@ -37,7 +37,7 @@ async fn lock_membership(tx: &mut Tx<'_>, user_id: Uuid, code: &str) -> StoreRes
     )
     .bind(id(user_id))
     .bind(code)
-    .run(&mut **tx)
+    .run(tx)
     .await?;
     Ok(())
 }

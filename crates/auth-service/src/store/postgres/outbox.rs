@@ -22,7 +22,7 @@ const CLAIM_LOCK: i64 = 0x0061_7574_6863_6c6d;
 async fn take_claim_turn(tx: &mut Tx<'_>) -> StoreResult<()> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(CLAIM_LOCK)
-        .run(&mut **tx)
+        .run(tx)
         .await?;
     Ok(())
 }

@@ -40,7 +40,7 @@ macro_rules! account_store {
                 .bind(id(user_id))
                 .bind(password_hash)
                 .bind(ts(now))
-                .run(&mut **tx)
+                .run(tx)
                 .await?;
             Ok(())
         }
@@ -68,7 +68,7 @@ macro_rules! account_store {
                 )
                 .bind(id(token.user_id))
                 .bind(token.purpose.as_str())
-                .run(&mut *tx)
+                .run(&mut tx)
                 .await?;
                 sqlx::query(
                     "INSERT INTO one_time_tokens (id, user_id, purpose, token_hash, created_at, expires_at) \
@@ -80,7 +80,7 @@ macro_rules! account_store {
                 .bind(&token.hash)
                 .bind(ts(token.created_at))
                 .bind(ts(token.expires_at))
-                .run(&mut *tx)
+                .run(&mut tx)
                 .await?;
                 commit(tx, effects).await
             }
@@ -162,7 +162,7 @@ macro_rules! account_store {
                 sqlx::query("UPDATE users SET is_verified = TRUE, updated_at = $2 WHERE id = $1")
                     .bind(id(user_id))
                     .bind(ts(now))
-                    .run(&mut *tx)
+                    .run(&mut tx)
                     .await?;
                 commit(tx, &effects(&(user_id, Vec::new()))).await?;
                 Ok(Some(user_id))

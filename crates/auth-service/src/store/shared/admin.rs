@@ -32,7 +32,7 @@ macro_rules! admin_store {
                 sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
                     .bind(id(user_id))
                     .bind(ts(now))
-                    .run(&mut **tx)
+                    .run(tx)
                     .await?;
             if exists == 0 {
                 return Ok(None);
@@ -150,12 +150,12 @@ macro_rules! admin_store {
                 .bind(patch.is_verified)
                 .bind(patch.is_active)
                 .bind(&patch.password_hash)
-                .run(&mut *tx)
+                .run(&mut tx)
                 .await?;
                 if let Some(roles) = &patch.roles {
                     sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND territory_code IS NULL")
                         .bind(id(user_id))
-                        .run(&mut *tx)
+                        .run(&mut tx)
                         .await?;
                     grant_roles(&mut tx, user_id, roles, None, now).await?;
                 }
@@ -190,7 +190,7 @@ macro_rules! admin_store {
                 sqlx::query("UPDATE users SET deleted_at = $2 WHERE id = $1")
                     .bind(id(user_id))
                     .bind(ts(now))
-                    .run(&mut *tx)
+                    .run(&mut tx)
                     .await?;
                 refuse_losing_the_last_admin(&mut tx).await?;
                 void_links(&mut tx, user_id).await?;

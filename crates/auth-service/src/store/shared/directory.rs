@@ -66,7 +66,7 @@ macro_rules! directory_store {
                 .bind(&role.description)
                 .bind(Json(&role.permissions))
                 .bind(ts(role.created_at))
-                .run(&mut *tx)
+                .run(&mut tx)
                 .await?;
                 commit(tx, effects).await
             }
@@ -86,7 +86,7 @@ macro_rules! directory_store {
                         .map_err(db_error)?;
                 let deleted = sqlx::query("DELETE FROM roles WHERE name = $1")
                     .bind(name)
-                    .run(&mut *tx)
+                    .run(&mut tx)
                     .await?;
                 if deleted == 0 {
                     return Ok(false);
@@ -123,7 +123,7 @@ macro_rules! directory_store {
                 .bind(territory.is_active)
                 .bind(ts(territory.created_at))
                 .bind(ts(territory.updated_at))
-                .run(&mut *tx)
+                .run(&mut tx)
                 .await?;
                 commit(tx, effects).await
             }
@@ -194,7 +194,7 @@ macro_rules! directory_store {
                 )
                 .bind(id(user_id))
                 .bind(code)
-                .run(&mut *tx)
+                .run(&mut tx)
                 .await?;
                 if let Some(why) = missing(&mut tx, user_id, code).await? {
                     return Ok(why);

@@ -27,7 +27,7 @@ macro_rules! key_store {
                 let (_turn, mut tx) = self.begin_write().await?;
                 sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND revoked_at IS NULL")
                     .bind(ts(key.created_at))
-                    .run(&mut *tx)
+                    .run(&mut tx)
                     .await?;
                 sqlx::query(
                     "INSERT INTO signing_keys (kid, algorithm, public_key, private_key, sealed, created_at) \
@@ -39,7 +39,7 @@ macro_rules! key_store {
                 .bind(&key.private_key)
                 .bind(key.sealed)
                 .bind(ts(key.created_at))
-                .run(&mut *tx)
+                .run(&mut tx)
                 .await?;
                 tx.commit().await.map_err(db_error)
             }
@@ -64,7 +64,7 @@ macro_rules! key_store {
                 )
                 .bind(kid)
                 .bind(sealed)
-                .run(&mut *tx)
+                .run(&mut tx)
                 .await?;
                 tx.commit().await.map_err(db_error)
             }
@@ -74,7 +74,7 @@ macro_rules! key_store {
                 sqlx::query("UPDATE signing_keys SET private_key = $2 WHERE kid = $1")
                     .bind(kid)
                     .bind(WIPED)
-                    .run(&mut *tx)
+                    .run(&mut tx)
                     .await?;
                 tx.commit().await.map_err(db_error)
             }

@@ -4,12 +4,19 @@
 //!
 //! How to read it: `postgres/<area>.rs` and `sqlite/<area>.rs` each call
 //! `shared::<area>::<area>_store! { impl <Area>Store for <Wing> { … } }`. The methods written
-//! inside that block are the wing's own (a real dialect difference, said where it stands); every
-//! other method of the trait is in `shared/<area>.rs`. The shared bodies name, unqualified, what
-//! each wing's area file imports: the crate's types from their defining modules and, from the
-//! wing's `dialect.rs`, the names whose meaning differs per database — `Db`, `Tx`, `Conn`,
-//! `DbUuid`, `DbList`, the bind helpers `id`, `ts`, `json`, `db_error` — and the wing's
-//! `begin_write()`.
+//! inside that block are the wing's own (a real dialect difference, said where it stands);
+//! every other method of the trait is in `shared/<area>.rs`. Where only one step differs, the
+//! shared body calls a hook that the wing's `<area>.rs` defines (`lock_territory`,
+//! `take_admin_turn`, `take_claim_turn`, `rotate`) or names its SQL constant
+//! (`END_USER_SESSIONS`, `BEYOND_MAX_SESSIONS`).
+//!
+//! The shared bodies name, unqualified, what each wing's area file imports: the crate's types
+//! from their defining modules; from the wing's `dialect.rs`, the names whose meaning differs
+//! per database (`Db`, `DbArgs`, `Tx`, `Conn`, `DbUuid`, `DbList`, `DbJson`, the bind helpers
+//! `id`, `ts`, `json`, and `db_error`); from the wing's `rows.rs`, the helpers `row_helpers!`
+//! expands there (`Run::run`, `commit`, `commit_found`, `credentials_by_id`, …); and the wing
+//! store's `begin_write()`, which PostgreSQL answers with a plain transaction and SQLite with
+//! its writer's turn. A name missing from a wing's imports is a compile error in that wing.
 //!
 //! Why macros and not generics: the contract's issue (15) keeps the twins concrete — no code
 //! generic over `sqlx::Database`/`Executor`, whose bounds (`for<'c> &'c mut Conn: Executor`,

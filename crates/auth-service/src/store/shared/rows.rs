@@ -229,7 +229,7 @@ macro_rules! row_helpers {
                 .bind(event.user_id.map(id))
                 .bind(json(&event.envelope))
                 .bind(ts(event.occurred_at))
-                .run(&mut **tx)
+                .run(tx)
                 .await?;
             }
             for entry in &effects.audit {
@@ -247,7 +247,7 @@ macro_rules! row_helpers {
                 .bind(json(&entry.details))
                 .bind(&entry.ip_address)
                 .bind(&entry.request_id)
-                .run(&mut **tx)
+                .run(tx)
                 .await?;
             }
             Ok(())
@@ -365,7 +365,7 @@ macro_rules! row_helpers {
             .bind(ts(session.created_at))
             .bind(ts(session.expires_at))
             .bind(ts(session.idle_expires_at))
-            .run(&mut **tx)
+            .run(tx)
             .await?;
             sqlx::query(
                 "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
@@ -376,7 +376,7 @@ macro_rules! row_helpers {
             .bind(&token.hash)
             .bind(ts(token.created_at))
             .bind(ts(token.expires_at))
-            .run(&mut **tx)
+            .run(tx)
             .await?;
             Ok(())
         }
@@ -417,7 +417,7 @@ macro_rules! row_helpers {
             .bind(id(user_id))
             .bind(code)
             .bind(ts(now))
-            .run(&mut **tx)
+            .run(tx)
             .await?;
             if added == 1 {
                 return Ok(Ok(true));
@@ -454,7 +454,7 @@ macro_rules! row_helpers {
         pub(super) async fn void_links(tx: &mut Tx<'_>, user_id: Uuid) -> StoreResult<()> {
             sqlx::query("DELETE FROM one_time_tokens WHERE user_id = $1 AND used_at IS NULL")
                 .bind(id(user_id))
-                .run(&mut **tx)
+                .run(tx)
                 .await?;
             Ok(())
         }

@@ -113,7 +113,7 @@ macro_rules! session_store {
                         .bind(id(*session_id))
                         .bind(&now)
                         .bind(EndReason::Evicted.as_str())
-                        .run(&mut *tx)
+                        .run(&mut tx)
                         .await?;
                 }
                 write_effects(&mut tx, effects).await?;
@@ -223,7 +223,7 @@ macro_rules! session_store {
                 .bind(id(session_id))
                 .bind(ts(now))
                 .bind(reason.as_str())
-                .run(&mut *tx)
+                .run(&mut tx)
                 .await?;
                 commit_found(tx, ended, effects).await
             }
@@ -260,7 +260,7 @@ macro_rules! session_store {
                 .bind(id(session_id))
                 .bind(ts(now))
                 .bind(ts(idle_deadline))
-                .run(&mut *tx)
+                .run(&mut tx)
                 .await?;
                 commit_found(tx, touched, effects).await
             }

@@ -22,7 +22,7 @@ macro_rules! user_store {
                 .bind(id(user.id))
                 .bind(DEFAULT_ROLE)
                 .bind(ts(user.created_at))
-                .run(&mut *tx)
+                .run(&mut tx)
                 .await?;
                 if let Some((session, token)) = login {
                     insert_session(&mut tx, session, token).await?;
@@ -86,7 +86,7 @@ macro_rules! user_store {
                 .bind(patch.bio.is_some())
                 .bind(patch.bio.clone().flatten())
                 .bind(ts(now))
-                .run(&mut *tx)
+                .run(&mut tx)
                 .await?;
                 commit_found(tx, updated, effects).await
             }

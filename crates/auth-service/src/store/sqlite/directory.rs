@@ -25,7 +25,7 @@ use crate::store::shared::rows::{RoleRow, TerritoryRow};
 async fn lock_territory(tx: &mut Tx<'_>, code: &str) -> StoreResult<Option<TerritoryRow>> {
     sqlx::query("UPDATE territories SET updated_at = updated_at WHERE code = $1")
         .bind(code)
-        .run(&mut **tx)
+        .run(tx)
         .await?;
     let sql = format!("SELECT {TERRITORY_COLUMNS} FROM territories WHERE code = $1");
     sqlx::query_as(&sql)

@@ -19,6 +19,7 @@ async fn take_claim_turn(_tx: &mut Tx<'_>) -> StoreResult<()> {
     Ok(())
 }
 
+/// SQLite: a plain `IN (…)`; it has neither arrays nor row locks (it needs none).
 fn claim_sql() -> String {
     format!(
         "UPDATE outbox SET next_attempt_at = $2 WHERE seq IN ({CLAIMABLE}) \
@@ -38,7 +39,7 @@ outbox_store! {
                 )
                 .bind(seq)
                 .bind(&now)
-                .run(&mut *tx)
+                .run(&mut tx)
                 .await?;
             }
             tx.commit().await.map_err(db_error)

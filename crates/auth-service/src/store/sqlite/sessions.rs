@@ -44,7 +44,7 @@ impl SqliteStore {
         .bind(&successor.hash)
         .bind(ts(successor.created_at))
         .bind(ts(successor.expires_at))
-        .run(&mut *tx)
+        .run(&mut tx)
         .await?;
         // The compare-and-set: only a live token of an active session is spent, once.
         let spent: Option<(DbUuid,)> = sqlx::query_as(
