@@ -64,7 +64,7 @@ impl Recovery {
             .await?
             .ok_or(Error::InvalidToken)?;
         let password_hash = checked_hash(ctx, new_password, &user).await?;
-        let effects = |user_id: Uuid, ended: &[Uuid]| {
+        let effects = |&(user_id, ref ended): &(Uuid, Vec<Uuid>)| {
             password_effects(
                 ctx,
                 (AuditAction::PasswordReset, Event::PasswordReset { user_id }),
@@ -123,7 +123,7 @@ impl Recovery {
         // then refused, so trying new passwords never locks the caller out.
         ctx.limiter.reset(&lockout_key).await;
         let password_hash = checked_hash(ctx, new_password, &user).await?;
-        let effects = |user_id: Uuid, ended: &[Uuid]| {
+        let effects = |&(user_id, ref ended): &(Uuid, Vec<Uuid>)| {
             password_effects(
                 ctx,
                 (
@@ -174,7 +174,7 @@ impl Recovery {
     /// Spends a verification token and marks the address verified.
     pub async fn verify_email(&self, token: &str, request: &RequestContext) -> Result<(), Error> {
         let ctx = &self.context;
-        let effects = |user_id: Uuid, _: &[Uuid]| Effects {
+        let effects = |&(user_id, _): &(Uuid, Vec<Uuid>)| Effects {
             events: vec![ctx.event(Event::EmailVerified { user_id })],
             audit: vec![ctx.audit(
                 AuditAction::EmailVerify,

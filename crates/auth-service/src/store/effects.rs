@@ -4,10 +4,6 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::User;
-
-use super::Territory;
-
 /// Events and audit entries written in the same transaction as the change they describe
 /// (SPEC §6: the transactional outbox).
 #[derive(Debug, Clone, Default)]
@@ -53,28 +49,10 @@ pub struct AuditEntry {
     pub request_id: Option<String>,
 }
 
-/// Builds the effects of ending the sessions whose ids a bulk change found, inside its transaction.
-pub type EndedEffects<'a> = &'a (dyn Fn(&[Uuid]) -> Effects + Send + Sync);
-
-/// Builds the events of a change to a session found inside its statement, from the session's
-/// id and its user's id (events only: on PostgreSQL that statement writes them itself).
-pub type SessionEvents<'a> = &'a (dyn Fn(Uuid, Uuid) -> Vec<OutboxEvent> + Send + Sync);
-
-/// Builds the effects of a change whose user, and the sessions it ended, are only known
-/// inside its transaction.
-pub type UserEffects<'a> = &'a (dyn Fn(Uuid, &[Uuid]) -> Effects + Send + Sync);
-
-/// Builds the effects of an administrator's change once the transaction knows the user before
-/// and after it, and which sessions it ended.
-pub type ChangeEffects<'a> = &'a (dyn Fn(&User, Option<&User>, &[Uuid]) -> Effects + Send + Sync);
-
-/// Builds the effects of a territory change from the rows before and after it.
-pub type TerritoryEffects<'a> = &'a (dyn Fn(&Territory, &Territory) -> Effects + Send + Sync);
-
-/// Builds the effects of a change from ids or names only known inside its transaction
-/// (the holders of a deleted role, the roles a user held before).
-pub type FoundEffects<'a, T> = &'a (dyn Fn(&[T]) -> Effects + Send + Sync);
-
-/// Builds the effects of setting a user's roles in a territory from whether the user joined
-/// it and the roles held there before.
-pub type RolesEffects<'a> = &'a (dyn Fn(bool, &[String]) -> Effects + Send + Sync);
+/// Builds what a write records from what only its transaction finds out — the sessions it
+/// ended, the rows before and after it, the holders of what it removed — called inside that
+/// transaction, its result written there. `Found` is what the store hands over (say `[Uuid]`
+/// for ended sessions, or `(User, Option<User>, Vec<Uuid>)` for a user before and after a
+/// change and the sessions it ended); `Out` is `Effects`, or only events (`Vec<OutboxEvent>`)
+/// where a single statement writes them (PostgreSQL's refresh rotation).
+pub type EffectsOf<'a, Found, Out = Effects> = &'a (dyn Fn(&Found) -> Out + Send + Sync);

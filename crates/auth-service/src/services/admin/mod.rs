@@ -285,7 +285,7 @@ impl Admin {
         let scope = ctx.admin_scope(caller).await?;
         ctx.changeable(&scope, id).await?;
         let actor = caller.user_id();
-        let effects = |before: &User, _: Option<&User>, ended: &[Uuid]| {
+        let effects = |(before, _, ended): &(User, Option<User>, Vec<Uuid>)| {
             Effects {
                 events: vec![ctx.event(Event::UserDeleted { user_id: before.id })],
                 audit: vec![ctx.audit(

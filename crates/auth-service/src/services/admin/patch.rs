@@ -69,7 +69,8 @@ impl Admin {
         }
         let changed = changed_fields(&fields);
         let actor = caller.user_id();
-        let effects = |before: &User, after: Option<&User>, ended: &[Uuid]| {
+        let effects = |(before, after, ended): &(User, Option<User>, Vec<Uuid>)| {
+            let after = after.as_ref();
             let audit = ctx.audit(
                 AuditAction::UserUpdated,
                 Some(actor),

@@ -136,7 +136,7 @@ impl Directory {
         request: &RequestContext,
     ) -> Result<Territory, Error> {
         global_only(&self.context.admin_scope(caller).await?)?;
-        let effects = |before: &Territory, after: &Territory| {
+        let effects = |(before, after): &(Territory, Territory)| {
             let (mut old, mut new) = (Map::new(), Map::new());
             let mut changed = |field: &str, was: Value, is: Value| {
                 if was != is {
@@ -248,7 +248,8 @@ impl Directory {
         ctx.enrolable(&scope, user_id, code).await?;
         roles.sort();
         roles.dedup();
-        let effects = |joined: bool, before: &[String]| {
+        let effects = |(joined, before): &(bool, Vec<String>)| {
+            let joined = *joined;
             if !joined && before == roles.as_slice() {
                 return Effects::none();
             }

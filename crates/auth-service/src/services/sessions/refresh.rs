@@ -30,7 +30,7 @@ impl Sessions {
         // The store files the successor under the presented token's session.
         let mut row = ctx.refresh_row(Uuid::nil(), &successor, now);
         row.id = successor_id;
-        let events = |session_id: Uuid, user_id: Uuid| {
+        let events = |&(session_id, user_id): &(Uuid, Uuid)| {
             vec![ctx.event(Event::TokenRefreshed {
                 user_id,
                 session_id,

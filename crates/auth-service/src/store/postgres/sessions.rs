@@ -1,137 +1,101 @@
 //! PostgreSQL: sessions and refresh tokens. Row locks of the compare-and-set UPDATE
-//! serialise concurrent refreshes of one token; the loser sees the winner's commit.
+//! serialise concurrent refreshes of one token; the loser sees the winner's commit. All but
+//! the rotation is in `shared/sessions.rs`.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::postgres::PgArguments;
 use uuid::Uuid;
 
-use super::users::{user_fields, UserRow};
-use super::{db_error, write_effects, FoundEvents, PgStore};
+use super::dialect::*;
+use super::rows::{
+    commit_found, end_user_sessions, insert_session, user_fields, write_effects, Run,
+};
+use super::PgStore;
 use crate::domain::session::SessionState;
-use crate::domain::{Device, EndReason, Session};
-use crate::store::{
-    Effects, EndedEffects, NewRefreshToken, NewSession, Rotation, SessionEvents, SessionStore,
-    StoreResult,
+use crate::domain::{EndReason, Session};
+use crate::store::contract::SessionStore;
+use crate::store::effects::{Effects, EffectsOf, OutboxEvent};
+use crate::store::error::StoreResult;
+use crate::store::records::{NewRefreshToken, NewSession, Rotation};
+use crate::store::shared::rows::{SessionRow, UserRow};
+use crate::store::shared::sessions::{
+    session_store, Presented, SessionStateRow, SpentRow, SESSION_COLUMNS,
 };
 
-const SESSION_COLUMNS: &str =
-    "id, user_id, ip_address, user_agent, browser, os, device_type, created_at, \
-                               last_activity_at, expires_at, idle_expires_at, ended_at, end_reason";
+/// PostgreSQL: `OFFSET` alone skips the sessions a user may keep.
+const BEYOND_MAX_SESSIONS: &str =
+    "SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL \
+     AND expires_at > $2 AND idle_expires_at > $2 ORDER BY created_at DESC, id DESC OFFSET $3";
 
-#[derive(sqlx::FromRow)]
-struct SessionStateRow {
-    ended: bool,
-    expires_at: DateTime<Utc>,
-    idle_expires_at: DateTime<Utc>,
-    key_revoked: bool,
-    #[sqlx(flatten)]
-    user: UserRow,
+/// Stand-ins for the ids of a session, and of its user, that a statement finds itself:
+/// events built for them are written by that same statement with the real ids put in
+/// (see [`FoundEvents`]).
+const STAND_IN_SESSION: Uuid = Uuid::from_u128(0x5e55_1000_0000_4000_8000_0000_0000_0001);
+const STAND_IN_USER: Uuid = Uuid::from_u128(0x5e55_1000_0000_4000_8000_0000_0000_0002);
+
+/// Outbox events that a single statement writes for a session and user it finds itself (an
+/// `INSERT … SELECT` from a row source naming them `id` and `user_id`), so a change and its
+/// events need no transaction of several round trips. Built from events made for
+/// [`STAND_IN_SESSION`] and [`STAND_IN_USER`]; the statement puts the real ids in their place,
+/// in the row's user and in the payload alike.
+struct FoundEvents {
+    ids: Vec<Uuid>,
+    types: Vec<&'static str>,
+    users: Vec<Option<Uuid>>,
+    payloads: Vec<String>,
+    times: Vec<DateTime<Utc>>,
 }
 
-#[derive(sqlx::FromRow)]
-struct SessionRow {
-    id: Uuid,
-    user_id: Uuid,
-    ip_address: Option<String>,
-    user_agent: Option<String>,
-    browser: Option<String>,
-    os: Option<String>,
-    device_type: Option<String>,
-    created_at: DateTime<Utc>,
-    last_activity_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-    idle_expires_at: DateTime<Utc>,
-    ended_at: Option<DateTime<Utc>>,
-    end_reason: Option<String>,
-}
-
-impl From<SessionRow> for Session {
-    fn from(row: SessionRow) -> Self {
-        Session {
-            id: row.id,
-            user_id: row.user_id,
-            ip_address: row.ip_address,
-            user_agent: row.user_agent,
-            device: Device {
-                browser: row.browser,
-                os: row.os,
-                device_type: row.device_type,
-            },
-            created_at: row.created_at,
-            last_activity_at: row.last_activity_at,
-            expires_at: row.expires_at,
-            idle_expires_at: row.idle_expires_at,
-            ended_at: row.ended_at,
-            end_reason: row.end_reason.as_deref().and_then(EndReason::parse),
+impl FoundEvents {
+    fn new(events: EffectsOf<'_, (Uuid, Uuid), Vec<OutboxEvent>>) -> Self {
+        let events = events(&(STAND_IN_SESSION, STAND_IN_USER));
+        Self {
+            ids: events.iter().map(|e| e.id).collect(),
+            types: events.iter().map(|e| e.event_type).collect(),
+            users: events.iter().map(|e| e.user_id).collect(),
+            payloads: events.iter().map(|e| e.envelope.to_string()).collect(),
+            times: events.iter().map(|e| e.occurred_at).collect(),
         }
     }
-}
 
-/// Ends every active session of a user but `except`, inside the caller's transaction; the
-/// ids of the sessions it ended.
-pub(super) async fn end_user_sessions(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-    except: Option<Uuid>,
-    reason: EndReason,
-    now: DateTime<Utc>,
-) -> StoreResult<Vec<Uuid>> {
-    let ended: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE sessions SET ended_at = $3, end_reason = $4 \
-         WHERE user_id = $1 AND ended_at IS NULL AND ($2::uuid IS NULL OR id <> $2) RETURNING id",
-    )
-    .bind(user_id)
-    .bind(except)
-    .bind(now)
-    .bind(reason.as_str())
-    .fetch_all(conn)
-    .await
-    .map_err(db_error)?;
-    Ok(ended)
-}
+    /// A data-modifying CTE (to follow a `WITH …,`) writing the events, in order, once per
+    /// row of `found`, with parameters `$first` to `$first + 4`.
+    fn cte(found: &str, first: usize) -> String {
+        let p = |n: usize| format!("${}", first + n);
+        format!(
+            "found_events AS ( \
+               INSERT INTO outbox (id, event_type, user_id, payload, occurred_at, next_attempt_at) \
+               SELECT e.id, e.event_type, \
+                      CASE e.user_id WHEN '{STAND_IN_SESSION}'::uuid THEN f.id \
+                                     WHEN '{STAND_IN_USER}'::uuid THEN f.user_id \
+                                     ELSE e.user_id END, \
+                      replace(replace(e.payload, '{STAND_IN_SESSION}', f.id::text), \
+                              '{STAND_IN_USER}', f.user_id::text)::jsonb, \
+                      e.at, e.at \
+               FROM {found} f, unnest({}::uuid[], {}::text[], {}::uuid[], {}::text[], \
+                                      {}::timestamptz[]) \
+                 WITH ORDINALITY AS e(id, event_type, user_id, payload, at, n) \
+               ORDER BY e.n)",
+            p(0),
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+        )
+    }
 
-pub(super) async fn insert_session(
-    tx: &mut Transaction<'_, Postgres>,
-    session: &NewSession,
-    token: &NewRefreshToken,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO sessions (id, user_id, ip_address, user_agent, browser, os, device_type, created_at, \
-         last_activity_at, expires_at, idle_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
-    )
-    .bind(session.id)
-    .bind(session.user_id)
-    .bind(&session.ip_address)
-    .bind(&session.user_agent)
-    .bind(&session.device.browser)
-    .bind(&session.device.os)
-    .bind(&session.device.device_type)
-    .bind(session.created_at)
-    .bind(session.expires_at)
-    .bind(session.idle_expires_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_error)?;
-    insert_refresh_token(tx, token).await
-}
-
-async fn insert_refresh_token(
-    tx: &mut Transaction<'_, Postgres>,
-    token: &NewRefreshToken,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(token.id)
-    .bind(token.session_id)
-    .bind(&token.hash)
-    .bind(token.created_at)
-    .bind(token.expires_at)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_error)?;
-    Ok(())
+    /// Binds the parameters of [`FoundEvents::cte`], in order.
+    fn bind<'q, O>(
+        self,
+        query: sqlx::query::QueryAs<'q, Db, O, PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, Db, O, PgArguments> {
+        query
+            .bind(self.ids)
+            .bind(self.types)
+            .bind(self.users)
+            .bind(self.payloads)
+            .bind(self.times)
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -140,128 +104,14 @@ struct RotatedRow {
     session_user_id: Uuid,
     present: bool,
     #[sqlx(flatten)]
-    user: UserRow,
+    user: UserRow<DbUuid, DbList>,
 }
 
-#[derive(sqlx::FromRow)]
-struct SpentRow {
-    session_id: Uuid,
-    user_id: Uuid,
-    spent_at: Option<DateTime<Utc>>,
-    live_successor: Option<Uuid>,
-    session_active: bool,
-}
-
-#[async_trait]
-impl SessionStore for PgStore {
-    async fn record_login(
-        &self,
-        session: &NewSession,
-        token: &NewRefreshToken,
-        max_sessions: u32,
-        effects: &Effects,
-        evicted: EndedEffects<'_>,
-    ) -> StoreResult<Vec<Uuid>> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
-        insert_session(&mut tx, session, token).await?;
-        let now = session.created_at;
-        let beyond: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 AND idle_expires_at > $2 \
-             ORDER BY created_at DESC, id DESC OFFSET $3",
-        )
-        .bind(session.user_id)
-        .bind(now)
-        .bind(i64::from(max_sessions))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let beyond: Vec<Uuid> = beyond.into_iter().collect();
-        for session_id in &beyond {
-            sqlx::query("UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1")
-                .bind(*session_id)
-                .bind(now)
-                .bind(EndReason::Evicted.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
-        write_effects(&mut tx, effects).await?;
-        if !beyond.is_empty() {
-            write_effects(&mut tx, &evicted(&beyond)).await?;
-        }
-        tx.commit().await.map_err(db_error)?;
-        Ok(beyond)
-    }
-
-    async fn session_state(
-        &self,
-        session_id: Uuid,
-        kid: &str,
-        territory: Option<&str>,
-    ) -> StoreResult<Option<SessionState>> {
-        // One round trip for every bearer check: the session, the signing key's revocation and
-        // the (not deleted) user with their roles.
-        let sql = format!(
-            "SELECT s.ended_at IS NOT NULL AS ended, s.expires_at, s.idle_expires_at, \
-               EXISTS (SELECT 1 FROM signing_keys k WHERE k.kid = $2 AND k.revoked_at IS NOT NULL) \
-                 AS key_revoked, {} \
-             FROM sessions s JOIN users u ON u.id = s.user_id AND u.deleted_at IS NULL \
-             WHERE s.id = $1",
-            user_fields("$3")
-        );
-        let row: Option<SessionStateRow> = sqlx::query_as(&sql)
-            .bind(session_id)
-            .bind(kid)
-            .bind(territory)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(row.map(|row| SessionState {
-            ended: row.ended,
-            expires_at: row.expires_at,
-            idle_expires_at: row.idle_expires_at,
-            key_revoked: row.key_revoked,
-            user: row.user.into_credentials().user,
-        }))
-    }
-
-    async fn session(&self, session_id: Uuid) -> StoreResult<Option<Session>> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-        let row: Option<SessionRow> = sqlx::query_as(&sql)
-            .bind(session_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(row.map(Session::from))
-    }
-
-    async fn active_sessions(
-        &self,
-        user_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<Session>> {
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND ended_at IS NULL \
-             AND expires_at > $2 AND idle_expires_at > $2 ORDER BY created_at DESC, id DESC"
-        );
-        let rows: Vec<SessionRow> = sqlx::query_as(&sql)
-            .bind(user_id)
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(rows.into_iter().map(Session::from).collect())
-    }
-
-    async fn rotate_refresh_token(
-        &self,
-        hash: &[u8],
-        successor: &NewRefreshToken,
-        now: DateTime<Utc>,
-        idle_deadline: DateTime<Utc>,
-        territory: Option<&str>,
-        events: SessionEvents<'_>,
-    ) -> StoreResult<Rotation> {
+impl PgStore {
+    /// PostgreSQL: one statement of data-modifying CTEs, events written by `FoundEvents`.
+    async fn rotate(&self, p: Presented<'_>) -> StoreResult<Rotation> {
+        let (hash, successor, now) = (p.hash, p.successor, p.now);
+        let (idle_deadline, territory, events) = (p.idle_deadline, p.territory, p.events);
         // One statement, so one round trip and its own transaction: the compare-and-set (only
         // a live token of an active session is spent, once), the session's activity, the
         // successor in the same session, the events of the rotation, and the
@@ -289,12 +139,12 @@ impl SessionStore for PgStore {
         );
         let query = sqlx::query_as(&sql)
             .bind(hash)
-            .bind(now)
-            .bind(successor.id)
-            .bind(idle_deadline)
+            .bind(ts(now))
+            .bind(id(successor.id))
+            .bind(ts(idle_deadline))
             .bind(&successor.hash)
-            .bind(successor.created_at)
-            .bind(successor.expires_at)
+            .bind(ts(successor.created_at))
+            .bind(ts(successor.expires_at))
             .bind(territory);
         let spent: Option<RotatedRow> = FoundEvents::new(events)
             .bind(query)
@@ -312,115 +162,10 @@ impl SessionStore for PgStore {
             });
         }
         // Nothing was spent: say why, from what the token is now.
-        let row: Option<SpentRow> = sqlx::query_as(
-            "SELECT rt.session_id, s.user_id, rt.spent_at, \
-               CASE WHEN nx.spent_at IS NULL AND nx.expires_at > $2 THEN nx.id END AS live_successor, \
-               (s.ended_at IS NULL AND s.expires_at > $2 AND s.idle_expires_at > $2) AS session_active \
-             FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id \
-             LEFT JOIN refresh_tokens nx ON nx.id = rt.successor_id WHERE rt.token_hash = $1",
-        )
-        .bind(hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        Ok(match row {
-            None => Rotation::Unknown,
-            Some(row) => match row.spent_at {
-                Some(spent_at) => Rotation::Spent {
-                    session_id: row.session_id,
-                    user_id: row.user_id,
-                    spent_at,
-                    live_successor: row.live_successor,
-                    session_active: row.session_active,
-                },
-                None => Rotation::Lapsed {
-                    session_id: row.session_id,
-                    user_id: row.user_id,
-                },
-            },
-        })
+        rotation_refused(&mut *self.connection().await?, hash, now).await
     }
+}
 
-    async fn refresh_token_session(&self, hash: &[u8]) -> StoreResult<Option<(Uuid, Uuid)>> {
-        let row: Option<(Uuid, Uuid)> = sqlx::query_as(
-            "SELECT rt.session_id, s.user_id FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id \
-             WHERE rt.token_hash = $1",
-        )
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        Ok(row)
-    }
-
-    async fn end_session(
-        &self,
-        session_id: Uuid,
-        reason: EndReason,
-        now: DateTime<Utc>,
-        effects: &Effects,
-    ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let ended = sqlx::query(
-            "UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL",
-        )
-        .bind(session_id)
-        .bind(now)
-        .bind(reason.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected();
-        if ended == 0 {
-            return Ok(false);
-        }
-        write_effects(&mut tx, effects).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(true)
-    }
-
-    async fn end_sessions_except(
-        &self,
-        user_id: Uuid,
-        except: Option<Uuid>,
-        reason: EndReason,
-        now: DateTime<Utc>,
-        effects: EndedEffects<'_>,
-    ) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let ended = end_user_sessions(&mut tx, user_id, except, reason, now).await?;
-        if !ended.is_empty() {
-            write_effects(&mut tx, &effects(&ended)).await?;
-        }
-        tx.commit().await.map_err(db_error)?;
-        Ok(ended.len() as u64)
-    }
-
-    async fn record_activity(
-        &self,
-        session_id: Uuid,
-        now: DateTime<Utc>,
-        idle_deadline: DateTime<Utc>,
-        effects: &Effects,
-    ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let touched = sqlx::query(
-            "UPDATE sessions SET last_activity_at = $2, idle_expires_at = $3 \
-             WHERE id = $1 AND ended_at IS NULL AND expires_at > $2 AND idle_expires_at > $2",
-        )
-        .bind(session_id)
-        .bind(now)
-        .bind(idle_deadline)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected();
-        if touched == 0 {
-            return Ok(false);
-        }
-        write_effects(&mut tx, effects).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(true)
-    }
+session_store! {
+    impl SessionStore for PgStore {}
 }

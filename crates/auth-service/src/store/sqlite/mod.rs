@@ -1,30 +1,35 @@
 //! SQLite: the embedded default. One file in WAL mode with a busy timeout; single node.
-//! UUIDs and timestamps are TEXT; timestamps are written in one fixed-width UTC format so
-//! that comparing the text compares the times.
+//! How it stores UUIDs and timestamps: `dialect.rs`.
 
 mod accounts;
 mod admin;
 mod audit;
+mod dialect;
 mod directory;
 mod keys;
 mod outbox;
+mod rows;
 mod sessions;
 mod users;
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::SqlitePool;
-
-use chrono::{DateTime, Utc};
-use sqlx::{Sqlite, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
-use uuid::Uuid;
 
-use super::{Effects, Store, StoreError, StoreResult, Unique};
+use self::dialect::{db_error, Db, Tx};
+use self::rows::commit;
 use crate::config::DatabaseConfig;
+use crate::store::contract::Store;
+use crate::store::effects::Effects;
+use crate::store::error::{StoreError, StoreResult};
+use crate::store::shared::store::store_impl;
+
+/// SQLite: whether the bookkeeping table exists, from `sqlite_master`.
+const MIGRATIONS_TABLE_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -37,74 +42,10 @@ pub struct SqliteStore {
     writer: Mutex<()>,
 }
 
-/// A timestamp as SQLite keeps it: `2026-01-02T03:04:05.123456Z`.
-fn ts(time: DateTime<Utc>) -> String {
-    time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-fn id(uuid: Uuid) -> uuid::fmt::Hyphenated {
-    uuid.hyphenated()
-}
-
-/// Driver errors, with SQLite's unique violations named by the index that refused them.
-fn db_error(error: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(db) = &error {
-        if db.is_unique_violation() {
-            let message = db.message();
-            return StoreError::Conflict(if message.contains("users.email") {
-                Unique::Email
-            } else if message.contains("users_username_key") {
-                Unique::Username
-            } else {
-                Unique::Other
-            });
-        }
-    }
-    StoreError::from_sqlx(error)
-}
-
-/// Writes the outbox events and audit entries of a change inside its transaction.
-async fn write_effects(tx: &mut Transaction<'_, Sqlite>, effects: &Effects) -> StoreResult<()> {
-    for event in &effects.events {
-        sqlx::query(
-            "INSERT INTO outbox (id, event_type, user_id, payload, occurred_at, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $5)",
-        )
-        .bind(id(event.id))
-        .bind(event.event_type)
-        .bind(event.user_id.map(id))
-        .bind(event.envelope.to_string())
-        .bind(ts(event.occurred_at))
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
-    }
-    for entry in &effects.audit {
-        sqlx::query(
-            "INSERT INTO audit_log (id, occurred_at, actor_id, user_id, action, target_type, target_id, \
-             details, ip_address, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(id(entry.id))
-        .bind(ts(entry.occurred_at))
-        .bind(entry.actor_id.map(id))
-        .bind(entry.user_id.map(id))
-        .bind(entry.action)
-        .bind(entry.target_type)
-        .bind(&entry.target_id)
-        .bind(entry.details.to_string())
-        .bind(&entry.ip_address)
-        .bind(&entry.request_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
-    }
-    Ok(())
-}
-
 impl SqliteStore {
     /// A write transaction, begun once it is this caller's turn to write; the turn is held
     /// until the returned guard drops (after commit or rollback).
-    async fn begin_write(&self) -> StoreResult<(MutexGuard<'_, ()>, Transaction<'static, Sqlite>)> {
+    async fn begin_write(&self) -> StoreResult<(MutexGuard<'_, ()>, Tx<'static>)> {
         let turn = self.writer.lock().await;
         let tx = self.pool.begin().await.map_err(db_error)?;
         Ok((turn, tx))
@@ -133,10 +74,7 @@ impl SqliteStore {
                 ))
             })?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(config.max_connections)
-            .min_connections(config.min_connections)
-            .acquire_timeout(config.acquire_timeout)
+        let pool = Self::pool_options(config)
             .connect_with(options)
             .await
             .map_err(StoreError::from_sqlx)?;
@@ -145,56 +83,12 @@ impl SqliteStore {
             writer: Mutex::new(()),
         })
     }
-
-    async fn applied_migrations(&self) -> StoreResult<i64> {
-        // SQLite: the bookkeeping table is missing before the first migration.
-        let exists: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        if exists == 0 {
-            return Ok(0);
-        }
-        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)
-    }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        Ok(())
-    }
-
-    async fn migrate(&self) -> StoreResult<usize> {
-        let before = self.applied_migrations().await?;
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|error| StoreError::Other(error.into()))?;
-        let after = self.applied_migrations().await?;
-        Ok(usize::try_from(after - before).unwrap_or(0))
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    async fn record_effects(&self, effects: &Effects) -> StoreResult<()> {
-        let (_turn, mut tx) = self.begin_write().await?;
-        write_effects(&mut tx, effects).await?;
-        tx.commit().await.map_err(db_error)
+store_impl! {
+    impl Store for SqliteStore {
+        fn backend(&self) -> &'static str {
+            "sqlite"
+        }
     }
 }

@@ -1,0 +1,361 @@
+//! The storage contract: one trait per area, implemented by both wings (`postgres/`,
+//! `sqlite/`). Lookups return `Option`; writes take the effects (events, audit entries) to
+//! commit in their transaction, or an [`EffectsOf`] callback that builds them from what the
+//! transaction finds out.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::audit::AuditRecord;
+use crate::domain::authority::Grants;
+use crate::domain::directory::{Role, Territory, TerritoryPatch};
+use crate::domain::session::SessionState;
+use crate::domain::user::{Credentials, UserPatch};
+use crate::domain::{EndReason, Login, ProfilePatch, Session, User};
+use crate::store::effects::{Effects, EffectsOf, OutboxEvent};
+use crate::store::error::StoreResult;
+use crate::store::records::{
+    AuditFilter, MemberChange, NewOneTimeToken, NewRefreshToken, NewSession, NewUser, PendingEvent,
+    Rotation, StoredKey, TakenLogins, TokenPurpose, UserQuery,
+};
+
+#[async_trait]
+pub trait UserStore {
+    /// A new user with the default role; with a first session and refresh token when given.
+    async fn record_signup(
+        &self,
+        user: &NewUser,
+        login: Option<(&NewSession, &NewRefreshToken)>,
+        effects: &Effects,
+    ) -> StoreResult<()>;
+    /// The user a login names (not deleted), with the stored hash.
+    async fn credentials(
+        &self,
+        login: &Login,
+        territory: Option<&str>,
+    ) -> StoreResult<Option<Credentials>>;
+    /// A user who is not deleted.
+    async fn user(&self, id: Uuid, territory: Option<&str>) -> StoreResult<Option<User>>;
+    /// Applies a profile change; false when the user does not exist.
+    async fn update_profile(
+        &self,
+        id: Uuid,
+        patch: &ProfilePatch,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// Replaces a hash after a login verified an outdated one.
+    async fn replace_password_hash(
+        &self,
+        id: Uuid,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SessionStore {
+    /// A login: the session, its first refresh token, and the eviction of the oldest active
+    /// sessions beyond `max_sessions`; returns the evicted session ids.
+    async fn record_login(
+        &self,
+        session: &NewSession,
+        token: &NewRefreshToken,
+        max_sessions: u32,
+        effects: &Effects,
+        evicted: EffectsOf<'_, [Uuid]>,
+    ) -> StoreResult<Vec<Uuid>>;
+    /// The hot-path view of a session, and whether `kid` has been revoked.
+    /// The session's state, the key's revocation and the session's user (not deleted) with
+    /// global roles plus those held in `territory`; `None` for an unknown session or user.
+    async fn session_state(
+        &self,
+        id: Uuid,
+        kid: &str,
+        territory: Option<&str>,
+    ) -> StoreResult<Option<SessionState>>;
+    async fn session(&self, id: Uuid) -> StoreResult<Option<Session>>;
+    /// Sessions of a user that have not ended or lapsed at `now`, newest first.
+    async fn active_sessions(&self, user_id: Uuid, now: DateTime<Utc>)
+        -> StoreResult<Vec<Session>>;
+    /// Spends the live token with `hash` and stores `successor` in its session (the
+    /// successor's `session_id` is taken from the spent token), pushes the session's idle
+    /// deadline and writes `events(session id, user id)`, atomically: of many concurrent
+    /// calls with one token exactly one sees `Rotated`, which carries the session's user
+    /// with the roles held globally or in `territory`.
+    async fn rotate_refresh_token(
+        &self,
+        hash: &[u8],
+        successor: &NewRefreshToken,
+        now: DateTime<Utc>,
+        idle_deadline: DateTime<Utc>,
+        territory: Option<&str>,
+        events: EffectsOf<'_, (Uuid, Uuid), Vec<OutboxEvent>>,
+    ) -> StoreResult<Rotation>;
+    /// The session a refresh token belongs to: (session id, user id).
+    async fn refresh_token_session(&self, hash: &[u8]) -> StoreResult<Option<(Uuid, Uuid)>>;
+    /// Ends one session if it is still active; false when it was not.
+    async fn end_session(
+        &self,
+        id: Uuid,
+        reason: EndReason,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// Ends every active session of a user except `except`; returns how many ended.
+    async fn end_sessions_except(
+        &self,
+        user_id: Uuid,
+        except: Option<Uuid>,
+        reason: EndReason,
+        now: DateTime<Utc>,
+        effects: EffectsOf<'_, [Uuid]>,
+    ) -> StoreResult<u64>;
+    /// Records activity: pushes the idle deadline of an active session forward.
+    async fn record_activity(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        idle_deadline: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+}
+
+/// Passwords and email addresses: single-use tokens and what spending them changes.
+#[async_trait]
+pub trait AccountStore {
+    /// A user who is not deleted, with the stored hash.
+    async fn credentials_of(
+        &self,
+        id: Uuid,
+        territory: Option<&str>,
+    ) -> StoreResult<Option<Credentials>>;
+    /// Stores a single-use token; the user's earlier unused tokens of its purpose stop working.
+    async fn issue_one_time_token(
+        &self,
+        token: &NewOneTimeToken,
+        effects: &Effects,
+    ) -> StoreResult<()>;
+    /// The user a live token (unused, unexpired, user not deleted) belongs to.
+    async fn one_time_token_user(
+        &self,
+        hash: &[u8],
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<User>>;
+    /// Spends a live reset token, stores the new hash and ends every session of the user, in
+    /// one transaction; `None` when the token was not live (unknown, used, expired).
+    async fn reset_password(
+        &self,
+        hash: &[u8],
+        password_hash: &str,
+        now: DateTime<Utc>,
+        effects: EffectsOf<'_, (Uuid, Vec<Uuid>)>,
+    ) -> StoreResult<Option<Uuid>>;
+    /// Stores a new hash and ends every session of the user but `keep`; returns how many ended.
+    async fn change_password(
+        &self,
+        user_id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        now: DateTime<Utc>,
+        effects: EffectsOf<'_, (Uuid, Vec<Uuid>)>,
+    ) -> StoreResult<u64>;
+    /// Spends a live verification token and marks its user verified.
+    async fn verify_email(
+        &self,
+        hash: &[u8],
+        now: DateTime<Utc>,
+        effects: EffectsOf<'_, (Uuid, Vec<Uuid>)>,
+    ) -> StoreResult<Option<Uuid>>;
+}
+
+/// Administration of users (SPEC §2, `/api/users`).
+#[async_trait]
+pub trait AdminStore {
+    /// A new user holding `roles` globally, a member of `member_of` when given; `Conflict`
+    /// when the email or username is taken, `UnknownRole` when a role does not exist.
+    async fn create_user(
+        &self,
+        user: &NewUser,
+        roles: &[String],
+        member_of: Option<&str>,
+        effects: &Effects,
+    ) -> StoreResult<()>;
+    /// Users not deleted, oldest first, after the keyset `after`; `q` matches email,
+    /// username or display name, case-insensitively.
+    async fn list_users(&self, query: &UserQuery<'_>) -> StoreResult<Vec<User>>;
+    /// Applies an administrator's change in one transaction: refuses to leave no active
+    /// global administrator (`LastAdmin`), ends the user's sessions when it deactivates them or
+    /// sets a password, and voids their outstanding reset and verification links when it
+    /// changes the email or password or deactivates them. `None` when the user does not exist.
+    async fn update_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        now: DateTime<Utc>,
+        territory: Option<&str>,
+        effects: EffectsOf<'_, (User, Option<User>, Vec<Uuid>)>,
+    ) -> StoreResult<Option<User>>;
+    /// Soft-deletes a user (email and username become free), ends their sessions and voids
+    /// their links; `LastAdmin` for the last active global administrator; false when there is
+    /// no such user.
+    async fn delete_user(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        territory: Option<&str>,
+        effects: EffectsOf<'_, (User, Option<User>, Vec<Uuid>)>,
+    ) -> StoreResult<bool>;
+}
+
+/// Roles, territories and memberships (SPEC §2, `/api/roles`, `/api/territories`).
+#[async_trait]
+pub trait DirectoryStore {
+    /// Every role, by name.
+    async fn roles(&self) -> StoreResult<Vec<Role>>;
+    /// Every role a user holds, globally or in a territory (none for an unknown user).
+    async fn grants(&self, user_id: Uuid) -> StoreResult<Grants>;
+    /// A new role; `Conflict` when the name is taken.
+    async fn create_role(&self, role: &Role, effects: &Effects) -> StoreResult<()>;
+    /// Deletes a role and every grant of it; `effects` gets the users who held it. False when
+    /// there is no such role (nothing is written).
+    async fn delete_role(&self, name: &str, effects: EffectsOf<'_, [Uuid]>) -> StoreResult<bool>;
+    /// Every territory, by code.
+    async fn territories(&self) -> StoreResult<Vec<Territory>>;
+    /// A new territory; `Conflict` when the code is taken.
+    async fn create_territory(&self, territory: &Territory, effects: &Effects) -> StoreResult<()>;
+    /// Applies `patch`; the territory after it, or `None` when there is no such territory.
+    async fn update_territory(
+        &self,
+        code: &str,
+        patch: &TerritoryPatch,
+        now: DateTime<Utc>,
+        effects: EffectsOf<'_, (Territory, Territory)>,
+    ) -> StoreResult<Option<Territory>>;
+    /// Makes a user (not deleted) a member of a territory; effects only when it was not one.
+    async fn add_member(
+        &self,
+        user_id: Uuid,
+        code: &str,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<MemberChange>;
+    /// Ends a membership and the roles held in that territory; `effects` gets those roles and
+    /// is written only when the user was a member.
+    async fn remove_member(
+        &self,
+        user_id: Uuid,
+        code: &str,
+        effects: EffectsOf<'_, [String]>,
+    ) -> StoreResult<MemberChange>;
+    /// Replaces the roles a user holds in a territory, joining it first if needed.
+    /// `UnknownRole` when one of `roles` does not exist (nothing is written).
+    async fn set_territory_roles(
+        &self,
+        user_id: Uuid,
+        code: &str,
+        roles: &[String],
+        now: DateTime<Utc>,
+        effects: EffectsOf<'_, (bool, Vec<String>)>,
+    ) -> StoreResult<MemberChange>;
+}
+
+/// The audit log as administrators read it, and bulk imports of users.
+#[async_trait]
+pub trait AuditStore {
+    /// Entries matching `filter`, highest id first, at most `filter.limit`.
+    async fn audit_entries(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+    /// Which of `emails` (lowercase) and `usernames` (any case) users not deleted hold.
+    async fn taken_logins(
+        &self,
+        emails: &[String],
+        usernames: &[String],
+    ) -> StoreResult<TakenLogins>;
+    /// Inserts every user, each holding `role` globally, in one transaction with `effects`;
+    /// `Conflict` (and nothing written) when any email or username is taken. Returns the count.
+    async fn import_users(
+        &self,
+        users: &[NewUser],
+        role: &str,
+        effects: &Effects,
+    ) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait KeyStore {
+    async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    /// Stores `key` as the active key and retires the previous active one.
+    async fn activate_signing_key(&self, key: &StoredKey) -> StoreResult<()>;
+    /// Revokes a key at once and wipes its private half; false when there is no such
+    /// unrevoked key.
+    async fn revoke_signing_key(&self, kid: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Replaces a private half left in clear by an older version with its sealed form.
+    async fn seal_signing_key(&self, kid: &str, sealed: &[u8]) -> StoreResult<()>;
+    /// Wipes the private half of a key that will never sign again.
+    async fn wipe_signing_key(&self, kid: &str) -> StoreResult<()>;
+    /// Where a generated sealing key is kept when none is configured (SPEC §3): beside an
+    /// embedded database file; `None` where there is no such place (PostgreSQL, whose
+    /// replicas share no disk; an in-memory database).
+    fn generated_key_file(&self) -> Option<std::path::PathBuf>;
+}
+
+/// The relay's side of the outbox (SPEC §6), and the counts behind the gauges it refreshes.
+#[async_trait]
+pub trait OutboxStore {
+    /// Claims up to `limit` events that are due at `now`, in `seq` order, and leases them
+    /// until `lease_until` (a crashed relay's claim lapses then and the events go out again).
+    /// An event waits while an earlier unpublished event of its user is held (leased, or
+    /// waiting for a retry); earlier due events are claimed with it, ahead of it. Published
+    /// in the returned order and stopping at the first failure, events of one user go out in
+    /// order even when several replicas relay at once.
+    async fn claim_events(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingEvent>>;
+    /// Marks claimed events published.
+    async fn mark_published(&self, seqs: &[i64], now: DateTime<Utc>) -> StoreResult<()>;
+    /// Counts a failed attempt of one event and schedules its retry.
+    async fn record_publish_failure(
+        &self,
+        seq: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Deletes events published before `before`; returns how many.
+    async fn prune_published(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Events not yet published, across all replicas.
+    async fn pending_event_count(&self) -> StoreResult<u64>;
+    /// Sessions neither ended nor lapsed at `now`, across all replicas.
+    async fn active_session_count(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Everything the service keeps.
+#[async_trait]
+pub trait Store:
+    UserStore
+    + SessionStore
+    + AccountStore
+    + AdminStore
+    + DirectoryStore
+    + AuditStore
+    + KeyStore
+    + OutboxStore
+    + Send
+    + Sync
+    + 'static
+{
+    /// `"sqlite"` or `"postgres"`, for logs and `/ready`.
+    fn backend(&self) -> &'static str;
+    /// Answers when the database does.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Applies pending migrations; returns how many were applied.
+    async fn migrate(&self) -> StoreResult<usize>;
+    /// Closes the pool; in-flight queries finish first.
+    async fn close(&self);
+    /// Records events and audit entries that accompany no other change (a failed login).
+    async fn record_effects(&self, effects: &Effects) -> StoreResult<()>;
+}

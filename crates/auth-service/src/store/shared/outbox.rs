@@ -1,0 +1,131 @@
+//! The relay's side of the outbox and the gauge counts — the same text on both databases,
+//! but for how a relay claims events and marks them published.
+
+use uuid::Uuid;
+
+use crate::store::records::PendingEvent;
+
+/// A claimed outbox row; `Id` and `Json` are the wing's `DbUuid` and `DbJson`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct PendingRow<Id, Json> {
+    seq: i64,
+    id: Id,
+    event_type: String,
+    user_id: Option<Id>,
+    payload: Json,
+    attempts: i32,
+}
+
+/// Claimed rows as events, in `seq` order (RETURNING promises no order).
+pub(crate) fn in_seq_order<Id: Into<Uuid>, Json: ToString>(
+    mut rows: Vec<PendingRow<Id, Json>>,
+) -> Vec<PendingEvent> {
+    rows.sort_by_key(|row| row.seq);
+    rows.into_iter()
+        .map(|row| PendingEvent {
+            seq: row.seq,
+            id: row.id.into(),
+            event_type: row.event_type,
+            user_id: row.user_id.map(Into::into),
+            payload: row.payload.to_string(),
+            attempts: row.attempts,
+        })
+        .collect()
+}
+
+/// The events a claim may take (SPEC §6, in order per user): due, and ahead of their user's
+/// first held one (leased, or waiting for a retry); `$1` is now, `$3` the batch. `held` is
+/// each user's first held event, found once per claim (a probe per candidate walked the user's
+/// whole history of index entries).
+pub(crate) const CLAIMABLE: &str = "SELECT o.seq FROM outbox o \
+     LEFT JOIN (SELECT user_id, min(seq) AS first_held FROM outbox \
+                WHERE published_at IS NULL AND next_attempt_at > $1 AND user_id IS NOT NULL \
+                GROUP BY user_id) held ON held.user_id = o.user_id \
+     WHERE o.published_at IS NULL AND o.next_attempt_at <= $1 \
+       AND (held.first_held IS NULL OR o.seq < held.first_held) \
+     ORDER BY o.seq LIMIT $3";
+
+/// What a claim's `UPDATE … RETURNING` returns.
+pub(crate) const PENDING_COLUMNS: &str = "seq, id, event_type, user_id, payload, attempts";
+
+/// Expands `OutboxStore` for a wing; methods written inside the block are the wing's own. The
+/// wing's `outbox.rs` supplies `take_claim_turn` and `claim_sql`. See `shared/mod.rs` for the
+/// names the bodies expect in scope.
+macro_rules! outbox_store {
+    (impl OutboxStore for $store:ty { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl OutboxStore for $store {
+            $($own)*
+
+            async fn claim_events(
+                &self,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: u32,
+            ) -> StoreResult<Vec<PendingEvent>> {
+                // A busy user's backlog goes out a batch at a time rather than an event per
+                // round. Which events are claimable needs a view no other claim is changing:
+                // the wing's `take_claim_turn`, then its `claim_sql` (`$1` now, `$2` the
+                // lease's end, `$3` the batch).
+                let (_turn, mut tx) = self.begin_write().await?;
+                take_claim_turn(&mut tx).await?;
+                let rows: Vec<PendingRow<DbUuid, DbJson>> = sqlx::query_as(&claim_sql())
+                    .bind(ts(now))
+                    .bind(ts(lease_until))
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(in_seq_order(rows))
+            }
+
+            async fn record_publish_failure(
+                &self,
+                seq: i64,
+                error: &str,
+                retry_at: DateTime<Utc>,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 \
+                     WHERE seq = $1 AND published_at IS NULL",
+                )
+                .bind(seq)
+                .bind(error)
+                .bind(ts(retry_at))
+                .run(&mut *self.connection().await?)
+                .await?;
+                Ok(())
+            }
+
+            async fn prune_published(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
+                    .bind(ts(before))
+                    .run(&mut *self.connection().await?)
+                    .await
+            }
+
+            async fn pending_event_count(&self) -> StoreResult<u64> {
+                let count: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(db_error)?;
+                Ok(u64::try_from(count).unwrap_or(0))
+            }
+
+            async fn active_session_count(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+                let count: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM sessions \
+                     WHERE ended_at IS NULL AND expires_at > $1 AND idle_expires_at > $1",
+                )
+                .bind(ts(now))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(u64::try_from(count).unwrap_or(0))
+            }
+        }
+    };
+}
+pub(crate) use outbox_store;
