@@ -48,6 +48,14 @@ pub enum Scope {
 }
 
 impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Scope::LoginIp,
+        Scope::SignupIp,
+        Scope::ForgotPasswordIp,
+        Scope::LookupIp,
+        Scope::MailPerAccount,
+    ];
+
     /// The metric label and Redis key segment.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -146,6 +154,7 @@ impl Limiter {
         if redis.is_none() {
             metrics::gauge!("auth_rate_limiter_fallback").set(0.0);
         }
+        register_metrics();
         Self {
             inner: Arc::new(Inner {
                 config: config.clone(),
@@ -257,6 +266,18 @@ fn lockout_key(digest: &KeyDigest) -> String {
 /// A refusal always asks the client to wait a little, even at the very end of a window.
 fn at_least_a_millisecond(wait: Duration) -> Duration {
     wait.max(Duration::from_millis(1))
+}
+
+/// Puts every refusal series at 0, so `rate(auth_rate_limited_total[5m])` and alerts on it
+/// have a series before the first refusal (issue 16).
+fn register_metrics() {
+    for scope in Scope::ALL {
+        metrics::counter!("auth_rate_limited_total", "limit" => scope.as_str()).increment(0);
+    }
+    metrics::counter!("auth_rate_limited_total", "limit" => "lockout").increment(0);
+    for outcome in ["uncounted", "evicted"] {
+        metrics::counter!("auth_rate_limiter_full_total", "outcome" => outcome).increment(0);
+    }
 }
 
 #[cfg(test)]

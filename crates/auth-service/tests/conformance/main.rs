@@ -30,3 +30,4 @@ mod shared_limits;
 mod skeleton;
 mod storage;
 mod tokens;
+mod verifiers;
