@@ -18,8 +18,9 @@ WORKDIR /build
 #    or Cargo.lock changes. Cargo needs every workspace member's manifest (and a target file for
 #    each) to resolve the workspace, so `bench` and `auth-client` get stubs too; they are never
 #    built here. The only native code (ring, aws-lc, bundled SQLite) needs nothing beyond
-#    the C compiler of this image (aws-lc builds without cmake or clang); TLS is rustls, so no OpenSSL. Swagger UI assets are vendored by a crate: crates.io is the
-#    only network access the build needs.
+#    the C compiler of this image (aws-lc builds without cmake or clang); TLS is rustls, so
+#    no OpenSSL. Swagger UI assets are vendored by a crate: crates.io is the only network
+#    access the build needs.
 COPY Cargo.toml Cargo.lock ./
 COPY crates/auth-service/Cargo.toml crates/auth-service/Cargo.toml
 COPY crates/auth-client/Cargo.toml crates/auth-client/Cargo.toml
