@@ -242,7 +242,7 @@ impl Context {
     }
 
     /// Runs `work` after the answer, if a background slot is free; otherwise drops it, logs
-    /// `what` and counts `auth_background_dropped_total`.
+    /// `task` and counts `auth_background_dropped_total`.
     pub fn spawn_after_answer(
         self: &Arc<Self>,
         task: AfterAnswer,
