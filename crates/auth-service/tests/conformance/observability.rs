@@ -383,7 +383,11 @@ fn sample(samples: &HashMap<String, f64>, name: &str, with: &[&str]) -> Option<f
         })
         .map(|(_, value)| *value)
         .collect();
-    assert!(found.len() <= 1, "{name}{with:?} names {} series", found.len());
+    assert!(
+        found.len() <= 1,
+        "{name}{with:?} names {} series",
+        found.len()
+    );
     found.first().copied()
 }
 
@@ -459,7 +463,10 @@ async fn counters_with_known_labels_are_at_zero_before_anything_happens(backend:
         }
     }
     for kind in ["access", "refresh"] {
-        zero.push(("auth_tokens_generated_total", vec![format!("type=\"{kind}\"")]));
+        zero.push((
+            "auth_tokens_generated_total",
+            vec![format!("type=\"{kind}\"")],
+        ));
     }
     for limit in [
         "login_ip",
@@ -469,7 +476,10 @@ async fn counters_with_known_labels_are_at_zero_before_anything_happens(backend:
         "mail_account",
         "lockout",
     ] {
-        zero.push(("auth_rate_limited_total", vec![format!("limit=\"{limit}\"")]));
+        zero.push((
+            "auth_rate_limited_total",
+            vec![format!("limit=\"{limit}\"")],
+        ));
     }
     for outcome in ["uncounted", "evicted"] {
         zero.push((

@@ -12,7 +12,10 @@ use crate::support::backend::TestDatabase;
 use crate::support::process::Spawned;
 use crate::support::{Backend, PASSWORD};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/verifiers.py");
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/conformance/verifiers.py"
+);
 
 /// Exit code of `verifiers.py` when a package is missing.
 const MISSING_PACKAGE: i32 = 3;
@@ -25,7 +28,7 @@ async fn a_default_servers_token_verifies_with_pyjwt_python_jose_and_joserfc(bac
     let http = reqwest::Client::new();
     let signup: Value = http
         .post(service.url("/api/auth/signup"))
-        .json(&json!({ "email": "py@example.com", "username": "py", "password": PASSWORD }))
+        .json(&json!({ "email": "python@example.com", "username": "python", "password": PASSWORD }))
         .send()
         .await
         .unwrap()
@@ -40,7 +43,9 @@ async fn a_default_servers_token_verifies_with_pyjwt_python_jose_and_joserfc(bac
         .json()
         .await
         .unwrap();
-    let token = signup["access_token"].as_str().unwrap();
+    let token = signup["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token from the signup: {signup}"));
     let issuer = discovery["issuer"].as_str().unwrap();
     let audience = auth_service::Config::default().auth.audience;
 
