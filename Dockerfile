@@ -30,9 +30,9 @@ ENV CARGO_PROFILE_RELEASE_STRIP=symbols
 #    auth-client (lib), bench (the `auth-bench` bin and the `crypto` bench). A new [[bin]],
 #    [[bench]], [[example]] or [[test]] in a manifest needs its stub here: the CI replay fails
 #    with cargo's "can't find ..." until it has one. Only auth-service is built. The only
-#    native code (ring, bundled SQLite) needs nothing beyond the C compiler of this image;
-#    TLS is rustls, so no OpenSSL. Swagger UI assets are vendored by a crate: crates.io is the
-#    only network access the build needs.
+#    native code (ring, aws-lc, bundled SQLite) needs nothing beyond the C compiler of this
+#    image (aws-lc builds without cmake or clang); TLS is rustls, so no OpenSSL. Swagger UI
+#    assets are vendored by a crate: crates.io is the only network access the build needs.
 COPY Cargo.toml Cargo.lock ./
 COPY crates/auth-service/Cargo.toml crates/auth-service/Cargo.toml
 COPY crates/auth-client/Cargo.toml crates/auth-client/Cargo.toml

@@ -40,6 +40,8 @@ impl App {
 
     /// As [`App::build`], with the clock tests move by hand.
     pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        // First, so the parts built below find the recorder when they put their series at 0.
+        let metrics = telemetry::metrics_handle();
         let store = store::connect(&config.database).await.with_context(|| {
             format!(
                 "cannot open the database at {}",
@@ -84,7 +86,7 @@ impl App {
             readiness,
             proxies: Arc::new(TrustedProxies::parse(&config.server.trusted_proxies)),
             config,
-            metrics: telemetry::metrics_handle(),
+            metrics,
             services: Services::new(&Arc::new(context)),
         };
         bootstrap_admin(&state).await?;

@@ -58,7 +58,8 @@ pub enum UsersAction {
 pub enum KeysAction {
     /// List signing keys and their state.
     List,
-    /// Make a new key active; the old one stays published until its tokens expire.
+    /// Make a new key active, of `auth.signing_algorithm` (ES256 unless configured: EdDSA or
+    /// RS256); the old one keeps its algorithm and stays published until its tokens expire.
     Rotate,
     /// Revoke a key at once: tokens it signed fail from now on.
     Revoke {

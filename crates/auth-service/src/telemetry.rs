@@ -24,20 +24,30 @@ pub fn init_logs(config: &LogConfig) {
     };
 }
 
+/// Buckets (seconds) of the HTTP and gRPC request duration histograms.
+pub const REQUEST_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
 /// The process-wide Prometheus recorder. The `metrics` facade has one global recorder, so
 /// every `App` in a process (tests start many) shares it.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
+            // Both transports' latencies are histograms with the same buckets, so they can be
+            // summed across replicas and compared with each other (a summary can be neither).
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Full("auth_http_request_duration_seconds".into()),
-                    &[
-                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                        5.0,
-                    ],
+                    REQUEST_BUCKETS,
                 )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("auth_grpc_request_duration_seconds".into()),
+                        REQUEST_BUCKETS,
+                    )
+                })
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full("auth_password_hash_duration_seconds".into()),

@@ -10,7 +10,8 @@ use super::error::ConfigError;
 use super::secret::Secret;
 use super::storage::DatabaseConfig;
 
-/// Signing algorithm of newly generated keys.
+/// Signing algorithm of newly generated keys. A stored key keeps the algorithm it was made
+/// with; this names only what the first key and every rotation create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum SigningAlgorithm {
     EdDSA,
@@ -26,6 +27,7 @@ pub struct AuthConfig {
     pub issuer: Option<String>,
     /// `aud` claim.
     pub audience: String,
+    /// Algorithm of keys generated from now on (the first key, `keys rotate`).
     pub signing_algorithm: SigningAlgorithm,
     /// Seals private signing keys at rest: 32 bytes, base64. Without it (and without
     /// `key_file`) an embedded SQLite database gets a generated key file beside it; PostgreSQL
@@ -59,7 +61,9 @@ impl Default for AuthConfig {
         Self {
             issuer: None,
             audience: "auth-service".into(),
-            signing_algorithm: SigningAlgorithm::EdDSA,
+            // SPEC §3: ES256 is the one every usual verifier and gateway accepts out of the
+            // box; EdDSA is refused by python-jose, joserfc's defaults and several gateways.
+            signing_algorithm: SigningAlgorithm::ES256,
             key_encryption_key: None,
             key_file: None,
             access_token_ttl: Duration::from_secs(15 * 60),

@@ -27,6 +27,7 @@ fn defaults_match_the_spec() {
     );
     assert_eq!(config.password.argon2_memory_kib, 19 * 1024);
     assert_eq!(config.server.body_limit_bytes, 65536);
+    assert_eq!(config.auth.signing_algorithm, SigningAlgorithm::ES256);
 }
 
 #[test]

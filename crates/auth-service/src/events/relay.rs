@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::publisher::Publisher;
 use crate::clock::Clock;
 use crate::config::EventsConfig;
+use crate::domain::Event;
 use crate::store::{PendingEvent, Store, StoreResult};
 
 /// How often `auth_active_sessions` is recounted and old events pruned.
@@ -38,6 +39,12 @@ impl Relay {
         clock: Clock,
         config: EventsConfig,
     ) -> Self {
+        // Every series at 0 from the start, so a rate or an alert has one before the first
+        // event or failure (issue 16).
+        for event_type in Event::ALL_KINDS {
+            metrics::counter!("auth_events_published_total", "type" => *event_type).increment(0);
+        }
+        metrics::counter!("auth_events_failed_total").increment(0);
         Self {
             store,
             publisher,

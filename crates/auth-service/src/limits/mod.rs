@@ -67,6 +67,7 @@ impl Limiter {
         if redis.is_none() {
             metrics::gauge!("auth_rate_limiter_fallback").set(0.0);
         }
+        register_metrics();
         Self {
             inner: Arc::new(Inner {
                 config: config.clone(),
@@ -173,4 +174,16 @@ impl Limiter {
 
 fn lockout_key(digest: &KeyDigest) -> String {
     format!("auth:lockout:{}", digest.hex())
+}
+
+/// Puts every refusal series at 0, so `rate(auth_rate_limited_total[5m])` and alerts on it
+/// have a series before the first refusal (issue 16).
+fn register_metrics() {
+    for scope in Scope::ALL {
+        metrics::counter!("auth_rate_limited_total", "limit" => scope.as_str()).increment(0);
+    }
+    metrics::counter!("auth_rate_limited_total", "limit" => "lockout").increment(0);
+    for outcome in ["uncounted", "evicted"] {
+        metrics::counter!("auth_rate_limiter_full_total", "outcome" => outcome).increment(0);
+    }
 }

@@ -17,6 +17,14 @@ pub enum Scope {
 }
 
 impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Scope::LoginIp,
+        Scope::SignupIp,
+        Scope::ForgotPasswordIp,
+        Scope::LookupIp,
+        Scope::MailPerAccount,
+    ];
+
     /// The metric label and Redis key segment.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -21,6 +21,9 @@ pub enum Mail {
 }
 
 impl Mail {
+    /// Every `kind` label of the mail metrics.
+    pub const KINDS: [&'static str; 2] = ["password_reset", "email_verification"];
+
     /// The `kind` label of the mail metrics.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -64,6 +64,7 @@ impl Mailer {
             .parse()
             .map_err(|e| anyhow!("mail.from is not a valid address: {e}"))?;
         let transport = Transport::from_config(mail, CONCURRENT_SENDS as u32)?;
+        register_metrics(&transport);
         if matches!(transport, Transport::Log) {
             tracing::warn!(
                 "Mail is only logged, not sent: set APP__MAIL__SMTP_URL (or APP__MAIL__FILE_DIR) \
@@ -195,6 +196,24 @@ impl Mailer {
                 detail: format!("{e:#}"),
             })?;
         Ok((message, rendered))
+    }
+}
+
+/// Puts every mail series this transport can move at 0, so an alert on
+/// `auth_mail_failures_total` has a series before the first failure (issue 16).
+fn register_metrics(transport: &Transport) {
+    // What any transport can fail with, then the transport's own refusal (the log never
+    // refuses).
+    let mut reasons = vec!["address", "build", "timeout", "closed"];
+    if !matches!(transport, Transport::Log) {
+        reasons.push(transport.name());
+    }
+    for kind in Mail::KINDS {
+        metrics::counter!("auth_mail_sent_total", "kind" => kind).increment(0);
+        for reason in &reasons {
+            metrics::counter!("auth_mail_failures_total", "kind" => kind, "reason" => *reason)
+                .increment(0);
+        }
     }
 }
 

@@ -22,6 +22,42 @@ use crate::limits::Limiter;
 use crate::mail::Mailer;
 use crate::store::{AuditEntry, Effects, NewRefreshToken, NewSession, OutboxEvent, Store};
 
+/// Work done after the answer (`Context::spawn_after_answer`); its name is the `task` label of
+/// `auth_background_dropped_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterAnswer {
+    ResetLink,
+    VerificationLink,
+}
+
+impl AfterAnswer {
+    pub const ALL: [AfterAnswer; 2] = [AfterAnswer::ResetLink, AfterAnswer::VerificationLink];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AfterAnswer::ResetLink => "reset_link",
+            AfterAnswer::VerificationLink => "verification_link",
+        }
+    }
+}
+
+/// Puts every use-case counter with a closed set of labels at 0, so rates and alerts on them
+/// have a series before the first login, failure or dropped task (issue 16).
+pub(super) fn register_metrics() {
+    for operation in ["login", "signup"] {
+        for status in ["success", "failure"] {
+            metrics::counter!("auth_operations_total", "operation" => operation, "status" => status)
+                .increment(0);
+        }
+    }
+    for kind in ["access", "refresh"] {
+        metrics::counter!("auth_tokens_generated_total", "type" => kind).increment(0);
+    }
+    for task in AfterAnswer::ALL {
+        metrics::counter!("auth_background_dropped_total", "task" => task.as_str()).increment(0);
+    }
+}
+
 /// Who is asking, as far as the transport can tell.
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
@@ -206,12 +242,13 @@ impl Context {
     }
 
     /// Runs `work` after the answer, if a background slot is free; otherwise drops it, logs
-    /// `what` and counts `auth_background_dropped_total`.
+    /// `task` and counts `auth_background_dropped_total`.
     pub fn spawn_after_answer(
         self: &Arc<Self>,
-        what: &'static str,
+        task: AfterAnswer,
         work: impl std::future::Future<Output = Result<(), Error>> + Send + 'static,
     ) {
+        let what = task.as_str();
         let Ok(permit) = self.background.clone().try_acquire_owned() else {
             metrics::counter!("auth_background_dropped_total", "task" => what).increment(1);
             tracing::warn!(task = what, "too much background work; dropped");

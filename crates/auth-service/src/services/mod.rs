@@ -32,6 +32,7 @@ pub struct Services {
 
 impl Services {
     pub fn new(context: &Arc<Context>) -> Self {
+        context::register_metrics();
         Self {
             accounts: accounts::Accounts::new(context.clone()),
             admin: admin::Admin::new(context.clone()),

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::context::{Context, RequestContext};
+use super::context::{AfterAnswer, Context, RequestContext};
 use super::sessions::CurrentSession;
 use crate::crypto::password::Verdict;
 use crate::crypto::tokens;
@@ -43,7 +43,7 @@ impl Recovery {
         let email = Email::parse(email).map_err(|error| Error::Invalid(vec![error]))?;
         let context = ctx.clone();
         let request = request.clone();
-        ctx.spawn_after_answer("reset_link", async move {
+        ctx.spawn_after_answer(AfterAnswer::ResetLink, async move {
             send_reset_link(&context, email, &request).await
         });
         Ok(())

@@ -1,5 +1,6 @@
 //! Signup, login, the caller's profile, and the auth configuration.
 
+use auth_service::config::SigningAlgorithm;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
@@ -273,12 +274,47 @@ async fn auth_config_reports_the_effective_settings(backend: Backend) {
     );
 }
 
-async fn jwks_and_discovery_publish_the_signing_key(backend: Backend) {
+async fn jwks_publishes_the_es256_signing_key_by_default(backend: Backend) {
     let app = backend.app().await;
+    let alice = app.signed_up("alice").await;
 
     let jwks = app.get("/.well-known/jwks.json").await;
     let cache = jwks.headers()["cache-control"].to_str().unwrap().to_owned();
     let jwks: Value = jwks.json().await.unwrap();
+
+    assert!(cache.contains("max-age="));
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["alg"], "ES256");
+    assert_eq!(keys[0]["kty"], "EC");
+    assert_eq!(keys[0]["crv"], "P-256");
+    assert_eq!(keys[0]["use"], "sig");
+    assert!(keys[0].get("d").is_none(), "private key material published");
+    let header = jsonwebtoken::decode_header(&alice.access_token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    assert_eq!(header.kid.as_deref(), keys[0]["kid"].as_str());
+}
+
+/// The claims of `token`, unverified.
+fn payload(token: &str) -> Value {
+    use base64::Engine;
+    let segment = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// SPEC §2, §11: the discovery document claims nothing that is not served. Until the OAuth
+/// endpoints exist there is no token, authorization or RFC 7662 introspection endpoint to
+/// name; the issuer is the tokens' `iss` to the byte; the algorithms are those of the keys
+/// in the JWKS, no more (no RS256 on a server without an RS256 key).
+async fn discovery_claims_only_what_is_served(backend: Backend) {
+    let app = backend
+        .app_with(|config| config.auth.issuer = Some("https://auth.example.test/".into()))
+        .await;
+    let alice = app.signed_up("alice").await;
+
     let discovery: Value = app
         .get("/.well-known/openid-configuration")
         .await
@@ -286,28 +322,54 @@ async fn jwks_and_discovery_publish_the_signing_key(backend: Backend) {
         .await
         .unwrap();
 
-    assert!(cache.contains("max-age="));
-    let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
-    assert_eq!(keys[0]["alg"], "EdDSA");
-    assert_eq!(keys[0]["kty"], "OKP");
-    assert!(keys[0].get("d").is_none(), "private key material published");
-    assert_eq!(discovery["issuer"], "http://localhost:8080");
     assert_eq!(
-        discovery["jwks_uri"],
-        "http://localhost:8080/.well-known/jwks.json"
+        discovery,
+        json!({
+            "issuer": "https://auth.example.test/",
+            "jwks_uri": "http://localhost:8080/.well-known/jwks.json",
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "subject_types_supported": ["public"],
+            "claims_supported": ["iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp", "email", "username", "roles", "territory", "verified"],
+        })
     );
+    assert_eq!(discovery["issuer"], payload(&alice.access_token)["iss"]);
+    for (field, value) in discovery.as_object().unwrap() {
+        if field.ends_with("_endpoint") || field.ends_with("_uri") {
+            let path = value
+                .as_str()
+                .unwrap()
+                .strip_prefix(&app.config.server.public_url)
+                .unwrap();
+            assert_eq!(app.get(path).await.status(), 200, "{field} is served");
+        }
+    }
+}
+
+async fn discovery_lists_the_algorithm_of_every_published_key(backend: Backend) {
+    let app = backend
+        .app_with(|config| config.auth.signing_algorithm = SigningAlgorithm::EdDSA)
+        .await;
+    let upgraded = app
+        .beside(|config| config.auth.signing_algorithm = SigningAlgorithm::ES256)
+        .await;
+
+    upgraded.keys.rotate().await.unwrap();
+    let discovery: Value = upgraded
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+
     assert_eq!(
         discovery["id_token_signing_alg_values_supported"],
-        json!(["EdDSA"])
+        json!(["ES256", "EdDSA"]),
+        "the retired EdDSA key still verifies, so its algorithm is still listed"
     );
 }
 
-async fn rs256_and_es256_are_selectable(backend: Backend) {
-    for algorithm in [
-        auth_service::config::SigningAlgorithm::RS256,
-        auth_service::config::SigningAlgorithm::ES256,
-    ] {
+async fn eddsa_and_rs256_are_selectable(backend: Backend) {
+    for algorithm in [SigningAlgorithm::EdDSA, SigningAlgorithm::RS256] {
         let app = backend
             .app_with(|config| config.auth.signing_algorithm = algorithm)
             .await;
@@ -320,9 +382,19 @@ async fn rs256_and_es256_are_selectable(backend: Backend) {
             .json()
             .await
             .unwrap();
+        let discovery: Value = app
+            .get("/.well-known/openid-configuration")
+            .await
+            .json()
+            .await
+            .unwrap();
 
         assert_eq!(me.status(), 200, "{algorithm:?}");
         assert_eq!(jwks["keys"][0]["alg"], format!("{algorithm:?}"));
+        assert_eq!(
+            discovery["id_token_signing_alg_values_supported"],
+            json!([format!("{algorithm:?}")])
+        );
     }
 }
 
@@ -337,6 +409,8 @@ backend_tests! {
     me_answers_the_user_and_patch_me_changes_the_profile,
     me_without_a_token_is_401_with_www_authenticate,
     auth_config_reports_the_effective_settings,
-    jwks_and_discovery_publish_the_signing_key,
-    rs256_and_es256_are_selectable,
+    jwks_publishes_the_es256_signing_key_by_default,
+    discovery_claims_only_what_is_served,
+    discovery_lists_the_algorithm_of_every_published_key,
+    eddsa_and_rs256_are_selectable,
 }

@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use auth_service::config::SigningAlgorithm;
 use auth_service::services::keys::{self, Keys};
 use auth_service::Config;
 use jsonwebtoken::{Algorithm, EncodingKey};
@@ -385,7 +386,72 @@ async fn postgres_without_a_key_encryption_key_or_key_file_refuses_to_start() {
     assert!(stderr.contains("APP__AUTH__KEY_FILE"), "{stderr}");
 }
 
+fn alg_of(token: &str) -> String {
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    format!("{:?}", header.alg)
+}
+
+/// SPEC §3: ES256 is the default for new keys only. A database whose active key an earlier
+/// release made as EdDSA (its default then) keeps signing EdDSA after the upgrade, and tokens
+/// already out stay valid; the next rotation makes a key of the new default.
+async fn an_upgrade_keeps_the_active_keys_algorithm_and_new_keys_take_the_default(
+    backend: Backend,
+) {
+    let earlier = backend
+        .app_with(|config| config.auth.signing_algorithm = SigningAlgorithm::EdDSA)
+        .await;
+    let alice = earlier.signed_up("alice").await;
+    let default = Config::default().auth.signing_algorithm;
+
+    let upgraded = earlier
+        .beside(|config| config.auth.signing_algorithm = default)
+        .await;
+    let bob = upgraded.signed_up("bob").await;
+    let rotated = upgraded.keys.rotate().await.unwrap();
+    let carol = upgraded.signed_up("carol").await;
+    let fresh = backend.app().await;
+    let dave = fresh.signed_up("dave").await;
+
+    assert_eq!(default, SigningAlgorithm::ES256);
+    assert_eq!(alg_of(&alice.access_token), "EdDSA");
+    assert_eq!(
+        alg_of(&bob.access_token),
+        "EdDSA",
+        "the active key kept its algorithm"
+    );
+    assert_eq!(kid_of(&bob.access_token), kid_of(&alice.access_token));
+    assert_eq!(
+        upgraded
+            .get_as("/api/auth/me", &alice.access_token)
+            .await
+            .status(),
+        200,
+        "a token of the earlier release is still good"
+    );
+    assert_eq!(kid_of(&carol.access_token), rotated);
+    assert_eq!(
+        alg_of(&carol.access_token),
+        "ES256",
+        "a rotation takes the default"
+    );
+    assert_eq!(
+        upgraded
+            .get_as("/api/auth/me", &bob.access_token)
+            .await
+            .status(),
+        200,
+        "the retired EdDSA key still verifies its tokens"
+    );
+    assert_eq!(
+        alg_of(&dave.access_token),
+        "ES256",
+        "a fresh database signs ES256"
+    );
+    assert_eq!(key_rows(&fresh).await[0].algorithm, "ES256");
+}
+
 backend_tests! {
+    an_upgrade_keeps_the_active_keys_algorithm_and_new_keys_take_the_default,
     private_keys_are_sealed_at_rest_in_the_default_configuration,
     a_named_key_file_seals_the_keys,
     a_row_left_in_clear_by_an_older_version_is_sealed_on_start,

@@ -150,7 +150,13 @@ fn an_unreachable_smtp_server_fails_quickly_without_failing_the_caller_and_is_co
         })
         .unwrap_or_else(|| panic!("no failure counter in:\n{rendered}"));
     assert!(failures.ends_with(" 2"), "{failures}");
-    assert!(!rendered.contains("auth_mail_sent_total{"), "{rendered}");
+    // Exposed at 0 from the start (issue 16), and still 0: nothing was sent.
+    let sent: Vec<&str> = rendered
+        .lines()
+        .filter(|line| line.starts_with("auth_mail_sent_total{"))
+        .collect();
+    assert_eq!(sent.len(), 2, "{rendered}");
+    assert!(sent.iter().all(|line| line.ends_with(" 0")), "{rendered}");
 }
 
 #[tokio::test]

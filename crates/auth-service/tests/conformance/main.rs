@@ -31,3 +31,4 @@ mod shared_limits;
 mod skeleton;
 mod storage;
 mod tokens;
+mod verifiers;

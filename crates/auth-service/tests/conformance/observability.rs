@@ -1,10 +1,12 @@
 //! Observability of the running binary (SPEC §9): every metric moves as a scripted flow runs,
-//! and no log line at any level carries a secret the flow used. Each test spawns the binary,
-//! so its metrics and logs are its own.
+//! counters with known labels are exposed at 0 from the start, both transports' latencies are
+//! histograms with the same buckets, and no log line at any level carries a secret the flow
+//! used. The tests that count spawn the binary, so its metrics and logs are its own.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
+use auth_service::grpc::pb;
 use base64::Engine;
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection};
@@ -371,9 +373,171 @@ async fn no_log_line_at_any_level_carries_a_secret_of_the_flow(backend: Backend)
     assert!(output.contains(&used.user_id), "user ids may be logged");
 }
 
+/// The one sample of `name` whose labels contain every one of `with`, if it is exposed.
+fn sample(samples: &HashMap<String, f64>, name: &str, with: &[&str]) -> Option<f64> {
+    let found: Vec<f64> = samples
+        .iter()
+        .filter(|(series, _)| {
+            series.split('{').next() == Some(name)
+                && with.iter().all(|label| series.contains(label))
+        })
+        .map(|(_, value)| *value)
+        .collect();
+    assert!(
+        found.len() <= 1,
+        "{name}{with:?} names {} series",
+        found.len()
+    );
+    found.first().copied()
+}
+
+/// The `le` bounds of the `_bucket` lines of `name` in an exposition.
+fn buckets(text: &str, name: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}_bucket{{")))
+        .filter_map(|line| Some(line.split("le=\"").nth(1)?.split('"').next()?.to_owned()))
+        .collect()
+}
+
+/// Issue 16: gRPC latency is a histogram (a summary cannot be summed across replicas and
+/// decays to nothing when idle), with the buckets of the HTTP one.
+async fn grpc_durations_are_a_histogram_with_the_http_buckets(backend: Backend) {
+    let app = backend.app().await;
+    let alice = app.signed_up("alice").await;
+    let mut grpc = app.grpc().await;
+
+    grpc.validate_token(pb::ValidateTokenRequest {
+        token: alice.access_token.clone(),
+    })
+    .await
+    .unwrap();
+    let text = app.get("/metrics").await.text().await.unwrap();
+
+    assert!(
+        text.contains("# TYPE auth_grpc_request_duration_seconds histogram"),
+        "{text}"
+    );
+    let grpc_buckets = buckets(&text, "auth_grpc_request_duration_seconds");
+    assert!(
+        grpc_buckets.contains("+Inf") && grpc_buckets.len() > 5,
+        "{grpc_buckets:?}"
+    );
+    assert_eq!(
+        grpc_buckets,
+        buckets(&text, "auth_http_request_duration_seconds")
+    );
+    assert!(text.contains("auth_grpc_request_duration_seconds_bucket{rpc=\"ValidateToken\""));
+    assert!(
+        !text
+            .lines()
+            .any(|line| line.starts_with("auth_grpc_request_duration_seconds{")),
+        "no summary quantiles"
+    );
+}
+
+/// Issue 16: a counter with a closed set of labels is exposed at 0 from the start, so a rate or
+/// an alert on it has a series before the first failure; the first failure moves that series.
+async fn counters_with_known_labels_are_at_zero_before_anything_happens(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("APP__DATABASE__URL", db.url.clone()),
+        ("APP__PASSWORD__ARGON2_MEMORY_KIB", "64".to_owned()),
+        ("APP__PASSWORD__ARGON2_ITERATIONS", "1".to_owned()),
+        (
+            "APP__MAIL__FILE_DIR",
+            dir.path().join("mail").display().to_string(),
+        ),
+    ];
+    let service = Spawned::start(dir.path(), &env).await;
+    let mut zero: Vec<(&str, Vec<String>)> = Vec::new();
+    for operation in ["login", "signup"] {
+        for status in ["success", "failure"] {
+            zero.push((
+                "auth_operations_total",
+                vec![
+                    format!("operation=\"{operation}\""),
+                    format!("status=\"{status}\""),
+                ],
+            ));
+        }
+    }
+    for kind in ["access", "refresh"] {
+        zero.push((
+            "auth_tokens_generated_total",
+            vec![format!("type=\"{kind}\"")],
+        ));
+    }
+    for limit in [
+        "login_ip",
+        "signup_ip",
+        "forgot_password_ip",
+        "lookup_ip",
+        "mail_account",
+        "lockout",
+    ] {
+        zero.push((
+            "auth_rate_limited_total",
+            vec![format!("limit=\"{limit}\"")],
+        ));
+    }
+    for outcome in ["uncounted", "evicted"] {
+        zero.push((
+            "auth_rate_limiter_full_total",
+            vec![format!("outcome=\"{outcome}\"")],
+        ));
+    }
+    for kind in ["password_reset", "email_verification"] {
+        zero.push(("auth_mail_sent_total", vec![format!("kind=\"{kind}\"")]));
+        // The file transport is configured, so its own refusal is a known reason too.
+        for reason in ["address", "build", "timeout", "closed", "file"] {
+            zero.push((
+                "auth_mail_failures_total",
+                vec![format!("kind=\"{kind}\""), format!("reason=\"{reason}\"")],
+            ));
+        }
+    }
+    for event_type in auth_service::domain::Event::ALL_KINDS {
+        zero.push((
+            "auth_events_published_total",
+            vec![format!("type=\"{event_type}\"")],
+        ));
+    }
+    zero.push(("auth_events_failed_total", Vec::new()));
+    for task in ["reset_link", "verification_link"] {
+        zero.push((
+            "auth_background_dropped_total",
+            vec![format!("task=\"{task}\"")],
+        ));
+    }
+
+    let before = scrape(&service).await;
+    let refused = reqwest::Client::new()
+        .post(service.url("/api/auth/login"))
+        .json(&json!({ "username": "nobody", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let after = scrape(&service).await;
+
+    for (name, labels) in &zero {
+        let with: Vec<&str> = labels.iter().map(String::as_str).collect();
+        assert_eq!(sample(&before, name, &with), Some(0.0), "{name}{with:?}");
+    }
+    assert_eq!(refused.status(), 401);
+    let failed = ["operation=\"login\"", "status=\"failure\""];
+    assert_eq!(sample(&after, "auth_operations_total", &failed), Some(1.0));
+    assert_eq!(
+        sample(&after, "auth_rate_limited_total", &["limit=\"lockout\""]),
+        Some(0.0)
+    );
+}
+
 use crate::support::Backend;
 
 backend_tests! {
     every_metric_of_the_spec_moves_as_a_flow_runs,
+    grpc_durations_are_a_histogram_with_the_http_buckets,
+    counters_with_known_labels_are_at_zero_before_anything_happens,
     no_log_line_at_any_level_carries_a_secret_of_the_flow,
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::backend_tests;
 use crate::support::forge::{
-    active_key, claims_for, hs256_with_public_key, revoke_key, sign_ed, signed_by_a_stranger,
+    active_key, claims_for, hs256_with_public_key, revoke_key, sign_with_key, signed_by_a_stranger,
     tampered, unsigned,
 };
 use crate::support::{code_of, Account, Backend, TestApp};
@@ -101,7 +101,7 @@ async fn a_token_not_yet_valid_is_refused(backend: Backend) {
     let alice = app.signed_up("alice").await;
     let key = active_key(&app).await;
 
-    let early = sign_ed(&key, &claims_for(&app, &alice, 5 * 60));
+    let early = sign_with_key(&key, &claims_for(&app, &alice, 5 * 60));
 
     assert_refused(&app, &early, "a token valid from 5 minutes on").await;
 }
@@ -111,7 +111,7 @@ async fn a_token_crafted_with_the_real_key_and_claims_is_accepted(backend: Backe
     let alice = app.signed_up("alice").await;
     let key = active_key(&app).await;
 
-    let crafted = sign_ed(&key, &claims_for(&app, &alice, 0));
+    let crafted = sign_with_key(&key, &claims_for(&app, &alice, 0));
 
     assert_accepted(&app, &crafted, &alice).await;
 }
@@ -128,13 +128,13 @@ async fn a_token_for_another_issuer_or_audience_is_refused(backend: Backend) {
 
     assert_refused(
         &app,
-        &sign_ed(&key, &wrong_iss),
+        &sign_with_key(&key, &wrong_iss),
         "a token from another issuer",
     )
     .await;
     assert_refused(
         &app,
-        &sign_ed(&key, &wrong_aud),
+        &sign_with_key(&key, &wrong_aud),
         "a token for another audience",
     )
     .await;

@@ -10,7 +10,7 @@ use crate::domain::user::DEFAULT_ROLE;
 use crate::domain::{AuditAction, Event, NewAccount, User};
 use crate::error::Error;
 use crate::limits::Scope;
-use crate::services::context::{RequestContext, TokenPair};
+use crate::services::context::{AfterAnswer, RequestContext, TokenPair};
 use crate::services::recovery::send_verification_link;
 use crate::store::{Effects, NewUser};
 
@@ -126,7 +126,7 @@ impl Accounts {
         let context = self.context.clone();
         let user = user.clone();
         self.context
-            .spawn_after_answer("verification_link", async move {
+            .spawn_after_answer(AfterAnswer::VerificationLink, async move {
                 send_verification_link(&context, &user).await
             });
     }

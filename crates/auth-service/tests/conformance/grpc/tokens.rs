@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::backend_tests;
 use crate::support::forge::{
-    active_key, claims_for, hs256_with_public_key, revoke_key, sign_ed, signed_by_a_stranger,
+    active_key, claims_for, hs256_with_public_key, revoke_key, sign_with_key, signed_by_a_stranger,
     tampered, unsigned,
 };
 use crate::support::grpc::{account_of, signup_request, Client};
@@ -78,21 +78,25 @@ async fn every_token_attack_is_invalid_with_its_reason(backend: Backend) {
             tampered(&alice.access_token),
             "bad_signature",
         ),
-        ("another issuer", sign_ed(&key, &wrong_iss), "wrong_issuer"),
+        (
+            "another issuer",
+            sign_with_key(&key, &wrong_iss),
+            "wrong_issuer",
+        ),
         (
             "another audience",
-            sign_ed(&key, &wrong_aud),
+            sign_with_key(&key, &wrong_aud),
             "wrong_audience",
         ),
         (
             "a token valid from 5 minutes on",
-            sign_ed(&key, &claims_for(&app, &alice, 5 * 60)),
+            sign_with_key(&key, &claims_for(&app, &alice, 5 * 60)),
             "not_yet_valid",
         ),
         ("garbage", "abc".to_owned(), "malformed"),
         ("three garbage segments", "a.b.c".to_owned(), "malformed"),
     ];
-    let genuine = validate(&mut client, &sign_ed(&key, &claims)).await;
+    let genuine = validate(&mut client, &sign_with_key(&key, &claims)).await;
 
     assert!(genuine.valid, "the forging itself is sound: {genuine:?}");
     for (what, token, reason) in attacks {

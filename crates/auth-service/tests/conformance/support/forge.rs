@@ -11,9 +11,10 @@ use sqlx::{AnyConnection, Connection};
 
 use super::{Account, TestApp};
 
-/// The active signing key as stored: `kid`, public JWK text, private PKCS#8 DER.
+/// The active signing key as stored: `kid`, its algorithm, public JWK text, private DER.
 pub struct StoredKey {
     pub kid: String,
+    pub algorithm: Algorithm,
     pub public_jwk: String,
     pub private_der: Vec<u8>,
 }
@@ -25,8 +26,8 @@ pub async fn connect_raw(app: &TestApp) -> AnyConnection {
 
 pub async fn active_key(app: &TestApp) -> StoredKey {
     let mut conn = connect_raw(app).await;
-    let (kid, public_jwk, sealed): (String, String, Vec<u8>) = sqlx::query_as(
-        "SELECT kid, public_key, private_key FROM signing_keys \
+    let (kid, algorithm, public_jwk, sealed): (String, String, String, Vec<u8>) = sqlx::query_as(
+        "SELECT kid, algorithm, public_key, private_key FROM signing_keys \
          WHERE retired_at IS NULL AND revoked_at IS NULL",
     )
     .fetch_one(&mut conn)
@@ -42,6 +43,7 @@ pub async fn active_key(app: &TestApp) -> StoredKey {
     store.close().await;
     StoredKey {
         private_der: sealer.open(&kid, &sealed).unwrap(),
+        algorithm: algorithm.parse().unwrap(),
         kid,
         public_jwk,
     }
@@ -92,13 +94,15 @@ pub fn sign(alg: Algorithm, kid: &str, claims: &Value, key: &EncodingKey) -> Str
     jsonwebtoken::encode(&header, claims, key).unwrap()
 }
 
-pub fn sign_ed(key: &StoredKey, claims: &Value) -> String {
-    sign(
-        Algorithm::EdDSA,
-        &key.kid,
-        claims,
-        &EncodingKey::from_ed_der(&key.private_der),
-    )
+/// `claims` signed with `key` in its own algorithm, as the service would sign them.
+pub fn sign_with_key(key: &StoredKey, claims: &Value) -> String {
+    let der = &key.private_der;
+    let encoding = match key.algorithm {
+        Algorithm::EdDSA => EncodingKey::from_ed_der(der),
+        Algorithm::ES256 => EncodingKey::from_ec_der(der),
+        _ => EncodingKey::from_rsa_der(der),
+    };
+    sign(key.algorithm, &key.kid, claims, &encoding)
 }
 
 pub fn segment(value: &Value) -> String {
@@ -111,14 +115,15 @@ pub fn unsigned(key: &StoredKey, claims: &Value) -> String {
     format!("{}.{}.", segment(&header), segment(claims))
 }
 
-/// HS256 "signed" with the public key: its raw 32 bytes, and its JWK text.
+/// HS256 "signed" with the public key: its raw 32 bytes (Ed25519's key, P-256's x), and its
+/// JWK text.
 pub fn hs256_with_public_key(key: &StoredKey, claims: &Value) -> [String; 2] {
     let jwk: Value = serde_json::from_str(&key.public_jwk).unwrap();
     let raw_public = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
     assert_eq!(raw_public.len(), 32);
     [
-        EncodingKey::from_secret(&raw_public),
-        EncodingKey::from_secret(key.public_jwk.as_bytes()),
+        EncodingKey::from_secret(&raw_public).unwrap(),
+        EncodingKey::from_secret(key.public_jwk.as_bytes()).unwrap(),
     ]
     .map(|secret| sign(Algorithm::HS256, &key.kid, claims, &secret))
 }
@@ -138,8 +143,9 @@ pub fn signed_by_a_stranger(claims: &Value) -> String {
         ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
     let stranger = StoredKey {
         kid: "not-a-known-kid".to_owned(),
+        algorithm: Algorithm::EdDSA,
         public_jwk: String::new(),
         private_der: der.as_ref().to_vec(),
     };
-    sign_ed(&stranger, claims)
+    sign_with_key(&stranger, claims)
 }
