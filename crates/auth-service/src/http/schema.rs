@@ -193,7 +193,7 @@ const BY_USER_ID: &[&str] = &[
 
 /// OpenAPI links saying which value of an answer names a user where: `GET /api/users/{id}`
 /// takes the username (its segment shares the name `id` with the routes that take the id),
-/// the lookups by id and email take those, and an audit entry's `user_id`, which is `null`
+/// the lookup by email takes the email, every route of [`BY_USER_ID`] takes the id, and an audit entry's `user_id`, which is `null`
 /// for an entry about no user, names the user the id routes take.
 fn add_links(document: &mut OpenApi) {
     // utoipa's `Link` serializes `operation_id` in snake case, which OpenAPI tools do not
@@ -222,12 +222,24 @@ fn add_links(document: &mut OpenApi) {
         }
     };
     for (path, method, status, user) in USER_ANSWERS {
-        let links = serde_json::json!({
-            "UserByUsername": link("user_by_username", "path.id", format!("{user}/username")),
-            "UserById": link("user_by_id", "path.id", format!("{user}/id")),
-            "UserByEmail": link("user_by_email", "path.email", format!("{user}/email")),
-        });
-        add(path, method, status, links);
+        // Every route that takes a user id gets an explicit link: left to infer, a tool links
+        // `GET /api/users/{id}` (a username) to `PATCH /api/users/{id}` (an id) by the path.
+        let mut links = BY_USER_ID
+            .iter()
+            .map(|operation| {
+                let name = format!("User_{operation}");
+                (name, link(operation, "path.id", format!("{user}/id")))
+            })
+            .collect::<serde_json::Map<_, _>>();
+        links.insert(
+            "UserByUsername".to_owned(),
+            link("user_by_username", "path.id", format!("{user}/username")),
+        );
+        links.insert(
+            "UserByEmail".to_owned(),
+            link("user_by_email", "path.email", format!("{user}/email")),
+        );
+        add(path, method, status, links.into());
     }
     let audit = BY_USER_ID
         .iter()
