@@ -68,7 +68,10 @@ struct InternalFailure(String);
 
 fn status_of(error: &Error) -> StatusCode {
     match error {
-        Error::Invalid(_) | Error::MalformedBody(_) | Error::InvalidToken => {
+        Error::Invalid(_)
+        | Error::MalformedBody(_)
+        | Error::InvalidToken
+        | Error::InvalidMfaCode => {
             StatusCode::BAD_REQUEST
         }
         Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -76,11 +79,13 @@ fn status_of(error: &Error) -> StatusCode {
         Error::Unauthorized
         | Error::InvalidCredentials
         | Error::InvalidRefreshToken
-        | Error::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+        | Error::RefreshTokenReused
+        | Error::InvalidMfaToken => StatusCode::UNAUTHORIZED,
         Error::Forbidden
         | Error::CsrfRejected
         | Error::AccountDisabled
-        | Error::EmailNotVerified => StatusCode::FORBIDDEN,
+        | Error::EmailNotVerified
+        | Error::MfaRequired => StatusCode::FORBIDDEN,
         Error::NotFound
         | Error::SessionNotFound
         | Error::UserNotFound
@@ -92,8 +97,13 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::RoleExists
         | Error::TerritoryExists
         | Error::LastAdmin
-        | Error::BuiltInRole => StatusCode::CONFLICT,
-        Error::TooManyAttempts { .. } | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        | Error::BuiltInRole
+        | Error::MfaAlreadyEnrolled
+        | Error::NoPendingEnrollment
+        | Error::MfaNotEnrolled => StatusCode::CONFLICT,
+        Error::TooManyAttempts { .. } | Error::RateLimited { .. } | Error::FactorLocked { .. } => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         Error::Timeout | Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -109,7 +119,9 @@ impl IntoResponse for Error {
         };
         let mut problem = Problem::new(status, self.code(), detail);
         let retry_after = match &self {
-            Error::TooManyAttempts { retry_after } | Error::RateLimited { retry_after } => {
+            Error::TooManyAttempts { retry_after }
+            | Error::RateLimited { retry_after }
+            | Error::FactorLocked { retry_after } => {
                 Some(*retry_after)
             }
             _ => None,

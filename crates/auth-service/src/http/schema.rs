@@ -117,6 +117,15 @@ impl PartialSchema for IntrospectionSchema {
             )
             .required("roles")
             .property(
+                "amr",
+                utoipa::openapi::schema::ArrayBuilder::new()
+                    .items(string())
+                    .description(Some(
+                        "RFC 8176 methods the session was authenticated with: `[\"pwd\"]`, \
+                         `[\"pwd\",\"otp\",\"mfa\"]` (TOTP) or `[\"pwd\",\"mfa\"]` (a recovery code)",
+                    )),
+            )
+            .property(
                 "territory",
                 string().description(Some("present when the token names a territory")),
             )
