@@ -245,7 +245,10 @@ mod tests {
                 user_id,
                 method: "totp",
             },
-            Event::MfaDisabled { user_id, by: "user" },
+            Event::MfaDisabled {
+                user_id,
+                by: "user",
+            },
             Event::MfaFailed {
                 user_id,
                 method: "totp",

@@ -71,9 +71,7 @@ fn status_of(error: &Error) -> StatusCode {
         Error::Invalid(_)
         | Error::MalformedBody(_)
         | Error::InvalidToken
-        | Error::InvalidMfaCode => {
-            StatusCode::BAD_REQUEST
-        }
+        | Error::InvalidMfaCode => StatusCode::BAD_REQUEST,
         Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Error::Unauthorized
@@ -121,9 +119,7 @@ impl IntoResponse for Error {
         let retry_after = match &self {
             Error::TooManyAttempts { retry_after }
             | Error::RateLimited { retry_after }
-            | Error::FactorLocked { retry_after } => {
-                Some(*retry_after)
-            }
+            | Error::FactorLocked { retry_after } => Some(*retry_after),
             _ => None,
         };
         let internal = match self {

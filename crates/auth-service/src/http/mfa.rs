@@ -255,9 +255,8 @@ pub fn challenge_answer(challenge: MfaChallenge) -> Response {
 }
 
 fn factor(method: &str, code: SecretString) -> Result<Factor, Error> {
-    let method = MfaMethod::parse(method).ok_or_else(|| {
-        Error::invalid("method", "unknown", "must be `totp` or `recovery_code`")
-    })?;
+    let method = MfaMethod::parse(method)
+        .ok_or_else(|| Error::invalid("method", "unknown", "must be `totp` or `recovery_code`"))?;
     Ok(Factor { method, code })
 }
 

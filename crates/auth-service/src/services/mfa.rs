@@ -61,7 +61,8 @@ impl Mfa {
         if !ctx.store.stage_totp(user.id, &sealed, ctx.now()).await? {
             return Err(Error::MfaAlreadyEnrolled);
         }
-        let totp = totp::totp(&secret, ctx.config.issuer(), &user.email).map_err(Error::Internal)?;
+        let totp =
+            totp::totp(&secret, ctx.config.issuer(), &user.email).map_err(Error::Internal)?;
         totp::enrollment(&totp).map_err(Error::Internal)
     }
 
@@ -83,7 +84,8 @@ impl Mfa {
             .keys
             .open_secret(&seal_label(user.id), &factor.sealed_secret)
             .map_err(Error::Internal)?;
-        let totp = totp::totp(&secret, ctx.config.issuer(), &user.email).map_err(Error::Internal)?;
+        let totp =
+            totp::totp(&secret, ctx.config.issuer(), &user.email).map_err(Error::Internal)?;
         let step = totp::matching_step(&totp, code.expose_secret(), unix_seconds(ctx))
             .ok_or(Error::InvalidMfaCode)?;
         let codes = totp::recovery_codes().map_err(Error::Internal)?;

@@ -331,8 +331,11 @@ pub trait MfaStore {
     /// Stores the challenge of a password step.
     async fn issue_mfa_challenge(&self, challenge: &NewMfaChallenge) -> StoreResult<()>;
     /// The user of a live challenge (unused, unexpired).
-    async fn mfa_challenge_user(&self, hash: &[u8], now: DateTime<Utc>)
-        -> StoreResult<Option<Uuid>>;
+    async fn mfa_challenge_user(
+        &self,
+        hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Uuid>>;
     /// Spends a live challenge; false when it was not live (used, expired, unknown).
     async fn spend_mfa_challenge(&self, hash: &[u8], now: DateTime<Utc>) -> StoreResult<bool>;
 }

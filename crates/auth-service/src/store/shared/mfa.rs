@@ -155,8 +155,8 @@ macro_rules! mfa_store {
                 effects: &Effects,
             ) -> StoreResult<bool> {
                 let (_turn, mut tx) = self.begin_write().await?;
-                let enrolled: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL",
+                let enrolled: Option<DbUuid> = sqlx::query_scalar(
+                    "SELECT user_id FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL",
                 )
                 .bind(id(user_id))
                 .fetch_optional(&mut *tx)
