@@ -154,6 +154,7 @@ fn claims() -> AccessClaims {
         roles: vec!["user".into()],
         territory: None,
         verified: true,
+        amr: vec!["pwd".into()],
     }
 }
 

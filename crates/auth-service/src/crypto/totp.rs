@@ -30,10 +30,22 @@ pub fn totp(secret: &[u8], issuer: &str, account: &str) -> anyhow::Result<Totp> 
         .with_skew(1)
         .with_step_duration(STEP_SECONDS)
         .with_secret(Secret::from(secret.to_vec()))
-        .with_issuer(Some(label(issuer)))
+        .with_issuer(Some(issuer_name(issuer)))
         .with_account_name(label(account))
         .build()
         .map_err(|error| anyhow::anyhow!("building the TOTP failed: {error}"))
+}
+
+/// The issuer as authenticator apps show it: the host of the issuer URL
+/// (`https://auth.example.com` → `auth.example.com`).
+fn issuer_name(issuer: &str) -> String {
+    let host = issuer
+        .split_once("://")
+        .map_or(issuer, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or(issuer);
+    label(host)
 }
 
 /// `otpauth://` labels use `:` to separate issuer from account; it cannot appear inside either.
@@ -176,5 +188,9 @@ mod tests {
             .expose_secret()
             .starts_with("otpauth://totp/"));
         assert!(enrollment.qr_svg.contains("<svg"));
+        assert!(enrollment
+            .otpauth_uri
+            .expose_secret()
+            .contains("issuer=auth.example.com"));
     }
 }

@@ -263,7 +263,7 @@ fn factor(method: &str, code: SecretString) -> Result<Factor, Error> {
 fn recovery_codes(codes: Vec<SecretString>) -> Response {
     secret_answer(RecoveryCodesView {
         recovery_codes: codes
-            .iter()
+            .into_iter()
             .map(|code| code.expose_secret().to_owned())
             .collect(),
     })
