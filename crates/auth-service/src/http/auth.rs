@@ -166,7 +166,7 @@ pub async fn login(
     };
     Ok(match state.services.accounts.login(form, &request).await? {
         LoginOutcome::SignedIn(pair) => token_response(&state, StatusCode::OK, *pair),
-        LoginOutcome::MfaRequired(challenge) => super::mfa::challenge_answer(challenge),
+        LoginOutcome::MfaRequired(challenge) => super::views::challenge_answer(challenge),
     })
 }
 

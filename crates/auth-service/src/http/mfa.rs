@@ -3,17 +3,16 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::Problem;
 use super::extract::{path_id, AdminRole, Authorized, Json};
-use super::views::no_store;
+use super::views::secret_answer;
 use crate::domain::mfa::MfaMethod;
 use crate::error::Error;
-use crate::services::accounts::challenge::MfaChallenge;
 use crate::services::mfa::Factor;
 use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
@@ -233,27 +232,6 @@ pub async fn reset_user_mfa(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The answer of a password step that needs a second factor (SPEC §10): no tokens.
-#[derive(Serialize, ToSchema)]
-pub struct MfaChallengeView {
-    /// Always true.
-    mfa_required: bool,
-    /// Single use, valid for `expires_in` seconds, for `POST /api/auth/mfa/verify`.
-    mfa_token: String,
-    /// The methods `POST /api/auth/mfa/verify` accepts: `totp`, `recovery_code`.
-    methods: Vec<&'static str>,
-    expires_in: u64,
-}
-
-pub fn challenge_answer(challenge: MfaChallenge) -> Response {
-    secret_answer(MfaChallengeView {
-        mfa_required: true,
-        mfa_token: challenge.mfa_token.expose_secret().to_owned(),
-        methods: challenge.methods,
-        expires_in: challenge.expires_in,
-    })
-}
-
 fn factor(method: &str, code: SecretString) -> Result<Factor, Error> {
     let method = MfaMethod::parse(method)
         .ok_or_else(|| Error::invalid("method", "unknown", "must be `totp` or `recovery_code`"))?;
@@ -267,11 +245,4 @@ fn recovery_codes(codes: Vec<SecretString>) -> Response {
             .map(|code| code.expose_secret().to_owned())
             .collect(),
     })
-}
-
-/// Answers carrying secrets are never stored by caches.
-fn secret_answer(body: impl Serialize) -> Response {
-    let mut response = axum::Json(body).into_response();
-    no_store(&mut response);
-    response
 }

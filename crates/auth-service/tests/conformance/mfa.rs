@@ -14,9 +14,9 @@ use crate::backend_tests;
 use crate::support::{code_of, with_admin, Account, Backend, TestApp, PASSWORD};
 
 /// An enrolled TOTP factor as its owner's authenticator app holds it.
-struct Enrolled {
-    totp: Totp,
-    recovery_codes: Vec<String>,
+pub(crate) struct Enrolled {
+    pub totp: Totp,
+    pub recovery_codes: Vec<String>,
 }
 
 /// The code the app shows `steps` steps (30 s each) from the server's now.
@@ -37,7 +37,7 @@ fn app_totp(secret: &str) -> Totp {
 
 /// Enrolls and confirms TOTP for `account`; the clock then moves to the next step, so the
 /// next code is not the confirming one.
-async fn enrolled(app: &TestApp, account: &Account) -> Enrolled {
+pub(crate) async fn enrolled(app: &TestApp, account: &Account) -> Enrolled {
     let response = app
         .post_as(
             "/api/auth/mfa/totp",
@@ -107,7 +107,12 @@ fn claims(access_token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-async fn delete_with(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
+pub(crate) async fn delete_with(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> reqwest::Response {
     app.http
         .delete(app.url(path))
         .bearer_auth(token)
