@@ -10,7 +10,11 @@ use base64::Engine;
 use serde_json::{json, Value};
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
+use auth_service::config::Secret as ConfigSecret;
+use secrecy::SecretString;
+
 use crate::backend_tests;
+use crate::support::redis::shared_redis_for;
 use crate::support::{code_of, with_admin, Account, Backend, TestApp, PASSWORD};
 
 /// An enrolled TOTP factor as its owner's authenticator app holds it.
@@ -523,7 +527,34 @@ async fn the_password_step_issues_no_session(backend: Backend) {
     assert_eq!(before, after, "no session was created by the password step");
 }
 
+async fn the_factor_lockout_is_shared_by_replicas_through_redis(backend: Backend) {
+    let Some(redis) = shared_redis_for("the_factor_lockout_is_shared_by_replicas_through_redis")
+    else {
+        return;
+    };
+    let on_redis = |config: &mut auth_service::Config| {
+        config.redis.url = Some(ConfigSecret(SecretString::from(redis.clone())));
+        config.redis.timeout = Duration::from_secs(3);
+    };
+    let first = backend.app_with(on_redis).await;
+    let second = first.beside(on_redis).await;
+    let alice = first.signed_up("alice").await;
+    let factor = enrolled(&first, &alice).await;
+    second.clock.advance(Duration::from_secs(30));
+    let mfa_token = password_step(&first, &alice).await;
+
+    for app in [&first, &second, &first, &second, &first] {
+        let wrong = verify(app, &mfa_token, "recovery_code", "aaaa-bbbb-cccc-dddd").await;
+        assert_eq!(wrong.status(), 400);
+    }
+    let locked = verify(&second, &mfa_token, "totp", &code(&second, &factor.totp, 0)).await;
+
+    assert_eq!(locked.status(), 429);
+    assert_eq!(code_of(locked).await, "factor_locked");
+}
+
 backend_tests! {
+    the_factor_lockout_is_shared_by_replicas_through_redis,
     enrollment_answers_ten_recovery_codes_once,
     enrollment_needs_the_password_and_a_right_first_code,
     login_with_totp_issues_tokens_only_after_the_second_step,
