@@ -8,12 +8,14 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
+use tonic::Code;
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
 use auth_service::config::Secret as ConfigSecret;
 use secrecy::SecretString;
 
 use crate::backend_tests;
+use crate::support::grpc::{assert_failed, login_request};
 use crate::support::redis::shared_redis_for;
 use crate::support::{code_of, with_admin, Account, Backend, TestApp, PASSWORD};
 
@@ -553,7 +555,19 @@ async fn the_factor_lockout_is_shared_by_replicas_through_redis(backend: Backend
     assert_eq!(code_of(locked).await, "factor_locked");
 }
 
+async fn grpc_login_of_an_account_with_a_second_factor_issues_nothing(backend: Backend) {
+    let app = backend.app().await;
+    let alice = app.signed_up("alice").await;
+    enrolled(&app, &alice).await;
+    let mut grpc = app.grpc().await;
+
+    let login = grpc.login(login_request("alice", PASSWORD)).await;
+
+    assert_failed(login, Code::PermissionDenied, "mfa_required");
+}
+
 backend_tests! {
+    grpc_login_of_an_account_with_a_second_factor_issues_nothing,
     the_factor_lockout_is_shared_by_replicas_through_redis,
     enrollment_answers_ten_recovery_codes_once,
     enrollment_needs_the_password_and_a_right_first_code,
