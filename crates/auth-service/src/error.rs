@@ -204,6 +204,17 @@ mod tests {
             (Error::LastAdmin, "last_admin"),
             (Error::CsrfRejected, "csrf_rejected"),
             (Error::TerritoryNotFound, "territory_not_found"),
+            (Error::InvalidMfaCode, "invalid_mfa_code"),
+            (Error::InvalidMfaToken, "invalid_mfa_token"),
+            (
+                Error::FactorLocked {
+                    retry_after: Duration::from_secs(1),
+                },
+                "factor_locked",
+            ),
+            (Error::MfaAlreadyEnrolled, "mfa_already_enrolled"),
+            (Error::NoPendingEnrollment, "no_pending_enrollment"),
+            (Error::MfaNotEnrolled, "mfa_not_enrolled"),
             (
                 Error::Unavailable(Dependency::Database),
                 "service_unavailable",

@@ -146,7 +146,7 @@ pub async fn register(
 /// Logs in with the email or the username.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = schema::LoginSchema,
     responses(
-        (status = 200, description = "logged in; the refresh token is set as a cookie (and is in the body unless `auth.refresh_token_in_body` is false). For an account with a second factor (SPEC §10) the answer is instead `MfaChallengeView` (`{mfa_required:true, mfa_token, methods, expires_in}`), with no tokens and no cookie: complete it with `POST /api/auth/mfa/verify`", body = TokenBody),
+        (status = 200, description = "logged in; the refresh token is set as a cookie (and is in the body unless `auth.refresh_token_in_body` is false). For an account with a second factor (SPEC §10) the answer is instead `MfaChallengeView` (`{mfa_required:true, mfa_token, methods, expires_in}`), with no tokens and no cookie: complete it with `POST /api/auth/mfa/verify`", body = schema::LoginAnswerSchema),
         (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials`, the same for an unknown user and a wrong password", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled` or `email_not_verified`", body = Problem, content_type = "application/problem+json"),

@@ -221,6 +221,18 @@ mod tests {
             ),
             (Error::Unavailable(crate::error::Dependency::Database), 503),
             (Error::Internal(anyhow::anyhow!("secret detail")), 500),
+            (Error::InvalidMfaCode, 400),
+            (Error::InvalidMfaToken, 401),
+            (Error::MfaAlreadyEnrolled, 409),
+            (Error::NoPendingEnrollment, 409),
+            (Error::MfaNotEnrolled, 409),
+            (Error::MfaRequired, 403),
+            (
+                Error::FactorLocked {
+                    retry_after: Duration::from_secs(900),
+                },
+                429,
+            ),
         ];
 
         for (error, status) in cases {
