@@ -25,7 +25,9 @@ use auth_service::config::{PasswordConfig, SigningAlgorithm};
 use auth_service::crypto::jwt::{AccessClaims, KeyRing, RingKey};
 use auth_service::crypto::keys;
 use auth_service::crypto::password::PasswordHasher;
+use auth_service::crypto::sealing::Sealer;
 use auth_service::crypto::tokens;
+use auth_service::crypto::totp;
 use chrono::Utc;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use secrecy::SecretString;
@@ -154,6 +156,7 @@ fn claims() -> AccessClaims {
         roles: vec!["user".into()],
         territory: None,
         verified: true,
+        amr: vec!["pwd".into()],
     }
 }
 
@@ -330,6 +333,57 @@ fn refresh_tokens(c: &mut Criterion, tally: &Tally) {
     group.finish();
 }
 
+/// Second factors (SPEC §10): checking a TOTP code (up to three HMAC-SHA-1 over the ±1 step
+/// window; a code of the previous step is the worst accepted case), opening the sealed secret,
+/// and hashing a presented recovery code.
+fn second_factor(c: &mut Criterion, tally: &Tally) {
+    let mut group = c.benchmark_group("second factor");
+    group.throughput(Throughput::Elements(1));
+    let secret = totp::new_secret().unwrap();
+    let generator = totp::totp(&secret, "https://auth.example.com", "bench@example.com").unwrap();
+    let now = 1_800_000_000;
+    let previous = generator.generate(now - totp::STEP_SECONDS).to_string();
+    let sealer =
+        Sealer::from_base64("dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM=", "bench").unwrap();
+    let sealed = sealer.seal("totp:bench", &secret).unwrap();
+    let cases: [Case<'_>; 3] = [
+        (
+            "TOTP check (previous step)",
+            Box::new(|| {
+                std::hint::black_box(totp::matching_step(&generator, &previous, now));
+            }),
+        ),
+        (
+            "open the sealed secret + TOTP check",
+            Box::new(|| {
+                let opened = sealer.open("totp:bench", &sealed).unwrap();
+                let again = totp::totp(&opened, "https://auth.example.com", "b@example.com");
+                std::hint::black_box(totp::matching_step(&again.unwrap(), &previous, now));
+            }),
+        ),
+        (
+            "recovery code SHA-256",
+            Box::new(|| {
+                std::hint::black_box(totp::recovery_code_hash("abcd-efgh-ijkl-mnop"));
+            }),
+        ),
+    ];
+    for (name, work) in &cases {
+        group.bench_function(*name, |b| {
+            b.iter_custom(|iterations| {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    work();
+                }
+                let took = started.elapsed();
+                tally.add(&format!("second factor: {name}"), iterations, took);
+                took
+            });
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -340,6 +394,7 @@ fn main() {
     jwt(&mut criterion, &tally);
     offline(&mut criterion, &tally);
     refresh_tokens(&mut criterion, &tally);
+    second_factor(&mut criterion, &tally);
     criterion.final_summary();
     tally.print();
 }

@@ -57,6 +57,7 @@ fn claims(index: u8) -> AccessClaims {
         roles: vec!["user".into()],
         territory: (index == 1).then(|| "dk".into()),
         verified: index == 2,
+        amr: vec!["pwd".into()],
     }
 }
 

@@ -106,6 +106,24 @@ pub enum Error {
     LastAdmin,
     #[error("built-in roles cannot be deleted")]
     BuiltInRole,
+    /// SPEC §10: a second-factor code that is wrong, malformed, already used or replayed.
+    #[error("the code is invalid")]
+    InvalidMfaCode,
+    /// SPEC §10: an `mfa_token` that is unknown, used or expired.
+    #[error("the mfa_token is invalid, used or expired; log in again")]
+    InvalidMfaToken,
+    /// SPEC §10: too many wrong second-factor codes locked the account's factor.
+    #[error("too many wrong codes; the second factor is locked")]
+    FactorLocked { retry_after: Duration },
+    /// gRPC `Login` of an account with a second factor, which only HTTP completes for now.
+    #[error("this account needs a second factor: log in over HTTP (POST /api/auth/login, then /api/auth/mfa/verify)")]
+    MfaRequired,
+    #[error("a second factor is already enrolled")]
+    MfaAlreadyEnrolled,
+    #[error("no TOTP enrollment is pending; start one with POST /api/auth/mfa/totp")]
+    NoPendingEnrollment,
+    #[error("no second factor is enrolled")]
+    MfaNotEnrolled,
     #[error("the request took too long")]
     Timeout,
     #[error("{0} is unavailable")]
@@ -145,6 +163,13 @@ impl Error {
             Error::TerritoryExists => "territory_exists",
             Error::LastAdmin => "last_admin",
             Error::BuiltInRole => "built_in_role",
+            Error::InvalidMfaCode => "invalid_mfa_code",
+            Error::InvalidMfaToken => "invalid_mfa_token",
+            Error::FactorLocked { .. } => "factor_locked",
+            Error::MfaRequired => "mfa_required",
+            Error::MfaAlreadyEnrolled => "mfa_already_enrolled",
+            Error::NoPendingEnrollment => "no_pending_enrollment",
+            Error::MfaNotEnrolled => "mfa_not_enrolled",
             Error::Timeout => "request_timeout",
             Error::Unavailable(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",
@@ -179,6 +204,17 @@ mod tests {
             (Error::LastAdmin, "last_admin"),
             (Error::CsrfRejected, "csrf_rejected"),
             (Error::TerritoryNotFound, "territory_not_found"),
+            (Error::InvalidMfaCode, "invalid_mfa_code"),
+            (Error::InvalidMfaToken, "invalid_mfa_token"),
+            (
+                Error::FactorLocked {
+                    retry_after: Duration::from_secs(1),
+                },
+                "factor_locked",
+            ),
+            (Error::MfaAlreadyEnrolled, "mfa_already_enrolled"),
+            (Error::NoPendingEnrollment, "no_pending_enrollment"),
+            (Error::MfaNotEnrolled, "mfa_not_enrolled"),
             (
                 Error::Unavailable(Dependency::Database),
                 "service_unavailable",

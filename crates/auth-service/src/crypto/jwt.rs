@@ -34,6 +34,10 @@ pub struct AccessClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub territory: Option<String>,
     pub verified: bool,
+    /// RFC 8176 authentication methods of the session (SPEC §10): `["pwd"]`, or with a second
+    /// factor `["pwd", "otp", "mfa"]` (TOTP) or `["pwd", "mfa"]` (a recovery code).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// Why a token was refused; reported by introspection and ValidateToken.
@@ -343,6 +347,7 @@ mod tests {
             roles: vec!["user".into()],
             territory: None,
             verified: false,
+            amr: vec!["pwd".into()],
         }
     }
 

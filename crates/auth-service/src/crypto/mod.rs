@@ -6,3 +6,4 @@ pub mod keys;
 pub mod password;
 pub mod sealing;
 pub mod tokens;
+pub mod totp;

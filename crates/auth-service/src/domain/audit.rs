@@ -46,6 +46,10 @@ pub enum AuditAction {
     TerritoryMemberRemoved,
     TerritoryRolesSet,
     UsersImported,
+    MfaEnabled,
+    MfaDisabled,
+    MfaFailure,
+    MfaRecoveryCodesRegenerated,
 }
 
 impl AuditAction {
@@ -75,6 +79,10 @@ impl AuditAction {
         AuditAction::TerritoryMemberRemoved,
         AuditAction::TerritoryRolesSet,
         AuditAction::UsersImported,
+        AuditAction::MfaEnabled,
+        AuditAction::MfaDisabled,
+        AuditAction::MfaFailure,
+        AuditAction::MfaRecoveryCodesRegenerated,
     ];
 
     /// The text kept in the `action` column and accepted by `GET /api/audit?action=`.
@@ -104,6 +112,10 @@ impl AuditAction {
             AuditAction::TerritoryMemberRemoved => "territory_member_removed",
             AuditAction::TerritoryRolesSet => "territory_roles_set",
             AuditAction::UsersImported => "users_imported",
+            AuditAction::MfaEnabled => "mfa_enabled",
+            AuditAction::MfaDisabled => "mfa_disabled",
+            AuditAction::MfaFailure => "mfa_failure",
+            AuditAction::MfaRecoveryCodesRegenerated => "mfa_recovery_codes_regenerated",
         }
     }
 }

@@ -76,6 +76,16 @@ pub enum Event {
         user_id: Uuid,
         locked_for_seconds: u64,
     },
+    /// A TOTP factor was confirmed: the account now asks for a second factor at login.
+    #[serde(rename = "auth:mfa.enabled")]
+    MfaEnabled { user_id: Uuid, method: &'static str },
+    /// The account's second factors were removed, by the user (`by: "user"`) or an
+    /// administrator (`by: "admin"`).
+    #[serde(rename = "auth:mfa.disabled")]
+    MfaDisabled { user_id: Uuid, by: &'static str },
+    /// A wrong second-factor code was presented (`method`: `totp` or `recovery_code`).
+    #[serde(rename = "auth:mfa.failed")]
+    MfaFailed { user_id: Uuid, method: &'static str },
 }
 
 fn reason_text<S: Serializer>(reason: &EndReason, serializer: S) -> Result<S::Ok, S::Error> {
@@ -101,6 +111,9 @@ impl Event {
         "auth:password.changed",
         "auth:email.verified",
         "auth:account.locked",
+        "auth:mfa.enabled",
+        "auth:mfa.disabled",
+        "auth:mfa.failed",
     ];
 
     /// The event's type, as in its envelope and the outbox row.
@@ -122,6 +135,9 @@ impl Event {
             Event::PasswordChanged { .. } => "auth:password.changed",
             Event::EmailVerified { .. } => "auth:email.verified",
             Event::AccountLocked { .. } => "auth:account.locked",
+            Event::MfaEnabled { .. } => "auth:mfa.enabled",
+            Event::MfaDisabled { .. } => "auth:mfa.disabled",
+            Event::MfaFailed { .. } => "auth:mfa.failed",
         }
     }
 
@@ -143,7 +159,10 @@ impl Event {
             | Event::PasswordReset { user_id }
             | Event::PasswordChanged { user_id }
             | Event::EmailVerified { user_id }
-            | Event::AccountLocked { user_id, .. } => *user_id,
+            | Event::AccountLocked { user_id, .. }
+            | Event::MfaEnabled { user_id, .. }
+            | Event::MfaDisabled { user_id, .. }
+            | Event::MfaFailed { user_id, .. } => *user_id,
         }
     }
 
@@ -221,6 +240,18 @@ mod tests {
             Event::AccountLocked {
                 user_id,
                 locked_for_seconds: 900,
+            },
+            Event::MfaEnabled {
+                user_id,
+                method: "totp",
+            },
+            Event::MfaDisabled {
+                user_id,
+                by: "user",
+            },
+            Event::MfaFailed {
+                user_id,
+                method: "totp",
             },
         ]
     }

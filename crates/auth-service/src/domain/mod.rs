@@ -6,6 +6,7 @@ pub mod authority;
 pub mod device;
 pub mod directory;
 pub mod event;
+pub mod mfa;
 pub mod password;
 pub mod session;
 pub mod user;

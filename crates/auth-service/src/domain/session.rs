@@ -69,6 +69,8 @@ pub struct Session {
     pub idle_expires_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<EndReason>,
+    /// How the session was authenticated (RFC 8176 `amr` values, SPEC §10).
+    pub amr: Vec<String>,
 }
 
 impl Session {

@@ -10,6 +10,8 @@ use super::convert;
 use super::pb;
 use super::pb::auth_service_server::AuthService;
 use crate::caller::TrustedProxies;
+use crate::error::Error;
+use crate::services::accounts::login::LoginOutcome;
 use crate::services::Services;
 use crate::state::AppState;
 
@@ -53,8 +55,12 @@ impl AuthService for AuthApi {
         let call = self.call("Login", &request);
         call.answer(async {
             let form = convert::login_form(request.into_inner())?;
-            let pair = self.services.accounts.login(form, &call.context).await?;
-            Ok(convert::tokens(pair))
+            match self.services.accounts.login(form, &call.context).await? {
+                LoginOutcome::SignedIn(pair) => Ok(convert::tokens(*pair)),
+                // The gRPC challenge (`VerifyMfa`) comes with the passkeys slice; until then
+                // the password alone never earns tokens for an account with a second factor.
+                LoginOutcome::MfaRequired(_) => Err(Error::MfaRequired),
+            }
         })
         .await
     }

@@ -17,15 +17,18 @@ fn code_of(error: &Error) -> Code {
         | Error::MalformedBody(_)
         | Error::UnsupportedMediaType
         | Error::PayloadTooLarge
-        | Error::InvalidToken => Code::InvalidArgument,
+        | Error::InvalidToken
+        | Error::InvalidMfaCode => Code::InvalidArgument,
         Error::Unauthorized
         | Error::InvalidCredentials
         | Error::InvalidRefreshToken
-        | Error::RefreshTokenReused => Code::Unauthenticated,
+        | Error::RefreshTokenReused
+        | Error::InvalidMfaToken => Code::Unauthenticated,
         Error::Forbidden
         | Error::CsrfRejected
         | Error::AccountDisabled
-        | Error::EmailNotVerified => Code::PermissionDenied,
+        | Error::EmailNotVerified
+        | Error::MfaRequired => Code::PermissionDenied,
         Error::NotFound
         | Error::SessionNotFound
         | Error::UserNotFound
@@ -35,8 +38,14 @@ fn code_of(error: &Error) -> Code {
         Error::EmailTaken | Error::UsernameTaken | Error::RoleExists | Error::TerritoryExists => {
             Code::AlreadyExists
         }
-        Error::LastAdmin | Error::BuiltInRole => Code::FailedPrecondition,
-        Error::TooManyAttempts { .. } | Error::RateLimited { .. } => Code::ResourceExhausted,
+        Error::MfaAlreadyEnrolled => Code::AlreadyExists,
+        Error::LastAdmin
+        | Error::BuiltInRole
+        | Error::NoPendingEnrollment
+        | Error::MfaNotEnrolled => Code::FailedPrecondition,
+        Error::TooManyAttempts { .. } | Error::RateLimited { .. } | Error::FactorLocked { .. } => {
+            Code::ResourceExhausted
+        }
         // As over HTTP (503): the caller may try again.
         Error::Timeout | Error::Unavailable(_) => Code::Unavailable,
         Error::Internal(_) => Code::Internal,
@@ -74,7 +83,9 @@ pub fn status_of(error: &Error, request_id: &str) -> Status {
                 .collect();
             insert(metadata, "x-field-errors", &fields.join(","));
         }
-        Error::TooManyAttempts { retry_after } | Error::RateLimited { retry_after } => {
+        Error::TooManyAttempts { retry_after }
+        | Error::RateLimited { retry_after }
+        | Error::FactorLocked { retry_after } => {
             let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             metadata.insert("retry-after", MetadataValue::from(seconds.max(1)));
         }

@@ -20,7 +20,7 @@ use super::views::{
     refresh_cookie, CookiePolicy, TokenBody, TokenResponse, UserView, REFRESH_COOKIE,
 };
 use crate::error::Error;
-use crate::services::accounts::login::LoginForm;
+use crate::services::accounts::login::{LoginForm, LoginOutcome};
 use crate::services::accounts::signup::{Signup, SignupForm};
 use crate::services::RequestContext;
 use crate::state::AppState;
@@ -146,7 +146,7 @@ pub async fn register(
 /// Logs in with the email or the username.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = schema::LoginSchema,
     responses(
-        (status = 200, description = "logged in; the refresh token is set as a cookie (and is in the body unless `auth.refresh_token_in_body` is false)", body = TokenBody),
+        (status = 200, description = "logged in; the refresh token is set as a cookie (and is in the body unless `auth.refresh_token_in_body` is false). For an account with a second factor (SPEC §10) the answer is instead `MfaChallengeView` (`{mfa_required:true, mfa_token, methods, expires_in}`), with no tokens and no cookie: complete it with `POST /api/auth/mfa/verify`", body = schema::LoginAnswerSchema),
         (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials`, the same for an unknown user and a wrong password", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled` or `email_not_verified`", body = Problem, content_type = "application/problem+json"),
@@ -164,8 +164,10 @@ pub async fn login(
         username: body.username,
         password: body.password,
     };
-    let pair = state.services.accounts.login(form, &request).await?;
-    Ok(token_response(&state, StatusCode::OK, pair))
+    Ok(match state.services.accounts.login(form, &request).await? {
+        LoginOutcome::SignedIn(pair) => token_response(&state, StatusCode::OK, *pair),
+        LoginOutcome::MfaRequired(challenge) => super::views::challenge_answer(challenge),
+    })
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -289,7 +291,7 @@ pub async fn logout(
     Ok(response)
 }
 
-fn token_response(
+pub(super) fn token_response(
     state: &AppState,
     status: StatusCode,
     pair: crate::services::TokenPair,

@@ -68,19 +68,22 @@ struct InternalFailure(String);
 
 fn status_of(error: &Error) -> StatusCode {
     match error {
-        Error::Invalid(_) | Error::MalformedBody(_) | Error::InvalidToken => {
-            StatusCode::BAD_REQUEST
-        }
+        Error::Invalid(_)
+        | Error::MalformedBody(_)
+        | Error::InvalidToken
+        | Error::InvalidMfaCode => StatusCode::BAD_REQUEST,
         Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Error::Unauthorized
         | Error::InvalidCredentials
         | Error::InvalidRefreshToken
-        | Error::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+        | Error::RefreshTokenReused
+        | Error::InvalidMfaToken => StatusCode::UNAUTHORIZED,
         Error::Forbidden
         | Error::CsrfRejected
         | Error::AccountDisabled
-        | Error::EmailNotVerified => StatusCode::FORBIDDEN,
+        | Error::EmailNotVerified
+        | Error::MfaRequired => StatusCode::FORBIDDEN,
         Error::NotFound
         | Error::SessionNotFound
         | Error::UserNotFound
@@ -92,8 +95,13 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::RoleExists
         | Error::TerritoryExists
         | Error::LastAdmin
-        | Error::BuiltInRole => StatusCode::CONFLICT,
-        Error::TooManyAttempts { .. } | Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        | Error::BuiltInRole
+        | Error::MfaAlreadyEnrolled
+        | Error::NoPendingEnrollment
+        | Error::MfaNotEnrolled => StatusCode::CONFLICT,
+        Error::TooManyAttempts { .. } | Error::RateLimited { .. } | Error::FactorLocked { .. } => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         Error::Timeout | Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -109,9 +117,9 @@ impl IntoResponse for Error {
         };
         let mut problem = Problem::new(status, self.code(), detail);
         let retry_after = match &self {
-            Error::TooManyAttempts { retry_after } | Error::RateLimited { retry_after } => {
-                Some(*retry_after)
-            }
+            Error::TooManyAttempts { retry_after }
+            | Error::RateLimited { retry_after }
+            | Error::FactorLocked { retry_after } => Some(*retry_after),
             _ => None,
         };
         let internal = match self {
@@ -213,6 +221,18 @@ mod tests {
             ),
             (Error::Unavailable(crate::error::Dependency::Database), 503),
             (Error::Internal(anyhow::anyhow!("secret detail")), 500),
+            (Error::InvalidMfaCode, 400),
+            (Error::InvalidMfaToken, 401),
+            (Error::MfaAlreadyEnrolled, 409),
+            (Error::NoPendingEnrollment, 409),
+            (Error::MfaNotEnrolled, 409),
+            (Error::MfaRequired, 403),
+            (
+                Error::FactorLocked {
+                    retry_after: Duration::from_secs(900),
+                },
+                429,
+            ),
         ];
 
         for (error, status) in cases {

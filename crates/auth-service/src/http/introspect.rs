@@ -41,6 +41,7 @@ pub async fn introspect(
                 username: claims.username,
                 roles: claims.roles,
                 territory: claims.territory,
+                amr: claims.amr,
                 exp: claims.exp,
                 iat: claims.iat,
                 token_type: "Bearer",
@@ -75,6 +76,9 @@ pub struct IntrospectedToken {
     roles: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     territory: Option<String>,
+    /// RFC 8176 authentication methods of the session (SPEC §10).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    amr: Vec<String>,
     exp: i64,
     iat: i64,
     token_type: &'static str,

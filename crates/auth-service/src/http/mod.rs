@@ -10,6 +10,7 @@ mod extract;
 mod health;
 mod introspect;
 mod me;
+mod mfa;
 mod middleware;
 mod recovery;
 mod schema;
@@ -60,6 +61,11 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::delete_session))
         .routes(routes!(sessions::record_activity))
         .routes(routes!(introspect::introspect))
+        .routes(routes!(mfa::enroll_totp, mfa::remove_totp))
+        .routes(routes!(mfa::confirm_totp))
+        .routes(routes!(mfa::regenerate_recovery_codes))
+        .routes(routes!(mfa::verify_mfa))
+        .routes(routes!(mfa::reset_user_mfa))
         .routes(routes!(recovery::forgot_password))
         .routes(routes!(recovery::reset_password))
         .routes(routes!(recovery::change_password))

@@ -117,6 +117,15 @@ impl PartialSchema for IntrospectionSchema {
             )
             .required("roles")
             .property(
+                "amr",
+                utoipa::openapi::schema::ArrayBuilder::new()
+                    .items(string())
+                    .description(Some(
+                        "RFC 8176 methods the session was authenticated with: `[\"pwd\"]`, \
+                         `[\"pwd\",\"otp\",\"mfa\"]` (TOTP) or `[\"pwd\",\"mfa\"]` (a recovery code)",
+                    )),
+            )
+            .property(
                 "territory",
                 string().description(Some("present when the token names a territory")),
             )
@@ -287,5 +296,39 @@ pub fn finish(document: &mut OpenApi) {
             .extensions
             .get_or_insert_with(Default::default)
             .insert("not".to_owned(), both);
+    }
+}
+
+/// `POST /api/auth/login`'s 200: the token response, or for an account with a second factor
+/// (SPEC §10) the challenge that `POST /api/auth/mfa/verify` completes, with no tokens.
+pub struct LoginAnswerSchema;
+
+impl PartialSchema for LoginAnswerSchema {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .description(Some(
+                "The token response, or `{mfa_required:true, mfa_token, methods, expires_in}` \
+                 when the account has a second factor.",
+            ))
+            .item(utoipa::openapi::Ref::from_schema_name("Tokens"))
+            .item(utoipa::openapi::Ref::from_schema_name("MfaChallengeView"))
+            .into()
+    }
+}
+
+impl ToSchema for LoginAnswerSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "LoginAnswer".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((
+            "Tokens".into(),
+            <super::views::TokenBody as PartialSchema>::schema(),
+        ));
+        schemas.push((
+            "MfaChallengeView".into(),
+            <super::views::MfaChallengeView as PartialSchema>::schema(),
+        ));
     }
 }

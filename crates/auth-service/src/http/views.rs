@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::config::{CookieSameSite, ServerConfig};
 use crate::domain::{Session, User};
+use crate::services::accounts::challenge::MfaChallenge;
 use crate::services::TokenPair;
 
 pub const REFRESH_COOKIE: &str = "refresh_token";
@@ -195,4 +196,32 @@ pub fn no_store(response: &mut Response) {
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// The answer of a password step that needs a second factor (SPEC §10): no tokens.
+#[derive(Serialize, ToSchema)]
+pub struct MfaChallengeView {
+    /// Always true.
+    mfa_required: bool,
+    /// Single use, valid for `expires_in` seconds, for `POST /api/auth/mfa/verify`.
+    mfa_token: String,
+    /// The methods `POST /api/auth/mfa/verify` accepts: `totp`, `recovery_code`.
+    methods: Vec<&'static str>,
+    expires_in: u64,
+}
+
+pub fn challenge_answer(challenge: MfaChallenge) -> Response {
+    secret_answer(MfaChallengeView {
+        mfa_required: true,
+        mfa_token: challenge.mfa_token.expose_secret().to_owned(),
+        methods: challenge.methods,
+        expires_in: challenge.expires_in,
+    })
+}
+
+/// Answers carrying secrets are never stored by caches.
+pub fn secret_answer(body: impl Serialize) -> Response {
+    let mut response = axum::Json(body).into_response();
+    no_store(&mut response);
+    response
 }

@@ -116,6 +116,7 @@ impl Context {
     pub fn new_session(
         &self,
         user_id: Uuid,
+        amr: &[&str],
         request: &RequestContext,
     ) -> Result<(NewSession, NewRefreshToken, OpaqueToken), Error> {
         let now = self.now();
@@ -132,6 +133,7 @@ impl Context {
             created_at: now,
             expires_at: now + Self::duration(self.config.auth.session_lifetime),
             idle_expires_at: self.idle_deadline(now),
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
         };
         let token = tokens::random_token().map_err(Error::Internal)?;
         let row = self.refresh_row(session.id, &token, now);
@@ -160,6 +162,7 @@ impl Context {
         session_id: Uuid,
         refresh: SecretString,
         refresh_expires_in: u64,
+        amr: Vec<String>,
     ) -> Result<TokenPair, Error> {
         let now = self.now().timestamp();
         let ttl = self.config.auth.access_token_ttl.as_secs();
@@ -177,6 +180,7 @@ impl Context {
             roles: user.roles.clone(),
             territory: self.config.server.territory.clone(),
             verified: user.is_verified,
+            amr,
         };
         let access_token = self.keys.sign(&claims)?;
         metrics::counter!("auth_tokens_generated_total", "type" => "access").increment(1);

@@ -7,6 +7,7 @@ mod authority;
 pub mod context;
 pub mod directory;
 pub mod keys;
+pub mod mfa;
 pub mod readiness;
 pub mod recovery;
 pub mod sessions;
@@ -25,6 +26,7 @@ pub struct Services {
     pub audit: audit::Audit,
     pub sessions: sessions::Sessions,
     pub recovery: recovery::Recovery,
+    pub mfa: mfa::Mfa,
     pub keys: keys::Keys,
     pub limiter: crate::limits::Limiter,
     pub mailer: crate::mail::Mailer,
@@ -40,6 +42,7 @@ impl Services {
             audit: audit::Audit::new(context.clone()),
             sessions: sessions::Sessions::new(context.clone()),
             recovery: recovery::Recovery::new(context.clone()),
+            mfa: mfa::Mfa::new(context.clone()),
             keys: context.keys.clone(),
             limiter: context.limiter.clone(),
             mailer: context.mailer.clone(),

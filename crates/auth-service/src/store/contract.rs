@@ -16,8 +16,8 @@ use crate::domain::{EndReason, Login, ProfilePatch, Session, User};
 use crate::store::effects::{Effects, EffectsOf, OutboxEvent};
 use crate::store::error::StoreResult;
 use crate::store::records::{
-    AuditFilter, MemberChange, NewOneTimeToken, NewRefreshToken, NewSession, NewUser, PendingEvent,
-    Rotation, StoredKey, TakenLogins, TokenPurpose, UserQuery,
+    AuditFilter, MemberChange, NewMfaChallenge, NewOneTimeToken, NewRefreshToken, NewSession,
+    NewUser, PendingEvent, Rotation, StoredKey, TakenLogins, TokenPurpose, TotpFactor, UserQuery,
 };
 
 #[async_trait]
@@ -283,6 +283,63 @@ pub trait AuditStore {
     ) -> StoreResult<u64>;
 }
 
+/// Second factors (SPEC §10): the TOTP factor, recovery codes and login challenges.
+#[async_trait]
+pub trait MfaStore {
+    /// The user's TOTP factor, pending or confirmed.
+    async fn totp_factor(&self, user_id: Uuid) -> StoreResult<Option<TotpFactor>>;
+    /// Stores a pending TOTP enrollment, replacing an earlier pending one; false (nothing
+    /// written) when the user has a confirmed factor.
+    async fn stage_totp(
+        &self,
+        user_id: Uuid,
+        sealed_secret: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Confirms the pending factor with the step of its first code and replaces the user's
+    /// recovery codes with `codes` (hashes); false (nothing written) when none was pending.
+    async fn confirm_totp(
+        &self,
+        user_id: Uuid,
+        step: i64,
+        codes: &[Vec<u8>],
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// Accepts a code's step once: true when the confirmed factor's last used step was below
+    /// `step` (now raised to it), false for a replay or an older step.
+    async fn spend_totp_step(&self, user_id: Uuid, step: i64) -> StoreResult<bool>;
+    /// Spends an unused recovery code of the user; false when there is none with that hash.
+    async fn spend_recovery_code(
+        &self,
+        user_id: Uuid,
+        hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Replaces the recovery codes of a user with a confirmed factor; false (nothing written)
+    /// when the user has none.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        codes: &[Vec<u8>],
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// Removes the user's TOTP factor, recovery codes and open challenges; false (nothing
+    /// written) when there was no factor.
+    async fn remove_second_factors(&self, user_id: Uuid, effects: &Effects) -> StoreResult<bool>;
+    /// Stores the challenge of a password step.
+    async fn issue_mfa_challenge(&self, challenge: &NewMfaChallenge) -> StoreResult<()>;
+    /// The user of a live challenge (unused, unexpired).
+    async fn mfa_challenge_user(
+        &self,
+        hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Uuid>>;
+    /// Spends a live challenge; false when it was not live (used, expired, unknown).
+    async fn spend_mfa_challenge(&self, hash: &[u8], now: DateTime<Utc>) -> StoreResult<bool>;
+}
+
 #[async_trait]
 pub trait KeyStore {
     async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>>;
@@ -343,6 +400,7 @@ pub trait Store:
     + DirectoryStore
     + AuditStore
     + KeyStore
+    + MfaStore
     + OutboxStore
     + Send
     + Sync

@@ -17,14 +17,14 @@ pub use crate::domain::audit::AuditRecord;
 pub use crate::domain::directory::{Role, Territory, TerritoryPatch};
 pub use crate::domain::user::UserPatch;
 pub use contract::{
-    AccountStore, AdminStore, AuditStore, DirectoryStore, KeyStore, OutboxStore, SessionStore,
-    Store, UserStore,
+    AccountStore, AdminStore, AuditStore, DirectoryStore, KeyStore, MfaStore, OutboxStore,
+    SessionStore, Store, UserStore,
 };
 pub use effects::{AuditEntry, Effects, EffectsOf, OutboxEvent};
 pub use error::{StoreError, StoreResult, Unique};
 pub use records::{
-    AuditFilter, MemberChange, NewOneTimeToken, NewRefreshToken, NewSession, NewUser, PendingEvent,
-    Rotation, StoredKey, TakenLogins, TokenPurpose, UserQuery,
+    AuditFilter, MemberChange, NewMfaChallenge, NewOneTimeToken, NewRefreshToken, NewSession,
+    NewUser, PendingEvent, Rotation, StoredKey, TakenLogins, TokenPurpose, TotpFactor, UserQuery,
 };
 
 use std::sync::Arc;

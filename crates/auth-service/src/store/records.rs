@@ -25,6 +25,8 @@ pub struct NewSession {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub idle_expires_at: DateTime<Utc>,
+    /// How the session was authenticated (RFC 8176 `amr` values); refresh keeps them.
+    pub amr: Vec<String>,
 }
 
 pub struct NewRefreshToken {
@@ -168,4 +170,22 @@ pub struct PendingEvent {
     pub payload: String,
     /// Failed publish attempts so far.
     pub attempts: i32,
+}
+
+/// A user's TOTP factor as kept: the secret sealed with the key-encryption key.
+pub struct TotpFactor {
+    pub sealed_secret: Vec<u8>,
+    /// False while the enrollment waits for its first code.
+    pub confirmed: bool,
+    /// The last time step a code was accepted for; codes at or below it are refused.
+    pub last_used_step: Option<i64>,
+}
+
+/// The password step of a login with a second factor (SPEC §10): only the token's hash is kept.
+pub struct NewMfaChallenge {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub hash: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }

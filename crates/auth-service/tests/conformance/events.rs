@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::backend_tests;
+use crate::mfa::{delete_with, enrolled};
 use crate::support::backend::TestDatabase;
 use crate::support::nats::{shared_nats_for, OwnNats};
 use crate::support::process::Spawned;
@@ -515,6 +516,18 @@ async fn every_kind_of_change(app: &TestApp) -> String {
     );
 
     let fifth = app.logged_in(&user).await;
+    let factor = enrolled(app, &fifth).await;
+    let wrong = json!({ "method": "totp", "code": "000000" });
+    let removal = "/api/auth/mfa/totp";
+    assert_eq!(
+        status(delete_with(app, removal, &fifth.access_token, &wrong).await),
+        400
+    );
+    let fresh = json!({ "method": "recovery_code", "code": factor.recovery_codes[0] });
+    assert_eq!(
+        status(delete_with(app, removal, &fifth.access_token, &fresh).await),
+        204
+    );
     let verification = app.wait_mails(&user.email, 1).await;
     let token = link_token(&verification[0], "/verify-email");
     assert_eq!(

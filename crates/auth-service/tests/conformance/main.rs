@@ -23,6 +23,7 @@ mod layers;
 mod limiter;
 mod logins;
 mod mail;
+mod mfa;
 mod observability;
 mod process;
 mod security;

@@ -5,8 +5,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::challenge::MfaChallenge;
 use super::{count, Accounts};
 use crate::crypto::password::Verdict;
+use crate::domain::mfa::PASSWORD_AMR;
 use crate::domain::user::Credentials;
 use crate::domain::{AuditAction, EndReason, Event, Login, User};
 use crate::error::Error;
@@ -14,6 +16,12 @@ use crate::limits::{Attempt, Scope};
 use crate::services::context::{RequestContext, TokenPair};
 use crate::services::recovery::login_key;
 use crate::store::Effects;
+
+/// What a right password earns: tokens, or the challenge of a second factor.
+pub enum LoginOutcome {
+    SignedIn(Box<TokenPair>),
+    MfaRequired(MfaChallenge),
+}
 
 /// A login as the caller sent it: exactly one of `email` and `username`.
 pub struct LoginForm {
@@ -29,7 +37,7 @@ impl Accounts {
         &self,
         form: LoginForm,
         request: &RequestContext,
-    ) -> Result<TokenPair, Error> {
+    ) -> Result<LoginOutcome, Error> {
         let ctx = &self.context;
         // SPEC §2 names one 429 for login, `too_many_attempts`, whichever limit refused it.
         ctx.limit_by_ip(Scope::LoginIp, request)
@@ -69,7 +77,7 @@ impl Accounts {
         login: Login,
         password: SecretString,
         request: &RequestContext,
-    ) -> Result<TokenPair, Error> {
+    ) -> Result<LoginOutcome, Error> {
         let ctx = &self.context;
         let credentials = ctx.store.credentials(&login, ctx.territory()).await?;
         // SPEC §5: failures count per account once the identifier names one (email and
@@ -92,7 +100,18 @@ impl Accounts {
         };
         ctx.limiter.reset(&lockout_key).await;
         let user = self.admit(credentials, rehash, password).await?;
-        self.record_login(user, request).await
+        // SPEC §10: with a confirmed second factor the password step issues no tokens, only
+        // the challenge that `POST /api/auth/mfa/verify` completes.
+        if ctx
+            .store
+            .totp_factor(user.id)
+            .await?
+            .is_some_and(|factor| factor.confirmed)
+        {
+            return self.challenge(user.id).await.map(LoginOutcome::MfaRequired);
+        }
+        let pair = self.record_login(user, &PASSWORD_AMR, request).await?;
+        Ok(LoginOutcome::SignedIn(Box::new(pair)))
     }
 
     /// SPEC §4: the attempt is counted before the password is checked, so concurrent guesses
@@ -164,9 +183,14 @@ impl Accounts {
 
     /// The new session, its first refresh token and the eviction of the oldest beyond the
     /// limit, with the login's events and audit entry, in one transaction; then the tokens.
-    async fn record_login(&self, user: User, request: &RequestContext) -> Result<TokenPair, Error> {
+    pub(super) async fn record_login(
+        &self,
+        user: User,
+        amr: &[&str],
+        request: &RequestContext,
+    ) -> Result<TokenPair, Error> {
         let ctx = &self.context;
-        let (session, token_row, token) = ctx.new_session(user.id, request)?;
+        let (session, token_row, token) = ctx.new_session(user.id, amr, request)?;
         let effects = Effects {
             events: vec![
                 ctx.event(Event::UserLogin {
@@ -198,6 +222,12 @@ impl Accounts {
             )
             .await?;
         count("login", true);
-        ctx.token_pair(user, session.id, token.plaintext, ctx.refresh_ttl_seconds())
+        ctx.token_pair(
+            user,
+            session.id,
+            token.plaintext,
+            ctx.refresh_ttl_seconds(),
+            session.amr,
+        )
     }
 }

@@ -1,5 +1,6 @@
 //! Accounts: signup (in `signup.rs`), login, the caller's own profile and GetUser.
 
+pub mod challenge;
 pub mod login;
 pub mod signup;
 

@@ -6,6 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{count, Accounts};
+use crate::domain::mfa::PASSWORD_AMR;
 use crate::domain::user::DEFAULT_ROLE;
 use crate::domain::{AuditAction, Event, NewAccount, User};
 use crate::error::Error;
@@ -105,7 +106,7 @@ impl Accounts {
             self.send_verification(&user);
             return Ok(Signup::VerificationRequired(Box::new(user)));
         }
-        let (session, token_row, token) = ctx.new_session(user.id, request)?;
+        let (session, token_row, token) = ctx.new_session(user.id, &PASSWORD_AMR, request)?;
         effects.events.push(ctx.event(Event::SessionCreated {
             user_id: user.id,
             session_id: session.id,
@@ -117,7 +118,13 @@ impl Accounts {
         count("signup", result.is_ok());
         result.map_err(Error::from)?;
         self.send_verification(&user);
-        let pair = ctx.token_pair(user, session.id, token.plaintext, ctx.refresh_ttl_seconds())?;
+        let pair = ctx.token_pair(
+            user,
+            session.id,
+            token.plaintext,
+            ctx.refresh_ttl_seconds(),
+            session.amr.clone(),
+        )?;
         Ok(Signup::SignedIn(Box::new(pair)))
     }
 

@@ -208,6 +208,17 @@ impl Keys {
         }
     }
 
+    /// Seals another secret at rest with the key that seals the signing keys (SPEC §10: TOTP
+    /// secrets); `label` is bound as associated data, so the sealed bytes open only for it.
+    pub fn seal_secret(&self, label: &str, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.inner.sealer.seal(label, plaintext)
+    }
+
+    /// Opens what [`Keys::seal_secret`] sealed for `label`.
+    pub fn open_secret(&self, label: &str, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.inner.sealer.open(label, sealed)
+    }
+
     /// Signs an access token with the active key; 503 when there is none.
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, Error> {
         let ring = self.ring();

@@ -62,6 +62,7 @@ impl Sessions {
                     session_id,
                     successor.plaintext,
                     ctx.refresh_ttl_seconds(),
+                    self.amr(session_id).await?,
                 )
             }
             Rotation::Spent {
@@ -114,7 +115,14 @@ impl Sessions {
         let user = self.active(stored, user_id, session_id).await?;
         let elapsed = u64::try_from((ctx.now() - spent_at).num_seconds()).unwrap_or(0);
         let remaining = ctx.refresh_ttl_seconds().saturating_sub(elapsed);
-        ctx.token_pair(user, session_id, again.plaintext, remaining)
+        let amr = self.amr(session_id).await?;
+        ctx.token_pair(user, session_id, again.plaintext, remaining, amr)
+    }
+
+    /// SPEC §10: a refreshed token says how its session was authenticated, as the first did.
+    async fn amr(&self, session_id: Uuid) -> Result<Vec<String>, Error> {
+        let session = self.context.store.session(session_id).await?;
+        Ok(session.map(|s| s.amr).unwrap_or_default())
     }
 
     /// A spent token presented again past the grace window: the whole session ends

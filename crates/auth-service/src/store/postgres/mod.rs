@@ -6,6 +6,7 @@ mod audit;
 mod dialect;
 mod directory;
 mod keys;
+mod mfa;
 mod outbox;
 mod rows;
 mod sessions;

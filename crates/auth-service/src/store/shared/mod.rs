@@ -29,6 +29,7 @@ pub(crate) mod admin;
 pub(crate) mod audit;
 pub(crate) mod directory;
 pub(crate) mod keys;
+pub(crate) mod mfa;
 pub(crate) mod outbox;
 pub(crate) mod rows;
 pub(crate) mod sessions;

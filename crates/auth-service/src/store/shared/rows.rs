@@ -88,6 +88,7 @@ pub(crate) struct SessionRow<Id> {
     idle_expires_at: DateTime<Utc>,
     ended_at: Option<DateTime<Utc>>,
     end_reason: Option<String>,
+    amr: String,
 }
 
 impl<Id: Into<Uuid>> From<SessionRow<Id>> for Session {
@@ -108,6 +109,7 @@ impl<Id: Into<Uuid>> From<SessionRow<Id>> for Session {
             idle_expires_at: row.idle_expires_at,
             ended_at: row.ended_at,
             end_reason: row.end_reason.as_deref().and_then(EndReason::parse),
+            amr: row.amr.split_whitespace().map(str::to_owned).collect(),
         }
     }
 }
@@ -353,7 +355,7 @@ macro_rules! row_helpers {
         ) -> StoreResult<()> {
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, ip_address, user_agent, browser, os, device_type, created_at, \
-                 last_activity_at, expires_at, idle_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)",
+                 last_activity_at, expires_at, idle_expires_at, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)",
             )
             .bind(id(session.id))
             .bind(id(session.user_id))
@@ -365,6 +367,7 @@ macro_rules! row_helpers {
             .bind(ts(session.created_at))
             .bind(ts(session.expires_at))
             .bind(ts(session.idle_expires_at))
+            .bind(session.amr.join(" "))
             .run(tx)
             .await?;
             sqlx::query(

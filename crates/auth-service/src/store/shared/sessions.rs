@@ -10,7 +10,7 @@ use crate::store::records::NewRefreshToken;
 
 pub(crate) const SESSION_COLUMNS: &str =
     "id, user_id, ip_address, user_agent, browser, os, device_type, created_at, \
-     last_activity_at, expires_at, idle_expires_at, ended_at, end_reason";
+     last_activity_at, expires_at, idle_expires_at, ended_at, end_reason, amr";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionStateRow<Id, List> {
