@@ -113,7 +113,7 @@ pub async fn confirm_totp(
 #[serde(deny_unknown_fields)]
 pub struct FreshFactorRequest {
     /// `totp` or `recovery_code`.
-    #[schema(example = "totp")]
+    #[schema(example = "totp", pattern = "^(totp|recovery_code)$")]
     method: String,
     #[schema(value_type = String, example = "123456")]
     code: SecretString,
@@ -178,7 +178,7 @@ pub struct VerifyMfaRequest {
     #[schema(value_type = String)]
     mfa_token: SecretString,
     /// `totp` or `recovery_code`.
-    #[schema(example = "totp")]
+    #[schema(example = "totp", pattern = "^(totp|recovery_code)$")]
     method: String,
     #[schema(value_type = String, example = "123456")]
     code: SecretString,
