@@ -4,7 +4,7 @@
 use prost::Message;
 
 /// Keep in step with `debug_without_fields!` in `src/grpc/mod.rs`.
-const SECRET_MESSAGES: [&str; 7] = [
+const SECRET_MESSAGES: [&str; 8] = [
     "SignUpRequest",
     "LoginRequest",
     "RefreshRequest",
@@ -12,6 +12,7 @@ const SECRET_MESSAGES: [&str; 7] = [
     "ValidateTokenRequest",
     "ResetPasswordRequest",
     "TokenResponse",
+    "VerifyMfaRequest",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -115,9 +115,6 @@ pub enum Error {
     /// SPEC §10: too many wrong second-factor codes locked the account's factor.
     #[error("too many wrong codes; the second factor is locked")]
     FactorLocked { retry_after: Duration },
-    /// gRPC `Login` of an account with a second factor, which only HTTP completes for now.
-    #[error("this account needs a second factor: log in over HTTP (POST /api/auth/login, then /api/auth/mfa/verify)")]
-    MfaRequired,
     #[error("a second factor is already enrolled")]
     MfaAlreadyEnrolled,
     #[error("no TOTP enrollment is pending; start one with POST /api/auth/mfa/totp")]
@@ -166,7 +163,6 @@ impl Error {
             Error::InvalidMfaCode => "invalid_mfa_code",
             Error::InvalidMfaToken => "invalid_mfa_token",
             Error::FactorLocked { .. } => "factor_locked",
-            Error::MfaRequired => "mfa_required",
             Error::MfaAlreadyEnrolled => "mfa_already_enrolled",
             Error::NoPendingEnrollment => "no_pending_enrollment",
             Error::MfaNotEnrolled => "mfa_not_enrolled",

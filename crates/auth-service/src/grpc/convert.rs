@@ -11,10 +11,13 @@ use uuid::Uuid;
 
 use super::pb;
 use crate::crypto::jwt::{AccessClaims, Rejection};
+use crate::domain::mfa::MfaMethod;
 use crate::domain::User;
 use crate::error::{Error, FieldError};
+use crate::services::accounts::challenge::MfaChallenge;
 use crate::services::accounts::login::LoginForm;
 use crate::services::accounts::signup::{Signup, SignupForm};
+use crate::services::mfa::Factor;
 use crate::services::TokenPair;
 
 /// Collects every problem of a message's strings — an empty required one, a NUL in any —
@@ -116,6 +119,19 @@ pub fn reset(message: pb::ResetPasswordRequest) -> Result<(SecretString, SecretS
     fields.check().map(|()| (token, new_password))
 }
 
+/// The `mfa_token` and the second factor of a `VerifyMfa`; an unknown method is
+/// `validation_failed` as over HTTP.
+pub fn verify_mfa(message: pb::VerifyMfaRequest) -> Result<(SecretString, Factor), Error> {
+    let mut fields = Fields::default();
+    let mfa_token = fields.secret("mfa_token", message.mfa_token);
+    let method = fields.take("method", message.method);
+    let code = fields.secret("code", message.code);
+    fields.check()?;
+    let method = MfaMethod::parse(&method)
+        .ok_or_else(|| Error::invalid("method", "unknown", "must be `totp` or `recovery_code`"))?;
+    Ok((mfa_token, Factor { method, code }))
+}
+
 /// A refresh token given in a message, if any.
 pub fn refresh_token(value: String) -> Result<Option<SecretString>, Error> {
     let mut fields = Fields::default();
@@ -163,6 +179,18 @@ pub fn tokens(pair: TokenPair) -> pb::TokenResponse {
         refresh_expires_in: pair.refresh_expires_in,
         session_id: pair.session_id.to_string(),
         user: Some(user(pair.user)),
+        ..pb::TokenResponse::default()
+    }
+}
+
+/// Login's answer for an account with a second factor (SPEC §10): the challenge, no tokens.
+pub fn challenge(challenge: MfaChallenge) -> pb::TokenResponse {
+    pb::TokenResponse {
+        mfa_required: true,
+        mfa_token: challenge.mfa_token.expose_secret().to_owned(),
+        methods: challenge.methods.into_iter().map(str::to_owned).collect(),
+        expires_in: challenge.expires_in,
+        ..pb::TokenResponse::default()
     }
 }
 
@@ -194,6 +222,7 @@ pub fn validation(verdict: Result<AccessClaims, Rejection>) -> pb::ValidateToken
             expires_at: Some(unix(claims.exp)),
             issued_at: Some(unix(claims.iat)),
             reason: String::new(),
+            amr: claims.amr,
         },
         Err(rejection) => pb::ValidateTokenResponse {
             reason: rejection.to_string(),

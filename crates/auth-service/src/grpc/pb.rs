@@ -25,4 +25,5 @@ debug_without_fields!(
     ValidateTokenRequest,
     ResetPasswordRequest,
     TokenResponse,
+    VerifyMfaRequest,
 );

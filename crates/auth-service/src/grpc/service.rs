@@ -10,7 +10,6 @@ use super::convert;
 use super::pb;
 use super::pb::auth_service_server::AuthService;
 use crate::caller::TrustedProxies;
-use crate::error::Error;
 use crate::services::accounts::login::LoginOutcome;
 use crate::services::Services;
 use crate::state::AppState;
@@ -57,10 +56,24 @@ impl AuthService for AuthApi {
             let form = convert::login_form(request.into_inner())?;
             match self.services.accounts.login(form, &call.context).await? {
                 LoginOutcome::SignedIn(pair) => Ok(convert::tokens(*pair)),
-                // The gRPC challenge (`VerifyMfa`) comes with the passkeys slice; until then
-                // the password alone never earns tokens for an account with a second factor.
-                LoginOutcome::MfaRequired(_) => Err(Error::MfaRequired),
+                LoginOutcome::MfaRequired(challenge) => Ok(convert::challenge(challenge)),
             }
+        })
+        .await
+    }
+
+    async fn verify_mfa(
+        &self,
+        request: Request<pb::VerifyMfaRequest>,
+    ) -> Result<Response<pb::TokenResponse>, Status> {
+        let call = self.call("VerifyMfa", &request);
+        call.answer(async {
+            let (mfa_token, factor) = convert::verify_mfa(request.into_inner())?;
+            let accounts = &self.services.accounts;
+            let pair = accounts
+                .verify_mfa(&mfa_token, factor, &call.context)
+                .await?;
+            Ok(convert::tokens(pair))
         })
         .await
     }

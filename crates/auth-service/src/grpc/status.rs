@@ -27,8 +27,7 @@ fn code_of(error: &Error) -> Code {
         Error::Forbidden
         | Error::CsrfRejected
         | Error::AccountDisabled
-        | Error::EmailNotVerified
-        | Error::MfaRequired => Code::PermissionDenied,
+        | Error::EmailNotVerified => Code::PermissionDenied,
         Error::NotFound
         | Error::SessionNotFound
         | Error::UserNotFound

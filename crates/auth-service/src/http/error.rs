@@ -82,8 +82,7 @@ fn status_of(error: &Error) -> StatusCode {
         Error::Forbidden
         | Error::CsrfRejected
         | Error::AccountDisabled
-        | Error::EmailNotVerified
-        | Error::MfaRequired => StatusCode::FORBIDDEN,
+        | Error::EmailNotVerified => StatusCode::FORBIDDEN,
         Error::NotFound
         | Error::SessionNotFound
         | Error::UserNotFound
@@ -226,7 +225,6 @@ mod tests {
             (Error::MfaAlreadyEnrolled, 409),
             (Error::NoPendingEnrollment, 409),
             (Error::MfaNotEnrolled, 409),
-            (Error::MfaRequired, 403),
             (
                 Error::FactorLocked {
                     retry_after: Duration::from_secs(900),

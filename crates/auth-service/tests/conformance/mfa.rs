@@ -15,7 +15,9 @@ use auth_service::config::Secret as ConfigSecret;
 use secrecy::SecretString;
 
 use crate::backend_tests;
-use crate::support::grpc::{assert_failed, login_request};
+use auth_service::grpc::pb;
+
+use crate::support::grpc::{assert_failed, login_request, Client};
 use crate::support::redis::shared_redis_for;
 use crate::support::{code_of, with_admin, Account, Backend, TestApp, PASSWORD};
 
@@ -555,19 +557,155 @@ async fn the_factor_lockout_is_shared_by_replicas_through_redis(backend: Backend
     assert_eq!(code_of(locked).await, "factor_locked");
 }
 
-async fn grpc_login_of_an_account_with_a_second_factor_issues_nothing(backend: Backend) {
+/// gRPC `Login` with the right password: the challenge and no tokens, as over HTTP.
+async fn grpc_password_step(grpc: &mut Client, account: &Account) -> String {
+    let answer = grpc
+        .login(login_request(&account.username, PASSWORD))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.mfa_required, "{answer:?}");
+    assert_eq!(answer.methods, ["totp", "recovery_code"]);
+    assert_eq!(answer.expires_in, 300);
+    assert!(answer.access_token.is_empty() && answer.refresh_token.is_empty());
+    assert!(answer.session_id.is_empty() && answer.user.is_none());
+    assert!(!answer.mfa_token.is_empty());
+    answer.mfa_token
+}
+
+fn verify_request(mfa_token: &str, method: &str, code: &str) -> pb::VerifyMfaRequest {
+    pb::VerifyMfaRequest {
+        mfa_token: mfa_token.to_owned(),
+        method: method.to_owned(),
+        code: code.to_owned(),
+    }
+}
+
+async fn grpc_login_answers_the_challenge_and_verify_mfa_completes_it(backend: Backend) {
     let app = backend.app().await;
     let alice = app.signed_up("alice").await;
-    enrolled(&app, &alice).await;
+    let factor = enrolled(&app, &alice).await;
     let mut grpc = app.grpc().await;
+    let sessions_before: Value = app
+        .get_as("/api/auth/sessions", &alice.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
 
-    let login = grpc.login(login_request("alice", PASSWORD)).await;
+    let mfa_token = grpc_password_step(&mut grpc, &alice).await;
+    let sessions_after: Value = app
+        .get_as("/api/auth/sessions", &alice.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let tokens = grpc
+        .verify_mfa(verify_request(
+            &mfa_token,
+            "totp",
+            &code(&app, &factor.totp, 0),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let spent = grpc
+        .verify_mfa(verify_request(
+            &mfa_token,
+            "recovery_code",
+            &factor.recovery_codes[0],
+        ))
+        .await;
+    let verdict = grpc
+        .validate_token(pb::ValidateTokenRequest {
+            token: tokens.access_token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
 
-    assert_failed(login, Code::PermissionDenied, "mfa_required");
+    assert_eq!(
+        sessions_before, sessions_after,
+        "the password step made no session"
+    );
+    assert!(!tokens.mfa_required && tokens.mfa_token.is_empty());
+    assert_eq!(tokens.token_type, "Bearer");
+    assert_eq!(tokens.user.unwrap().username, "alice");
+    assert_eq!(
+        claims(&tokens.access_token)["amr"],
+        json!(["pwd", "otp", "mfa"])
+    );
+    assert!(verdict.valid, "{verdict:?}");
+    assert_eq!(verdict.session_id, tokens.session_id);
+    assert_eq!(verdict.amr, ["pwd", "otp", "mfa"]);
+    assert_failed(spent, Code::Unauthenticated, "invalid_mfa_token");
+}
+
+async fn grpc_verify_mfa_follows_the_http_rules(backend: Backend) {
+    let app = backend.app().await;
+    let alice = app.signed_up("alice").await;
+    let factor = enrolled(&app, &alice).await;
+    let mut grpc = app.grpc().await;
+    let mfa_token = grpc_password_step(&mut grpc, &alice).await;
+
+    let unknown_token = grpc
+        .verify_mfa(verify_request("not-a-token", "totp", "123456"))
+        .await;
+    let empty = grpc.verify_mfa(pb::VerifyMfaRequest::default()).await;
+    let unknown_method = grpc
+        .verify_mfa(verify_request(&mfa_token, "sms", "123456"))
+        .await;
+    let wrong = grpc
+        .verify_mfa(verify_request(
+            &mfa_token,
+            "recovery_code",
+            "aaaa-bbbb-cccc-dddd",
+        ))
+        .await;
+    let with_recovery = grpc
+        .verify_mfa(verify_request(
+            &mfa_token,
+            "recovery_code",
+            &factor.recovery_codes[0],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let verdict = grpc
+        .validate_token(pb::ValidateTokenRequest {
+            token: with_recovery.access_token,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut locked = Ok(());
+    let second = grpc_password_step(&mut grpc, &alice).await;
+    for _ in 0..5 {
+        let attempt = grpc
+            .verify_mfa(verify_request(&second, "totp", "000000"))
+            .await;
+        locked = attempt.map(|_| ());
+    }
+    let after_lock = grpc
+        .verify_mfa(verify_request(
+            &second,
+            "totp",
+            &code(&app, &factor.totp, 0),
+        ))
+        .await;
+
+    assert_failed(unknown_token, Code::Unauthenticated, "invalid_mfa_token");
+    assert_failed(empty, Code::InvalidArgument, "validation_failed");
+    assert_failed(unknown_method, Code::InvalidArgument, "validation_failed");
+    assert_failed(wrong, Code::InvalidArgument, "invalid_mfa_code");
+    assert_eq!(verdict.amr, ["pwd", "mfa"]);
+    assert_failed(locked, Code::InvalidArgument, "invalid_mfa_code");
+    assert_failed(after_lock, Code::ResourceExhausted, "factor_locked");
 }
 
 backend_tests! {
-    grpc_login_of_an_account_with_a_second_factor_issues_nothing,
+    grpc_login_answers_the_challenge_and_verify_mfa_completes_it,
+    grpc_verify_mfa_follows_the_http_rules,
     the_factor_lockout_is_shared_by_replicas_through_redis,
     enrollment_answers_ten_recovery_codes_once,
     enrollment_needs_the_password_and_a_right_first_code,

@@ -43,6 +43,7 @@ async fn a_valid_token_answers_its_claims(backend: Backend) {
     assert_eq!(verdict.session_id, alice.session_id);
     assert_eq!(verdict.username, "alice");
     assert_eq!(verdict.roles, ["user"]);
+    assert_eq!(verdict.amr, ["pwd"]);
     let (exp, iat) = (verdict.expires_at.unwrap(), verdict.issued_at.unwrap());
     assert_eq!(exp.seconds - iat.seconds, 900);
     assert_eq!(iat.seconds, app.clock.now().timestamp());
