@@ -9,13 +9,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::context::{Context, RequestContext};
-use super::recovery::login_key;
+use super::recovery::password_again;
 use super::sessions::CurrentSession;
-use crate::crypto::password::Verdict;
 use crate::crypto::totp::{self, Enrollment};
 use crate::domain::authority::AdminScope;
 use crate::domain::mfa::MfaMethod;
-use crate::domain::{AuditAction, Event, Login, User};
+use crate::domain::{AuditAction, Event, User};
 use crate::error::Error;
 use crate::store::Effects;
 
@@ -44,7 +43,7 @@ impl Mfa {
         request: &RequestContext,
     ) -> Result<Enrollment, Error> {
         let ctx = &self.context;
-        let user = self.password_again(current, password, request).await?;
+        let user = password_again(&self.context, current, password, request).await?;
         if ctx
             .store
             .totp_factor(user.id)
@@ -194,43 +193,6 @@ impl Mfa {
             Some(factor) if factor.confirmed => Ok(()),
             _ => Err(Error::MfaNotEnrolled),
         }
-    }
-
-    /// The caller's password, checked as `change_password` checks it: counted toward the
-    /// login lockout before it is verified.
-    async fn password_again(
-        &self,
-        current: &CurrentSession,
-        password: SecretString,
-        request: &RequestContext,
-    ) -> Result<User, Error> {
-        let ctx = &self.context;
-        let credentials = ctx
-            .store
-            .credentials_of(current.user_id(), None)
-            .await?
-            .ok_or(Error::Unauthorized)?;
-        let user = credentials.user;
-        let lockout_key = login_key(&Login::Username(user.username.clone()), Some(user.id));
-        let attempt = ctx
-            .limiter
-            .attempt(&lockout_key)
-            .await
-            .map_err(|retry_after| Error::TooManyAttempts { retry_after })?;
-        let verdict = ctx
-            .hasher
-            .verify(password, Some(credentials.password_hash))
-            .await
-            .map_err(Error::Internal)?;
-        if !matches!(verdict, Verdict::Match { .. }) {
-            if attempt.locked_now {
-                let effects = ctx.locked_out(Some(user.id), ctx.config.limits.lockout, request);
-                ctx.store.record_effects(&effects).await?;
-            }
-            return Err(Error::InvalidCredentials);
-        }
-        ctx.limiter.reset(&lockout_key).await;
-        Ok(user)
     }
 }
 

@@ -94,34 +94,9 @@ impl Recovery {
         request: &RequestContext,
     ) -> Result<(), Error> {
         let ctx = &self.context;
-        let credentials = ctx
-            .store
-            .credentials_of(current.user_id(), None)
-            .await?
-            .ok_or(Error::Unauthorized)?;
-        let user = credentials.user;
-        let lockout_key = login_key(&Login::Username(user.username.clone()), Some(user.id));
-        // SPEC §4: counted before the password is checked, as at login.
-        let attempt = ctx
-            .limiter
-            .attempt(&lockout_key)
-            .await
-            .map_err(|retry_after| Error::TooManyAttempts { retry_after })?;
-        let verdict = ctx
-            .hasher
-            .verify(current_password, Some(credentials.password_hash))
-            .await
-            .map_err(Error::Internal)?;
-        if !matches!(verdict, Verdict::Match { .. }) {
-            if attempt.locked_now {
-                let effects = ctx.locked_out(Some(user.id), ctx.config.limits.lockout, request);
-                ctx.store.record_effects(&effects).await?;
-            }
-            return Err(Error::InvalidCredentials);
-        }
         // A correct current password ends the run of failures even if the new password is
         // then refused, so trying new passwords never locks the caller out.
-        ctx.limiter.reset(&lockout_key).await;
+        let user = password_again(ctx, current, current_password, request).await?;
         let password_hash = checked_hash(ctx, new_password, &user).await?;
         let effects = |&(user_id, ref ended): &(Uuid, Vec<Uuid>)| {
             password_effects(
@@ -224,6 +199,43 @@ fn password_effects(
         audit: vec![ctx.audit(action, Some(user_id), Some(user_id), json!({}), request)],
     }
     .and(ctx.sessions_ended(user_id, ended, EndReason::PasswordReset))
+}
+
+/// The caller's password, entered again (a change of password, a second factor's enrollment):
+/// counted toward the login lockout before it is checked (SPEC §4, as at login); a correct one
+/// ends the run of failures.
+pub(super) async fn password_again(
+    ctx: &Context,
+    current: &CurrentSession,
+    password: SecretString,
+    request: &RequestContext,
+) -> Result<User, Error> {
+    let credentials = ctx
+        .store
+        .credentials_of(current.user_id(), None)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let user = credentials.user;
+    let lockout_key = login_key(&Login::Username(user.username.clone()), Some(user.id));
+    let attempt = ctx
+        .limiter
+        .attempt(&lockout_key)
+        .await
+        .map_err(|retry_after| Error::TooManyAttempts { retry_after })?;
+    let verdict = ctx
+        .hasher
+        .verify(password, Some(credentials.password_hash))
+        .await
+        .map_err(Error::Internal)?;
+    if !matches!(verdict, Verdict::Match { .. }) {
+        if attempt.locked_now {
+            let effects = ctx.locked_out(Some(user.id), ctx.config.limits.lockout, request);
+            ctx.store.record_effects(&effects).await?;
+        }
+        return Err(Error::InvalidCredentials);
+    }
+    ctx.limiter.reset(&lockout_key).await;
+    Ok(user)
 }
 
 /// The key the login lockout counts failures under (SPEC §4, §5). An identifier that names an
