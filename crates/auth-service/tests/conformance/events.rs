@@ -116,7 +116,7 @@ async fn db(app: &TestApp) -> AnyConnection {
 }
 
 /// The outbox rows of `user_id`: event ids in `seq` order.
-async fn outbox_ids_of(app: &TestApp, user_id: &str) -> Vec<String> {
+pub(crate) async fn outbox_ids_of(app: &TestApp, user_id: &str) -> Vec<String> {
     sqlx::query_scalar(
         "SELECT CAST(id AS TEXT) FROM outbox WHERE CAST(user_id AS TEXT) = $1 ORDER BY seq",
     )
