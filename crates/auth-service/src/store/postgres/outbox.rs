@@ -4,6 +4,7 @@
 //! later event of a user ahead of an earlier one.
 
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
 use super::dialect::*;
 use super::rows::Run;

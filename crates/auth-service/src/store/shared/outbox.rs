@@ -145,24 +145,41 @@ macro_rules! outbox_store {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db_error)?;
+                if events.is_empty() {
+                    return Ok(0);
+                }
+                // One insert per endpoint and one mark for the batch, not a statement per event:
+                // the lane also runs with no endpoint configured, to mark what it has seen.
+                let mut routed: Vec<(String, Vec<i64>)> = Vec::new();
                 for (seq, event_type) in &events {
                     for endpoint in route(event_type) {
-                        sqlx::query(
-                            "INSERT INTO webhook_deliveries \
-                             (endpoint, seq, user_id, occurred_at, next_attempt_at) \
-                             SELECT $1, seq, user_id, occurred_at, occurred_at FROM outbox \
-                             WHERE seq = $2 ON CONFLICT DO NOTHING",
-                        )
-                        .bind(endpoint)
-                        .bind(seq)
-                        .run(&mut tx)
-                        .await?;
+                        match routed.iter_mut().find(|(name, _)| *name == endpoint) {
+                            Some((_, seqs)) => seqs.push(*seq),
+                            None => routed.push((endpoint, vec![*seq])),
+                        }
                     }
-                    sqlx::query("UPDATE outbox SET fanned_out = TRUE WHERE seq = $1")
-                        .bind(seq)
-                        .run(&mut tx)
-                        .await?;
                 }
+                for (endpoint, seqs) in &routed {
+                    let mut insert = QueryBuilder::<Db>::new(
+                        "INSERT INTO webhook_deliveries \
+                         (endpoint, seq, user_id, occurred_at, next_attempt_at) SELECT ",
+                    );
+                    insert.push_bind(endpoint.as_str());
+                    insert.push(", seq, user_id, occurred_at, occurred_at FROM outbox WHERE seq IN (");
+                    let mut list = insert.separated(", ");
+                    for seq in seqs {
+                        list.push_bind(*seq);
+                    }
+                    insert.push(") ON CONFLICT DO NOTHING");
+                    insert.build().execute(&mut *tx).await.map_err(db_error)?;
+                }
+                let mut mark = QueryBuilder::<Db>::new("UPDATE outbox SET fanned_out = TRUE WHERE seq IN (");
+                let mut list = mark.separated(", ");
+                for (seq, _) in &events {
+                    list.push_bind(*seq);
+                }
+                mark.push(")");
+                mark.build().execute(&mut *tx).await.map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
                 Ok(events.len())
             }
@@ -184,17 +201,18 @@ macro_rules! outbox_store {
                     .await
                     .map_err(db_error)?;
                 let claimed = in_seq_order(rows);
-                let until = ts(lease_until);
-                for event in &claimed {
-                    sqlx::query(
-                        "UPDATE webhook_deliveries SET next_attempt_at = $3 \
-                         WHERE endpoint = $1 AND seq = $2",
-                    )
-                    .bind(endpoint)
-                    .bind(event.seq)
-                    .bind(&until)
-                    .run(&mut tx)
-                    .await?;
+                if !claimed.is_empty() {
+                    let mut lease = QueryBuilder::<Db>::new("UPDATE webhook_deliveries SET next_attempt_at = ");
+                    lease.push_bind(ts(lease_until));
+                    lease.push(" WHERE endpoint = ");
+                    lease.push_bind(endpoint);
+                    lease.push(" AND seq IN (");
+                    let mut list = lease.separated(", ");
+                    for event in &claimed {
+                        list.push_bind(event.seq);
+                    }
+                    lease.push(")");
+                    lease.build().execute(&mut *tx).await.map_err(db_error)?;
                 }
                 tx.commit().await.map_err(db_error)?;
                 Ok(claimed)

@@ -3,6 +3,7 @@
 //! still lets a crashed relay's events go out again.
 
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
 use super::dialect::*;
 use super::rows::Run;
