@@ -33,3 +33,4 @@ mod skeleton;
 mod storage;
 mod tokens;
 mod verifiers;
+mod webhooks;
