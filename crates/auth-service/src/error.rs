@@ -121,6 +121,11 @@ pub enum Error {
     NoPendingEnrollment,
     #[error("no second factor is enrolled")]
     MfaNotEnrolled,
+    /// SPEC §10 `auth.require_mfa_for_roles`: the session may only enroll a second factor.
+    #[error(
+        "this account must enroll a second factor first (or log in again with it); this session may only enroll"
+    )]
+    MfaEnrollmentRequired,
     #[error("the request took too long")]
     Timeout,
     #[error("{0} is unavailable")]
@@ -166,6 +171,7 @@ impl Error {
             Error::MfaAlreadyEnrolled => "mfa_already_enrolled",
             Error::NoPendingEnrollment => "no_pending_enrollment",
             Error::MfaNotEnrolled => "mfa_not_enrolled",
+            Error::MfaEnrollmentRequired => "mfa_enrollment_required",
             Error::Timeout => "request_timeout",
             Error::Unavailable(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",
@@ -211,6 +217,7 @@ mod tests {
             (Error::MfaAlreadyEnrolled, "mfa_already_enrolled"),
             (Error::NoPendingEnrollment, "no_pending_enrollment"),
             (Error::MfaNotEnrolled, "mfa_not_enrolled"),
+            (Error::MfaEnrollmentRequired, "mfa_enrollment_required"),
             (
                 Error::Unavailable(Dependency::Database),
                 "service_unavailable",

@@ -82,7 +82,8 @@ fn status_of(error: &Error) -> StatusCode {
         Error::Forbidden
         | Error::CsrfRejected
         | Error::AccountDisabled
-        | Error::EmailNotVerified => StatusCode::FORBIDDEN,
+        | Error::EmailNotVerified
+        | Error::MfaEnrollmentRequired => StatusCode::FORBIDDEN,
         Error::NotFound
         | Error::SessionNotFound
         | Error::UserNotFound
@@ -225,6 +226,7 @@ mod tests {
             (Error::MfaAlreadyEnrolled, 409),
             (Error::NoPendingEnrollment, 409),
             (Error::MfaNotEnrolled, 409),
+            (Error::MfaEnrollmentRequired, 403),
             (
                 Error::FactorLocked {
                     retry_after: Duration::from_secs(900),

@@ -5,6 +5,7 @@ mod auth;
 mod csrf;
 mod directory;
 mod docs;
+mod enrollment;
 pub mod error;
 mod extract;
 mod health;

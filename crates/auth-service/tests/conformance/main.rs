@@ -24,6 +24,8 @@ mod limiter;
 mod logins;
 mod mail;
 mod mfa;
+mod mfa_cost;
+mod mfa_roles;
 mod observability;
 mod process;
 mod security;
