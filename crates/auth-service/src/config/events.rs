@@ -9,7 +9,8 @@ use super::secret::Secret;
 use super::webhooks::WebhookConfig;
 
 /// Where events go. Unset, the relay picks by what is configured: NATS JetStream when
-/// `events.nats_url` is set, else Redis pub/sub when `redis.url` is set, else the log.
+/// `events.nats_url` is set, else RabbitMQ when `events.amqp_url` is set, else Redis pub/sub
+/// when `redis.url` is set, else the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventBackend {
@@ -19,6 +20,9 @@ pub enum EventBackend {
     Redis,
     /// JetStream on `events.nats_url`, subject = type with `:` replaced by `.`.
     Nats,
+    /// A durable topic exchange on `events.amqp_url`, routing key = type with `:` replaced by
+    /// `.`, persistent messages, publisher confirms.
+    Rabbitmq,
 }
 
 /// The outbox relay (SPEC §6): every replica runs one; they share the work through the
@@ -32,6 +36,11 @@ pub struct EventsConfig {
     pub nats_url: Option<Secret>,
     /// The JetStream stream, created when missing, that captures the subjects `auth.>`.
     pub nats_stream: String,
+    /// `amqp://user:password@host:5672/vhost` (`APP__EVENTS__AMQP_URL`); setting it selects
+    /// RabbitMQ (unless `nats_url` is set too).
+    pub amqp_url: Option<Secret>,
+    /// The durable topic exchange events are published to, declared when missing.
+    pub amqp_exchange: String,
     /// Most events claimed and published in one round.
     pub batch_size: u32,
     /// Pause between rounds once nothing is left to publish.
@@ -75,15 +84,31 @@ impl EventsConfig {
         if self.backend == Some(EventBackend::Nats) && self.nats_url.is_none() {
             return bad("events.backend", "nats needs events.nats_url");
         }
-        if self.nats_stream.is_empty()
+        if let Some(url) = &self.amqp_url {
+            let scheme_ok = url::Url::parse(url.expose())
+                .is_ok_and(|url| matches!(url.scheme(), "amqp" | "amqps"));
+            if !scheme_ok {
+                return bad(
+                    "events.amqp_url",
+                    "must be a URL such as amqp://user:password@host:5672/%2f",
+                );
+            }
+        }
+        if self.backend == Some(EventBackend::Rabbitmq) && self.amqp_url.is_none() {
+            return bad("events.backend", "rabbitmq needs events.amqp_url");
+        }
+        // AMQP 0-9-1: up to 255 bytes of letters, digits, '-', '_', '.' and ':'.
+        if self.amqp_exchange.is_empty()
+            || self.amqp_exchange.starts_with("amq.")
+            || self.amqp_exchange.len() > 255
             || !self
-                .nats_stream
+                .amqp_exchange
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
         {
             return bad(
-                "events.nats_stream",
-                "must be letters, digits, '_' or '-' (a JetStream stream name)",
+                "events.amqp_exchange",
+                "must be letters, digits, '_', '-', '.' or ':', not starting with amq.",
             );
         }
         if self.batch_size == 0 || self.batch_size > 10_000 {
@@ -130,6 +155,7 @@ impl EventsConfig {
         match self.backend {
             Some(backend) => backend,
             None if self.nats_url.is_some() => EventBackend::Nats,
+            None if self.amqp_url.is_some() => EventBackend::Rabbitmq,
             None if redis_configured => EventBackend::Redis,
             None => EventBackend::None,
         }
@@ -142,6 +168,8 @@ impl Default for EventsConfig {
             backend: None,
             nats_url: None,
             nats_stream: "AUTH_EVENTS".to_owned(),
+            amqp_url: None,
+            amqp_exchange: "auth.events".to_owned(),
             batch_size: 100,
             poll_interval: Duration::from_millis(500),
             retention: Duration::from_secs(7 * 24 * 3600),

@@ -1,9 +1,10 @@
 //! Events out of the transactional outbox (SPEC §6): the relay that claims pending rows and
-//! the sinks it hands them to: one publisher (Redis pub/sub, NATS JetStream, or the log) and
-//! any number of signed webhook endpoints.
+//! the sinks it hands them to: one publisher (Redis pub/sub, NATS JetStream, RabbitMQ, or the
+//! log) and any number of signed webhook endpoints.
 
 mod nats;
 mod publisher;
+mod rabbitmq;
 mod redis;
 mod relay;
 mod webhook;

@@ -1,7 +1,10 @@
 //! The publisher the relay hands each event to, chosen by `[events]`, and the probe `/ready`
 //! asks about its broker.
 
-use super::{nats, redis};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::{nats, rabbitmq, redis};
 use crate::config::{Config, EventBackend};
 use crate::store::PendingEvent;
 
@@ -11,6 +14,7 @@ pub enum Publisher {
     Log,
     Redis(redis::RedisPublisher),
     Nats(Box<nats::NatsPublisher>),
+    Rabbitmq(rabbitmq::RabbitPublisher),
 }
 
 impl Publisher {
@@ -32,6 +36,14 @@ impl Publisher {
                 )),
                 None => Self::Log,
             },
+            EventBackend::Rabbitmq => match &events.amqp_url {
+                Some(url) => Self::Rabbitmq(rabbitmq::RabbitPublisher::start(
+                    url.expose(),
+                    &events.amqp_exchange,
+                    timeout,
+                )),
+                None => Self::Log,
+            },
         })
     }
 
@@ -39,17 +51,19 @@ impl Publisher {
     pub fn probe(&self) -> BrokerProbe {
         match self {
             Self::Nats(nats) => BrokerProbe::Nats(nats.client()),
+            Self::Rabbitmq(rabbitmq) => BrokerProbe::Rabbitmq(rabbitmq.connected()),
             // Redis is the rate limiter's too, and `/ready` already reports it from there.
             Self::Log | Self::Redis(_) => BrokerProbe::None,
         }
     }
 
-    /// `"none"`, `"redis"` or `"nats"`, for logs.
+    /// `"none"`, `"redis"`, `"nats"` or `"rabbitmq"`, for logs.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Log => "none",
             Self::Redis(_) => "redis",
             Self::Nats(_) => "nats",
+            Self::Rabbitmq(_) => "rabbitmq",
         }
     }
 
@@ -67,6 +81,7 @@ impl Publisher {
             }
             Self::Redis(redis) => redis.publish(&event.event_type, &event.payload).await,
             Self::Nats(nats) => nats.publish(event).await,
+            Self::Rabbitmq(rabbitmq) => rabbitmq.publish(event).await,
         }
     }
 }
@@ -78,6 +93,8 @@ pub enum BrokerProbe {
     /// No broker of its own to report (the log, or Redis reported by the limiter).
     None,
     Nats(async_nats::Client),
+    /// Whether the RabbitMQ keeper holds an open link.
+    Rabbitmq(Arc<AtomicBool>),
 }
 
 impl BrokerProbe {
@@ -89,6 +106,7 @@ impl BrokerProbe {
                 "nats",
                 client.connection_state() == async_nats::connection::State::Connected,
             )),
+            Self::Rabbitmq(connected) => Some(("rabbitmq", connected.load(Ordering::SeqCst))),
         }
     }
 }

@@ -26,6 +26,7 @@ mod mail;
 mod mfa;
 mod observability;
 mod process;
+mod rabbitmq;
 mod security;
 mod sessions;
 mod shared_limits;

@@ -10,6 +10,7 @@ pub mod grpc;
 pub mod nats;
 pub mod owned;
 pub mod process;
+pub mod rabbitmq;
 pub mod redis;
 pub mod smtp;
 pub mod webhooks;
