@@ -9,8 +9,8 @@ use super::secret::Secret;
 use super::webhooks::WebhookConfig;
 
 /// Where events go. Unset, the relay picks by what is configured: NATS JetStream when
-/// `events.nats_url` is set, else RabbitMQ when `events.amqp_url` is set, else Redis pub/sub
-/// when `redis.url` is set, else the log.
+/// `events.nats_url` is set, else RabbitMQ when `events.amqp_url` is set, else Kafka when
+/// `events.kafka_brokers` is set, else Redis pub/sub when `redis.url` is set, else the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventBackend {
@@ -23,6 +23,9 @@ pub enum EventBackend {
     /// A durable topic exchange on `events.amqp_url`, routing key = type with `:` replaced by
     /// `.`, persistent messages, publisher confirms.
     Rabbitmq,
+    /// The topic `events.kafka_topic` on `events.kafka_brokers`, key = user id, through an
+    /// idempotent producer with `acks=all`.
+    Kafka,
 }
 
 /// The outbox relay (SPEC §6): every replica runs one; they share the work through the
@@ -41,6 +44,11 @@ pub struct EventsConfig {
     pub amqp_url: Option<Secret>,
     /// The durable topic exchange events are published to, declared when missing.
     pub amqp_exchange: String,
+    /// `host:9092,host2:9092` (`APP__EVENTS__KAFKA_BROKERS`), the Kafka bootstrap servers;
+    /// setting it selects Kafka (unless `nats_url` or `amqp_url` is set too).
+    pub kafka_brokers: Option<String>,
+    /// The Kafka topic events are produced to.
+    pub kafka_topic: String,
     /// Most events claimed and published in one round.
     pub batch_size: u32,
     /// Pause between rounds once nothing is left to publish.
@@ -111,6 +119,47 @@ impl EventsConfig {
                 "must be letters, digits, '_', '-', '.' or ':', not starting with amq.",
             );
         }
+        if let Some(brokers) = &self.kafka_brokers {
+            let valid = |broker: &str| {
+                broker
+                    .rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+            };
+            if brokers.trim().is_empty() || !brokers.split(',').map(str::trim).all(valid) {
+                return bad(
+                    "events.kafka_brokers",
+                    "must be comma-separated host:port pairs such as kafka1:9092,kafka2:9092",
+                );
+            }
+        }
+        if self.backend == Some(EventBackend::Kafka) && self.kafka_brokers.is_none() {
+            return bad("events.backend", "kafka needs events.kafka_brokers");
+        }
+        // Kafka: up to 249 letters, digits, '.', '_' and '-'.
+        if self.kafka_topic.is_empty()
+            || self.kafka_topic.len() > 249
+            || matches!(self.kafka_topic.as_str(), "." | "..")
+            || !self
+                .kafka_topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return bad(
+                "events.kafka_topic",
+                "must be letters, digits, '_', '-' or '.' (a Kafka topic name)",
+            );
+        }
+        if self.nats_stream.is_empty()
+            || !self
+                .nats_stream
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return bad(
+                "events.nats_stream",
+                "must be letters, digits, '_' or '-' (a JetStream stream name)",
+            );
+        }
         if self.batch_size == 0 || self.batch_size > 10_000 {
             return bad("events.batch_size", "must be between 1 and 10000");
         }
@@ -156,6 +205,7 @@ impl EventsConfig {
             Some(backend) => backend,
             None if self.nats_url.is_some() => EventBackend::Nats,
             None if self.amqp_url.is_some() => EventBackend::Rabbitmq,
+            None if self.kafka_brokers.is_some() => EventBackend::Kafka,
             None if redis_configured => EventBackend::Redis,
             None => EventBackend::None,
         }
@@ -170,6 +220,8 @@ impl Default for EventsConfig {
             nats_stream: "AUTH_EVENTS".to_owned(),
             amqp_url: None,
             amqp_exchange: "auth.events".to_owned(),
+            kafka_brokers: None,
+            kafka_topic: "auth-events".to_owned(),
             batch_size: 100,
             poll_interval: Duration::from_millis(500),
             retention: Duration::from_secs(7 * 24 * 3600),

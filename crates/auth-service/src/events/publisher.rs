@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::{nats, rabbitmq, redis};
+use super::{kafka, nats, rabbitmq, redis};
 use crate::config::{Config, EventBackend};
 use crate::store::PendingEvent;
 
@@ -15,6 +15,7 @@ pub enum Publisher {
     Redis(redis::RedisPublisher),
     Nats(Box<nats::NatsPublisher>),
     Rabbitmq(rabbitmq::RabbitPublisher),
+    Kafka(kafka::KafkaPublisher),
 }
 
 impl Publisher {
@@ -44,6 +45,14 @@ impl Publisher {
                 )),
                 None => Self::Log,
             },
+            EventBackend::Kafka => match &events.kafka_brokers {
+                Some(brokers) => Self::Kafka(kafka::KafkaPublisher::new(
+                    brokers,
+                    &events.kafka_topic,
+                    timeout,
+                )?),
+                None => Self::Log,
+            },
         })
     }
 
@@ -53,17 +62,20 @@ impl Publisher {
             Self::Nats(nats) => BrokerProbe::Nats(nats.client()),
             Self::Rabbitmq(rabbitmq) => BrokerProbe::Rabbitmq(rabbitmq.connected()),
             // Redis is the rate limiter's too, and `/ready` already reports it from there.
-            Self::Log | Self::Redis(_) => BrokerProbe::None,
+            // librdkafka keeps no single connection to report: Kafka failures show in
+            // `auth_events_failed_total` and `auth_outbox_pending`.
+            Self::Log | Self::Redis(_) | Self::Kafka(_) => BrokerProbe::None,
         }
     }
 
-    /// `"none"`, `"redis"`, `"nats"` or `"rabbitmq"`, for logs.
+    /// `"none"`, `"redis"`, `"nats"`, `"rabbitmq"` or `"kafka"`, for logs.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Log => "none",
             Self::Redis(_) => "redis",
             Self::Nats(_) => "nats",
             Self::Rabbitmq(_) => "rabbitmq",
+            Self::Kafka(_) => "kafka",
         }
     }
 
@@ -82,6 +94,7 @@ impl Publisher {
             Self::Redis(redis) => redis.publish(&event.event_type, &event.payload).await,
             Self::Nats(nats) => nats.publish(event).await,
             Self::Rabbitmq(rabbitmq) => rabbitmq.publish(event).await,
+            Self::Kafka(kafka) => kafka.publish(event).await,
         }
     }
 }

@@ -18,6 +18,7 @@ mod docs;
 mod events;
 mod grpc;
 mod hardening;
+mod kafka;
 mod keys;
 mod layers;
 mod limiter;

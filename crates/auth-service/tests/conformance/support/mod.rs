@@ -7,6 +7,7 @@ pub mod chaos;
 pub mod directory;
 pub mod forge;
 pub mod grpc;
+pub mod kafka;
 pub mod nats;
 pub mod owned;
 pub mod process;
