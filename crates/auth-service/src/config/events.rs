@@ -233,3 +233,83 @@ impl Default for EventsConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn secret(text: &str) -> Option<Secret> {
+        Some(Secret(SecretString::from(text.to_owned())))
+    }
+
+    fn refused(events: &EventsConfig) -> String {
+        events
+            .validate()
+            .expect_err("refused")
+            .0
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[test]
+    fn an_amqp_url_selects_rabbitmq_and_kafka_brokers_select_kafka() {
+        let rabbit = EventsConfig {
+            amqp_url: secret("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            ..EventsConfig::default()
+        };
+        assert!(rabbit.validate().is_ok());
+        assert_eq!(rabbit.effective_backend(true), EventBackend::Rabbitmq);
+        let kafka = EventsConfig {
+            kafka_brokers: Some("k1:9092, k2:9092".to_owned()),
+            ..EventsConfig::default()
+        };
+        assert!(kafka.validate().is_ok());
+        assert_eq!(kafka.effective_backend(true), EventBackend::Kafka);
+    }
+
+    #[test]
+    fn broker_keys_that_cannot_work_stop_the_start() {
+        let cases = [
+            EventsConfig {
+                amqp_url: secret("http://host"),
+                ..EventsConfig::default()
+            },
+            EventsConfig {
+                backend: Some(EventBackend::Rabbitmq),
+                ..EventsConfig::default()
+            },
+            EventsConfig {
+                amqp_exchange: "amq.topic".to_owned(),
+                ..EventsConfig::default()
+            },
+            EventsConfig {
+                kafka_brokers: Some("k1".to_owned()),
+                ..EventsConfig::default()
+            },
+            EventsConfig {
+                backend: Some(EventBackend::Kafka),
+                ..EventsConfig::default()
+            },
+            EventsConfig {
+                kafka_topic: "auth events".to_owned(),
+                ..EventsConfig::default()
+            },
+        ];
+        let keys: Vec<String> = cases.iter().map(refused).collect();
+        assert_eq!(
+            keys,
+            [
+                "events.amqp_url",
+                "events.backend",
+                "events.amqp_exchange",
+                "events.kafka_brokers",
+                "events.backend",
+                "events.kafka_topic"
+            ]
+        );
+    }
+}
