@@ -29,10 +29,14 @@ ENV CARGO_PROFILE_RELEASE_STRIP=symbols
 #    auth-service (lib, bin, build.rs — so the build dependencies are compiled here too),
 #    auth-client (lib), bench (the `auth-bench` bin and the `crypto` bench). A new [[bin]],
 #    [[bench]], [[example]] or [[test]] in a manifest needs its stub here: the CI replay fails
-#    with cargo's "can't find ..." until it has one. Only auth-service is built. The only
-#    native code (ring, aws-lc, bundled SQLite) needs nothing beyond the C compiler of this
-#    image (aws-lc builds without cmake or clang); TLS is rustls, so no OpenSSL. Swagger UI
-#    assets are vendored by a crate: crates.io is the only network access the build needs.
+#    with cargo's "can't find ..." until it has one. Only auth-service is built. The native
+#    code (ring, aws-lc, bundled SQLite, bundled librdkafka for the Kafka publisher) needs the
+#    C compiler of this image and `make` (librdkafka's configure-and-make build; aws-lc builds
+#    without cmake or clang); TLS is rustls, so no OpenSSL. Swagger UI assets are vendored by
+#    a crate. Network: crates.io, and Debian's archive for `make` when the image lacks it.
+RUN command -v make >/dev/null \
+    || (apt-get update && apt-get install -y --no-install-recommends make \
+        && rm -rf /var/lib/apt/lists/*)
 COPY Cargo.toml Cargo.lock ./
 COPY crates/auth-service/Cargo.toml crates/auth-service/Cargo.toml
 COPY crates/auth-client/Cargo.toml crates/auth-client/Cargo.toml

@@ -9,7 +9,8 @@ use super::secret::Secret;
 use super::webhooks::WebhookConfig;
 
 /// Where events go. Unset, the relay picks by what is configured: NATS JetStream when
-/// `events.nats_url` is set, else Redis pub/sub when `redis.url` is set, else the log.
+/// `events.nats_url` is set, else RabbitMQ when `events.amqp_url` is set, else Kafka when
+/// `events.kafka_brokers` is set, else Redis pub/sub when `redis.url` is set, else the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventBackend {
@@ -19,6 +20,12 @@ pub enum EventBackend {
     Redis,
     /// JetStream on `events.nats_url`, subject = type with `:` replaced by `.`.
     Nats,
+    /// A durable topic exchange on `events.amqp_url`, routing key = type with `:` replaced by
+    /// `.`, persistent messages, publisher confirms.
+    Rabbitmq,
+    /// The topic `events.kafka_topic` on `events.kafka_brokers`, key = user id, through an
+    /// idempotent producer with `acks=all`.
+    Kafka,
 }
 
 /// The outbox relay (SPEC §6): every replica runs one; they share the work through the
@@ -32,6 +39,16 @@ pub struct EventsConfig {
     pub nats_url: Option<Secret>,
     /// The JetStream stream, created when missing, that captures the subjects `auth.>`.
     pub nats_stream: String,
+    /// `amqp://user:password@host:5672/vhost` (`APP__EVENTS__AMQP_URL`); setting it selects
+    /// RabbitMQ (unless `nats_url` is set too).
+    pub amqp_url: Option<Secret>,
+    /// The durable topic exchange events are published to, declared when missing.
+    pub amqp_exchange: String,
+    /// `host:9092,host2:9092` (`APP__EVENTS__KAFKA_BROKERS`), the Kafka bootstrap servers;
+    /// setting it selects Kafka (unless `nats_url` or `amqp_url` is set too).
+    pub kafka_brokers: Option<String>,
+    /// The Kafka topic events are produced to.
+    pub kafka_topic: String,
     /// Most events claimed and published in one round.
     pub batch_size: u32,
     /// Pause between rounds once nothing is left to publish.
@@ -74,6 +91,63 @@ impl EventsConfig {
         }
         if self.backend == Some(EventBackend::Nats) && self.nats_url.is_none() {
             return bad("events.backend", "nats needs events.nats_url");
+        }
+        if let Some(url) = &self.amqp_url {
+            let scheme_ok = url::Url::parse(url.expose())
+                .is_ok_and(|url| matches!(url.scheme(), "amqp" | "amqps"));
+            if !scheme_ok {
+                return bad(
+                    "events.amqp_url",
+                    "must be a URL such as amqp://user:password@host:5672/%2f",
+                );
+            }
+        }
+        if self.backend == Some(EventBackend::Rabbitmq) && self.amqp_url.is_none() {
+            return bad("events.backend", "rabbitmq needs events.amqp_url");
+        }
+        // AMQP 0-9-1: up to 255 bytes of letters, digits, '-', '_', '.' and ':'.
+        if self.amqp_exchange.is_empty()
+            || self.amqp_exchange.starts_with("amq.")
+            || self.amqp_exchange.len() > 255
+            || !self
+                .amqp_exchange
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+        {
+            return bad(
+                "events.amqp_exchange",
+                "must be letters, digits, '_', '-', '.' or ':', not starting with amq.",
+            );
+        }
+        if let Some(brokers) = &self.kafka_brokers {
+            let valid = |broker: &str| {
+                broker
+                    .rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+            };
+            if brokers.trim().is_empty() || !brokers.split(',').map(str::trim).all(valid) {
+                return bad(
+                    "events.kafka_brokers",
+                    "must be comma-separated host:port pairs such as kafka1:9092,kafka2:9092",
+                );
+            }
+        }
+        if self.backend == Some(EventBackend::Kafka) && self.kafka_brokers.is_none() {
+            return bad("events.backend", "kafka needs events.kafka_brokers");
+        }
+        // Kafka: up to 249 letters, digits, '.', '_' and '-'.
+        if self.kafka_topic.is_empty()
+            || self.kafka_topic.len() > 249
+            || matches!(self.kafka_topic.as_str(), "." | "..")
+            || !self
+                .kafka_topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return bad(
+                "events.kafka_topic",
+                "must be letters, digits, '_', '-' or '.' (a Kafka topic name)",
+            );
         }
         if self.nats_stream.is_empty()
             || !self
@@ -130,6 +204,8 @@ impl EventsConfig {
         match self.backend {
             Some(backend) => backend,
             None if self.nats_url.is_some() => EventBackend::Nats,
+            None if self.amqp_url.is_some() => EventBackend::Rabbitmq,
+            None if self.kafka_brokers.is_some() => EventBackend::Kafka,
             None if redis_configured => EventBackend::Redis,
             None => EventBackend::None,
         }
@@ -142,6 +218,10 @@ impl Default for EventsConfig {
             backend: None,
             nats_url: None,
             nats_stream: "AUTH_EVENTS".to_owned(),
+            amqp_url: None,
+            amqp_exchange: "auth.events".to_owned(),
+            kafka_brokers: None,
+            kafka_topic: "auth-events".to_owned(),
             batch_size: 100,
             poll_interval: Duration::from_millis(500),
             retention: Duration::from_secs(7 * 24 * 3600),
@@ -151,5 +231,85 @@ impl Default for EventsConfig {
             webhooks: Vec::new(),
             webhook_retention: Duration::from_secs(24 * 3600),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn secret(text: &str) -> Option<Secret> {
+        Some(Secret(SecretString::from(text.to_owned())))
+    }
+
+    fn refused(events: &EventsConfig) -> String {
+        events
+            .validate()
+            .expect_err("refused")
+            .0
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[test]
+    fn an_amqp_url_selects_rabbitmq_and_kafka_brokers_select_kafka() {
+        let rabbit = EventsConfig {
+            amqp_url: secret("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            ..EventsConfig::default()
+        };
+        assert!(rabbit.validate().is_ok());
+        assert_eq!(rabbit.effective_backend(true), EventBackend::Rabbitmq);
+        let kafka = EventsConfig {
+            kafka_brokers: Some("k1:9092, k2:9092".to_owned()),
+            ..EventsConfig::default()
+        };
+        assert!(kafka.validate().is_ok());
+        assert_eq!(kafka.effective_backend(true), EventBackend::Kafka);
+    }
+
+    #[test]
+    fn broker_keys_that_cannot_work_stop_the_start() {
+        let cases = [
+            EventsConfig {
+                amqp_url: secret("http://host"),
+                ..EventsConfig::default()
+            },
+            EventsConfig {
+                backend: Some(EventBackend::Rabbitmq),
+                ..EventsConfig::default()
+            },
+            EventsConfig {
+                amqp_exchange: "amq.topic".to_owned(),
+                ..EventsConfig::default()
+            },
+            EventsConfig {
+                kafka_brokers: Some("k1".to_owned()),
+                ..EventsConfig::default()
+            },
+            EventsConfig {
+                backend: Some(EventBackend::Kafka),
+                ..EventsConfig::default()
+            },
+            EventsConfig {
+                kafka_topic: "auth events".to_owned(),
+                ..EventsConfig::default()
+            },
+        ];
+        let keys: Vec<String> = cases.iter().map(refused).collect();
+        assert_eq!(
+            keys,
+            [
+                "events.amqp_url",
+                "events.backend",
+                "events.amqp_exchange",
+                "events.kafka_brokers",
+                "events.backend",
+                "events.kafka_topic"
+            ]
+        );
     }
 }

@@ -1,7 +1,10 @@
 //! The publisher the relay hands each event to, chosen by `[events]`, and the probe `/ready`
 //! asks about its broker.
 
-use super::{nats, redis};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::{kafka, nats, rabbitmq, redis};
 use crate::config::{Config, EventBackend};
 use crate::store::PendingEvent;
 
@@ -11,6 +14,8 @@ pub enum Publisher {
     Log,
     Redis(redis::RedisPublisher),
     Nats(Box<nats::NatsPublisher>),
+    Rabbitmq(rabbitmq::RabbitPublisher),
+    Kafka(kafka::KafkaPublisher),
 }
 
 impl Publisher {
@@ -32,6 +37,22 @@ impl Publisher {
                 )),
                 None => Self::Log,
             },
+            EventBackend::Rabbitmq => match &events.amqp_url {
+                Some(url) => Self::Rabbitmq(rabbitmq::RabbitPublisher::start(
+                    url.expose(),
+                    &events.amqp_exchange,
+                    timeout,
+                )),
+                None => Self::Log,
+            },
+            EventBackend::Kafka => match &events.kafka_brokers {
+                Some(brokers) => Self::Kafka(kafka::KafkaPublisher::new(
+                    brokers,
+                    &events.kafka_topic,
+                    timeout,
+                )?),
+                None => Self::Log,
+            },
         })
     }
 
@@ -39,17 +60,22 @@ impl Publisher {
     pub fn probe(&self) -> BrokerProbe {
         match self {
             Self::Nats(nats) => BrokerProbe::Nats(nats.client()),
+            Self::Rabbitmq(rabbitmq) => BrokerProbe::Rabbitmq(rabbitmq.connected()),
             // Redis is the rate limiter's too, and `/ready` already reports it from there.
-            Self::Log | Self::Redis(_) => BrokerProbe::None,
+            // librdkafka keeps no single connection to report: Kafka failures show in
+            // `auth_events_failed_total` and `auth_outbox_pending`.
+            Self::Log | Self::Redis(_) | Self::Kafka(_) => BrokerProbe::None,
         }
     }
 
-    /// `"none"`, `"redis"` or `"nats"`, for logs.
+    /// `"none"`, `"redis"`, `"nats"`, `"rabbitmq"` or `"kafka"`, for logs.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Log => "none",
             Self::Redis(_) => "redis",
             Self::Nats(_) => "nats",
+            Self::Rabbitmq(_) => "rabbitmq",
+            Self::Kafka(_) => "kafka",
         }
     }
 
@@ -67,6 +93,8 @@ impl Publisher {
             }
             Self::Redis(redis) => redis.publish(&event.event_type, &event.payload).await,
             Self::Nats(nats) => nats.publish(event).await,
+            Self::Rabbitmq(rabbitmq) => rabbitmq.publish(event).await,
+            Self::Kafka(kafka) => kafka.publish(event).await,
         }
     }
 }
@@ -78,6 +106,8 @@ pub enum BrokerProbe {
     /// No broker of its own to report (the log, or Redis reported by the limiter).
     None,
     Nats(async_nats::Client),
+    /// Whether the RabbitMQ keeper holds an open link.
+    Rabbitmq(Arc<AtomicBool>),
 }
 
 impl BrokerProbe {
@@ -89,6 +119,7 @@ impl BrokerProbe {
                 "nats",
                 client.connection_state() == async_nats::connection::State::Connected,
             )),
+            Self::Rabbitmq(connected) => Some(("rabbitmq", connected.load(Ordering::SeqCst))),
         }
     }
 }

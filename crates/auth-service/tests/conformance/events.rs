@@ -24,7 +24,7 @@ use crate::support::redis::{shared_redis_for, OwnRedis};
 use crate::support::{link_token, test_config, with_admin, Backend, TestApp, PASSWORD};
 
 /// How long a published event may take to reach a subscriber on a busy machine.
-const DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A fast relay: tests wait for events, never for a fixed time.
 pub(crate) fn fast_relay(config: &mut Config) {
@@ -126,7 +126,7 @@ pub(crate) async fn outbox_ids_of(app: &TestApp, user_id: &str) -> Vec<String> {
     .unwrap()
 }
 
-async fn unpublished(app: &TestApp) -> i64 {
+pub(crate) async fn unpublished(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         .fetch_one(&mut db(app).await)
         .await
@@ -137,7 +137,7 @@ async fn unpublished(app: &TestApp) -> i64 {
 /// How many users have an event that was tried and failed. A claim takes a user's due events
 /// together, so one failed round can mark both events of one user: counting rows would let a
 /// user whose events were never tried slip through (and go out before anyone listens).
-async fn users_failed_once(app: &TestApp) -> i64 {
+pub(crate) async fn users_failed_once(app: &TestApp) -> i64 {
     sqlx::query_scalar(
         "SELECT count(DISTINCT user_id) FROM outbox \
          WHERE published_at IS NULL AND attempts > 0 AND last_error IS NOT NULL",
@@ -148,7 +148,7 @@ async fn users_failed_once(app: &TestApp) -> i64 {
 }
 
 /// Waits until every outbox row is published; `tick` runs between looks.
-async fn wait_all_published(app: &TestApp, tick: impl Fn()) {
+pub(crate) async fn wait_all_published(app: &TestApp, tick: impl Fn()) {
     let deadline = tokio::time::Instant::now() + DELIVERY_DEADLINE;
     loop {
         let left = unpublished(app).await;
@@ -782,7 +782,7 @@ async fn ready_names_nats_while_it_is_down(backend: Backend) {
 
 /// The `next_attempt_at - occurred_at` of the user's first outbox row, in seconds: a claim
 /// moves `next_attempt_at` to the end of its lease.
-async fn lease_of_first_event(db_url: &str, user_id: &str) -> Option<(f64, bool)> {
+pub(crate) async fn lease_of_first_event(db_url: &str, user_id: &str) -> Option<(f64, bool)> {
     sqlx::any::install_default_drivers();
     let mut db = AnyConnection::connect(db_url).await.unwrap();
     let row: Option<(String, String, Option<String>)> = sqlx::query_as(
