@@ -11,6 +11,7 @@ use axum::http::HeaderMap;
 use serde::de::{DeserializeOwned, Deserializer, Visitor};
 
 use crate::caller::{self, bearer};
+use crate::crypto::jwt::Rejection;
 use crate::error::{Error, FieldError};
 use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
@@ -273,7 +274,16 @@ impl FromRequestParts<AppState> for CurrentSession {
             .sessions
             .authenticate(token)
             .await?
-            .map_err(|_| Error::Unauthorized)
+            .map_err(refused)
+    }
+}
+
+/// Why a bearer token was refused, as the answer says it: a client's token is valid but acts
+/// for no user (403 `user_token_required`, SPEC §11); anything else is 401 `unauthorized`.
+fn refused(rejection: Rejection) -> Error {
+    match rejection {
+        Rejection::ClientToken => Error::UserTokenRequired,
+        _ => Error::Unauthorized,
     }
 }
 

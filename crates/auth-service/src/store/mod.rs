@@ -17,7 +17,7 @@ pub use crate::domain::audit::AuditRecord;
 pub use crate::domain::directory::{Role, Territory, TerritoryPatch};
 pub use crate::domain::user::UserPatch;
 pub use contract::{
-    AccountStore, AdminStore, AuditStore, DirectoryStore, KeyStore, MfaStore, OutboxStore,
+    AccountStore, AdminStore, AuditStore, ClientStore, DirectoryStore, KeyStore, MfaStore, OutboxStore,
     SessionStore, Store, UserStore,
 };
 pub use effects::{AuditEntry, Effects, EffectsOf, OutboxEvent};
