@@ -124,10 +124,10 @@ pub fn is_scope_token(text: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
-/// A client's name: 1–100 characters after trimming, no control characters.
+/// A client's name: 1–100 characters, no control characters (taken as written).
 pub fn parse_name(name: &str) -> Result<String, FieldError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    let length = name.chars().count();
+    if !(1..=100).contains(&length) || name.chars().any(char::is_control) {
         return Err(FieldError::new(
             "name",
             "invalid",

@@ -10,7 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::pb;
-use crate::crypto::jwt::{AccessClaims, Rejection};
+use crate::crypto::jwt::Rejection;
+use crate::services::oauth::Introspected;
 use crate::domain::mfa::MfaMethod;
 use crate::domain::User;
 use crate::error::{Error, FieldError};
@@ -210,9 +211,9 @@ pub fn signup(signup: Signup) -> pb::SignUpResponse {
     }
 }
 
-pub fn validation(verdict: Result<AccessClaims, Rejection>) -> pb::ValidateTokenResponse {
+pub fn validation(verdict: Result<Introspected, Rejection>) -> pb::ValidateTokenResponse {
     match verdict {
-        Ok(claims) => pb::ValidateTokenResponse {
+        Ok(Introspected::User(claims)) => pb::ValidateTokenResponse {
             valid: true,
             user_id: claims.sub.to_string(),
             session_id: claims.sid.to_string(),
@@ -223,6 +224,18 @@ pub fn validation(verdict: Result<AccessClaims, Rejection>) -> pb::ValidateToken
             issued_at: Some(unix(claims.iat)),
             reason: String::new(),
             amr: claims.amr,
+            ..pb::ValidateTokenResponse::default()
+        },
+        // SPEC §11: a client's token names its client and scope, and no user or session.
+        Ok(Introspected::Client(claims)) => pb::ValidateTokenResponse {
+            valid: true,
+            client_id: claims.client_id,
+            scope: claims.scope,
+            roles: claims.roles,
+            territory: claims.territory,
+            expires_at: Some(unix(claims.exp)),
+            issued_at: Some(unix(claims.iat)),
+            ..pb::ValidateTokenResponse::default()
         },
         Err(rejection) => pb::ValidateTokenResponse {
             reason: rejection.to_string(),

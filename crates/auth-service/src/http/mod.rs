@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod clients;
 mod csrf;
 mod directory;
 mod docs;
@@ -12,6 +13,7 @@ mod introspect;
 mod me;
 mod mfa;
 mod middleware;
+mod oauth;
 mod recovery;
 mod schema;
 pub mod serve;
@@ -48,6 +50,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(health::metrics))
         .routes(routes!(wellknown::jwks))
         .routes(routes!(wellknown::openid_configuration))
+        .routes(routes!(wellknown::oauth_authorization_server))
+        .routes(routes!(oauth::token))
         .routes(routes!(auth::get_config))
         .routes(routes!(auth::signup))
         .routes(routes!(auth::register))
@@ -89,6 +93,13 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(directory::add_member, directory::remove_member))
         .routes(routes!(directory::set_territory_roles))
         .routes(routes!(audit::list_audit_entries))
+        .routes(routes!(clients::create_client, clients::list_clients))
+        .routes(routes!(
+            clients::get_client,
+            clients::patch_client,
+            clients::delete_client
+        ))
+        .routes(routes!(clients::rotate_client_secret))
 }
 
 /// The OpenAPI document (`auth-service openapi`, `/api/docs/openapi.json`).
