@@ -54,7 +54,9 @@ pub enum OAuthError {
     InvalidRequest(String),
     /// Unknown client, wrong secret, inactive client, or no or several authentications;
     /// `basic` when the client tried HTTP Basic (the answer then names the scheme).
-    InvalidClient { basic: bool },
+    InvalidClient {
+        basic: bool,
+    },
     InvalidGrant,
     /// A requested scope that is malformed or not the client's.
     InvalidScope,

@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use super::pb;
 use crate::crypto::jwt::Rejection;
-use crate::services::oauth::Introspected;
 use crate::domain::mfa::MfaMethod;
 use crate::domain::User;
 use crate::error::{Error, FieldError};
@@ -19,6 +18,7 @@ use crate::services::accounts::challenge::MfaChallenge;
 use crate::services::accounts::login::LoginForm;
 use crate::services::accounts::signup::{Signup, SignupForm};
 use crate::services::mfa::Factor;
+use crate::services::oauth::Introspected;
 use crate::services::TokenPair;
 
 /// Collects every problem of a message's strings — an empty required one, a NUL in any —

@@ -389,7 +389,9 @@ pub async fn rotate_client_secret(
         .and_then(|body| body.overlap_seconds)
         .map(std::time::Duration::from_secs);
     let clients = &state.services.clients;
-    let (client, secret) = clients.rotate_secret(&caller, id, overlap, &request).await?;
+    let (client, secret) = clients
+        .rotate_secret(&caller, id, overlap, &request)
+        .await?;
     Ok(with_secret(StatusCode::OK, client, &secret))
 }
 

@@ -25,7 +25,10 @@ pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 /// The form of a token request (`application/x-www-form-urlencoded`). Parameters this grant
 /// does not use are ignored, as RFC 6749 §3.2 requires; a parameter given twice is refused.
 #[derive(Deserialize, ToSchema)]
-#[expect(dead_code, reason = "the document's description of the form; the form is read by `form`")]
+#[expect(
+    dead_code,
+    reason = "the document's description of the form; the form is read by `form`"
+)]
 pub struct TokenRequest {
     /// `client_credentials`; any other is `unsupported_grant_type`.
     #[schema(example = "client_credentials")]
@@ -158,10 +161,13 @@ fn credentials(
             "the client authenticated twice (HTTP Basic and client_secret); use one method",
         ));
     }
-    let basic = basic(authorization).ok_or(Error::OAuth(OAuthError::InvalidClient { basic: true }))?;
+    let basic =
+        basic(authorization).ok_or(Error::OAuth(OAuthError::InvalidClient { basic: true }))?;
     // A client may name itself in the form too (RFC 6749 §3.2.1), but not as another.
     if posted_id.is_some_and(|id| id != basic.client_id) {
-        return Err(invalid_request("client_id differs from the HTTP Basic user"));
+        return Err(invalid_request(
+            "client_id differs from the HTTP Basic user",
+        ));
     }
     Ok(basic)
 }
@@ -185,8 +191,7 @@ fn basic(header: &HeaderValue) -> Option<ClientCredentials> {
 /// A form body, strictly: `name=value` pairs joined by `&`, percent-encoded UTF-8 with `+`
 /// for space. An empty value counts as absent (RFC 6749 §3.2); a name given twice is refused.
 fn form(body: &[u8]) -> Result<HashMap<String, String>, Error> {
-    let text =
-        std::str::from_utf8(body).map_err(|_| invalid_request("the form is not UTF-8"))?;
+    let text = std::str::from_utf8(body).map_err(|_| invalid_request("the form is not UTF-8"))?;
     let mut form = HashMap::new();
     for pair in text.split('&').filter(|pair| !pair.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -239,14 +244,22 @@ mod tests {
         assert_eq!(form["grant_type"], "client_credentials");
         assert_eq!(form["scope"], "a b:c");
         assert!(!form.contains_key("empty") && !form.contains_key("x"));
-        for bad in [&b"a=%zz"[..], b"a=%4", b"a=%ff", b"a=1&a=2", b"a=&a=2", b"\xff=1"] {
+        for bad in [
+            &b"a=%zz"[..],
+            b"a=%4",
+            b"a=%ff",
+            b"a=1&a=2",
+            b"a=&a=2",
+            b"\xff=1",
+        ] {
             assert!(super::form(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn basic_credentials_are_form_decoded() {
-        let header = |raw: &str| HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(raw))).unwrap();
+        let header =
+            |raw: &str| HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(raw))).unwrap();
 
         let credentials = basic(&header("my%20id:s%3Acret")).unwrap();
 

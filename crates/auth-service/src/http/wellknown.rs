@@ -41,7 +41,24 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
     let mut body = server_metadata(&state);
     body["id_token_signing_alg_values_supported"] = json!(algorithms);
     body["subject_types_supported"] = json!(["public"]);
-    body["claims_supported"] = json!(["iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp", "email", "username", "roles", "territory", "verified", "amr", "client_id", "scope"]);
+    body["claims_supported"] = json!([
+        "iss",
+        "aud",
+        "sub",
+        "sid",
+        "jti",
+        "iat",
+        "nbf",
+        "exp",
+        "email",
+        "username",
+        "roles",
+        "territory",
+        "verified",
+        "amr",
+        "client_id",
+        "scope"
+    ]);
     ([(CACHE_CONTROL, "public, max-age=300")], axum::Json(body)).into_response()
 }
 

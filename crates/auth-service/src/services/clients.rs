@@ -238,7 +238,8 @@ impl Clients {
         self.reachable(&scope, id).await?;
         let secret = tokens::random_token().map_err(Error::Internal)?;
         let now = ctx.now();
-        let until = now + chrono::Duration::from_std(overlap).map_err(|e| Error::Internal(e.into()))?;
+        let until =
+            now + chrono::Duration::from_std(overlap).map_err(|e| Error::Internal(e.into()))?;
         let effects = Effects {
             events: vec![ctx.event(Event::ClientSecretRotated {
                 client_id: id,

@@ -431,7 +431,7 @@ async fn the_events_of_one_user_arrive_in_the_order_they_happened(backend: Backe
 
 /// Every event type of SPEC §6 with the keys of its `data`, read from docs/events.md: the
 /// documentation is the contract consumers code against.
-fn documented_types() -> Vec<(String, Vec<String>)> {
+pub fn documented_types() -> Vec<(String, Vec<String>)> {
     let doc = include_str!("../../../../docs/events.md");
     let mut types = Vec::new();
     for section in doc.split("\n### `").skip(1) {
