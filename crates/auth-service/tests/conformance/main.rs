@@ -26,6 +26,7 @@ mod logins;
 mod mail;
 mod mfa;
 mod oauth;
+mod oauth_client;
 mod observability;
 mod process;
 mod security;
