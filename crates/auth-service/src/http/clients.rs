@@ -82,13 +82,11 @@ pub struct CreateClientRequest {
     #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]{1,100}$", example = "billing")]
     name: String,
     /// RFC 6749 scope tokens the client may ask for; none when absent.
-    #[serde(default)]
     #[schema(inline, value_type = Option<Vec<ScopeName>>, max_items = 100)]
-    scopes: Vec<String>,
+    scopes: Option<Vec<String>>,
     /// Existing roles, put in its tokens; none when absent.
-    #[serde(default)]
     #[schema(inline, value_type = Option<Vec<RoleName>>)]
-    roles: Vec<String>,
+    roles: Option<Vec<String>>,
     /// An existing territory's code; a territory admin's clients are always its territory's.
     #[schema(pattern = r"^[a-z0-9-]{2,10}$")]
     territory: Option<String>,
@@ -137,7 +135,7 @@ impl TryFrom<CreateClientRequest> for ClientSettings {
         let mut errors = Vec::new();
         let (name, scopes, ttl) = settings(
             Some(body.name),
-            Some(body.scopes),
+            Some(body.scopes.unwrap_or_default()),
             Some(body.access_token_ttl_seconds),
             &mut errors,
         );
@@ -145,7 +143,7 @@ impl TryFrom<CreateClientRequest> for ClientSettings {
             (Some(name), Some(scopes), Some(access_token_ttl)) if errors.is_empty() => Ok(Self {
                 name,
                 scopes,
-                roles: client::sorted(body.roles),
+                roles: client::sorted(body.roles.unwrap_or_default()),
                 territory: body.territory,
                 access_token_ttl,
                 is_active: body.is_active.unwrap_or(true),
