@@ -393,7 +393,7 @@ pub async fn rotate_client_secret(
     Ok(with_secret(StatusCode::OK, client, &secret))
 }
 
-/// A JSON body that may be left out (no bytes at all).
+/// A JSON body that may be left out (no bytes at all) or be `null`.
 fn optional_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<RotateSecretRequest>, Error> {
     if body.is_empty() {
         return Ok(None);
@@ -401,5 +401,6 @@ fn optional_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<RotateSecret
     if !is_json(headers) {
         return Err(Error::UnsupportedMediaType);
     }
-    parse_json(body).map(Some)
+    // `null` is the document's "no settings" as much as no body is.
+    parse_json::<Option<RotateSecretRequest>>(body)
 }
