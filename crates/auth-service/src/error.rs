@@ -47,17 +47,17 @@ impl fmt::Display for Dependency {
     }
 }
 
-/// The errors of RFC 6749 §5.2, as the token endpoint answers them.
+/// The errors of RFC 6749 §5.2 the token endpoint answers (`invalid_grant` and
+/// `unauthorized_client` have no cause in the client-credentials grant, the only one served).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OAuthError {
-    /// A parameter missing, repeated, unknown or malformed; a body that is not a form.
+    /// A parameter missing, repeated or malformed; a body that is not a form.
     InvalidRequest(String),
     /// Unknown client, wrong secret, inactive client, or no or several authentications;
     /// `basic` when the client tried HTTP Basic (the answer then names the scheme).
     InvalidClient {
         basic: bool,
     },
-    InvalidGrant,
     /// A requested scope that is malformed or not the client's.
     InvalidScope,
     UnsupportedGrantType,
@@ -69,7 +69,6 @@ impl OAuthError {
         match self {
             OAuthError::InvalidRequest(_) => "invalid_request",
             OAuthError::InvalidClient { .. } => "invalid_client",
-            OAuthError::InvalidGrant => "invalid_grant",
             OAuthError::InvalidScope => "invalid_scope",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
         }
@@ -80,7 +79,6 @@ impl OAuthError {
         match self {
             OAuthError::InvalidRequest(detail) => detail.clone(),
             OAuthError::InvalidClient { .. } => "client authentication failed".to_owned(),
-            OAuthError::InvalidGrant => "the grant is invalid".to_owned(),
             OAuthError::InvalidScope => {
                 "a requested scope is malformed or not granted to the client".to_owned()
             }
@@ -274,6 +272,21 @@ mod tests {
             (Error::MfaAlreadyEnrolled, "mfa_already_enrolled"),
             (Error::NoPendingEnrollment, "no_pending_enrollment"),
             (Error::MfaNotEnrolled, "mfa_not_enrolled"),
+            (Error::ClientNotFound, "client_not_found"),
+            (Error::UserTokenRequired, "user_token_required"),
+            (
+                Error::OAuth(OAuthError::InvalidRequest("x".into())),
+                "invalid_request",
+            ),
+            (
+                Error::OAuth(OAuthError::InvalidClient { basic: true }),
+                "invalid_client",
+            ),
+            (Error::OAuth(OAuthError::InvalidScope), "invalid_scope"),
+            (
+                Error::OAuth(OAuthError::UnsupportedGrantType),
+                "unsupported_grant_type",
+            ),
             (
                 Error::Unavailable(Dependency::Database),
                 "service_unavailable",

@@ -286,6 +286,26 @@ mod tests {
     }
 
     #[test]
+    fn oauth_errors_are_rfc_6749_answers_and_basic_clients_are_challenged() {
+        let basic = Error::OAuth(OAuthError::InvalidClient { basic: true }).into_response();
+        let posted = Error::OAuth(OAuthError::InvalidClient { basic: false }).into_response();
+        let scope = Error::OAuth(OAuthError::InvalidScope).into_response();
+
+        assert_eq!(basic.status(), 401);
+        assert!(basic.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm="));
+        assert_eq!(posted.status(), 401);
+        assert!(posted.headers().get(WWW_AUTHENTICATE).is_none());
+        assert_eq!(scope.status(), 400);
+        assert_eq!(scope.headers()[CACHE_CONTROL], "no-store");
+        assert_eq!(scope.headers()[CONTENT_TYPE], "application/json");
+        assert!(scope.extensions().get::<OAuthAnswer>().is_some());
+        assert!(scope.extensions().get::<Problem>().is_none());
+    }
+
+    #[test]
     fn internal_problems_hide_their_cause() {
         let response = Error::Internal(anyhow::anyhow!("secret detail")).into_response();
 
