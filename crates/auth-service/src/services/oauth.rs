@@ -69,7 +69,7 @@ impl Clients {
             territory: ctx.config.server.territory.clone(),
         };
         let access_token = ctx.keys.sign(&claims)?;
-        tracing::info!(client.id = %client.id, "client credentials granted");
+        tracing::debug!(client.id = %client.id, "client credentials granted");
         Ok(ClientToken {
             access_token,
             expires_in: ttl,
