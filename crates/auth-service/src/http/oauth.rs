@@ -251,6 +251,7 @@ mod tests {
             &b"a=%zz"[..],
             b"a=%4",
             b"a=%ff",
+            b"a=%+1",
             b"a=1&a=2",
             b"a=&a=2",
             b"\xff=1",
