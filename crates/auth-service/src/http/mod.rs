@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod client_secret;
 mod clients;
 mod csrf;
 mod directory;
@@ -99,7 +100,7 @@ fn api() -> OpenApiRouter<AppState> {
             clients::patch_client,
             clients::delete_client
         ))
-        .routes(routes!(clients::rotate_client_secret))
+        .routes(routes!(client_secret::rotate_client_secret))
 }
 
 /// The OpenAPI document (`auth-service openapi`, `/api/docs/openapi.json`).
