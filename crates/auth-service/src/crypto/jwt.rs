@@ -509,6 +509,39 @@ mod tests {
     }
 
     #[test]
+    fn a_clients_token_is_told_from_a_users_and_refused_where_a_user_is_required() {
+        let ring = ring(SigningAlgorithm::ES256);
+        let now = Utc::now();
+        let user = claims(now.timestamp());
+        let client = ClientClaims {
+            iss: user.iss.clone(),
+            aud: user.aud.clone(),
+            sub: "0193f0a4-7c1e-7b52-9d1a-2f6c8e4b1a10".into(),
+            client_id: "0193f0a4-7c1e-7b52-9d1a-2f6c8e4b1a10".into(),
+            jti: Uuid::now_v7(),
+            iat: user.iat,
+            nbf: user.nbf,
+            exp: user.exp,
+            scope: "orders:read".into(),
+            roles: vec![],
+            territory: None,
+        };
+        let user_token = ring.sign(&user).unwrap();
+        let client_token = ring.sign(&client).unwrap();
+
+        assert_eq!(ring.verify_any(&user_token, now), Ok(Verified::User(user)));
+        assert_eq!(
+            ring.verify_any(&client_token, now),
+            Ok(Verified::Client(client))
+        );
+        assert_eq!(ring.verify(&client_token, now), Err(Rejection::ClientToken));
+        assert_eq!(
+            ring.verify_any(&client_token, now + chrono::Duration::minutes(16)),
+            Err(Rejection::Expired)
+        );
+    }
+
+    #[test]
     fn times_are_checked_against_the_given_clock() {
         let ring = ring(SigningAlgorithm::EdDSA);
         let now = Utc::now();
