@@ -157,6 +157,7 @@ fn claims() -> AccessClaims {
         territory: None,
         verified: true,
         amr: vec!["pwd".into()],
+        scope: None,
     }
 }
 

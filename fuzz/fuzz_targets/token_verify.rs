@@ -58,6 +58,7 @@ fn claims(index: u8) -> AccessClaims {
         territory: (index == 1).then(|| "dk".into()),
         verified: index == 2,
         amr: vec!["pwd".into()],
+        scope: None,
     }
 }
 

@@ -13,7 +13,7 @@ use crate::caller::TrustedProxies;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::password::PasswordHasher;
-use crate::events::{Publisher, Relay};
+use crate::events::{Publisher, Relay, WebhookSink};
 use crate::http::serve::ConnectionLimits;
 use crate::limits::{Limiter, RedisTiming};
 use crate::mail::Mailer;
@@ -90,7 +90,17 @@ impl App {
             services: Services::new(&Arc::new(context)),
         };
         bootstrap_admin(&state).await?;
-        let relay = Relay::new(store.clone(), publisher, clock, state.config.events.clone());
+        let webhooks = WebhookSink::from_config(
+            &state.config.events.webhooks,
+            state.config.events.publish_timeout,
+        )?;
+        let relay = Relay::new(
+            store.clone(),
+            publisher,
+            webhooks,
+            clock,
+            state.config.events.clone(),
+        );
         Ok(Self {
             state,
             store,

@@ -179,6 +179,11 @@ pub enum Error {
     /// SPEC §11: an answer of the OAuth token endpoint, written as RFC 6749 §5.2 says.
     #[error("{0}")]
     OAuth(OAuthError),
+    /// SPEC §10 `auth.require_mfa_for_roles`: the session may only enroll a second factor.
+    #[error(
+        "this account must enroll a second factor first (or log in again with it); this session may only enroll"
+    )]
+    MfaEnrollmentRequired,
     #[error("the request took too long")]
     Timeout,
     #[error("{0} is unavailable")]
@@ -227,6 +232,7 @@ impl Error {
             Error::ClientNotFound => "client_not_found",
             Error::UserTokenRequired => "user_token_required",
             Error::OAuth(error) => error.code(),
+            Error::MfaEnrollmentRequired => "mfa_enrollment_required",
             Error::Timeout => "request_timeout",
             Error::Unavailable(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",
@@ -287,6 +293,7 @@ mod tests {
                 Error::OAuth(OAuthError::UnsupportedGrantType),
                 "unsupported_grant_type",
             ),
+            (Error::MfaEnrollmentRequired, "mfa_enrollment_required"),
             (
                 Error::Unavailable(Dependency::Database),
                 "service_unavailable",

@@ -54,6 +54,11 @@ pub struct AuthConfig {
     /// in the cookie. `false` for browser deployments: the token stays in the HttpOnly cookie,
     /// out of reach of page scripts.
     pub refresh_token_in_body: bool,
+    /// SPEC §10: holders of these roles (globally or in this territory) who log in without a
+    /// second factor get an enrollment-only session until they log in with one (a list, or
+    /// one comma-separated string in the environment).
+    #[serde(deserialize_with = "super::server::list_or_commas")]
+    pub require_mfa_for_roles: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -74,8 +79,17 @@ impl Default for AuthConfig {
             max_sessions_per_user: 5,
             require_email_verification: false,
             refresh_token_in_body: true,
+            require_mfa_for_roles: Vec::new(),
         }
     }
+}
+
+/// A role name as `POST /api/roles` accepts it: 2–50 of `a-z 0-9 _ -`.
+fn is_role_name(name: &str) -> bool {
+    (2..=50).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// Where the key that seals private signing keys comes from (SPEC §3).
@@ -107,6 +121,16 @@ impl AuthConfig {
             return Err(ConfigError::at(
                 "auth.max_sessions_per_user",
                 "must be at least 1",
+            ));
+        }
+        if let Some(bad) = self
+            .require_mfa_for_roles
+            .iter()
+            .find(|role| !is_role_name(role))
+        {
+            return Err(ConfigError::at(
+                "auth.require_mfa_for_roles",
+                &format!("`{bad}` is not a role name (2–50 of `a-z 0-9 _ -`)"),
             ));
         }
         Ok(())

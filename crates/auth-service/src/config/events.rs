@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ConfigError;
 use super::secret::Secret;
+use super::webhooks::WebhookConfig;
 
 /// Where events go. Unset, the relay picks by what is configured: NATS JetStream when
 /// `events.nats_url` is set, else Redis pub/sub when `redis.url` is set, else the log.
@@ -51,6 +52,13 @@ pub struct EventsConfig {
     /// At least twice `publish_timeout`.
     #[serde(with = "humantime_serde")]
     pub claim_lease: Duration,
+    /// Endpoints that receive events as signed Standard Webhooks requests, beside the broker;
+    /// each has its own delivery state.
+    pub webhooks: Vec<WebhookConfig>,
+    /// How long a webhook delivery is retried: an event older than this is given up (logged
+    /// and counted) at its next failure. At most `events.retention`.
+    #[serde(with = "humantime_serde")]
+    pub webhook_retention: Duration,
 }
 
 impl EventsConfig {
@@ -86,6 +94,7 @@ impl EventsConfig {
             ("events.retention", self.retention),
             ("events.max_backoff", self.max_backoff),
             ("events.publish_timeout", self.publish_timeout),
+            ("events.webhook_retention", self.webhook_retention),
         ] {
             if duration.is_zero() {
                 return bad(key, "must be longer than zero");
@@ -96,6 +105,22 @@ impl EventsConfig {
                 "events.claim_lease",
                 "must be at least twice events.publish_timeout",
             );
+        }
+        if self.webhook_retention > self.retention {
+            return bad(
+                "events.webhook_retention",
+                "must be at most events.retention",
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for (index, webhook) in self.webhooks.iter().enumerate() {
+            webhook.validate(index)?;
+            if !names.insert(webhook.name()) {
+                return Err(ConfigError::at(
+                    &format!("events.webhooks[{index}].name"),
+                    "two endpoints have this name; give each its own",
+                ));
+            }
         }
         Ok(())
     }
@@ -123,6 +148,8 @@ impl Default for EventsConfig {
             max_backoff: Duration::from_secs(60),
             publish_timeout: Duration::from_secs(5),
             claim_lease: Duration::from_secs(60),
+            webhooks: Vec::new(),
+            webhook_retention: Duration::from_secs(24 * 3600),
         }
     }
 }

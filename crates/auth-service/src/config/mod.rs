@@ -12,6 +12,7 @@ mod server;
 mod storage;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 pub use auth::{
     AuthConfig, BootstrapConfig, HashPriority, KeySource, PasswordConfig, SigningAlgorithm,
@@ -24,6 +25,7 @@ pub use mail::{LogConfig, LogFormat, MailConfig};
 pub use secret::{DatabaseUrl, Secret};
 pub use server::{CookieSameSite, ServerConfig};
 pub use storage::{DatabaseConfig, RedisConfig};
+pub use webhooks::WebhookConfig;
 
 use std::path::PathBuf;
 

@@ -150,7 +150,7 @@ impl ServerConfig {
 }
 
 /// A list from TOML, or a comma-separated string from an environment variable.
-fn list_or_commas<'de, D: serde::Deserializer<'de>>(
+pub(super) fn list_or_commas<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]

@@ -96,6 +96,19 @@ fn lists_may_be_comma_separated() {
 }
 
 #[test]
+fn roles_requiring_a_second_factor_are_role_names() {
+    let config = with(&[("auth.require_mfa_for_roles", "admin, ops-team")]).unwrap();
+    let error = with(&[("auth.require_mfa_for_roles", "admin,Root User")])
+        .unwrap_err()
+        .to_string();
+
+    assert!(with(&[]).unwrap().auth.require_mfa_for_roles.is_empty());
+    assert_eq!(config.auth.require_mfa_for_roles, ["admin", "ops-team"]);
+    assert!(error.contains("auth.require_mfa_for_roles"), "{error}");
+    assert!(error.contains("Root User"), "{error}");
+}
+
+#[test]
 fn an_unknown_key_is_named() {
     let error = with(&[("server.prot", "1")]).unwrap_err().to_string();
 

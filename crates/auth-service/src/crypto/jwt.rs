@@ -38,6 +38,17 @@ pub struct AccessClaims {
     /// factor `["pwd", "otp", "mfa"]` (TOTP) or `["pwd", "mfa"]` (a recovery code).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// `mfa_enrollment` on an enrollment-only token (SPEC §10 `auth.require_mfa_for_roles`);
+    /// absent on every other token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The `aud` of an enrollment-only token (SPEC §10 `auth.require_mfa_for_roles`): this service
+/// accepts it on its enrollment routes, while every other verifier, which checks `aud` against
+/// `auth.audience` (auth-client does), refuses it as a login.
+pub fn enrollment_audience(audience: &str) -> String {
+    format!("{audience}:mfa-enrollment")
 }
 
 /// The claims of a client's access token (SPEC §11): `sub` is the `client_id`, there is no
@@ -100,6 +111,10 @@ pub enum Rejection {
     /// A client's token whose client is deleted or inactive (SPEC §11).
     #[error("client_inactive")]
     ClientInactive,
+    /// An enrollment-only session (SPEC §10 `auth.require_mfa_for_roles`): valid for enrolling
+    /// a second factor here, not as a login elsewhere.
+    #[error("mfa_enrollment_required")]
+    MfaEnrollmentRequired,
 }
 
 fn jwt_algorithm(algorithm: SigningAlgorithm) -> Algorithm {
@@ -145,6 +160,8 @@ pub struct KeyRing {
     verifiers: HashMap<String, Verifier>,
     issuer: String,
     audience: String,
+    /// [`enrollment_audience`] of `audience`.
+    enrollment_audience: String,
     /// Claims of tokens whose signature, algorithm, issuer and audience this ring has checked,
     /// by the token's SHA-256: a client presents the same token on every request for its
     /// lifetime, and a signature check costs far more than the lookup. Times are checked on
@@ -182,6 +199,7 @@ impl KeyRing {
             verifiers,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            enrollment_audience: enrollment_audience(audience),
             verified: Mutex::new(HashMap::new()),
         })
     }
@@ -275,7 +293,7 @@ impl KeyRing {
         }
         let mut validation = Validation::new(verifier.algorithm);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_audience(&[&self.audience, &self.enrollment_audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.validate_exp = false;
         validation.validate_nbf = false;
@@ -396,6 +414,7 @@ mod tests {
             territory: None,
             verified: false,
             amr: vec!["pwd".into()],
+            scope: None,
         }
     }
 

@@ -10,6 +10,27 @@ pub const TOTP_AMR: [&str; 3] = ["pwd", "otp", "mfa"];
 /// party that wants the authenticator app itself asks for `otp`.
 pub const RECOVERY_CODE_AMR: [&str; 2] = ["pwd", "mfa"];
 
+/// The `amr` values that say a session was authenticated with more than a password: `mfa`
+/// (a password and a second factor), and the RFC 8176 key-based methods `hwk`/`swk` (a
+/// passkey, which is itself possession plus the authenticator's user verification).
+pub const STRONG_AMR: [&str; 3] = ["mfa", "hwk", "swk"];
+
+/// The `scope` claim of an enrollment-only access token (SPEC §10 `require_mfa_for_roles`).
+pub const ENROLLMENT_SCOPE: &str = "mfa_enrollment";
+
+/// SPEC §10 `auth.require_mfa_for_roles`: a session is enrollment-only when its user holds one
+/// of the `required` roles (as stored now) and the session was not authenticated with a
+/// second factor (`amr`, [`STRONG_AMR`]). Such a session may enroll a factor and little else;
+/// the full session is the next login, which then asks for the factor. Decided from the roles
+/// held now, so a role granted to a password-only session restricts it at once.
+pub fn enrollment_only(required: &[String], roles: &[String], amr: &[String]) -> bool {
+    let listed = roles.iter().any(|role| required.contains(role));
+    listed
+        && !amr
+            .iter()
+            .any(|method| STRONG_AMR.contains(&method.as_str()))
+}
+
 /// A second factor presented at the login challenge or as a fresh factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MfaMethod {
@@ -52,5 +73,35 @@ mod tests {
         }
         assert_eq!(MfaMethod::parse("passkey"), None);
         assert_eq!(MfaMethod::Totp.amr(), ["pwd", "otp", "mfa"]);
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|item| (*item).to_owned()).collect()
+    }
+
+    #[test]
+    fn only_a_listed_role_without_a_second_factor_is_enrollment_only() {
+        let required = strings(&["admin"]);
+        let pwd = strings(&PASSWORD_AMR);
+
+        assert!(enrollment_only(
+            &required,
+            &strings(&["user", "admin"]),
+            &pwd
+        ));
+        assert!(!enrollment_only(&required, &strings(&["user"]), &pwd));
+        assert!(!enrollment_only(&[], &strings(&["admin"]), &pwd));
+        for amr in [
+            &TOTP_AMR[..],
+            &RECOVERY_CODE_AMR,
+            &["hwk"],
+            &["swk", "user"],
+        ] {
+            assert!(!enrollment_only(
+                &required,
+                &strings(&["admin"]),
+                &strings(amr)
+            ));
+        }
     }
 }

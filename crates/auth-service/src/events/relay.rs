@@ -4,14 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::publisher::Publisher;
+use super::webhook::{Delivery, WebhookSink};
 use crate::clock::Clock;
 use crate::config::EventsConfig;
 use crate::domain::Event;
-use crate::store::{PendingEvent, Store, StoreResult};
+use crate::store::{DeliveryFailure, PendingEvent, Store, StoreResult};
 
 /// How often `auth_active_sessions` is recounted and old events pruned.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(10);
@@ -28,14 +30,26 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub struct Relay {
     store: Arc<dyn Store>,
     publisher: Publisher,
+    webhooks: Vec<WebhookSink>,
     clock: Clock,
     config: EventsConfig,
+}
+
+/// One of the relay's lanes. Each paces itself and stops on its own, so a sink that hangs
+/// until its timeout holds back no other: the broker, the fan-out into webhook deliveries,
+/// and one lane per webhook endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Broker,
+    FanOut,
+    Webhook(usize),
 }
 
 impl Relay {
     pub fn new(
         store: Arc<dyn Store>,
         publisher: Publisher,
+        webhooks: Vec<WebhookSink>,
         clock: Clock,
         config: EventsConfig,
     ) -> Self {
@@ -45,38 +59,79 @@ impl Relay {
             metrics::counter!("auth_events_published_total", "type" => *event_type).increment(0);
         }
         metrics::counter!("auth_events_failed_total").increment(0);
+        for webhook in &webhooks {
+            let endpoint = webhook.name().to_owned();
+            metrics::counter!("auth_webhook_published_total", "endpoint" => endpoint.clone())
+                .increment(0);
+            metrics::counter!("auth_webhook_failed_total", "endpoint" => endpoint.clone())
+                .increment(0);
+            metrics::counter!("auth_webhook_given_up_total", "endpoint" => endpoint.clone())
+                .increment(0);
+            metrics::gauge!("auth_webhook_enabled", "endpoint" => endpoint).set(1.0);
+        }
         Self {
             store,
             publisher,
+            webhooks,
             clock,
             config,
         }
     }
 
-    /// Relays until `stop` fires. A round in progress finishes first, so nothing it published
-    /// is left unmarked.
-    pub async fn run(self, mut stop: oneshot::Receiver<()>) {
-        tracing::info!(backend = self.publisher.name(), "event relay started");
+    /// Relays until `stop` fires: one lane per sink (see [`Lane`]), side by side. A round in
+    /// progress finishes first, so nothing it published is left unmarked; then each lane
+    /// flushes what is due.
+    pub async fn run(self, stop: oneshot::Receiver<()>) {
+        tracing::info!(
+            backend = self.publisher.name(),
+            webhooks = self.webhooks.len(),
+            "event relay started"
+        );
+        let relay = Arc::new(self);
+        let (stopping, stopped) = watch::channel(false);
+        // Dropping the set (the relay task aborted) aborts every lane.
+        let mut lanes = JoinSet::new();
+        let webhook_lanes = (0..relay.webhooks.len()).map(Lane::Webhook);
+        for lane in [Lane::Broker, Lane::FanOut]
+            .into_iter()
+            .chain(webhook_lanes)
+        {
+            lanes.spawn(relay.clone().lane(lane, stopped.clone()));
+        }
+        let _ = stop.await;
+        let _ = stopping.send(true);
+        while lanes.join_next().await.is_some() {}
+        tracing::info!("event relay stopped");
+    }
+
+    async fn lane(self: Arc<Self>, lane: Lane, mut stopped: watch::Receiver<bool>) {
         let mut housekeeping_due = Instant::now();
         let mut gauge_due = Instant::now();
         loop {
             // A full batch means a backlog: drain it without pausing. Anything less waits for
             // the next poll, so a steady stream of events goes out in batches rather than a
             // few claim, publish and mark statements per event.
-            let backlog = match self.round().await {
+            let backlog = match self.round(lane).await {
                 Ok(published) => published >= self.config.batch_size as usize,
                 Err(error) => {
-                    tracing::warn!(error = %format!("{error:#}"), "event relay round failed");
+                    tracing::warn!(error = %format!("{error:#}"), ?lane, "event relay round failed");
                     false
                 }
             };
-            if !backlog || Instant::now() >= gauge_due {
-                self.refresh_pending().await;
-                gauge_due = Instant::now() + BACKLOG_GAUGE_INTERVAL;
+            if let Lane::Webhook(index) = lane {
+                if !self.webhooks[index].enabled() {
+                    return; // gone (410) until the service restarts
+                }
             }
-            if Instant::now() >= housekeeping_due {
-                self.housekeeping().await;
-                housekeeping_due = Instant::now() + HOUSEKEEPING_INTERVAL;
+            if lane == Lane::Broker {
+                if !backlog || Instant::now() >= gauge_due {
+                    self.refresh_pending().await;
+                    gauge_due = Instant::now() + BACKLOG_GAUGE_INTERVAL;
+                }
+                if Instant::now() >= housekeeping_due {
+                    self.housekeeping().await;
+                    housekeeping_due = Instant::now() + HOUSEKEEPING_INTERVAL;
+                }
             }
             let pause = if backlog {
                 Duration::ZERO
@@ -84,27 +139,51 @@ impl Relay {
                 self.config.poll_interval
             };
             tokio::select! {
-                _ = &mut stop => break,
+                _ = stopped.wait_for(|stop| *stop) => break,
                 () = tokio::time::sleep(pause) => {}
             }
         }
-        self.flush().await;
-        tracing::info!("event relay stopped");
+        self.flush(lane).await;
     }
 
     /// SPEC §1: on shutdown, publishes what is due while rounds make progress, for at most
     /// about `events.publish_timeout`; what is left goes out from the next replica to run.
-    async fn flush(&self) {
+    /// A webhook lane first fans out what the fan-out lane may not have reached.
+    async fn flush(&self, lane: Lane) {
         let started = Instant::now();
+        if let Lane::Webhook(_) = lane {
+            if let Err(error) = self.round(Lane::FanOut).await {
+                tracing::warn!(error = %format!("{error:#}"), "fanning out at shutdown failed");
+            }
+        }
         while started.elapsed() < self.config.publish_timeout {
-            match self.round().await {
+            match self.round(lane).await {
                 Ok(0) => break,
-                Ok(published) => tracing::debug!(published, "flushed events at shutdown"),
+                Ok(published) => tracing::debug!(published, ?lane, "flushed events at shutdown"),
                 Err(error) => {
-                    tracing::warn!(error = %format!("{error:#}"), "flushing the outbox failed");
+                    tracing::warn!(error = %format!("{error:#}"), ?lane, "flushing the outbox failed");
                     break;
                 }
             }
+        }
+    }
+
+    async fn round(&self, lane: Lane) -> StoreResult<usize> {
+        match lane {
+            Lane::Broker => self.broker_round().await,
+            Lane::FanOut => {
+                let route = |event_type: &str| {
+                    self.webhooks
+                        .iter()
+                        .filter(|webhook| webhook.enabled() && webhook.wants(event_type))
+                        .map(|webhook| webhook.name().to_owned())
+                        .collect()
+                };
+                self.store
+                    .fan_out_events(self.config.batch_size, &route)
+                    .await
+            }
+            Lane::Webhook(index) => self.webhook_round(&self.webhooks[index]).await,
         }
     }
 
@@ -117,7 +196,7 @@ impl Relay {
     /// the lease ends. A relay that dies mid-round leaves its claims to expire the same way,
     /// and its events go out again (SPEC §6: at least once).
     /// Returns how many were published.
-    async fn round(&self) -> StoreResult<usize> {
+    async fn broker_round(&self) -> StoreResult<usize> {
         let now = self.clock.now();
         let lease = self.config.claim_lease;
         let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
@@ -156,6 +235,109 @@ impl Relay {
         Ok(published.len())
     }
 
+    /// [`Relay::broker_round`] for one webhook endpoint, on its own deliveries: the same
+    /// claim, order and lease rules, with a 410 disabling the endpoint (its deliveries wait
+    /// for a restart).
+    async fn webhook_round(&self, webhook: &WebhookSink) -> StoreResult<usize> {
+        if !webhook.enabled() {
+            return Ok(0);
+        }
+        let endpoint = webhook.name();
+        let now = self.clock.now();
+        let lease = self.config.claim_lease;
+        let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        let started = Instant::now();
+        let claimed = self
+            .store
+            .claim_deliveries(endpoint, now, lease_until, self.config.batch_size)
+            .await?;
+        let mut delivered = Vec::with_capacity(claimed.len());
+        let mut failure = None;
+        for event in &claimed {
+            if started.elapsed() + self.config.publish_timeout >= lease {
+                break;
+            }
+            match webhook.deliver(event, self.clock.now()).await {
+                Delivery::Delivered => {
+                    metrics::counter!("auth_webhook_published_total", "endpoint" => endpoint.to_owned())
+                        .increment(1);
+                    delivered.push(event.seq);
+                }
+                Delivery::Retry(error) => {
+                    failure = Some(error);
+                    break;
+                }
+                Delivery::Gone => {
+                    webhook.disable();
+                    metrics::gauge!("auth_webhook_enabled", "endpoint" => endpoint.to_owned())
+                        .set(0.0);
+                    tracing::error!(
+                        webhook.endpoint = endpoint,
+                        "the webhook endpoint answered 410 Gone: it gets no more events until \
+                         the service restarts (its undelivered events wait until then)"
+                    );
+                    break;
+                }
+            }
+        }
+        if !delivered.is_empty() {
+            self.store
+                .mark_delivered(endpoint, &delivered, self.clock.now())
+                .await?;
+        }
+        if let Some(error) = failure {
+            let undelivered = &claimed[delivered.len()..];
+            self.record_webhook_failures(endpoint, undelivered, &error)
+                .await?;
+        }
+        Ok(delivered.len())
+    }
+
+    async fn record_webhook_failures(
+        &self,
+        endpoint: &str,
+        events: &[PendingEvent],
+        error: &str,
+    ) -> StoreResult<()> {
+        tracing::warn!(
+            webhook.endpoint = endpoint,
+            events = events.len(),
+            error,
+            "delivering events to a webhook failed; they wait for a retry"
+        );
+        metrics::counter!("auth_webhook_failed_total", "endpoint" => endpoint.to_owned())
+            .increment(events.len() as u64);
+        let now = self.clock.now();
+        let retention =
+            chrono::Duration::from_std(self.config.webhook_retention).unwrap_or_default();
+        for event in events {
+            let wait = backoff(event.attempts, self.config.max_backoff, jitter());
+            let failure = DeliveryFailure {
+                error,
+                now,
+                retry_at: now + chrono::Duration::from_std(wait).unwrap_or_default(),
+                give_up_before: now - retention,
+            };
+            let given_up = self
+                .store
+                .record_delivery_failure(endpoint, event.seq, failure)
+                .await?;
+            if given_up {
+                metrics::counter!("auth_webhook_given_up_total", "endpoint" => endpoint.to_owned())
+                    .increment(1);
+                tracing::warn!(
+                    webhook.endpoint = endpoint,
+                    event.id = %event.id,
+                    event.r#type = %event.event_type,
+                    attempts = event.attempts + 1,
+                    error,
+                    "gave up delivering an event to a webhook: older than events.webhook_retention"
+                );
+            }
+        }
+        Ok(())
+    }
+
     async fn record_failures(&self, events: &[PendingEvent], error: &str) -> StoreResult<()> {
         tracing::warn!(
             backend = self.publisher.name(),
@@ -175,11 +357,38 @@ impl Relay {
         Ok(())
     }
 
+    /// `auth_outbox_pending`: what is still owed to the broker and to every configured
+    /// webhook endpoint; `auth_webhook_pending` per endpoint.
     async fn refresh_pending(&self) {
-        match self.store.pending_event_count().await {
-            Ok(count) => metrics::gauge!("auth_outbox_pending").set(count as f64),
-            Err(error) => tracing::warn!(error = %error, "counting pending events failed"),
+        let events = match self.store.pending_event_count().await {
+            Ok(count) => count,
+            Err(error) => {
+                tracing::warn!(error = %error, "counting pending events failed");
+                return;
+            }
+        };
+        let deliveries = if self.webhooks.is_empty() {
+            Vec::new()
+        } else {
+            match self.store.pending_delivery_counts().await {
+                Ok(counts) => counts,
+                Err(error) => {
+                    tracing::warn!(error = %error, "counting pending webhook deliveries failed");
+                    return;
+                }
+            }
+        };
+        let mut total = events;
+        for webhook in &self.webhooks {
+            let pending = deliveries
+                .iter()
+                .find(|(endpoint, _)| endpoint == webhook.name())
+                .map_or(0, |(_, count)| *count);
+            total += pending;
+            metrics::gauge!("auth_webhook_pending", "endpoint" => webhook.name().to_owned())
+                .set(pending as f64);
         }
+        metrics::gauge!("auth_outbox_pending").set(total as f64);
     }
 
     /// Recounts active sessions and prunes events published longer ago than the retention.

@@ -59,9 +59,14 @@ impl Call {
         }
     }
 
-    /// The caller of a valid bearer token; `unauthorized` without one.
+    /// The caller of a valid bearer token; `unauthorized` without one. SPEC §10: an
+    /// enrollment-only session is `mfa_enrollment_required` (gRPC serves no enrollment).
     pub async fn current(&self, sessions: &Sessions) -> Result<CurrentSession, Error> {
-        self.session(sessions).await?.ok_or(Error::Unauthorized)
+        let current = self.session(sessions).await?.ok_or(Error::Unauthorized)?;
+        if current.enrollment_only {
+            return Err(Error::MfaEnrollmentRequired);
+        }
+        Ok(current)
     }
 
     /// Runs `work` in the call's span and answers its message, or its error as a status.

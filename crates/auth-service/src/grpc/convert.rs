@@ -180,6 +180,7 @@ pub fn tokens(pair: TokenPair) -> pb::TokenResponse {
         refresh_expires_in: pair.refresh_expires_in,
         session_id: pair.session_id.to_string(),
         user: Some(user(pair.user)),
+        mfa_enrollment_required: pair.mfa_enrollment,
         ..pb::TokenResponse::default()
     }
 }

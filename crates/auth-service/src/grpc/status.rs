@@ -27,7 +27,8 @@ fn code_of(error: &Error) -> Code {
         Error::Forbidden
         | Error::CsrfRejected
         | Error::AccountDisabled
-        | Error::EmailNotVerified => Code::PermissionDenied,
+        | Error::EmailNotVerified
+        | Error::MfaEnrollmentRequired => Code::PermissionDenied,
         Error::NotFound
         | Error::SessionNotFound
         | Error::UserNotFound

@@ -83,7 +83,8 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::CsrfRejected
         | Error::AccountDisabled
         | Error::EmailNotVerified
-        | Error::UserTokenRequired => StatusCode::FORBIDDEN,
+        | Error::UserTokenRequired
+        | Error::MfaEnrollmentRequired => StatusCode::FORBIDDEN,
         // RFC 6749 §5.2: a failed client authentication is 401, every other error 400.
         Error::OAuth(OAuthError::InvalidClient { .. }) => StatusCode::UNAUTHORIZED,
         Error::OAuth(_) => StatusCode::BAD_REQUEST,
@@ -260,6 +261,7 @@ mod tests {
             (Error::MfaAlreadyEnrolled, 409),
             (Error::NoPendingEnrollment, 409),
             (Error::MfaNotEnrolled, 409),
+            (Error::MfaEnrollmentRequired, 403),
             (
                 Error::FactorLocked {
                     retry_after: Duration::from_secs(900),

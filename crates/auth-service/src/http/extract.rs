@@ -4,12 +4,13 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use serde::de::{DeserializeOwned, Deserializer, Visitor};
 
+use super::enrollment;
 use crate::caller::{self, bearer};
 use crate::crypto::jwt::Rejection;
 use crate::error::{Error, FieldError};
@@ -261,6 +262,9 @@ fn quoted(message: &str) -> Option<&str> {
     Some(&message[start..end])
 }
 
+/// The caller of a valid bearer token; 401 `unauthorized` without one. SPEC §10: an
+/// enrollment-only session is 403 `mfa_enrollment_required` outside the routes of
+/// [`enrollment::ENROLLMENT_ROUTES`].
 impl FromRequestParts<AppState> for CurrentSession {
     type Rejection = Error;
 
@@ -269,12 +273,22 @@ impl FromRequestParts<AppState> for CurrentSession {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or(Error::Unauthorized)?;
-        state
+        let current = state
             .services
             .sessions
             .authenticate(token)
             .await?
-            .map_err(refused)
+            .map_err(refused)?;
+        if current.enrollment_only {
+            let route = parts
+                .extensions
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str);
+            if !route.is_some_and(|route| enrollment::allows(&parts.method, route)) {
+                return Err(Error::MfaEnrollmentRequired);
+            }
+        }
+        Ok(current)
     }
 }
 

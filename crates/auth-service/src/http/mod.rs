@@ -7,6 +7,7 @@ mod clients;
 mod csrf;
 mod directory;
 mod docs;
+mod enrollment;
 pub mod error;
 mod extract;
 mod health;

@@ -5,8 +5,10 @@
 //! is never refused for the form of a field.
 
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
-use utoipa::openapi::{OpenApi, RefOr, Required};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{PartialSchema, ToSchema};
+
+use super::enrollment::{self, REFUSAL};
 
 /// Role names (`NewRole::parse`): 2–50 lowercase letters, digits, `_` or `-`.
 const ROLE: &str = r"^[a-z0-9_-]{2,50}$";
@@ -301,11 +303,53 @@ fn add_links(document: &mut OpenApi) {
     add("/api/audit", "get", "200", audit.into());
 }
 
+/// SPEC §10: every route that takes a bearer token, except those an enrollment-only session
+/// may call, answers such a session 403 `mfa_enrollment_required`; said here once, from the
+/// one list, rather than on each route.
+fn add_enrollment_refusals(document: &mut OpenApi) {
+    use axum::http::Method;
+    for (path, item) in &mut document.paths.paths {
+        let operations = [
+            (Method::GET, item.get.as_mut()),
+            (Method::PUT, item.put.as_mut()),
+            (Method::POST, item.post.as_mut()),
+            (Method::DELETE, item.delete.as_mut()),
+            (Method::PATCH, item.patch.as_mut()),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let bearer = serde_json::to_value(&operation.security)
+                .is_ok_and(|security| security.to_string().contains("\"bearer\""));
+            if !bearer || enrollment::allows(&method, path) {
+                continue;
+            }
+            let responses = &mut operation.responses.responses;
+            match responses.get_mut("403") {
+                Some(RefOr::T(forbidden)) => {
+                    forbidden.description = format!("{}; or {}", forbidden.description, REFUSAL);
+                }
+                Some(RefOr::Ref(_)) => {}
+                None => {
+                    let problem = ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build();
+                    let refusal = ResponseBuilder::new()
+                        .description(REFUSAL)
+                        .content("application/problem+json", problem)
+                        .build();
+                    responses.insert("403".to_owned(), RefOr::T(refusal));
+                }
+            }
+        }
+    }
+}
+
 /// What the route attributes cannot say: the optional bodies of refresh and logout, that a
 /// user change gives `password` or `password_hash`, not both, and the links between answers
 /// and the operations their values name.
 pub fn finish(document: &mut OpenApi) {
     add_links(document);
+    add_enrollment_refusals(document);
     for path in ["/api/auth/refresh", "/api/auth/logout"] {
         let body = document
             .paths

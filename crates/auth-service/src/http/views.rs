@@ -115,6 +115,11 @@ pub struct TokenBody {
     refresh_expires_in: u64,
     session_id: Uuid,
     user: UserView,
+    /// `true` for an enrollment-only session (SPEC §10 `auth.require_mfa_for_roles`): enroll
+    /// a second factor (`POST /api/auth/mfa/totp`), then log in again. Absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(required = false)]
+    mfa_enrollment_required: bool,
 }
 
 /// A token response: the JSON body, the refresh cookie and `Cache-Control: no-store`.
@@ -139,6 +144,7 @@ impl IntoResponse for TokenResponse {
             refresh_expires_in: pair.refresh_expires_in,
             session_id: pair.session_id,
             user: pair.user.into(),
+            mfa_enrollment_required: pair.mfa_enrollment,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         no_store(&mut response);

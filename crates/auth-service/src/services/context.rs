@@ -13,9 +13,10 @@ use uuid::Uuid;
 use super::keys::Keys;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::jwt::AccessClaims;
+use crate::crypto::jwt::{enrollment_audience, AccessClaims};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::tokens::{self, OpaqueToken};
+use crate::domain::mfa::{self, ENROLLMENT_SCOPE};
 use crate::domain::{AuditAction, Device, EndReason, Event, User};
 use crate::error::Error;
 use crate::limits::Limiter;
@@ -75,6 +76,8 @@ pub struct TokenPair {
     pub refresh_expires_in: u64,
     pub session_id: Uuid,
     pub user: User,
+    /// An enrollment-only session (SPEC §10 `auth.require_mfa_for_roles`).
+    pub mfa_enrollment: bool,
 }
 
 pub struct Context {
@@ -156,6 +159,9 @@ impl Context {
     }
 
     /// Signs an access token for `user` in `session_id` and pairs it with the refresh token.
+    /// SPEC §10 `auth.require_mfa_for_roles`: for an enrollment-only session the token carries
+    /// no roles, the `scope` `mfa_enrollment` and an audience of its own, so no other verifier
+    /// takes it for a login.
     pub fn token_pair(
         &self,
         user: User,
@@ -166,9 +172,16 @@ impl Context {
     ) -> Result<TokenPair, Error> {
         let now = self.now().timestamp();
         let ttl = self.config.auth.access_token_ttl.as_secs();
+        let mfa_enrollment = self.enrollment_only(&user, &amr);
+        let (aud, roles, scope) = if mfa_enrollment {
+            let aud = enrollment_audience(&self.config.auth.audience);
+            (aud, Vec::new(), Some(ENROLLMENT_SCOPE.to_owned()))
+        } else {
+            (self.config.auth.audience.clone(), user.roles.clone(), None)
+        };
         let claims = AccessClaims {
             iss: self.config.issuer().to_owned(),
-            aud: self.config.auth.audience.clone(),
+            aud,
             sub: user.id,
             sid: session_id,
             jti: Uuid::now_v7(),
@@ -177,10 +190,11 @@ impl Context {
             exp: now + i64::try_from(ttl).unwrap_or(i64::MAX / 2),
             email: user.email.clone(),
             username: user.username.clone(),
-            roles: user.roles.clone(),
+            roles,
             territory: self.config.server.territory.clone(),
             verified: user.is_verified,
             amr,
+            scope,
         };
         let access_token = self.keys.sign(&claims)?;
         metrics::counter!("auth_tokens_generated_total", "type" => "access").increment(1);
@@ -192,7 +206,13 @@ impl Context {
             refresh_expires_in,
             session_id,
             user,
+            mfa_enrollment,
         })
+    }
+
+    /// Whether a session of `user` authenticated with `amr` is enrollment-only (SPEC §10).
+    pub fn enrollment_only(&self, user: &User, amr: &[String]) -> bool {
+        mfa::enrollment_only(&self.config.auth.require_mfa_for_roles, &user.roles, amr)
     }
 
     pub fn refresh_ttl_seconds(&self) -> u64 {

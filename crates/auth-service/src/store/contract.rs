@@ -17,8 +17,9 @@ use crate::domain::{EndReason, Login, ProfilePatch, Session, User};
 use crate::store::effects::{Effects, EffectsOf, OutboxEvent};
 use crate::store::error::StoreResult;
 use crate::store::records::{
-    AuditFilter, MemberChange, NewMfaChallenge, NewOneTimeToken, NewRefreshToken, NewSession,
-    NewUser, PendingEvent, Rotation, StoredKey, TakenLogins, TokenPurpose, TotpFactor, UserQuery,
+    AuditFilter, DeliveryFailure, MemberChange, NewMfaChallenge, NewOneTimeToken, NewRefreshToken,
+    NewSession, NewUser, PendingEvent, Rotation, StoredKey, TakenLogins, TokenPurpose, TotpFactor,
+    UserQuery,
 };
 
 #[async_trait]
@@ -387,6 +388,41 @@ pub trait OutboxStore {
     async fn prune_published(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     /// Events not yet published, across all replicas.
     async fn pending_event_count(&self) -> StoreResult<u64>;
+    /// Takes up to `limit` events, in `seq` order, that were not yet handed to the webhook
+    /// endpoints: writes a delivery for each endpoint `route` names for the event's type,
+    /// and marks the event fanned out (with no endpoint, it is only marked). Returns how
+    /// many events it took.
+    async fn fan_out_events(
+        &self,
+        limit: u32,
+        route: &(dyn for<'e> Fn(&'e str) -> Vec<String> + Send + Sync),
+    ) -> StoreResult<usize>;
+    /// [`OutboxStore::claim_events`] for the deliveries of one webhook endpoint: each endpoint
+    /// has its own leases, retries and per-user order. `attempts` counts this endpoint's.
+    async fn claim_deliveries(
+        &self,
+        endpoint: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingEvent>>;
+    /// Marks claimed deliveries of an endpoint delivered.
+    async fn mark_delivered(
+        &self,
+        endpoint: &str,
+        seqs: &[i64],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Counts a failed delivery attempt and schedules its retry, or gives the delivery up when
+    /// its event is older than the failure allows; true when it was given up.
+    async fn record_delivery_failure(
+        &self,
+        endpoint: &str,
+        seq: i64,
+        failure: DeliveryFailure<'_>,
+    ) -> StoreResult<bool>;
+    /// Deliveries neither delivered nor given up, per endpoint that has any.
+    async fn pending_delivery_counts(&self) -> StoreResult<Vec<(String, u64)>>;
     /// Sessions neither ended nor lapsed at `now`, across all replicas.
     async fn active_session_count(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }

@@ -44,12 +44,26 @@ impl StoreError {
     }
 }
 
-/// PostgreSQL SQLSTATEs for a server shutting down or refusing connections, and SQLite's
-/// "database is locked/busy" after the busy timeout: the caller should retry later.
+/// PostgreSQL SQLSTATEs for a server shutting down or refusing connections, or for a
+/// transaction it chose to abort so that another could go on (deadlock victim, serialization
+/// failure: nothing was written), and SQLite's "database is locked/busy" after the busy
+/// timeout: the caller should retry later (503 with `Retry-After`), not report a fault.
 fn is_unavailable_state(code: Option<&str>) -> bool {
     matches!(
         code,
-        Some("57P01" | "57P02" | "57P03" | "53300" | "08000" | "08003" | "08006" | "5" | "6")
+        Some(
+            "57P01"
+                | "57P02"
+                | "57P03"
+                | "53300"
+                | "08000"
+                | "08003"
+                | "08006"
+                | "40P01"
+                | "40001"
+                | "5"
+                | "6"
+        )
     )
 }
 

@@ -23,8 +23,9 @@ pub use contract::{
 pub use effects::{AuditEntry, Effects, EffectsOf, OutboxEvent};
 pub use error::{StoreError, StoreResult, Unique};
 pub use records::{
-    AuditFilter, MemberChange, NewMfaChallenge, NewOneTimeToken, NewRefreshToken, NewSession,
-    NewUser, PendingEvent, Rotation, StoredKey, TakenLogins, TokenPurpose, TotpFactor, UserQuery,
+    AuditFilter, DeliveryFailure, MemberChange, NewMfaChallenge, NewOneTimeToken, NewRefreshToken,
+    NewSession, NewUser, PendingEvent, Rotation, StoredKey, TakenLogins, TokenPurpose, TotpFactor,
+    UserQuery,
 };
 
 use std::sync::Arc;

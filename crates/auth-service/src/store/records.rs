@@ -172,6 +172,16 @@ pub struct PendingEvent {
     pub attempts: i32,
 }
 
+/// A failed webhook delivery attempt: why, when, when to retry, and the age past which the
+/// event is given up instead (it occurred before `give_up_before`).
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryFailure<'a> {
+    pub error: &'a str,
+    pub now: DateTime<Utc>,
+    pub retry_at: DateTime<Utc>,
+    pub give_up_before: DateTime<Utc>,
+}
+
 /// A user's TOTP factor as kept: the secret sealed with the key-encryption key.
 pub struct TotpFactor {
     pub sealed_secret: Vec<u8>,

@@ -27,7 +27,7 @@ use crate::support::{link_token, test_config, with_admin, Backend, TestApp, PASS
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A fast relay: tests wait for events, never for a fixed time.
-fn fast_relay(config: &mut Config) {
+pub(crate) fn fast_relay(config: &mut Config) {
     config.events.poll_interval = Duration::from_millis(50);
     config.events.max_backoff = Duration::from_secs(1);
     config.events.publish_timeout = Duration::from_secs(3);
@@ -40,7 +40,7 @@ fn relay_to_redis(config: &mut Config, url: &str) {
 }
 
 /// A username no other test (or earlier run on the shared brokers) uses.
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}{}", &Uuid::new_v4().simple().to_string()[..12])
 }
 
@@ -116,7 +116,7 @@ async fn db(app: &TestApp) -> AnyConnection {
 }
 
 /// The outbox rows of `user_id`: event ids in `seq` order.
-async fn outbox_ids_of(app: &TestApp, user_id: &str) -> Vec<String> {
+pub(crate) async fn outbox_ids_of(app: &TestApp, user_id: &str) -> Vec<String> {
     sqlx::query_scalar(
         "SELECT CAST(id AS TEXT) FROM outbox WHERE CAST(user_id AS TEXT) = $1 ORDER BY seq",
     )
@@ -172,7 +172,7 @@ async fn metric(app: &TestApp, name: &str) -> Option<f64> {
         .and_then(|value| value.trim().parse().ok())
 }
 
-fn assert_envelope(event: &Value, kind: &str, user_id: &str) {
+pub(crate) fn assert_envelope(event: &Value, kind: &str, user_id: &str) {
     let id = Uuid::parse_str(event["id"].as_str().unwrap()).unwrap();
     assert_eq!(id.get_version_num(), 7, "{event}");
     assert_eq!(event["type"], kind, "{event}");
@@ -475,7 +475,7 @@ fn docs_events_md_documents_exactly_the_event_variants() {
 /// A user's life that produces every event type: signup, activity, profile change, logins,
 /// refresh and reuse, ending sessions one, all and by logout, email verification, password
 /// change and reset, a lockout, and deletion by an administrator. Returns the user's id.
-async fn every_kind_of_change(app: &TestApp) -> String {
+pub(crate) async fn every_kind_of_change(app: &TestApp) -> String {
     let admin = app.admin().await;
     let user = app.signed_up(&unique("life")).await;
     let first = &user.access_token;
@@ -570,7 +570,10 @@ async fn every_kind_of_change(app: &TestApp) -> String {
 
 /// Collects the envelopes of `user_id` until every documented type has arrived, then checks
 /// each envelope and that each type's `data` has exactly its documented keys.
-async fn assert_every_type_arrives(events: &mut mpsc::UnboundedReceiver<Value>, user_id: &str) {
+pub(crate) async fn assert_every_type_arrives(
+    events: &mut mpsc::UnboundedReceiver<Value>,
+    user_id: &str,
+) {
     let documented = documented_types();
     let names: Vec<&str> = documented.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(

@@ -19,11 +19,14 @@ use crate::support::process::{free_port, Spawned};
 
 const PASSWORD: &str = "correct horse battery staple";
 const NEW_PASSWORD: &str = "another horse battery staple";
-const ADMIN_PASSWORD: &str = "the bootstrap admin's own passphrase";
+pub(crate) const ADMIN_PASSWORD: &str = "the bootstrap admin's own passphrase";
 
 /// The environment every spawned binary here gets: small argon2 parameters, the bootstrap
 /// admin, mail into `mail_dir`.
-fn base_env(db: &TestDatabase, mail_dir: &std::path::Path) -> Vec<(&'static str, String)> {
+pub(crate) fn base_env(
+    db: &TestDatabase,
+    mail_dir: &std::path::Path,
+) -> Vec<(&'static str, String)> {
     vec![
         ("APP__DATABASE__URL", db.url.clone()),
         ("APP__PASSWORD__ARGON2_MEMORY_KIB", "64".to_owned()),
@@ -194,7 +197,7 @@ async fn wait_link(dir: &std::path::Path, to: &str, path: &str) -> String {
 }
 
 /// Every sample of `/metrics` as `name{labels}` → value.
-async fn scrape(service: &Spawned) -> HashMap<String, f64> {
+pub(crate) async fn scrape(service: &Spawned) -> HashMap<String, f64> {
     let text = reqwest::get(service.url("/metrics"))
         .await
         .unwrap()
@@ -211,7 +214,7 @@ async fn scrape(service: &Spawned) -> HashMap<String, f64> {
 }
 
 /// The sum of the samples of `name` (any labels) whose labels contain every one of `with`.
-fn total(samples: &HashMap<String, f64>, name: &str, with: &[&str]) -> f64 {
+pub(crate) fn total(samples: &HashMap<String, f64>, name: &str, with: &[&str]) -> f64 {
     samples
         .iter()
         .filter(|(series, _)| {

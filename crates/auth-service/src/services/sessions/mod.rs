@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::context::{Context, RequestContext};
 use crate::crypto::jwt::{AccessClaims, KeyRing, Rejection};
 use crate::crypto::tokens;
+use crate::domain::mfa::ENROLLMENT_SCOPE;
 use crate::domain::{AuditAction, EndReason, Event, Session, User};
 use crate::error::Error;
 use crate::store::Effects;
@@ -22,6 +23,9 @@ use crate::store::Effects;
 pub struct CurrentSession {
     pub claims: AccessClaims,
     pub user: User,
+    /// An enrollment-only session (SPEC §10 `auth.require_mfa_for_roles`): it may enroll a
+    /// second factor and little else, and holds no role.
+    pub enrollment_only: bool,
 }
 
 impl CurrentSession {
@@ -36,8 +40,9 @@ impl CurrentSession {
     /// Whether the user holds `role` globally or in this deployment's territory, as stored
     /// now (read with the session): a revoked role stops working at once, not when the access
     /// token that still lists it expires.
+    /// An enrollment-only session holds none (SPEC §10).
     pub fn has_role(&self, role: &str) -> bool {
-        self.user.roles.iter().any(|held| held == role)
+        !self.enrollment_only && self.user.roles.iter().any(|held| held == role)
     }
 }
 
@@ -91,9 +96,15 @@ impl Sessions {
             }
             return Ok(Err(Rejection::SessionEnded));
         }
+        // SPEC §10: the token says so when it was issued enrollment-only; the roles held now
+        // say so when a listed role came after it.
+        let enrollment_only = claims.scope.as_deref() == Some(ENROLLMENT_SCOPE)
+            || claims.aud != ctx.config.auth.audience
+            || ctx.enrollment_only(&state.user, &claims.amr);
         Ok(Ok(CurrentSession {
             claims,
             user: state.user,
+            enrollment_only,
         }))
     }
 
@@ -258,12 +269,18 @@ impl Sessions {
 
     /// The claims of a valid token, or why it was refused (ValidateToken). The roles and
     /// username are the ones stored now (SPEC §5): a removed role is gone at once, not when
-    /// the token expires.
+    /// the token expires. An enrollment-only session is no login for another service
+    /// (SPEC §10): refused as `mfa_enrollment_required`.
     pub async fn validate(&self, token: &str) -> Result<Result<AccessClaims, Rejection>, Error> {
-        Ok(self.authenticate(token).await?.map(|current| AccessClaims {
-            roles: current.user.roles,
-            username: current.user.username,
-            ..current.claims
+        Ok(self.authenticate(token).await?.and_then(|current| {
+            if current.enrollment_only {
+                return Err(Rejection::MfaEnrollmentRequired);
+            }
+            Ok(AccessClaims {
+                roles: current.user.roles,
+                username: current.user.username,
+                ..current.claims
+            })
         }))
     }
 

@@ -4,15 +4,16 @@
 //! later event of a user ahead of an earlier one.
 
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
 use super::dialect::*;
 use super::rows::Run;
 use super::PgStore;
 use crate::store::contract::OutboxStore;
 use crate::store::error::StoreResult;
-use crate::store::records::PendingEvent;
+use crate::store::records::{DeliveryFailure, PendingEvent};
 use crate::store::shared::outbox::{
-    in_seq_order, outbox_store, PendingRow, CLAIMABLE, PENDING_COLUMNS,
+    in_seq_order, outbox_store, PendingRow, CLAIMABLE, CLAIMABLE_DELIVERIES, PENDING_COLUMNS,
 };
 
 /// The advisory lock that claims take turns on (any constant no other code uses: "authclm").

@@ -48,6 +48,20 @@ pub(crate) const CLAIMABLE: &str = "SELECT o.seq FROM outbox o \
 /// What a claim's `UPDATE … RETURNING` returns.
 pub(crate) const PENDING_COLUMNS: &str = "seq, id, event_type, user_id, payload, attempts";
 
+/// The deliveries of one webhook endpoint (`$2`) a claim may take, with their events: the
+/// same rule as [`CLAIMABLE`] (due, and ahead of their user's first held delivery), per
+/// endpoint; `$1` is now, `$3` the batch.
+pub(crate) const CLAIMABLE_DELIVERIES: &str =
+    "SELECT d.seq, o.id, o.event_type, o.user_id, o.payload, d.attempts \
+     FROM webhook_deliveries d JOIN outbox o ON o.seq = d.seq \
+     LEFT JOIN (SELECT user_id, min(seq) AS first_held FROM webhook_deliveries \
+                WHERE endpoint = $2 AND done_at IS NULL AND next_attempt_at > $1 \
+                  AND user_id IS NOT NULL \
+                GROUP BY user_id) held ON held.user_id = d.user_id \
+     WHERE d.endpoint = $2 AND d.done_at IS NULL AND d.next_attempt_at <= $1 \
+       AND (held.first_held IS NULL OR d.seq < held.first_held) \
+     ORDER BY d.seq LIMIT $3";
+
 /// Expands `OutboxStore` for a wing; methods written inside the block are the wing's own. The
 /// wing's `outbox.rs` supplies `take_claim_turn` and `claim_sql`. See `shared/mod.rs` for the
 /// names the bodies expect in scope.
@@ -99,10 +113,170 @@ macro_rules! outbox_store {
             }
 
             async fn prune_published(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-                sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
+                let mut connection = self.connection().await?;
+                let events = sqlx::query(
+                    "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1",
+                )
+                .bind(ts(before))
+                .run(&mut connection)
+                .await?;
+                // Deliveries by the age of their event: by then each was delivered or given up
+                // (`events.webhook_retention` is at most `events.retention`).
+                let deliveries = sqlx::query("DELETE FROM webhook_deliveries WHERE occurred_at < $1")
                     .bind(ts(before))
-                    .run(&mut *self.connection().await?)
+                    .run(&mut connection)
+                    .await?;
+                Ok(events + deliveries)
+            }
+
+            async fn fan_out_events(
+                &self,
+                limit: u32,
+                route: &(dyn for<'e> Fn(&'e str) -> Vec<String> + Send + Sync),
+            ) -> StoreResult<usize> {
+                // Fan-outs take turns with claims, so a user's deliveries are all written
+                // before a claim can see a later one of theirs.
+                let (_turn, mut tx) = self.begin_write().await?;
+                take_claim_turn(&mut tx).await?;
+                let events: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT seq, event_type FROM outbox WHERE NOT fanned_out ORDER BY seq LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                if events.is_empty() {
+                    return Ok(0);
+                }
+                // One insert per endpoint and one mark for the batch, not a statement per event:
+                // the lane also runs with no endpoint configured, to mark what it has seen.
+                let mut routed: Vec<(String, Vec<i64>)> = Vec::new();
+                for (seq, event_type) in &events {
+                    for endpoint in route(event_type) {
+                        match routed.iter_mut().find(|(name, _)| *name == endpoint) {
+                            Some((_, seqs)) => seqs.push(*seq),
+                            None => routed.push((endpoint, vec![*seq])),
+                        }
+                    }
+                }
+                for (endpoint, seqs) in &routed {
+                    let mut insert = QueryBuilder::<Db>::new(
+                        "INSERT INTO webhook_deliveries \
+                         (endpoint, seq, user_id, occurred_at, next_attempt_at) SELECT ",
+                    );
+                    insert.push_bind(endpoint.as_str());
+                    insert.push(", seq, user_id, occurred_at, occurred_at FROM outbox WHERE seq IN (");
+                    let mut list = insert.separated(", ");
+                    for seq in seqs {
+                        list.push_bind(*seq);
+                    }
+                    insert.push(") ON CONFLICT DO NOTHING");
+                    insert.build().execute(&mut *tx).await.map_err(db_error)?;
+                }
+                let mut mark = QueryBuilder::<Db>::new("UPDATE outbox SET fanned_out = TRUE WHERE seq IN (");
+                let mut list = mark.separated(", ");
+                for (seq, _) in &events {
+                    list.push_bind(*seq);
+                }
+                mark.push(")");
+                mark.build().execute(&mut *tx).await.map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(events.len())
+            }
+
+            async fn claim_deliveries(
+                &self,
+                endpoint: &str,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+                limit: u32,
+            ) -> StoreResult<Vec<PendingEvent>> {
+                let (_turn, mut tx) = self.begin_write().await?;
+                take_claim_turn(&mut tx).await?;
+                let rows: Vec<PendingRow<DbUuid, DbJson>> = sqlx::query_as(CLAIMABLE_DELIVERIES)
+                    .bind(ts(now))
+                    .bind(endpoint)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
                     .await
+                    .map_err(db_error)?;
+                let claimed = in_seq_order(rows);
+                if !claimed.is_empty() {
+                    let mut lease = QueryBuilder::<Db>::new("UPDATE webhook_deliveries SET next_attempt_at = ");
+                    lease.push_bind(ts(lease_until));
+                    lease.push(" WHERE endpoint = ");
+                    lease.push_bind(endpoint);
+                    lease.push(" AND seq IN (");
+                    let mut list = lease.separated(", ");
+                    for event in &claimed {
+                        list.push_bind(event.seq);
+                    }
+                    lease.push(")");
+                    lease.build().execute(&mut *tx).await.map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(claimed)
+            }
+
+            async fn mark_delivered(
+                &self,
+                endpoint: &str,
+                seqs: &[i64],
+                now: DateTime<Utc>,
+            ) -> StoreResult<()> {
+                let (_turn, mut tx) = self.begin_write().await?;
+                let now = ts(now);
+                for seq in seqs {
+                    sqlx::query(
+                        "UPDATE webhook_deliveries SET done_at = $3, outcome = 'delivered' \
+                         WHERE endpoint = $1 AND seq = $2 AND done_at IS NULL",
+                    )
+                    .bind(endpoint)
+                    .bind(seq)
+                    .bind(&now)
+                    .run(&mut tx)
+                    .await?;
+                }
+                tx.commit().await.map_err(db_error)
+            }
+
+            async fn record_delivery_failure(
+                &self,
+                endpoint: &str,
+                seq: i64,
+                failure: DeliveryFailure<'_>,
+            ) -> StoreResult<bool> {
+                let outcome: Option<Option<String>> = sqlx::query_scalar(
+                    "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = $3, \
+                       next_attempt_at = $4, \
+                       done_at = CASE WHEN occurred_at < $5 THEN $6 END, \
+                       outcome = CASE WHEN occurred_at < $5 THEN 'given_up' END \
+                     WHERE endpoint = $1 AND seq = $2 AND done_at IS NULL RETURNING outcome",
+                )
+                .bind(endpoint)
+                .bind(seq)
+                .bind(failure.error)
+                .bind(ts(failure.retry_at))
+                .bind(ts(failure.give_up_before))
+                .bind(ts(failure.now))
+                .fetch_optional(&mut *self.connection().await?)
+                .await
+                .map_err(db_error)?;
+                Ok(matches!(outcome, Some(Some(_))))
+            }
+
+            async fn pending_delivery_counts(&self) -> StoreResult<Vec<(String, u64)>> {
+                let counts: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT endpoint, count(*) FROM webhook_deliveries WHERE done_at IS NULL \
+                     GROUP BY endpoint",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(counts
+                    .into_iter()
+                    .map(|(endpoint, count)| (endpoint, u64::try_from(count).unwrap_or(0)))
+                    .collect())
             }
 
             async fn pending_event_count(&self) -> StoreResult<u64> {

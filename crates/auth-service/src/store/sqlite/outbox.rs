@@ -3,15 +3,16 @@
 //! still lets a crashed relay's events go out again.
 
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
 use super::dialect::*;
 use super::rows::Run;
 use super::SqliteStore;
 use crate::store::contract::OutboxStore;
 use crate::store::error::StoreResult;
-use crate::store::records::PendingEvent;
+use crate::store::records::{DeliveryFailure, PendingEvent};
 use crate::store::shared::outbox::{
-    in_seq_order, outbox_store, PendingRow, CLAIMABLE, PENDING_COLUMNS,
+    in_seq_order, outbox_store, PendingRow, CLAIMABLE, CLAIMABLE_DELIVERIES, PENDING_COLUMNS,
 };
 
 /// SQLite: the claim is one write statement, so nothing changes under it; no turn to take.

@@ -12,6 +12,7 @@ pub mod owned;
 pub mod process;
 pub mod redis;
 pub mod smtp;
+pub mod webhooks;
 
 pub use api::{code_of, link_token, token_among, with_admin, Account, ADMIN, PASSWORD};
 pub use app::{test_config, TestApp};
