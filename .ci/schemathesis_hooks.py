@@ -9,6 +9,12 @@ server's data, which no schema can know: role names become built-in roles, and a
 (which only the server issues) is left out, and the administrator's own credentials are not
 changed (the run would lock itself out). A signup whose password contains the username or
 the email's local part is not generated as valid: that rule spans two fields.
+
+`POST /oauth/token` authenticates a client, not a user: it gets no administrator's token, and
+a request meant to be valid is the client-credentials grant of a client the hooks create, with
+its id and secret in the form (`client_secret_post`). A client's territory must exist, so a
+valid request to create or change one names none, and a clients cursor is left out like the
+users one.
 """
 
 import json
@@ -48,10 +54,11 @@ schemathesis.auth(refresh_interval=None).apply_to(method="POST", path="/api/auth
     method="DELETE", path="/api/auth/sessions/{id}"
 )(Admin)
 
-# Everything else: one token, fetched again once a 401 shows it has ended.
+# Everything else but the OAuth token endpoint: one token, fetched again once a 401 shows it
+# has ended.
 schemathesis.auth().skip_for(method="POST", path="/api/auth/logout").skip_for(
     method="DELETE", path="/api/auth/sessions/{id}"
-)(Admin)
+).skip_for(method="POST", path="/oauth/token")(Admin)
 
 
 BUILT_IN_ROLES = ["admin", "moderator", "user"]
@@ -59,7 +66,10 @@ ROLE_BODIES = {
     ("POST", "/api/users"),
     ("PATCH", "/api/users/{id}"),
     ("PUT", "/api/users/{id}/territories/{code}/roles"),
+    ("POST", "/api/clients"),
+    ("PATCH", "/api/clients/{id}"),
 }
+CLIENT_BODIES = {("POST", "/api/clients"), ("PATCH", "/api/clients/{id}")}
 SIGNUPS = {("POST", "/api/auth/signup"), ("POST", "/api/auth/register"), ("POST", "/api/users")}
 
 
@@ -73,6 +83,23 @@ def key(case):
 
 
 _admin_id = None
+_client = None
+
+
+def oauth_client() -> dict:
+    """A client of the run's own, created once, with its id and secret."""
+    global _client
+    if _client is None:
+        body = json.dumps({"name": "schemathesis", "scopes": ["read", "write"]}).encode()
+        request = urllib.request.Request(
+            f"{BASE_URL}/api/clients",
+            data=body,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {login()}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            _client = json.load(response)
+    return _client
 
 
 def admin_id() -> str:
@@ -98,8 +125,17 @@ def map_case(context, case):
     if key(case) in ROLE_BODIES and isinstance(case.body, dict) and isinstance(case.body.get("roles"), list):
         roles = case.body["roles"]
         case.body["roles"] = [BUILT_IN_ROLES[i % len(BUILT_IN_ROLES)] for i in range(len(roles))]
-    if key(case) == ("GET", "/api/users") and case.query:
+    if key(case) in {("GET", "/api/users"), ("GET", "/api/clients")} and case.query:
         case.query.pop("cursor", None)
+    if key(case) in CLIENT_BODIES and isinstance(case.body, dict):
+        case.body.pop("territory", None)
+    if key(case) == ("POST", "/oauth/token"):
+        client = oauth_client()
+        case.body = {
+            "grant_type": "client_credentials",
+            "client_id": client["client_id"],
+            "client_secret": client["client_secret"],
+        }
     return case
 
 

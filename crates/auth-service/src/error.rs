@@ -47,6 +47,55 @@ impl fmt::Display for Dependency {
     }
 }
 
+/// The errors of RFC 6749 §5.2 the token endpoint answers (`invalid_grant` and
+/// `unauthorized_client` have no cause in the client-credentials grant, the only one served).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthError {
+    /// A parameter missing, repeated or malformed; a body that is not a form.
+    InvalidRequest(String),
+    /// Unknown client, wrong secret, inactive client, or no or several authentications;
+    /// `basic` when the client tried HTTP Basic (the answer then names the scheme).
+    InvalidClient {
+        basic: bool,
+    },
+    /// A requested scope that is malformed or not the client's.
+    InvalidScope,
+    UnsupportedGrantType,
+}
+
+impl OAuthError {
+    /// The `error` of the answer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient { .. } => "invalid_client",
+            OAuthError::InvalidScope => "invalid_scope",
+            OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+        }
+    }
+
+    /// The `error_description` of the answer: what went wrong, never a secret.
+    pub fn description(&self) -> String {
+        match self {
+            OAuthError::InvalidRequest(detail) => detail.clone(),
+            OAuthError::InvalidClient { .. } => "client authentication failed".to_owned(),
+            OAuthError::InvalidScope => {
+                "a requested scope is malformed or not granted to the client".to_owned()
+            }
+            OAuthError::UnsupportedGrantType => {
+                "the grant type is not supported; this server supports client_credentials"
+                    .to_owned()
+            }
+        }
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code(), self.description())
+    }
+}
+
 /// Outcomes a caller can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -121,6 +170,15 @@ pub enum Error {
     NoPendingEnrollment,
     #[error("no second factor is enrolled")]
     MfaNotEnrolled,
+    /// SPEC §11: no such client, or one outside the caller's reach (ids cannot be probed).
+    #[error("client not found")]
+    ClientNotFound,
+    /// SPEC §11: a client's access token on a route that acts for a user.
+    #[error("this route acts for a user; a client's access token is not accepted here")]
+    UserTokenRequired,
+    /// SPEC §11: an answer of the OAuth token endpoint, written as RFC 6749 §5.2 says.
+    #[error("{0}")]
+    OAuth(OAuthError),
     /// SPEC §10 `auth.require_mfa_for_roles`: the session may only enroll a second factor.
     #[error(
         "this account must enroll a second factor first (or log in again with it); this session may only enroll"
@@ -171,6 +229,9 @@ impl Error {
             Error::MfaAlreadyEnrolled => "mfa_already_enrolled",
             Error::NoPendingEnrollment => "no_pending_enrollment",
             Error::MfaNotEnrolled => "mfa_not_enrolled",
+            Error::ClientNotFound => "client_not_found",
+            Error::UserTokenRequired => "user_token_required",
+            Error::OAuth(error) => error.code(),
             Error::MfaEnrollmentRequired => "mfa_enrollment_required",
             Error::Timeout => "request_timeout",
             Error::Unavailable(_) => "service_unavailable",
@@ -217,6 +278,21 @@ mod tests {
             (Error::MfaAlreadyEnrolled, "mfa_already_enrolled"),
             (Error::NoPendingEnrollment, "no_pending_enrollment"),
             (Error::MfaNotEnrolled, "mfa_not_enrolled"),
+            (Error::ClientNotFound, "client_not_found"),
+            (Error::UserTokenRequired, "user_token_required"),
+            (
+                Error::OAuth(OAuthError::InvalidRequest("x".into())),
+                "invalid_request",
+            ),
+            (
+                Error::OAuth(OAuthError::InvalidClient { basic: true }),
+                "invalid_client",
+            ),
+            (Error::OAuth(OAuthError::InvalidScope), "invalid_scope"),
+            (
+                Error::OAuth(OAuthError::UnsupportedGrantType),
+                "unsupported_grant_type",
+            ),
             (Error::MfaEnrollmentRequired, "mfa_enrollment_required"),
             (
                 Error::Unavailable(Dependency::Database),

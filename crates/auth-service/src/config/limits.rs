@@ -36,6 +36,8 @@ pub struct LimitsConfig {
     pub lookup_per_ip: Rate,
     /// Reset and verification mails to one account.
     pub mail_per_account: Rate,
+    /// Token requests of one OAuth client (`POST /oauth/token`, SPEC §11).
+    pub token_per_client: Rate,
     /// Consecutive failed logins of one identifier before it is locked.
     pub login_failures: u32,
     /// How long a locked identifier stays locked.
@@ -51,6 +53,7 @@ impl LimitsConfig {
             ("limits.forgot_password_per_ip", self.forgot_password_per_ip),
             ("limits.lookup_per_ip", self.lookup_per_ip),
             ("limits.mail_per_account", self.mail_per_account),
+            ("limits.token_per_client", self.token_per_client),
         ] {
             if rate.max == 0 || rate.per.is_zero() {
                 return Err(ConfigError::at(key, "max and per must be above zero"));
@@ -79,6 +82,9 @@ impl Default for LimitsConfig {
             forgot_password_per_ip: Rate::new(60, 15 * MINUTE),
             lookup_per_ip: Rate::new(600, MINUTE),
             mail_per_account: Rate::new(10, 60 * MINUTE),
+            // A service asks for a token when its last one nears expiry; this only stops a
+            // runaway loop or a stolen secret from minting without bound.
+            token_per_client: Rate::new(600, MINUTE),
             login_failures: 5,
             lockout: 15 * MINUTE,
         }
@@ -113,6 +119,7 @@ struct LimitsInput {
     forgot_password_per_ip: RateInput,
     lookup_per_ip: RateInput,
     mail_per_account: RateInput,
+    token_per_client: RateInput,
     login_failures: Option<u32>,
     #[serde(with = "humantime_serde")]
     lockout: Option<Duration>,
@@ -130,6 +137,7 @@ impl From<LimitsInput> for LimitsConfig {
                 .or(default.forgot_password_per_ip),
             lookup_per_ip: input.lookup_per_ip.or(default.lookup_per_ip),
             mail_per_account: input.mail_per_account.or(default.mail_per_account),
+            token_per_client: input.token_per_client.or(default.token_per_client),
             login_failures: input.login_failures.unwrap_or(default.login_failures),
             lockout: input.lockout.unwrap_or(default.lockout),
         }

@@ -2,6 +2,7 @@
 //! < environment `APP__SECTION__KEY`. `impl Default` of each struct *is* the embedded default.
 
 mod auth;
+mod clients;
 mod error;
 mod events;
 mod limits;
@@ -16,6 +17,7 @@ mod webhooks;
 pub use auth::{
     AuthConfig, BootstrapConfig, HashPriority, KeySource, PasswordConfig, SigningAlgorithm,
 };
+pub use clients::ClientsConfig;
 pub use error::ConfigError;
 pub use events::{EventBackend, EventsConfig};
 pub use limits::{LimitsConfig, Rate};
@@ -45,6 +47,7 @@ pub struct Config {
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
     pub events: EventsConfig,
+    pub clients: ClientsConfig,
 }
 
 impl Config {
@@ -97,6 +100,7 @@ impl Config {
         self.limits.validate()?;
         self.mail.validate()?;
         self.events.validate()?;
+        self.clients.validate()?;
         if self.events.backend == Some(EventBackend::Redis) && self.redis.url.is_none() {
             return Err(ConfigError::at("events.backend", "redis needs redis.url"));
         }

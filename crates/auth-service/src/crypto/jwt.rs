@@ -51,6 +51,34 @@ pub fn enrollment_audience(audience: &str) -> String {
     format!("{audience}:mfa-enrollment")
 }
 
+/// The claims of a client's access token (SPEC §11): `sub` is the `client_id`, there is no
+/// session, `scope` is space-separated (RFC 8693 §4.2, RFC 9068).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub client_id: String,
+    pub jti: Uuid,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub scope: String,
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub territory: Option<String>,
+}
+
+/// A verified access token: a user's (with a session) or a client's (without one). A user's
+/// token is read first; a client's lacks `sid`, a user's lacks `client_id`, so neither is
+/// ever taken for the other.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Verified {
+    User(AccessClaims),
+    Client(ClientClaims),
+}
+
 /// Why a token was refused; reported by introspection and ValidateToken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
@@ -77,6 +105,12 @@ pub enum Rejection {
     NotYetValid,
     #[error("session_ended")]
     SessionEnded,
+    /// A client's token where a user's is required (SPEC §11).
+    #[error("client_token")]
+    ClientToken,
+    /// A client's token whose client is deleted or inactive (SPEC §11).
+    #[error("client_inactive")]
+    ClientInactive,
     /// An enrollment-only session (SPEC §10 `auth.require_mfa_for_roles`): valid for enrolling
     /// a second factor here, not as a login elsewhere.
     #[error("mfa_enrollment_required")]
@@ -133,7 +167,7 @@ pub struct KeyRing {
     /// lifetime, and a signature check costs far more than the lookup. Times are checked on
     /// every use, and so is the retirement of the key that signed them (by its `kid`). The
     /// ring is rebuilt when keys are reread, so nothing outlives a key change.
-    verified: Mutex<HashMap<[u8; 32], (String, AccessClaims)>>,
+    verified: Mutex<HashMap<[u8; 32], (String, Verified)>>,
 }
 
 impl KeyRing {
@@ -179,8 +213,9 @@ impl KeyRing {
         self.signer.is_some()
     }
 
-    /// Signs `claims` with the active key.
-    pub fn sign(&self, claims: &AccessClaims) -> anyhow::Result<String> {
+    /// Signs `claims` (a user's [`AccessClaims`] or a client's [`ClientClaims`]) with the
+    /// active key.
+    pub fn sign<C: Serialize>(&self, claims: &C) -> anyhow::Result<String> {
         let (kid, algorithm, key) = self
             .signer
             .as_ref()
@@ -197,8 +232,17 @@ impl KeyRing {
             .and_then(|header| header.kid)
     }
 
-    /// Checks signature, algorithm, issuer, audience and times; not the session.
+    /// A user's token: signature, algorithm, issuer, audience and times; not the session. A
+    /// client's token is refused as [`Rejection::ClientToken`].
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, Rejection> {
+        match self.verify_any(token, now)? {
+            Verified::User(claims) => Ok(claims),
+            Verified::Client(_) => Err(Rejection::ClientToken),
+        }
+    }
+
+    /// A user's or a client's token: signature, algorithm, issuer, audience and times.
+    pub fn verify_any(&self, token: &str, now: DateTime<Utc>) -> Result<Verified, Rejection> {
         let digest = token_digest(token);
         let remembered = self
             .verified
@@ -224,17 +268,21 @@ impl KeyRing {
             return Err(Rejection::KeyRetired);
         }
         let now = now.timestamp();
-        if now >= claims.exp + LEEWAY_SECONDS {
+        let (exp, nbf, iat) = match &claims {
+            Verified::User(c) => (c.exp, c.nbf, c.iat),
+            Verified::Client(c) => (c.exp, c.nbf, c.iat),
+        };
+        if now >= exp + LEEWAY_SECONDS {
             return Err(Rejection::Expired);
         }
-        if claims.nbf > now + LEEWAY_SECONDS || claims.iat > now + LEEWAY_SECONDS {
+        if nbf > now + LEEWAY_SECONDS || iat > now + LEEWAY_SECONDS {
             return Err(Rejection::NotYetValid);
         }
         Ok(claims)
     }
 
     /// Signature, algorithm, issuer and audience: what does not change with time.
-    fn verify_signed(&self, token: &str) -> Result<(String, AccessClaims), Rejection> {
+    fn verify_signed(&self, token: &str) -> Result<(String, Verified), Rejection> {
         // `alg: none` and unknown algorithms fail to parse here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| header_rejection(token))?;
         let kid = header.kid.ok_or(Rejection::UnknownKey)?;
@@ -249,7 +297,7 @@ impl KeyRing {
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &verifier.key, &validation)
+        let claims = jsonwebtoken::decode::<Verified>(token, &verifier.key, &validation)
             .map_err(|error| match error.kind() {
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::BadSignature,
                 jsonwebtoken::errors::ErrorKind::InvalidIssuer => Rejection::WrongIssuer,
@@ -477,6 +525,39 @@ mod tests {
             Err(Rejection::KeyRetired)
         );
         assert!(retired.jwks(end).is_empty());
+    }
+
+    #[test]
+    fn a_clients_token_is_told_from_a_users_and_refused_where_a_user_is_required() {
+        let ring = ring(SigningAlgorithm::ES256);
+        let now = Utc::now();
+        let user = claims(now.timestamp());
+        let client = ClientClaims {
+            iss: user.iss.clone(),
+            aud: user.aud.clone(),
+            sub: "0193f0a4-7c1e-7b52-9d1a-2f6c8e4b1a10".into(),
+            client_id: "0193f0a4-7c1e-7b52-9d1a-2f6c8e4b1a10".into(),
+            jti: Uuid::now_v7(),
+            iat: user.iat,
+            nbf: user.nbf,
+            exp: user.exp,
+            scope: "orders:read".into(),
+            roles: vec![],
+            territory: None,
+        };
+        let user_token = ring.sign(&user).unwrap();
+        let client_token = ring.sign(&client).unwrap();
+
+        assert_eq!(ring.verify_any(&user_token, now), Ok(Verified::User(user)));
+        assert_eq!(
+            ring.verify_any(&client_token, now),
+            Ok(Verified::Client(client))
+        );
+        assert_eq!(ring.verify(&client_token, now), Err(Rejection::ClientToken));
+        assert_eq!(
+            ring.verify_any(&client_token, now + chrono::Duration::minutes(16)),
+            Err(Rejection::Expired)
+        );
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub enum AuditAction {
     MfaDisabled,
     MfaFailure,
     MfaRecoveryCodesRegenerated,
+    ClientCreated,
+    ClientUpdated,
+    ClientDeleted,
+    ClientSecretRotated,
 }
 
 impl AuditAction {
@@ -83,6 +87,10 @@ impl AuditAction {
         AuditAction::MfaDisabled,
         AuditAction::MfaFailure,
         AuditAction::MfaRecoveryCodesRegenerated,
+        AuditAction::ClientCreated,
+        AuditAction::ClientUpdated,
+        AuditAction::ClientDeleted,
+        AuditAction::ClientSecretRotated,
     ];
 
     /// The text kept in the `action` column and accepted by `GET /api/audit?action=`.
@@ -116,6 +124,10 @@ impl AuditAction {
             AuditAction::MfaDisabled => "mfa_disabled",
             AuditAction::MfaFailure => "mfa_failure",
             AuditAction::MfaRecoveryCodesRegenerated => "mfa_recovery_codes_regenerated",
+            AuditAction::ClientCreated => "client_created",
+            AuditAction::ClientUpdated => "client_updated",
+            AuditAction::ClientDeleted => "client_deleted",
+            AuditAction::ClientSecretRotated => "client_secret_rotated",
         }
     }
 }

@@ -86,6 +86,22 @@ pub enum Event {
     /// A wrong second-factor code was presented (`method`: `totp` or `recovery_code`).
     #[serde(rename = "auth:mfa.failed")]
     MfaFailed { user_id: Uuid, method: &'static str },
+    /// An administrator created an OAuth client (SPEC §11); never its secret.
+    #[serde(rename = "auth:client.created")]
+    ClientCreated {
+        client_id: Uuid,
+        name: String,
+        territory: Option<String>,
+    },
+    /// An administrator deleted an OAuth client; its tokens stop being introspected as active.
+    #[serde(rename = "auth:client.deleted")]
+    ClientDeleted { client_id: Uuid },
+    /// A client was given a new secret; the old one works until `previous_secret_expires_at`.
+    #[serde(rename = "auth:client.secret_rotated")]
+    ClientSecretRotated {
+        client_id: Uuid,
+        previous_secret_expires_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 fn reason_text<S: Serializer>(reason: &EndReason, serializer: S) -> Result<S::Ok, S::Error> {
@@ -114,6 +130,9 @@ impl Event {
         "auth:mfa.enabled",
         "auth:mfa.disabled",
         "auth:mfa.failed",
+        "auth:client.created",
+        "auth:client.deleted",
+        "auth:client.secret_rotated",
     ];
 
     /// The event's type, as in its envelope and the outbox row.
@@ -138,10 +157,14 @@ impl Event {
             Event::MfaEnabled { .. } => "auth:mfa.enabled",
             Event::MfaDisabled { .. } => "auth:mfa.disabled",
             Event::MfaFailed { .. } => "auth:mfa.failed",
+            Event::ClientCreated { .. } => "auth:client.created",
+            Event::ClientDeleted { .. } => "auth:client.deleted",
+            Event::ClientSecretRotated { .. } => "auth:client.secret_rotated",
         }
     }
 
-    /// The user the event is about: the outbox orders a user's events by it.
+    /// The user (or, for a client's events, the client) the event is about: the outbox
+    /// orders the events of one subject by it.
     pub fn user_id(&self) -> Uuid {
         match self {
             Event::UserRegistered { user_id, .. }
@@ -163,6 +186,9 @@ impl Event {
             | Event::MfaEnabled { user_id, .. }
             | Event::MfaDisabled { user_id, .. }
             | Event::MfaFailed { user_id, .. } => *user_id,
+            Event::ClientCreated { client_id, .. }
+            | Event::ClientDeleted { client_id }
+            | Event::ClientSecretRotated { client_id, .. } => *client_id,
         }
     }
 
@@ -252,6 +278,16 @@ mod tests {
             Event::MfaFailed {
                 user_id,
                 method: "totp",
+            },
+            Event::ClientCreated {
+                client_id: user_id,
+                name: "billing".to_owned(),
+                territory: None,
+            },
+            Event::ClientDeleted { client_id: user_id },
+            Event::ClientSecretRotated {
+                client_id: user_id,
+                previous_secret_expires_at: chrono::DateTime::UNIX_EPOCH,
             },
         ]
     }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audit;
 pub mod authority;
+pub mod client;
 pub mod device;
 pub mod directory;
 pub mod event;

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::pb;
-use crate::crypto::jwt::{AccessClaims, Rejection};
+use crate::crypto::jwt::Rejection;
 use crate::domain::mfa::MfaMethod;
 use crate::domain::User;
 use crate::error::{Error, FieldError};
@@ -18,6 +18,7 @@ use crate::services::accounts::challenge::MfaChallenge;
 use crate::services::accounts::login::LoginForm;
 use crate::services::accounts::signup::{Signup, SignupForm};
 use crate::services::mfa::Factor;
+use crate::services::oauth::Introspected;
 use crate::services::TokenPair;
 
 /// Collects every problem of a message's strings — an empty required one, a NUL in any —
@@ -211,9 +212,9 @@ pub fn signup(signup: Signup) -> pb::SignUpResponse {
     }
 }
 
-pub fn validation(verdict: Result<AccessClaims, Rejection>) -> pb::ValidateTokenResponse {
+pub fn validation(verdict: Result<Introspected, Rejection>) -> pb::ValidateTokenResponse {
     match verdict {
-        Ok(claims) => pb::ValidateTokenResponse {
+        Ok(Introspected::User(claims)) => pb::ValidateTokenResponse {
             valid: true,
             user_id: claims.sub.to_string(),
             session_id: claims.sid.to_string(),
@@ -224,6 +225,18 @@ pub fn validation(verdict: Result<AccessClaims, Rejection>) -> pb::ValidateToken
             issued_at: Some(unix(claims.iat)),
             reason: String::new(),
             amr: claims.amr,
+            ..pb::ValidateTokenResponse::default()
+        },
+        // SPEC §11: a client's token names its client and scope, and no user or session.
+        Ok(Introspected::Client(claims)) => pb::ValidateTokenResponse {
+            valid: true,
+            client_id: claims.client_id,
+            scope: claims.scope,
+            roles: claims.roles,
+            territory: claims.territory,
+            expires_at: Some(unix(claims.exp)),
+            issued_at: Some(unix(claims.iat)),
+            ..pb::ValidateTokenResponse::default()
         },
         Err(rejection) => pb::ValidateTokenResponse {
             reason: rejection.to_string(),

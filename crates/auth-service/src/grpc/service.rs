@@ -121,7 +121,7 @@ impl AuthService for AuthApi {
         let call = self.call("ValidateToken", &request);
         call.answer(async {
             let token = convert::required("token", request.into_inner().token)?;
-            let verdict = self.services.sessions.validate(&token).await?;
+            let verdict = self.services.clients.validate(&token).await?;
             Ok(convert::validation(verdict))
         })
         .await

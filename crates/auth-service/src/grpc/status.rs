@@ -46,6 +46,10 @@ fn code_of(error: &Error) -> Code {
         Error::TooManyAttempts { .. } | Error::RateLimited { .. } | Error::FactorLocked { .. } => {
             Code::ResourceExhausted
         }
+        Error::ClientNotFound => Code::NotFound,
+        Error::UserTokenRequired => Code::PermissionDenied,
+        Error::OAuth(crate::error::OAuthError::InvalidClient { .. }) => Code::Unauthenticated,
+        Error::OAuth(_) => Code::InvalidArgument,
         // As over HTTP (503): the caller may try again.
         Error::Timeout | Error::Unavailable(_) => Code::Unavailable,
         Error::Internal(_) => Code::Internal,

@@ -48,6 +48,8 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 
         (name = "audit", description = "The audit log (role `admin`)"),
         (name = "password", description = "Forgotten and changed passwords, email verification"),
         (name = "tokens", description = "For other services: introspection and public keys"),
+        (name = "oauth", description = "OAuth 2 for the platform's own services: the token endpoint"),
+        (name = "clients", description = "Administration of OAuth 2 clients (role `admin`)"),
         (name = "operations", description = "Health, readiness, metrics and this documentation"),
     )
 )]
@@ -66,6 +68,11 @@ impl Modify for BearerScheme {
                     .bearer_format("JWT")
                     .build(),
             ),
+        );
+        // RFC 6749 §2.3.1: a client's id and secret, form-encoded, at `POST /oauth/token`.
+        components.add_security_scheme(
+            "client_secret_basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
         );
     }
 }

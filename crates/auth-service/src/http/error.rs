@@ -2,13 +2,13 @@
 //! a last middleware that gives every error response a problem body with its request id.
 
 use axum::extract::Request;
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::error::{Error, FieldError};
+use crate::error::{Error, FieldError, OAuthError};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -83,12 +83,17 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::CsrfRejected
         | Error::AccountDisabled
         | Error::EmailNotVerified
+        | Error::UserTokenRequired
         | Error::MfaEnrollmentRequired => StatusCode::FORBIDDEN,
+        // RFC 6749 §5.2: a failed client authentication is 401, every other error 400.
+        Error::OAuth(OAuthError::InvalidClient { .. }) => StatusCode::UNAUTHORIZED,
+        Error::OAuth(_) => StatusCode::BAD_REQUEST,
         Error::NotFound
         | Error::SessionNotFound
         | Error::UserNotFound
         | Error::RoleNotFound
-        | Error::TerritoryNotFound => StatusCode::NOT_FOUND,
+        | Error::TerritoryNotFound
+        | Error::ClientNotFound => StatusCode::NOT_FOUND,
         Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Error::EmailTaken
         | Error::UsernameTaken
@@ -107,9 +112,37 @@ fn status_of(error: &Error) -> StatusCode {
     }
 }
 
+/// Marks an RFC 6749 §5.2 answer, which [`finish_problems`] leaves as it is.
+#[derive(Debug, Clone, Copy)]
+struct OAuthAnswer;
+
+/// RFC 6749 §5.2: `{error, error_description}` as JSON, never cached; a client that tried
+/// HTTP Basic is told the scheme (401 with `WWW-Authenticate: Basic`).
+fn oauth_answer(status: StatusCode, error: &OAuthError) -> Response {
+    let body = serde_json::json!({
+        "error": error.code(),
+        "error_description": error.description(),
+    });
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    if let OAuthError::InvalidClient { basic: true } = error {
+        headers.insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"auth-service\", charset=\"UTF-8\""),
+        );
+    }
+    response.extensions_mut().insert(OAuthAnswer);
+    response
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = status_of(&self);
+        if let Error::OAuth(error) = &self {
+            return oauth_answer(status, error);
+        }
         // SPEC §4: a 500 body carries no internals, only a request id.
         let detail = match &self {
             Error::Internal(_) => "internal error".to_string(),
@@ -157,7 +190,9 @@ pub async fn finish_problems(request: Request, next: Next) -> Response {
         .map(str::to_owned);
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<OAuthAnswer>().is_some()
+    {
         return response;
     }
     if let Some(InternalFailure(message)) = response.extensions().get::<InternalFailure>() {
@@ -250,6 +285,26 @@ mod tests {
 
         assert_eq!(unauthorized.headers()[WWW_AUTHENTICATE], "Bearer");
         assert_eq!(limited.headers()[RETRY_AFTER], "2");
+    }
+
+    #[test]
+    fn oauth_errors_are_rfc_6749_answers_and_basic_clients_are_challenged() {
+        let basic = Error::OAuth(OAuthError::InvalidClient { basic: true }).into_response();
+        let posted = Error::OAuth(OAuthError::InvalidClient { basic: false }).into_response();
+        let scope = Error::OAuth(OAuthError::InvalidScope).into_response();
+
+        assert_eq!(basic.status(), 401);
+        assert!(basic.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm="));
+        assert_eq!(posted.status(), 401);
+        assert!(posted.headers().get(WWW_AUTHENTICATE).is_none());
+        assert_eq!(scope.status(), 400);
+        assert_eq!(scope.headers()[CACHE_CONTROL], "no-store");
+        assert_eq!(scope.headers()[CONTENT_TYPE], "application/json");
+        assert!(scope.extensions().get::<OAuthAnswer>().is_some());
+        assert!(scope.extensions().get::<Problem>().is_none());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::de::{DeserializeOwned, Deserializer, Visitor};
 
 use super::enrollment;
 use crate::caller::{self, bearer};
+use crate::crypto::jwt::Rejection;
 use crate::error::{Error, FieldError};
 use crate::services::sessions::CurrentSession;
 use crate::services::RequestContext;
@@ -277,7 +278,7 @@ impl FromRequestParts<AppState> for CurrentSession {
             .sessions
             .authenticate(token)
             .await?
-            .map_err(|_| Error::Unauthorized)?;
+            .map_err(refused)?;
         if current.enrollment_only {
             let route = parts
                 .extensions
@@ -288,6 +289,15 @@ impl FromRequestParts<AppState> for CurrentSession {
             }
         }
         Ok(current)
+    }
+}
+
+/// Why a bearer token was refused, as the answer says it: a client's token is valid but acts
+/// for no user (403 `user_token_required`, SPEC §11); anything else is 401 `unauthorized`.
+fn refused(rejection: Rejection) -> Error {
+    match rejection {
+        Rejection::ClientToken => Error::UserTokenRequired,
+        _ => Error::Unauthorized,
     }
 }
 

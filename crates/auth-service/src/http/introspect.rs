@@ -11,6 +11,7 @@ use super::extract::Json;
 use super::schema;
 use super::views::no_store;
 use crate::error::Error;
+use crate::services::oauth::Introspected;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -20,8 +21,9 @@ pub struct IntrospectRequest {
     token: String,
 }
 
-/// RFC 7662 token introspection for other services: `active` is false for an invalid token
-/// and for a token whose session has ended.
+/// RFC 7662 token introspection for other services: `active` is false for an invalid token,
+/// for a token whose session has ended, and for a client's token whose client is deleted or
+/// inactive (SPEC §11).
 #[utoipa::path(post, path = "/api/auth/introspect", tag = "tokens", request_body = IntrospectRequest,
     responses((status = 200, body = schema::IntrospectionSchema),
         (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
@@ -32,10 +34,10 @@ pub async fn introspect(
     State(state): State<AppState>,
     Json(body): Json<IntrospectRequest>,
 ) -> Result<Response, Error> {
-    let body = match state.services.sessions.introspect(&body.token).await? {
-        Some(claims) => Introspection {
+    let body = match state.services.clients.introspect(&body.token).await? {
+        Some(Introspected::User(claims)) => Introspection {
             active: true,
-            token: Some(IntrospectedToken {
+            token: Some(IntrospectedToken::User(UserToken {
                 sub: claims.sub,
                 sid: claims.sid,
                 username: claims.username,
@@ -47,7 +49,22 @@ pub async fn introspect(
                 token_type: "Bearer",
                 iss: claims.iss,
                 aud: claims.aud,
-            }),
+            })),
+        },
+        Some(Introspected::Client(claims)) => Introspection {
+            active: true,
+            token: Some(IntrospectedToken::Client(ClientToken {
+                sub: claims.sub,
+                client_id: claims.client_id,
+                scope: claims.scope,
+                roles: claims.roles,
+                territory: claims.territory,
+                exp: claims.exp,
+                iat: claims.iat,
+                token_type: "Bearer",
+                iss: claims.iss,
+                aud: claims.aud,
+            })),
         },
         None => Introspection {
             active: false,
@@ -68,8 +85,32 @@ pub struct Introspection {
     token: Option<IntrospectedToken>,
 }
 
+/// The claims of an active token: a user's or (SPEC §11) a client's.
 #[derive(Serialize)]
-pub struct IntrospectedToken {
+#[serde(untagged)]
+pub enum IntrospectedToken {
+    User(UserToken),
+    Client(ClientToken),
+}
+
+/// A client's token: no session, no username; its scope.
+#[derive(Serialize)]
+pub struct ClientToken {
+    sub: String,
+    client_id: String,
+    scope: String,
+    roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    territory: Option<String>,
+    exp: i64,
+    iat: i64,
+    token_type: &'static str,
+    iss: String,
+    aud: String,
+}
+
+#[derive(Serialize)]
+pub struct UserToken {
     sub: Uuid,
     sid: Uuid,
     username: String,

@@ -2,6 +2,8 @@
 
 mod audit;
 mod auth;
+mod client_secret;
+mod clients;
 mod csrf;
 mod directory;
 mod docs;
@@ -13,6 +15,7 @@ mod introspect;
 mod me;
 mod mfa;
 mod middleware;
+mod oauth;
 mod recovery;
 mod schema;
 pub mod serve;
@@ -49,6 +52,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(health::metrics))
         .routes(routes!(wellknown::jwks))
         .routes(routes!(wellknown::openid_configuration))
+        .routes(routes!(wellknown::oauth_authorization_server))
+        .routes(routes!(oauth::token))
         .routes(routes!(auth::get_config))
         .routes(routes!(auth::signup))
         .routes(routes!(auth::register))
@@ -90,6 +95,13 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(directory::add_member, directory::remove_member))
         .routes(routes!(directory::set_territory_roles))
         .routes(routes!(audit::list_audit_entries))
+        .routes(routes!(clients::create_client, clients::list_clients))
+        .routes(routes!(
+            clients::get_client,
+            clients::patch_client,
+            clients::delete_client
+        ))
+        .routes(routes!(client_secret::rotate_client_secret))
 }
 
 /// The OpenAPI document (`auth-service openapi`, `/api/docs/openapi.json`).

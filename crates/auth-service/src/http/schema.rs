@@ -134,13 +134,51 @@ impl PartialSchema for IntrospectionSchema {
             .additional_properties(Some(
                 utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
             ));
+        // SPEC §11: a client's token, active while its client exists and is active.
+        let mut client = ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Object))
+            .property(
+                "active",
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::Type(Type::Boolean))
+                    .enum_values(Some([true])),
+            )
+            .required("active");
+        for (name, schema) in [
+            claims("sub", uuid()),
+            claims("client_id", uuid()),
+            claims("scope", string()),
+            claims("exp", integer()),
+            claims("iat", integer()),
+            claims("token_type", string().enum_values(Some(["Bearer"]))),
+            claims("iss", string()),
+            claims("aud", string()),
+        ] {
+            client = client.property(name.clone(), schema).required(name);
+        }
+        client = client
+            .property(
+                "roles",
+                utoipa::openapi::schema::ArrayBuilder::new().items(string()),
+            )
+            .required("roles")
+            .property(
+                "territory",
+                string().description(Some("present when the token names a territory")),
+            )
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
         OneOfBuilder::new()
             .description(Some(
-                "`{\"active\":false}` for a token that is invalid or whose session has ended, \
-                 else `{\"active\":true}` with the token's claims (RFC 7662).",
+                "`{\"active\":false}` for a token that is invalid, whose session has ended or \
+                 whose client is deleted or inactive, else `{\"active\":true}` with the \
+                 token's claims (RFC 7662): a user's (`sid`, `username`) or a client's \
+                 (`client_id`, `scope`).",
             ))
             .item(inactive)
             .item(active)
+            .item(client)
             .into()
     }
 }

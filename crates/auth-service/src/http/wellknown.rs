@@ -1,4 +1,5 @@
-//! `/.well-known/*`: the JWKS and the discovery document standard JWT libraries read.
+//! `/.well-known/*`: the JWKS, the discovery document standard JWT libraries read, and the
+//! OAuth 2 authorization server metadata (RFC 8414).
 
 use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
@@ -20,28 +21,69 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// The discovery document standard JWT libraries read: issuer, JWKS address, algorithms.
+/// The discovery document standard JWT libraries read: issuer, JWKS address, algorithms,
+/// and the OAuth 2 token endpoint (SPEC §11).
 ///
 /// SPEC §2, §11: it claims nothing that is not served. This service issues access tokens, not
-/// ID tokens, and has no authorization, OAuth token or RFC 7662 introspection endpoint yet
-/// (`/api/auth/login` and `/api/auth/introspect` take JSON, not the forms those name), so none
-/// is listed, and neither are the response types or client authentication methods that would
-/// describe them. What a JWT verifier reads is true: `issuer` is the tokens' `iss` to the
-/// byte, and `id_token_signing_alg_values_supported` (where verifiers look for the allowed
-/// algorithms) names the algorithms of the published keys, which sign every JWT issued; a
-/// server without an RS256 key does not list RS256. A strict OpenID Provider validator
-/// refuses the document, by design: the service is not an OpenID Provider.
+/// ID tokens, and has no authorization or RFC 7662 introspection endpoint (`/api/auth/login`
+/// and `/api/auth/introspect` take JSON, not the forms those name), so none is listed, and
+/// neither are response types. It has a token endpoint for the `client_credentials` grant,
+/// listed with the client authentication methods it takes. What a JWT verifier reads is true:
+/// `issuer` is the tokens' `iss` to the byte, and `id_token_signing_alg_values_supported`
+/// (where verifiers look for the allowed algorithms) names the algorithms of the published
+/// keys, which sign every JWT issued; a server without an RS256 key does not list RS256. A
+/// strict OpenID Provider validator refuses the document, by design: the service is not an
+/// OpenID Provider.
 #[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "tokens",
-    responses((status = 200, description = "discovery metadata: issuer, jwks_uri, the signing algorithms of the published keys; no endpoint that is not served", body = serde_json::Value)))]
+    responses((status = 200, description = "discovery metadata: issuer, jwks_uri, the signing algorithms of the published keys, the token endpoint; no endpoint that is not served", body = serde_json::Value)))]
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {
-    let base = state.config.server.public_url.trim_end_matches('/');
     let algorithms = state.services.keys.ring().algorithms();
-    let body = json!({
+    let mut body = server_metadata(&state);
+    body["id_token_signing_alg_values_supported"] = json!(algorithms);
+    body["subject_types_supported"] = json!(["public"]);
+    body["claims_supported"] = json!([
+        "iss",
+        "aud",
+        "sub",
+        "sid",
+        "jti",
+        "iat",
+        "nbf",
+        "exp",
+        "email",
+        "username",
+        "roles",
+        "territory",
+        "verified",
+        "amr",
+        "client_id",
+        "scope"
+    ]);
+    ([(CACHE_CONTROL, "public, max-age=300")], axum::Json(body)).into_response()
+}
+
+/// OAuth 2 authorization server metadata (RFC 8414), stating exactly what is served now
+/// (SPEC §11): the token endpoint with the `client_credentials` grant and the
+/// `client_secret_basic` and `client_secret_post` client authentications, and the JWKS that
+/// verifies its tokens. There is no authorization endpoint, so `response_types_supported`
+/// (which RFC 8414 requires as a list) is the empty list: no response type is supported.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
+    responses((status = 200, description = "RFC 8414 metadata: issuer, token_endpoint, jwks_uri, grant types and client authentication methods supported", body = serde_json::Value)))]
+pub async fn oauth_authorization_server(State(state): State<AppState>) -> Response {
+    let body = server_metadata(&state);
+    ([(CACHE_CONTROL, "public, max-age=300")], axum::Json(body)).into_response()
+}
+
+/// What both discovery documents say of the OAuth 2 server.
+fn server_metadata(state: &AppState) -> serde_json::Value {
+    let base = state.config.server.public_url.trim_end_matches('/');
+    json!({
         "issuer": state.config.issuer(),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "id_token_signing_alg_values_supported": algorithms,
-        "subject_types_supported": ["public"],
-        "claims_supported": ["iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp", "email", "username", "roles", "territory", "verified"],
-    });
-    ([(CACHE_CONTROL, "public, max-age=300")], axum::Json(body)).into_response()
+        "token_endpoint": format!("{base}/oauth/token"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": [],
+        "service_documentation": format!("{base}/api/docs"),
+    })
 }

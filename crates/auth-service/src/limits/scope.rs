@@ -14,15 +14,18 @@ pub enum Scope {
     LookupIp,
     /// Reset and verification mails per account, so nobody can flood one mailbox.
     MailPerAccount,
+    /// Token requests per OAuth client (SPEC §11).
+    TokenPerClient,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::LoginIp,
         Scope::SignupIp,
         Scope::ForgotPasswordIp,
         Scope::LookupIp,
         Scope::MailPerAccount,
+        Scope::TokenPerClient,
     ];
 
     /// The metric label and Redis key segment.
@@ -33,6 +36,7 @@ impl Scope {
             Scope::ForgotPasswordIp => "forgot_password_ip",
             Scope::LookupIp => "lookup_ip",
             Scope::MailPerAccount => "mail_account",
+            Scope::TokenPerClient => "token_client",
         }
     }
 
@@ -43,6 +47,7 @@ impl Scope {
             Scope::ForgotPasswordIp => config.forgot_password_per_ip,
             Scope::LookupIp => config.lookup_per_ip,
             Scope::MailPerAccount => config.mail_per_account,
+            Scope::TokenPerClient => config.token_per_client,
         }
     }
 }

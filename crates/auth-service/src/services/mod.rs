@@ -4,10 +4,12 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 mod authority;
+pub mod clients;
 pub mod context;
 pub mod directory;
 pub mod keys;
 pub mod mfa;
+pub mod oauth;
 pub mod readiness;
 pub mod recovery;
 pub mod sessions;
@@ -27,6 +29,7 @@ pub struct Services {
     pub sessions: sessions::Sessions,
     pub recovery: recovery::Recovery,
     pub mfa: mfa::Mfa,
+    pub clients: clients::Clients,
     pub keys: keys::Keys,
     pub limiter: crate::limits::Limiter,
     pub mailer: crate::mail::Mailer,
@@ -43,6 +46,7 @@ impl Services {
             sessions: sessions::Sessions::new(context.clone()),
             recovery: recovery::Recovery::new(context.clone()),
             mfa: mfa::Mfa::new(context.clone()),
+            clients: clients::Clients::new(context.clone()),
             keys: context.keys.clone(),
             limiter: context.limiter.clone(),
             mailer: context.mailer.clone(),

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::domain::audit::AuditRecord;
 use crate::domain::authority::Grants;
+use crate::domain::client::{Client, ClientSettings, StoredClient};
 use crate::domain::directory::{Role, Territory, TerritoryPatch};
 use crate::domain::session::SessionState;
 use crate::domain::user::{Credentials, UserPatch};
@@ -426,6 +427,56 @@ pub trait OutboxStore {
     async fn active_session_count(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// OAuth 2 clients (SPEC §11). `reach` is the territory an administrator is confined to
+/// (`None` for a global one): a change to a client outside it finds no client.
+#[async_trait]
+pub trait ClientStore {
+    /// A new client with the SHA-256 of its secret.
+    async fn create_client(
+        &self,
+        id: Uuid,
+        settings: &ClientSettings,
+        secret_hash: &[u8],
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<()>;
+    /// A client with its secret hashes.
+    async fn client(&self, id: Uuid) -> StoreResult<Option<StoredClient>>;
+    /// Up to `limit` clients after `after`, in id order (UUIDv7: creation order).
+    async fn list_clients(
+        &self,
+        reach: Option<&str>,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<Client>>;
+    /// Replaces a client's settings; false when no such client is within reach.
+    async fn update_client(
+        &self,
+        id: Uuid,
+        reach: Option<&str>,
+        settings: &ClientSettings,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// Deletes a client; false when no such client is within reach.
+    async fn delete_client(
+        &self,
+        id: Uuid,
+        reach: Option<&str>,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// A new secret; the one it replaces stays valid until `previous_until`.
+    async fn rotate_client_secret(
+        &self,
+        id: Uuid,
+        reach: Option<&str>,
+        secret_hash: &[u8],
+        previous_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+}
+
 /// Everything the service keeps.
 #[async_trait]
 pub trait Store:
@@ -437,6 +488,7 @@ pub trait Store:
     + AuditStore
     + KeyStore
     + MfaStore
+    + ClientStore
     + OutboxStore
     + Send
     + Sync

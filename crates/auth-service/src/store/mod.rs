@@ -17,8 +17,8 @@ pub use crate::domain::audit::AuditRecord;
 pub use crate::domain::directory::{Role, Territory, TerritoryPatch};
 pub use crate::domain::user::UserPatch;
 pub use contract::{
-    AccountStore, AdminStore, AuditStore, DirectoryStore, KeyStore, MfaStore, OutboxStore,
-    SessionStore, Store, UserStore,
+    AccountStore, AdminStore, AuditStore, ClientStore, DirectoryStore, KeyStore, MfaStore,
+    OutboxStore, SessionStore, Store, UserStore,
 };
 pub use effects::{AuditEntry, Effects, EffectsOf, OutboxEvent};
 pub use error::{StoreError, StoreResult, Unique};

@@ -305,9 +305,9 @@ fn payload(token: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-/// SPEC §2, §11: the discovery document claims nothing that is not served. Until the OAuth
-/// endpoints exist there is no token, authorization or RFC 7662 introspection endpoint to
-/// name; the issuer is the tokens' `iss` to the byte; the algorithms are those of the keys
+/// SPEC §2, §11: the discovery document claims nothing that is not served. The token endpoint
+/// (client credentials) is named; there is no authorization or RFC 7662 introspection endpoint
+/// to name; the issuer is the tokens' `iss` to the byte; the algorithms are those of the keys
 /// in the JWKS, no more (no RS256 on a server without an RS256 key).
 async fn discovery_claims_only_what_is_served(backend: Backend) {
     let app = backend
@@ -327,9 +327,14 @@ async fn discovery_claims_only_what_is_served(backend: Backend) {
         json!({
             "issuer": "https://auth.example.test/",
             "jwks_uri": "http://localhost:8080/.well-known/jwks.json",
+            "token_endpoint": "http://localhost:8080/oauth/token",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "response_types_supported": [],
+            "service_documentation": "http://localhost:8080/api/docs",
             "id_token_signing_alg_values_supported": ["ES256"],
             "subject_types_supported": ["public"],
-            "claims_supported": ["iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp", "email", "username", "roles", "territory", "verified"],
+            "claims_supported": ["iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp", "email", "username", "roles", "territory", "verified", "amr", "client_id", "scope"],
         })
     );
     assert_eq!(discovery["issuer"], payload(&alice.access_token)["iss"]);
@@ -340,7 +345,14 @@ async fn discovery_claims_only_what_is_served(backend: Backend) {
                 .unwrap()
                 .strip_prefix(&app.config.server.public_url)
                 .unwrap();
-            assert_eq!(app.get(path).await.status(), 200, "{field} is served");
+            let served = if field == "token_endpoint" {
+                // A POST endpoint: an empty request is its RFC 6749 `invalid_request`.
+                app.http.post(app.url(path)).send().await.unwrap().status()
+            } else {
+                app.get(path).await.status()
+            };
+            let expected = if field == "token_endpoint" { 400 } else { 200 };
+            assert_eq!(served, expected, "{field} is served");
         }
     }
 }

@@ -59,6 +59,14 @@ const ROUTES: &[&str] = &[
     "GET /api/users/id/{id}",
     "GET /api/users/email/{email}",
     "GET /api/users/{id}",
+    "GET /.well-known/oauth-authorization-server",
+    "POST /oauth/token",
+    "POST /api/clients",
+    "GET /api/clients",
+    "GET /api/clients/{id}",
+    "PATCH /api/clients/{id}",
+    "DELETE /api/clients/{id}",
+    "POST /api/clients/{id}/secret",
 ];
 
 fn operations(document: &Value) -> BTreeSet<String> {
@@ -117,9 +125,16 @@ async fn the_document_describes_every_route_with_its_answers(backend: Backend) {
             );
             // Issue 16: every status the server answers is documented.
             if operation.get("requestBody").is_some() {
-                for status in ["400", "413", "415"] {
+                // The OAuth token endpoint answers a body of another type as RFC 6749 §5.2
+                // says, 400 `invalid_request`, never 415.
+                let statuses: &[&str] = if path == "/oauth/token" {
+                    &["400", "413"]
+                } else {
+                    &["400", "413", "415"]
+                };
+                for status in statuses {
                     assert!(
-                        answers.contains_key(status),
+                        answers.contains_key(*status),
                         "{method} {path} takes a body but documents no {status}"
                     );
                 }

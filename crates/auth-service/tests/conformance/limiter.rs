@@ -26,6 +26,7 @@ fn limits(max: u32) -> LimitsConfig {
         forgot_password_per_ip: Rate::new(max, MINUTE),
         lookup_per_ip: Rate::new(max, MINUTE),
         mail_per_account: Rate::new(max, MINUTE),
+        token_per_client: Rate::new(max, MINUTE),
         login_failures: 5,
         lockout: LOCKOUT,
     }

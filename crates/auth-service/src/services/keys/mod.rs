@@ -15,7 +15,7 @@ pub use sealing::sealer;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::jwt::{AccessClaims, KeyRing, RingKey, LEEWAY_SECONDS};
+use crate::crypto::jwt::{KeyRing, RingKey, LEEWAY_SECONDS};
 use crate::crypto::keys;
 use crate::crypto::sealing::Sealer;
 use crate::error::{Dependency, Error};
@@ -220,7 +220,7 @@ impl Keys {
     }
 
     /// Signs an access token with the active key; 503 when there is none.
-    pub fn sign(&self, claims: &AccessClaims) -> Result<String, Error> {
+    pub fn sign<C: serde::Serialize>(&self, claims: &C) -> Result<String, Error> {
         let ring = self.ring();
         if !ring.can_sign() {
             return Err(Error::Unavailable(Dependency::SigningKey));

@@ -3,6 +3,7 @@
 mod accounts;
 mod admin;
 mod audit;
+mod clients;
 mod dialect;
 mod directory;
 mod keys;

@@ -27,6 +27,7 @@
 pub(crate) mod accounts;
 pub(crate) mod admin;
 pub(crate) mod audit;
+pub(crate) mod clients;
 pub(crate) mod directory;
 pub(crate) mod keys;
 pub(crate) mod mfa;

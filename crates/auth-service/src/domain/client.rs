@@ -1,0 +1,268 @@
+//! OAuth 2 clients (SPEC §11): the identities of the platform's own services, what an
+//! administrator may set on them, and the pure rules of their scopes and reach.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::authority::AdminScope;
+use crate::error::{Error, FieldError};
+
+/// Shortest and longest lifetime a client's access tokens may be given.
+pub const TOKEN_TTL_SECONDS: std::ops::RangeInclusive<u64> = 60..=86_400;
+
+/// Most scopes a client may hold.
+const MAX_SCOPES: usize = 100;
+
+/// A client as administrators see it: never its secret or the secret's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// Also the `client_id` of RFC 6749 and the `sub` of its tokens.
+    pub id: Uuid,
+    pub name: String,
+    /// Sorted and without duplicates.
+    pub scopes: Vec<String>,
+    /// Held globally, or in `territory` when it is set.
+    pub roles: Vec<String>,
+    pub territory: Option<String>,
+    /// `None`: the configured access-token lifetime.
+    pub access_token_ttl: Option<u64>,
+    pub is_active: bool,
+    /// Until when the secret replaced by the last rotation still authenticates.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A client with what authenticates it: the SHA-256 of its secret and, during a rotation's
+/// overlap, of the secret before.
+#[derive(Debug, Clone)]
+pub struct StoredClient {
+    pub client: Client,
+    pub secret_hash: Vec<u8>,
+    pub previous_secret_hash: Option<Vec<u8>>,
+}
+
+impl StoredClient {
+    /// The hashes a presented secret may match at `now`: the current one, and the previous
+    /// one until its overlap ends.
+    pub fn accepted_hashes(&self, now: DateTime<Utc>) -> Vec<&[u8]> {
+        let mut hashes = vec![self.secret_hash.as_slice()];
+        if let (Some(previous), Some(until)) = (
+            &self.previous_secret_hash,
+            self.client.previous_secret_expires_at,
+        ) {
+            if now < until {
+                hashes.push(previous.as_slice());
+            }
+        }
+        hashes
+    }
+}
+
+/// What makes a new client; its secret's hash is given beside it.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub roles: Vec<String>,
+    pub territory: Option<String>,
+    pub access_token_ttl: Option<u64>,
+    pub is_active: bool,
+}
+
+/// A change to a client; `None` keeps a field, `Some(None)` clears the territory or the
+/// lifetime.
+#[derive(Debug, Clone, Default)]
+pub struct ClientPatch {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub roles: Option<Vec<String>>,
+    pub territory: Option<Option<String>>,
+    pub access_token_ttl: Option<Option<u64>>,
+    pub is_active: Option<bool>,
+}
+
+impl ClientPatch {
+    /// The settings after the change, and the names of the fields it changes.
+    pub fn apply(&self, client: &Client) -> (ClientSettings, Vec<&'static str>) {
+        let mut fields = Vec::new();
+        let mut settings = ClientSettings {
+            name: client.name.clone(),
+            scopes: client.scopes.clone(),
+            roles: client.roles.clone(),
+            territory: client.territory.clone(),
+            access_token_ttl: client.access_token_ttl,
+            is_active: client.is_active,
+        };
+        macro_rules! take {
+            ($field:ident, $name:literal) => {
+                if let Some(value) = &self.$field {
+                    if *value != settings.$field {
+                        settings.$field = value.clone();
+                        fields.push($name);
+                    }
+                }
+            };
+        }
+        take!(name, "name");
+        take!(scopes, "scopes");
+        take!(roles, "roles");
+        take!(territory, "territory");
+        take!(access_token_ttl, "access_token_ttl");
+        take!(is_active, "is_active");
+        (settings, fields)
+    }
+}
+
+/// Whether `text` is a scope token of RFC 6749 §3.3 (`%x21 / %x23-5B / %x5D-7E`), at most 64
+/// characters long.
+pub fn is_scope_token(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// A client's name: 1–100 characters, no control characters (taken as written).
+pub fn parse_name(name: &str) -> Result<String, FieldError> {
+    let length = name.chars().count();
+    if !(1..=100).contains(&length) || name.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            "name",
+            "invalid",
+            "must be 1 to 100 characters without control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// A list of scopes an administrator gives: each a scope token; sorted, without duplicates.
+pub fn parse_scopes(scopes: Vec<String>) -> Result<Vec<String>, FieldError> {
+    if scopes.len() > MAX_SCOPES || !scopes.iter().all(|s| is_scope_token(s)) {
+        return Err(FieldError::new(
+            "scopes",
+            "invalid",
+            "each scope is 1 to 64 printable ASCII characters without space, `\"` or `\\`; at most 100",
+        ));
+    }
+    Ok(sorted(scopes))
+}
+
+/// A token lifetime in seconds, within [`TOKEN_TTL_SECONDS`].
+pub fn parse_ttl(seconds: u64) -> Result<u64, FieldError> {
+    if TOKEN_TTL_SECONDS.contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(FieldError::new(
+            "access_token_ttl_seconds",
+            "out_of_range",
+            "must be between 60 and 86400",
+        ))
+    }
+}
+
+/// Sorted, without duplicates.
+pub fn sorted(mut list: Vec<String>) -> Vec<String> {
+    list.sort();
+    list.dedup();
+    list
+}
+
+/// The scopes a token request asks for, as RFC 6749 §3.3 writes them (space-separated):
+/// `None` when absent (all of the client's scopes); `invalid_scope` when one is malformed
+/// or not the client's.
+pub fn granted_scopes(requested: Option<&str>, held: &[String]) -> Result<Vec<String>, Error> {
+    let Some(requested) = requested else {
+        return Ok(held.to_vec());
+    };
+    let asked: Vec<String> = requested.split(' ').map(str::to_owned).collect();
+    let known = |scope: &String| is_scope_token(scope) && held.contains(scope);
+    if !asked.iter().all(known) {
+        return Err(Error::OAuth(crate::error::OAuthError::InvalidScope));
+    }
+    Ok(sorted(asked))
+}
+
+impl AdminScope {
+    /// Whether a client is within an administrator's reach: a territory admin reaches the
+    /// clients of its territory only (SPEC §5, applied to clients as to users).
+    pub fn reaches_client(&self, territory: Option<&str>) -> bool {
+        match self {
+            Self::Global => true,
+            Self::Territory(own) => territory == Some(own.as_str()),
+        }
+    }
+}
+
+/// Whether a client of `territory` holds its roles on a deployment of `deployment`: a global
+/// client everywhere, a territory's client only on that territory's deployments (as a user's
+/// territory roles count only there).
+pub fn roles_apply(territory: Option<&str>, deployment: Option<&str>) -> bool {
+    territory.is_none() || territory == deployment
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_tokens_follow_rfc_6749() {
+        assert!(is_scope_token("orders:read"));
+        assert!(is_scope_token("!#[]~"));
+        for bad in ["", "a b", "a\"b", "a\\b", "é", &"x".repeat(65)] {
+            assert!(!is_scope_token(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_request_narrows_the_scopes_and_may_not_widen_them() {
+        let held = vec!["a".to_owned(), "b".to_owned()];
+
+        assert_eq!(granted_scopes(None, &held).unwrap(), held);
+        assert_eq!(granted_scopes(Some("b"), &held).unwrap(), ["b"]);
+        assert_eq!(granted_scopes(Some("b a b"), &held).unwrap(), ["a", "b"]);
+        for bad in ["c", "a c", "", "a  b", " a"] {
+            assert!(granted_scopes(Some(bad), &held).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_previous_secret_counts_until_its_overlap_ends() {
+        let now = Utc::now();
+        let stored = StoredClient {
+            client: Client {
+                id: Uuid::now_v7(),
+                name: "n".into(),
+                scopes: vec![],
+                roles: vec![],
+                territory: None,
+                access_token_ttl: None,
+                is_active: true,
+                previous_secret_expires_at: Some(now + chrono::Duration::hours(1)),
+                created_at: now,
+                updated_at: now,
+            },
+            secret_hash: vec![1],
+            previous_secret_hash: Some(vec![2]),
+        };
+
+        assert_eq!(stored.accepted_hashes(now).len(), 2);
+        assert_eq!(
+            stored.accepted_hashes(now + chrono::Duration::hours(1)),
+            [&[1u8][..]]
+        );
+    }
+
+    #[test]
+    fn a_territory_admin_reaches_its_territorys_clients_only() {
+        let dk = AdminScope::Territory("dk".into());
+
+        assert!(dk.reaches_client(Some("dk")));
+        assert!(!dk.reaches_client(Some("se")));
+        assert!(!dk.reaches_client(None));
+        assert!(AdminScope::Global.reaches_client(None));
+        assert!(roles_apply(None, Some("dk")));
+        assert!(!roles_apply(Some("se"), Some("dk")));
+    }
+}

@@ -1,0 +1,163 @@
+//! The OAuth 2 side of clients (SPEC §11): client authentication, the client-credentials
+//! grant, and what a client's access token says when it comes back (introspection).
+
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::clients::Clients;
+use crate::crypto::jwt::{AccessClaims, ClientClaims, KeyRing, Rejection, Verified};
+use crate::crypto::tokens;
+use crate::domain::client::{granted_scopes, roles_apply, Client};
+use crate::error::{Error, OAuthError};
+use crate::limits::Scope;
+
+/// How a client authenticated: `client_secret_basic` (`basic`) or `client_secret_post`.
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub secret: SecretString,
+    pub basic: bool,
+}
+
+/// The answer to a grant: `{access_token, token_type: "Bearer", expires_in, scope}`.
+pub struct ClientToken {
+    pub access_token: String,
+    pub expires_in: u64,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+}
+
+/// An active access token, a user's or a client's, with what is stored now.
+pub enum Introspected {
+    User(AccessClaims),
+    Client(ClientClaims),
+}
+
+impl Clients {
+    /// RFC 6749 §4.4: a token for the client itself, with the requested scopes (all of its
+    /// own when none are asked for). Counted per client against `limits.token_per_client`.
+    #[tracing::instrument(skip_all)]
+    pub async fn client_credentials(
+        &self,
+        credentials: ClientCredentials,
+        scope: Option<&str>,
+    ) -> Result<ClientToken, Error> {
+        let ctx = &self.context;
+        let client = self.authenticate(&credentials).await?;
+        ctx.limiter
+            .hit(Scope::TokenPerClient, &client.id.to_string())
+            .await
+            .map_err(|retry_after| Error::RateLimited { retry_after })?;
+        let scopes = granted_scopes(scope, &client.scopes)?;
+        let roles = self.roles_now(&client).await?;
+        let now = ctx.now().timestamp();
+        let ttl = client
+            .access_token_ttl
+            .unwrap_or(ctx.config.auth.access_token_ttl.as_secs());
+        let scope = scopes.join(" ");
+        let claims = ClientClaims {
+            iss: ctx.config.issuer().to_owned(),
+            aud: ctx.config.auth.audience.clone(),
+            sub: client.id.to_string(),
+            client_id: client.id.to_string(),
+            jti: Uuid::now_v7(),
+            iat: now,
+            nbf: now,
+            exp: now + i64::try_from(ttl).unwrap_or(i64::MAX / 2),
+            scope: scope.clone(),
+            roles,
+            territory: ctx.config.server.territory.clone(),
+        };
+        let access_token = ctx.keys.sign(&claims)?;
+        tracing::debug!(client.id = %client.id, "client credentials granted");
+        Ok(ClientToken {
+            access_token,
+            expires_in: ttl,
+            scope,
+        })
+    }
+
+    /// The client whose secret was presented, if it is active. Unknown client, wrong secret
+    /// and inactive client answer alike (`invalid_client`). The presented secret's SHA-256 is
+    /// compared with every accepted hash in constant time.
+    async fn authenticate(&self, credentials: &ClientCredentials) -> Result<Client, Error> {
+        let ctx = &self.context;
+        let refused = Error::OAuth(OAuthError::InvalidClient {
+            basic: credentials.basic,
+        });
+        let presented = tokens::hash_token(credentials.secret.expose_secret());
+        let Ok(id) = Uuid::parse_str(&credentials.client_id) else {
+            return Err(refused);
+        };
+        let Some(stored) = ctx.store.client(id).await? else {
+            return Err(refused);
+        };
+        let matched = stored
+            .accepted_hashes(ctx.now())
+            .iter()
+            .fold(subtle::Choice::from(0), |any, hash| {
+                any | hash.ct_eq(presented.as_slice())
+            });
+        if bool::from(matched) && stored.client.is_active {
+            Ok(stored.client)
+        } else {
+            Err(refused)
+        }
+    }
+
+    /// The client's roles where they apply on this deployment, among the roles that exist
+    /// now (a deleted role is not handed out).
+    async fn roles_now(&self, client: &Client) -> Result<Vec<String>, Error> {
+        let ctx = &self.context;
+        if client.roles.is_empty() || !roles_apply(client.territory.as_deref(), ctx.territory()) {
+            return Ok(Vec::new());
+        }
+        let known = ctx.store.roles().await?;
+        Ok(client
+            .roles
+            .iter()
+            .filter(|role| known.iter().any(|r| &r.name == *role))
+            .cloned()
+            .collect())
+    }
+
+    /// A user's or a client's access token, verified: a user's with its session (as
+    /// [`super::sessions::Sessions::validate`]), a client's with its client, which must still
+    /// exist and be active; roles are the ones stored now.
+    pub async fn validate(&self, token: &str) -> Result<Result<Introspected, Rejection>, Error> {
+        match self.sessions.validate(token).await? {
+            Ok(claims) => return Ok(Ok(Introspected::User(claims))),
+            Err(Rejection::ClientToken) => {}
+            Err(rejection) => return Ok(Err(rejection)),
+        }
+        let ctx = &self.context;
+        let now = ctx.now();
+        let mut verified = ctx.keys.ring().verify_any(token, now);
+        if verified == Err(Rejection::UnknownKey) {
+            if let Some(kid) = KeyRing::kid_of(token) {
+                if ctx.keys.reload_for(&kid).await {
+                    verified = ctx.keys.ring().verify_any(token, now);
+                }
+            }
+        }
+        let claims = match verified {
+            Ok(Verified::Client(claims)) => claims,
+            Ok(Verified::User(_)) => return Ok(Err(Rejection::Malformed)),
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let Ok(id) = Uuid::parse_str(&claims.client_id) else {
+            return Ok(Err(Rejection::Malformed));
+        };
+        let client = ctx.store.client(id).await?.map(|stored| stored.client);
+        let Some(client) = client.filter(|client| client.is_active) else {
+            return Ok(Err(Rejection::ClientInactive));
+        };
+        let roles = self.roles_now(&client).await?;
+        Ok(Ok(Introspected::Client(ClientClaims { roles, ..claims })))
+    }
+
+    /// RFC 7662: an active token's claims, or `None`.
+    pub async fn introspect(&self, token: &str) -> Result<Option<Introspected>, Error> {
+        Ok(self.validate(token).await?.ok())
+    }
+}

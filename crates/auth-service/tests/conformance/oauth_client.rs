@@ -1,0 +1,187 @@
+//! A standard OAuth 2 client, the `oauth2` crate, drives the client-credentials grant (issue
+//! 18): the wire format of `POST /oauth/token` (form in, JSON out, RFC 6749 §5.2 errors) is
+//! checked by code we did not write. Also: Authlib's RFC 8414 metadata validation of the
+//! discovery documents (`discovery.py`).
+
+use std::process::Command;
+
+use oauth2::basic::{BasicClient, BasicErrorResponseType};
+use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
+use serde_json::{json, Value};
+
+use crate::backend_tests;
+use crate::clients::created;
+use crate::support::directory::claims;
+use crate::support::{with_admin, Backend};
+
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/conformance/discovery.py"
+);
+
+/// Exit code of `discovery.py` when Authlib is missing.
+const MISSING_PACKAGE: i32 = 3;
+
+async fn the_oauth2_crate_gets_tokens_with_both_authentications_and_reads_the_errors(
+    backend: Backend,
+) {
+    let app = backend.app_with(with_admin).await;
+    let root = app.admin().await;
+    let client = created(
+        &app,
+        &root,
+        &json!({ "name": "crate", "scopes": ["orders:read", "orders:write"] }),
+    )
+    .await;
+    let id = client["client_id"].as_str().unwrap();
+    let secret = client["client_secret"].as_str().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let oauth = |secret: &str, auth: AuthType| {
+        BasicClient::new(ClientId::new(id.to_owned()))
+            .set_client_secret(ClientSecret::new(secret.to_owned()))
+            .set_token_uri(TokenUrl::new(app.url("/oauth/token")).unwrap())
+            .set_auth_type(auth)
+    };
+
+    let by_basic = oauth(secret, AuthType::BasicAuth)
+        .exchange_client_credentials()
+        .request_async(&http)
+        .await
+        .unwrap();
+    let by_body = oauth(secret, AuthType::RequestBody)
+        .exchange_client_credentials()
+        .add_scope(Scope::new("orders:write".into()))
+        .request_async(&http)
+        .await
+        .unwrap();
+    let wrong_scope = oauth(secret, AuthType::BasicAuth)
+        .exchange_client_credentials()
+        .add_scope(Scope::new("admin".into()))
+        .request_async(&http)
+        .await;
+    let wrong_secret = oauth("not the secret", AuthType::BasicAuth)
+        .exchange_client_credentials()
+        .request_async(&http)
+        .await;
+
+    assert_eq!(by_basic.token_type().as_ref(), "bearer");
+    assert_eq!(
+        by_basic.expires_in().unwrap().as_secs(),
+        app.config.auth.access_token_ttl.as_secs()
+    );
+    let scopes: Vec<String> = by_basic
+        .scopes()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(scopes, ["orders:read", "orders:write"]);
+    assert_eq!(claims(by_basic.access_token().secret())["client_id"], id);
+    let scopes: Vec<String> = by_body
+        .scopes()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(scopes, ["orders:write"]);
+    for (result, expected) in [
+        (wrong_scope, BasicErrorResponseType::InvalidScope),
+        (wrong_secret, BasicErrorResponseType::InvalidClient),
+    ] {
+        match result {
+            Err(RequestTokenError::ServerResponse(response)) => {
+                assert_eq!(response.error(), &expected);
+                assert!(response.error_description().is_some());
+            }
+            other => panic!("expected {expected:?}, got {other:?}"),
+        }
+    }
+}
+
+async fn the_discovery_documents_pass_authlibs_rfc_8414_validation(backend: Backend) {
+    let app = backend
+        .app_with(|config| config.server.public_url = "https://auth.example.test".into())
+        .await;
+    let oauth: Value = app
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let openid: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(oauth["issuer"], "https://auth.example.test");
+    assert_eq!(
+        oauth["token_endpoint"],
+        "https://auth.example.test/oauth/token"
+    );
+    assert_eq!(
+        oauth["grant_types_supported"],
+        json!(["client_credentials"])
+    );
+    assert_eq!(
+        oauth["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
+    assert_eq!(oauth["response_types_supported"], json!([]));
+    for document in [&oauth, &openid] {
+        for unserved in [
+            "authorization_endpoint",
+            "introspection_endpoint",
+            "revocation_endpoint",
+            "userinfo_endpoint",
+            "registration_endpoint",
+        ] {
+            assert!(document.get(unserved).is_none(), "{unserved} is not served");
+        }
+    }
+    let served = app.http.post(app.url("/oauth/token")).send().await.unwrap();
+    assert_eq!(served.status(), 400, "the token endpoint is served");
+
+    let run = Command::new("python3")
+        .arg(SCRIPT)
+        .args([oauth.to_string(), openid.to_string()])
+        .output();
+
+    let output = match run {
+        Ok(output) => output,
+        Err(error) => return missing(&format!("python3 cannot be run ({error})")),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if output.status.code() == Some(MISSING_PACKAGE) {
+        return missing(stdout.trim());
+    }
+    assert!(
+        output.status.success(),
+        "Authlib refused a discovery document:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.matches("every other check accepted").count(),
+        2,
+        "{stdout}"
+    );
+}
+
+/// A missing part fails under `CI` and skips with what to install elsewhere.
+fn missing(what: &str) {
+    let install = "python3 -m pip install -r .ci/verifiers-requirements.txt (.ci/run does)";
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set but Authlib cannot run: {what}; {install}"
+    );
+    eprintln!("SKIPPED discovery validation: {what}; {install}");
+}
+
+backend_tests! {
+    the_oauth2_crate_gets_tokens_with_both_authentications_and_reads_the_errors,
+    the_discovery_documents_pass_authlibs_rfc_8414_validation,
+}
