@@ -213,27 +213,21 @@ fn form(body: &[u8]) -> Result<HashMap<String, String>, Error> {
 }
 
 /// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; the bytes must
-/// be UTF-8. `None` for a broken escape or bytes that are not UTF-8.
+/// be UTF-8. `None` for a broken escape (which a lenient decoder would keep as text) or bytes
+/// that are not UTF-8.
 fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = text.get(index + 1..index + 3)?;
-                if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return None;
-                }
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                index += 2;
-            }
-            byte => out.push(byte),
-        }
-        index += 1;
+    let hex_at = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_hexdigit);
+    let broken =
+        (0..bytes.len()).any(|at| bytes[at] == b'%' && !(hex_at(at + 1) && hex_at(at + 2)));
+    if broken {
+        return None;
     }
-    String::from_utf8(out).ok()
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
 }
 
 #[cfg(test)]
