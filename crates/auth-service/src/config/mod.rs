@@ -11,6 +11,7 @@ mod server;
 mod storage;
 #[cfg(test)]
 mod tests;
+mod webauthn;
 
 pub use auth::{
     AuthConfig, BootstrapConfig, HashPriority, KeySource, PasswordConfig, SigningAlgorithm,
@@ -22,6 +23,7 @@ pub use mail::{LogConfig, LogFormat, MailConfig};
 pub use secret::{DatabaseUrl, Secret};
 pub use server::{CookieSameSite, ServerConfig};
 pub use storage::{DatabaseConfig, RedisConfig};
+pub use webauthn::{RelyingPartyConfig, WebauthnConfig};
 
 use std::path::PathBuf;
 
@@ -43,6 +45,7 @@ pub struct Config {
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
     pub events: EventsConfig,
+    pub webauthn: WebauthnConfig,
 }
 
 impl Config {
@@ -95,6 +98,7 @@ impl Config {
         self.limits.validate()?;
         self.mail.validate()?;
         self.events.validate()?;
+        self.webauthn.relying_party(&self.server.public_url)?;
         if self.events.backend == Some(EventBackend::Redis) && self.redis.url.is_none() {
             return Err(ConfigError::at("events.backend", "redis needs redis.url"));
         }

@@ -50,6 +50,10 @@ pub enum AuditAction {
     MfaDisabled,
     MfaFailure,
     MfaRecoveryCodesRegenerated,
+    PasskeyAdded,
+    PasskeyRenamed,
+    PasskeyRemoved,
+    PasskeyCounterRegressed,
 }
 
 impl AuditAction {
@@ -83,6 +87,10 @@ impl AuditAction {
         AuditAction::MfaDisabled,
         AuditAction::MfaFailure,
         AuditAction::MfaRecoveryCodesRegenerated,
+        AuditAction::PasskeyAdded,
+        AuditAction::PasskeyRenamed,
+        AuditAction::PasskeyRemoved,
+        AuditAction::PasskeyCounterRegressed,
     ];
 
     /// The text kept in the `action` column and accepted by `GET /api/audit?action=`.
@@ -116,6 +124,10 @@ impl AuditAction {
             AuditAction::MfaDisabled => "mfa_disabled",
             AuditAction::MfaFailure => "mfa_failure",
             AuditAction::MfaRecoveryCodesRegenerated => "mfa_recovery_codes_regenerated",
+            AuditAction::PasskeyAdded => "passkey_added",
+            AuditAction::PasskeyRenamed => "passkey_renamed",
+            AuditAction::PasskeyRemoved => "passkey_removed",
+            AuditAction::PasskeyCounterRegressed => "passkey_counter_regressed",
         }
     }
 }

@@ -86,6 +86,16 @@ pub enum Event {
     /// A wrong second-factor code was presented (`method`: `totp` or `recovery_code`).
     #[serde(rename = "auth:mfa.failed")]
     MfaFailed { user_id: Uuid, method: &'static str },
+    /// A passkey was registered.
+    #[serde(rename = "auth:passkey.added")]
+    PasskeyAdded { user_id: Uuid, passkey_id: Uuid },
+    /// A passkey was removed by its owner (`by: "user"`).
+    #[serde(rename = "auth:passkey.removed")]
+    PasskeyRemoved {
+        user_id: Uuid,
+        passkey_id: Uuid,
+        by: &'static str,
+    },
 }
 
 fn reason_text<S: Serializer>(reason: &EndReason, serializer: S) -> Result<S::Ok, S::Error> {
@@ -114,6 +124,8 @@ impl Event {
         "auth:mfa.enabled",
         "auth:mfa.disabled",
         "auth:mfa.failed",
+        "auth:passkey.added",
+        "auth:passkey.removed",
     ];
 
     /// The event's type, as in its envelope and the outbox row.
@@ -138,6 +150,8 @@ impl Event {
             Event::MfaEnabled { .. } => "auth:mfa.enabled",
             Event::MfaDisabled { .. } => "auth:mfa.disabled",
             Event::MfaFailed { .. } => "auth:mfa.failed",
+            Event::PasskeyAdded { .. } => "auth:passkey.added",
+            Event::PasskeyRemoved { .. } => "auth:passkey.removed",
         }
     }
 
@@ -162,7 +176,9 @@ impl Event {
             | Event::AccountLocked { user_id, .. }
             | Event::MfaEnabled { user_id, .. }
             | Event::MfaDisabled { user_id, .. }
-            | Event::MfaFailed { user_id, .. } => *user_id,
+            | Event::MfaFailed { user_id, .. }
+            | Event::PasskeyAdded { user_id, .. }
+            | Event::PasskeyRemoved { user_id, .. } => *user_id,
         }
     }
 
@@ -252,6 +268,15 @@ mod tests {
             Event::MfaFailed {
                 user_id,
                 method: "totp",
+            },
+            Event::PasskeyAdded {
+                user_id,
+                passkey_id: user_id,
+            },
+            Event::PasskeyRemoved {
+                user_id,
+                passkey_id: user_id,
+                by: "user",
             },
         ]
     }

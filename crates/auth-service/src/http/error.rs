@@ -71,7 +71,10 @@ fn status_of(error: &Error) -> StatusCode {
         Error::Invalid(_)
         | Error::MalformedBody(_)
         | Error::InvalidToken
-        | Error::InvalidMfaCode => StatusCode::BAD_REQUEST,
+        | Error::InvalidMfaCode
+        | Error::InvalidPasskey
+        | Error::InvalidCeremony
+        | Error::PasskeyCounterRegressed => StatusCode::BAD_REQUEST,
         Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Error::Unauthorized
@@ -82,12 +85,14 @@ fn status_of(error: &Error) -> StatusCode {
         Error::Forbidden
         | Error::CsrfRejected
         | Error::AccountDisabled
-        | Error::EmailNotVerified => StatusCode::FORBIDDEN,
+        | Error::EmailNotVerified
+        | Error::FreshFactorRequired => StatusCode::FORBIDDEN,
         Error::NotFound
         | Error::SessionNotFound
         | Error::UserNotFound
         | Error::RoleNotFound
-        | Error::TerritoryNotFound => StatusCode::NOT_FOUND,
+        | Error::TerritoryNotFound
+        | Error::PasskeyNotFound => StatusCode::NOT_FOUND,
         Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Error::EmailTaken
         | Error::UsernameTaken
@@ -97,7 +102,8 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::BuiltInRole
         | Error::MfaAlreadyEnrolled
         | Error::NoPendingEnrollment
-        | Error::MfaNotEnrolled => StatusCode::CONFLICT,
+        | Error::MfaNotEnrolled
+        | Error::PasskeyExists => StatusCode::CONFLICT,
         Error::TooManyAttempts { .. } | Error::RateLimited { .. } | Error::FactorLocked { .. } => {
             StatusCode::TOO_MANY_REQUESTS
         }
@@ -225,6 +231,12 @@ mod tests {
             (Error::MfaAlreadyEnrolled, 409),
             (Error::NoPendingEnrollment, 409),
             (Error::MfaNotEnrolled, 409),
+            (Error::InvalidPasskey, 400),
+            (Error::InvalidCeremony, 400),
+            (Error::PasskeyCounterRegressed, 400),
+            (Error::PasskeyNotFound, 404),
+            (Error::PasskeyExists, 409),
+            (Error::FreshFactorRequired, 403),
             (
                 Error::FactorLocked {
                     retry_after: Duration::from_secs(900),

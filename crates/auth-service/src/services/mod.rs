@@ -8,6 +8,7 @@ pub mod context;
 pub mod directory;
 pub mod keys;
 pub mod mfa;
+pub mod passkeys;
 pub mod readiness;
 pub mod recovery;
 pub mod sessions;
@@ -27,6 +28,7 @@ pub struct Services {
     pub sessions: sessions::Sessions,
     pub recovery: recovery::Recovery,
     pub mfa: mfa::Mfa,
+    pub passkeys: passkeys::Passkeys,
     pub keys: keys::Keys,
     pub limiter: crate::limits::Limiter,
     pub mailer: crate::mail::Mailer,
@@ -43,6 +45,7 @@ impl Services {
             sessions: sessions::Sessions::new(context.clone()),
             recovery: recovery::Recovery::new(context.clone()),
             mfa: mfa::Mfa::new(context.clone()),
+            passkeys: passkeys::Passkeys::new(context.clone()),
             keys: context.keys.clone(),
             limiter: context.limiter.clone(),
             mailer: context.mailer.clone(),

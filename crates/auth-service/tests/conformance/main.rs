@@ -25,6 +25,7 @@ mod logins;
 mod mail;
 mod mfa;
 mod observability;
+mod passkeys;
 mod process;
 mod security;
 mod sessions;

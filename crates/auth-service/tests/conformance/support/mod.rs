@@ -9,6 +9,7 @@ pub mod forge;
 pub mod grpc;
 pub mod nats;
 pub mod owned;
+pub mod passkey;
 pub mod process;
 pub mod redis;
 pub mod smtp;
