@@ -82,7 +82,7 @@ pub struct RegisterFinishRequest {
     /// The `ceremony_id` of the options.
     ceremony_id: Uuid,
     /// A name for the list (1 to 64 characters); `Passkey` when left out.
-    #[schema(example = "Laptop")]
+    #[schema(example = "Laptop", min_length = 1, max_length = 64)]
     name: Option<String>,
     /// The `PublicKeyCredential` of `navigator.credentials.create`, as its `toJSON()`.
     #[schema(value_type = Object)]
@@ -187,8 +187,8 @@ pub async fn list_passkeys(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenamePasskeyRequest {
-    /// 1 to 64 characters.
-    #[schema(example = "Phone")]
+    /// 1 to 64 characters, trimmed; no control characters.
+    #[schema(example = "Phone", min_length = 1, max_length = 64)]
     name: String,
 }
 

@@ -144,6 +144,9 @@ impl Passkeys {
     ) -> Result<PasskeyInfo, Error> {
         let ctx = &self.context;
         let user_id = current.user_id();
+        if !ctx.store.passkeys(user_id).await?.iter().any(|p| p.id == id) {
+            return Err(Error::PasskeyNotFound);
+        }
         let name = passkey_name(name).ok_or_else(bad_name)?;
         let effects = Effects {
             events: Vec::new(),
