@@ -22,12 +22,11 @@ use std::time::{Duration, Instant};
 
 use auth_client::{Verifier, VerifierConfig};
 use auth_service::config::{PasswordConfig, SigningAlgorithm, WebauthnConfig};
-use auth_service::crypto::passkeys::{
-    Passkey, PasskeyAuthentication, PublicKeyCredential, RegisterPublicKeyCredential,
-    RelyingParty,
-};
 use auth_service::crypto::jwt::{AccessClaims, KeyRing, RingKey};
 use auth_service::crypto::keys;
+use auth_service::crypto::passkeys::{
+    Passkey, PasskeyAuthentication, PublicKeyCredential, RegisterPublicKeyCredential, RelyingParty,
+};
 use auth_service::crypto::password::PasswordHasher;
 use auth_service::crypto::sealing::Sealer;
 use auth_service::crypto::tokens;
@@ -425,7 +424,9 @@ fn passkey(c: &mut Criterion, tally: &Tally) {
         (
             "assertion verify (finish_passkey_authentication)",
             Box::new(|| {
-                let result = rp.webauthn().finish_passkey_authentication(&assertion, &state);
+                let result = rp
+                    .webauthn()
+                    .finish_passkey_authentication(&assertion, &state);
                 std::hint::black_box(result.unwrap());
             }),
         ),

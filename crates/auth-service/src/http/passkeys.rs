@@ -366,10 +366,11 @@ pub async fn mfa_passkey_options(
     Ok(secret_answer(AssertionOptionsView { options }).into_response())
 }
 
-/// The fresh factor of a `DELETE`: none for an empty body, otherwise a JSON
+/// The fresh factor of a `DELETE`: none for an empty body or JSON `null`, otherwise a JSON
 /// `{method, code}`.
 fn optional_factor(headers: &HeaderMap, body: &Bytes) -> Result<Option<Factor>, Error> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    let text = body.trim_ascii();
+    if text.is_empty() || (text == b"null" && is_json(headers)) {
         return Ok(None);
     }
     if !is_json(headers) {

@@ -144,7 +144,13 @@ impl Passkeys {
     ) -> Result<PasskeyInfo, Error> {
         let ctx = &self.context;
         let user_id = current.user_id();
-        if !ctx.store.passkeys(user_id).await?.iter().any(|p| p.id == id) {
+        if !ctx
+            .store
+            .passkeys(user_id)
+            .await?
+            .iter()
+            .any(|p| p.id == id)
+        {
             return Err(Error::PasskeyNotFound);
         }
         let name = passkey_name(name).ok_or_else(bad_name)?;
