@@ -328,6 +328,10 @@ async fn a_registration_for_another_origin_rp_or_challenge_is_refused(backend: B
     let (_, other_users) = register_options(&app, &alice).await;
     let (_, credential) = SoftPasskey::register(&other_users);
     let with_other_ceremony = register_finish(&app, &alice, &ceremony, &credential).await;
+    let (stale, options) = register_options(&app, &alice).await;
+    app.clock.advance(std::time::Duration::from_secs(301));
+    let (_, credential) = SoftPasskey::register(&options);
+    let expired = register_finish(&app, &alice, &stale, &credential).await;
     let not_json = app
         .post_as(
             "/api/auth/passkeys/register/finish",
@@ -340,6 +344,8 @@ async fn a_registration_for_another_origin_rp_or_challenge_is_refused(backend: B
     assert_eq!(code_of(garbled).await, "invalid_passkey");
     assert_eq!(with_other_ceremony.status(), 400, "the ceremony was spent");
     assert_eq!(code_of(with_other_ceremony).await, "invalid_ceremony");
+    assert_eq!(expired.status(), 400, "options live 5 minutes");
+    assert_eq!(code_of(expired).await, "invalid_ceremony");
     assert_eq!(not_json.status(), 400);
     assert!(
         list(&app, &alice).await.is_empty(),
