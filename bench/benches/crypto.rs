@@ -1,8 +1,8 @@
 //! Criterion micro-benchmarks of the service's own crypto, through its library: argon2id
 //! hashing and verification with production parameters, access-token signing and verification
 //! for ES256 (the default, on jsonwebtoken's aws-lc-rs backend), EdDSA and RS256, offline
-//! verification with `auth-client` for each (issue 7), and refresh-token generation and
-//! hashing.
+//! verification with `auth-client` for each (issue 7), refresh-token generation and
+//! hashing, second factors, and the server's side of a passkey assertion.
 //!
 //! `cargo bench -p auth-bench --bench crypto`; a name filter runs a part, e.g. `-- jwt`.
 //! After criterion's own report it prints one line per benchmark in operations per second on
@@ -21,9 +21,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use auth_client::{Verifier, VerifierConfig};
-use auth_service::config::{PasswordConfig, SigningAlgorithm};
+use auth_service::config::{PasswordConfig, SigningAlgorithm, WebauthnConfig};
 use auth_service::crypto::jwt::{AccessClaims, KeyRing, RingKey};
 use auth_service::crypto::keys;
+use auth_service::crypto::passkeys::{
+    Passkey, PasskeyAuthentication, PublicKeyCredential, RegisterPublicKeyCredential, RelyingParty,
+};
 use auth_service::crypto::password::PasswordHasher;
 use auth_service::crypto::sealing::Sealer;
 use auth_service::crypto::tokens;
@@ -385,6 +388,79 @@ fn second_factor(c: &mut Criterion, tally: &Tally) {
     group.finish();
 }
 
+/// The software authenticator of the conformance tests, shared rather than copied.
+#[path = "../../crates/auth-service/tests/conformance/support/passkey.rs"]
+mod soft_passkey;
+
+/// Passkeys (SPEC §10): the server's side of an assertion — the library's
+/// `finish_passkey_authentication` on a prepared state (clientDataJSON parsed, challenge,
+/// origin and RP id hash compared, user verification and counter checked, one ES256
+/// signature verified); and the whole of it as a request does it, with the ceremony state and
+/// the stored credential read back from their JSON and the updated credential written again.
+fn passkey(c: &mut Criterion, tally: &Tally) {
+    let mut group = c.benchmark_group("passkey");
+    group.throughput(Throughput::Elements(1));
+    let rp = RelyingParty::new(
+        &WebauthnConfig::default()
+            .relying_party("http://localhost:8080")
+            .unwrap(),
+    )
+    .unwrap();
+    let (options, registration) = rp
+        .start_registration(Uuid::now_v7(), "bench", "Bench", Vec::new())
+        .unwrap();
+    let (mut key, credential) =
+        soft_passkey::SoftPasskey::register(&serde_json::to_value(&options).unwrap());
+    let credential: RegisterPublicKeyCredential = serde_json::from_value(credential).unwrap();
+    let passkey = rp
+        .webauthn()
+        .finish_passkey_registration(&credential, &registration)
+        .unwrap();
+    let (options, state) = rp.start_for(std::slice::from_ref(&passkey)).unwrap();
+    let assertion: PublicKeyCredential =
+        serde_json::from_value(key.assert(&serde_json::to_value(&options).unwrap())).unwrap();
+    let stored_state = serde_json::to_string(&state).unwrap();
+    let stored_passkey = serde_json::to_string(&passkey).unwrap();
+    let cases: [Case<'_>; 2] = [
+        (
+            "assertion verify (finish_passkey_authentication)",
+            Box::new(|| {
+                let result = rp
+                    .webauthn()
+                    .finish_passkey_authentication(&assertion, &state);
+                std::hint::black_box(result.unwrap());
+            }),
+        ),
+        (
+            "assertion with state and credential from JSON",
+            Box::new(|| {
+                let state: PasskeyAuthentication = serde_json::from_str(&stored_state).unwrap();
+                let mut passkey: Passkey = serde_json::from_str(&stored_passkey).unwrap();
+                let result = rp
+                    .webauthn()
+                    .finish_passkey_authentication(&assertion, &state)
+                    .unwrap();
+                passkey.update_credential(&result);
+                std::hint::black_box(serde_json::to_string(&passkey).unwrap());
+            }),
+        ),
+    ];
+    for (name, work) in cases {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    work();
+                }
+                let took = started.elapsed();
+                tally.add(&format!("passkey: {name}"), iterations, took);
+                took
+            });
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -396,6 +472,7 @@ fn main() {
     offline(&mut criterion, &tally);
     refresh_tokens(&mut criterion, &tally);
     second_factor(&mut criterion, &tally);
+    passkey(&mut criterion, &tally);
     criterion.final_summary();
     tally.print();
 }

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::caller::TrustedProxies;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::passkeys::RelyingParty;
 use crate::crypto::password::PasswordHasher;
 use crate::events::{Publisher, Relay, WebhookSink};
 use crate::http::serve::ConnectionLimits;
@@ -77,6 +78,10 @@ impl App {
             background: Arc::new(tokio::sync::Semaphore::new(
                 crate::services::context::BACKGROUND_TASKS,
             )),
+            relying_party: Arc::new(
+                RelyingParty::new(&config.webauthn.relying_party(&config.server.public_url)?)
+                    .context("invalid webauthn configuration")?,
+            ),
         };
         let publisher = Publisher::from_config(&config)
             .await

@@ -184,6 +184,24 @@ pub enum Error {
         "this account must enroll a second factor first (or log in again with it); this session may only enroll"
     )]
     MfaEnrollmentRequired,
+    /// SPEC §10: a WebAuthn response that does not verify: tampered, for another challenge,
+    /// origin or relying party, without user verification, or of an unknown passkey.
+    #[error("the passkey response is invalid")]
+    InvalidPasskey,
+    /// SPEC §10: the ceremony the response answers is unknown, used or expired.
+    #[error("the passkey ceremony is unknown, used or expired; ask for new options")]
+    InvalidCeremony,
+    /// SPEC §10: the authenticator's signature counter went back (a cloned authenticator).
+    #[error("the passkey's signature counter went back; the passkey may be cloned")]
+    PasskeyCounterRegressed,
+    #[error("passkey not found")]
+    PasskeyNotFound,
+    /// The credential is registered already (to this or another account).
+    #[error("this passkey is registered already")]
+    PasskeyExists,
+    /// SPEC §10: removing the last second factor needs a fresh one.
+    #[error("removing the last second factor needs a fresh second factor")]
+    FreshFactorRequired,
     #[error("the request took too long")]
     Timeout,
     #[error("{0} is unavailable")]
@@ -233,6 +251,12 @@ impl Error {
             Error::UserTokenRequired => "user_token_required",
             Error::OAuth(error) => error.code(),
             Error::MfaEnrollmentRequired => "mfa_enrollment_required",
+            Error::InvalidPasskey => "invalid_passkey",
+            Error::InvalidCeremony => "invalid_ceremony",
+            Error::PasskeyCounterRegressed => "passkey_counter_regressed",
+            Error::PasskeyNotFound => "passkey_not_found",
+            Error::PasskeyExists => "passkey_exists",
+            Error::FreshFactorRequired => "fresh_factor_required",
             Error::Timeout => "request_timeout",
             Error::Unavailable(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",
@@ -294,6 +318,8 @@ mod tests {
                 "unsupported_grant_type",
             ),
             (Error::MfaEnrollmentRequired, "mfa_enrollment_required"),
+            (Error::InvalidPasskey, "invalid_passkey"),
+            (Error::PasskeyCounterRegressed, "passkey_counter_regressed"),
             (
                 Error::Unavailable(Dependency::Database),
                 "service_unavailable",

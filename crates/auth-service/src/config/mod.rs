@@ -12,6 +12,7 @@ mod server;
 mod storage;
 #[cfg(test)]
 mod tests;
+mod webauthn;
 mod webhooks;
 
 pub use auth::{
@@ -25,6 +26,7 @@ pub use mail::{LogConfig, LogFormat, MailConfig};
 pub use secret::{DatabaseUrl, Secret};
 pub use server::{CookieSameSite, ServerConfig};
 pub use storage::{DatabaseConfig, RedisConfig};
+pub use webauthn::{RelyingPartyConfig, WebauthnConfig};
 pub use webhooks::WebhookConfig;
 
 use std::path::PathBuf;
@@ -48,6 +50,7 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     pub events: EventsConfig,
     pub clients: ClientsConfig,
+    pub webauthn: WebauthnConfig,
 }
 
 impl Config {
@@ -101,6 +104,7 @@ impl Config {
         self.mail.validate()?;
         self.events.validate()?;
         self.clients.validate()?;
+        self.webauthn.relying_party(&self.server.public_url)?;
         if self.events.backend == Some(EventBackend::Redis) && self.redis.url.is_none() {
             return Err(ConfigError::at("events.backend", "redis needs redis.url"));
         }

@@ -3,6 +3,7 @@
 
 pub mod jwt;
 pub mod keys;
+pub mod passkeys;
 pub mod password;
 pub mod sealing;
 pub mod tokens;

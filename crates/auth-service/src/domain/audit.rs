@@ -54,6 +54,10 @@ pub enum AuditAction {
     ClientUpdated,
     ClientDeleted,
     ClientSecretRotated,
+    PasskeyAdded,
+    PasskeyRenamed,
+    PasskeyRemoved,
+    PasskeyCounterRegressed,
 }
 
 impl AuditAction {
@@ -91,6 +95,10 @@ impl AuditAction {
         AuditAction::ClientUpdated,
         AuditAction::ClientDeleted,
         AuditAction::ClientSecretRotated,
+        AuditAction::PasskeyAdded,
+        AuditAction::PasskeyRenamed,
+        AuditAction::PasskeyRemoved,
+        AuditAction::PasskeyCounterRegressed,
     ];
 
     /// The text kept in the `action` column and accepted by `GET /api/audit?action=`.
@@ -128,6 +136,10 @@ impl AuditAction {
             AuditAction::ClientUpdated => "client_updated",
             AuditAction::ClientDeleted => "client_deleted",
             AuditAction::ClientSecretRotated => "client_secret_rotated",
+            AuditAction::PasskeyAdded => "passkey_added",
+            AuditAction::PasskeyRenamed => "passkey_renamed",
+            AuditAction::PasskeyRemoved => "passkey_removed",
+            AuditAction::PasskeyCounterRegressed => "passkey_counter_regressed",
         }
     }
 }

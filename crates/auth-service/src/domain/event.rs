@@ -102,6 +102,16 @@ pub enum Event {
         client_id: Uuid,
         previous_secret_expires_at: chrono::DateTime<chrono::Utc>,
     },
+    /// A passkey was registered.
+    #[serde(rename = "auth:passkey.added")]
+    PasskeyAdded { user_id: Uuid, passkey_id: Uuid },
+    /// A passkey was removed by its owner (`by: "user"`).
+    #[serde(rename = "auth:passkey.removed")]
+    PasskeyRemoved {
+        user_id: Uuid,
+        passkey_id: Uuid,
+        by: &'static str,
+    },
 }
 
 fn reason_text<S: Serializer>(reason: &EndReason, serializer: S) -> Result<S::Ok, S::Error> {
@@ -133,6 +143,8 @@ impl Event {
         "auth:client.created",
         "auth:client.deleted",
         "auth:client.secret_rotated",
+        "auth:passkey.added",
+        "auth:passkey.removed",
     ];
 
     /// The event's type, as in its envelope and the outbox row.
@@ -160,6 +172,8 @@ impl Event {
             Event::ClientCreated { .. } => "auth:client.created",
             Event::ClientDeleted { .. } => "auth:client.deleted",
             Event::ClientSecretRotated { .. } => "auth:client.secret_rotated",
+            Event::PasskeyAdded { .. } => "auth:passkey.added",
+            Event::PasskeyRemoved { .. } => "auth:passkey.removed",
         }
     }
 
@@ -185,7 +199,9 @@ impl Event {
             | Event::AccountLocked { user_id, .. }
             | Event::MfaEnabled { user_id, .. }
             | Event::MfaDisabled { user_id, .. }
-            | Event::MfaFailed { user_id, .. } => *user_id,
+            | Event::MfaFailed { user_id, .. }
+            | Event::PasskeyAdded { user_id, .. }
+            | Event::PasskeyRemoved { user_id, .. } => *user_id,
             Event::ClientCreated { client_id, .. }
             | Event::ClientDeleted { client_id }
             | Event::ClientSecretRotated { client_id, .. } => *client_id,
@@ -288,6 +304,15 @@ mod tests {
             Event::ClientSecretRotated {
                 client_id: user_id,
                 previous_secret_expires_at: chrono::DateTime::UNIX_EPOCH,
+            },
+            Event::PasskeyAdded {
+                user_id,
+                passkey_id: user_id,
+            },
+            Event::PasskeyRemoved {
+                user_id,
+                passkey_id: user_id,
+                by: "user",
             },
         ]
     }

@@ -8,6 +8,7 @@ pub mod device;
 pub mod directory;
 pub mod event;
 pub mod mfa;
+pub mod passkey;
 pub mod password;
 pub mod session;
 pub mod user;

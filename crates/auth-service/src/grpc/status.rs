@@ -18,7 +18,10 @@ fn code_of(error: &Error) -> Code {
         | Error::UnsupportedMediaType
         | Error::PayloadTooLarge
         | Error::InvalidToken
-        | Error::InvalidMfaCode => Code::InvalidArgument,
+        | Error::InvalidMfaCode
+        | Error::InvalidPasskey
+        | Error::InvalidCeremony
+        | Error::PasskeyCounterRegressed => Code::InvalidArgument,
         Error::Unauthorized
         | Error::InvalidCredentials
         | Error::InvalidRefreshToken
@@ -28,17 +31,19 @@ fn code_of(error: &Error) -> Code {
         | Error::CsrfRejected
         | Error::AccountDisabled
         | Error::EmailNotVerified
-        | Error::MfaEnrollmentRequired => Code::PermissionDenied,
+        | Error::MfaEnrollmentRequired
+        | Error::FreshFactorRequired => Code::PermissionDenied,
         Error::NotFound
         | Error::SessionNotFound
         | Error::UserNotFound
         | Error::RoleNotFound
-        | Error::TerritoryNotFound => Code::NotFound,
+        | Error::TerritoryNotFound
+        | Error::PasskeyNotFound => Code::NotFound,
         Error::MethodNotAllowed => Code::Unimplemented,
         Error::EmailTaken | Error::UsernameTaken | Error::RoleExists | Error::TerritoryExists => {
             Code::AlreadyExists
         }
-        Error::MfaAlreadyEnrolled => Code::AlreadyExists,
+        Error::MfaAlreadyEnrolled | Error::PasskeyExists => Code::AlreadyExists,
         Error::LastAdmin
         | Error::BuiltInRole
         | Error::NoPendingEnrollment

@@ -43,6 +43,7 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 
         (name = "auth", description = "Signup, login, refresh, logout and the caller's profile"),
         (name = "sessions", description = "The caller's sessions"),
         (name = "mfa", description = "Second factors: TOTP, recovery codes and the login challenge"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): registration, the caller's list, passwordless login"),
         (name = "users", description = "Administration of users (role `admin`)"),
         (name = "directory", description = "Roles, territories and memberships (role `admin`)"),
         (name = "audit", description = "The audit log (role `admin`)"),

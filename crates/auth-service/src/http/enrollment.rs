@@ -7,10 +7,12 @@ use axum::http::Method;
 
 /// `(method, route)` as registered in `http/mod.rs`. Enrolling and confirming TOTP is what
 /// the session is for; `GET /api/auth/me` lets a client show whose account is enrolling;
-/// logout ends it. Passkey registration joins this list with passkeys.
+/// logout ends it. A passkey is a second factor too, so registering one is enrolling.
 pub const ENROLLMENT_ROUTES: &[(Method, &str)] = &[
     (Method::POST, "/api/auth/mfa/totp"),
     (Method::POST, "/api/auth/mfa/totp/confirm"),
+    (Method::POST, "/api/auth/passkeys/register/options"),
+    (Method::POST, "/api/auth/passkeys/register/finish"),
     (Method::GET, "/api/auth/me"),
     (Method::POST, "/api/auth/logout"),
 ];

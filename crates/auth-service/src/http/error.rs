@@ -71,7 +71,10 @@ fn status_of(error: &Error) -> StatusCode {
         Error::Invalid(_)
         | Error::MalformedBody(_)
         | Error::InvalidToken
-        | Error::InvalidMfaCode => StatusCode::BAD_REQUEST,
+        | Error::InvalidMfaCode
+        | Error::InvalidPasskey
+        | Error::InvalidCeremony
+        | Error::PasskeyCounterRegressed => StatusCode::BAD_REQUEST,
         Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Error::Unauthorized
@@ -84,7 +87,8 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::AccountDisabled
         | Error::EmailNotVerified
         | Error::UserTokenRequired
-        | Error::MfaEnrollmentRequired => StatusCode::FORBIDDEN,
+        | Error::MfaEnrollmentRequired
+        | Error::FreshFactorRequired => StatusCode::FORBIDDEN,
         // RFC 6749 §5.2: a failed client authentication is 401, every other error 400.
         Error::OAuth(OAuthError::InvalidClient { .. }) => StatusCode::UNAUTHORIZED,
         Error::OAuth(_) => StatusCode::BAD_REQUEST,
@@ -93,7 +97,8 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::UserNotFound
         | Error::RoleNotFound
         | Error::TerritoryNotFound
-        | Error::ClientNotFound => StatusCode::NOT_FOUND,
+        | Error::ClientNotFound
+        | Error::PasskeyNotFound => StatusCode::NOT_FOUND,
         Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Error::EmailTaken
         | Error::UsernameTaken
@@ -103,7 +108,8 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::BuiltInRole
         | Error::MfaAlreadyEnrolled
         | Error::NoPendingEnrollment
-        | Error::MfaNotEnrolled => StatusCode::CONFLICT,
+        | Error::MfaNotEnrolled
+        | Error::PasskeyExists => StatusCode::CONFLICT,
         Error::TooManyAttempts { .. } | Error::RateLimited { .. } | Error::FactorLocked { .. } => {
             StatusCode::TOO_MANY_REQUESTS
         }
@@ -262,6 +268,12 @@ mod tests {
             (Error::NoPendingEnrollment, 409),
             (Error::MfaNotEnrolled, 409),
             (Error::MfaEnrollmentRequired, 403),
+            (Error::InvalidPasskey, 400),
+            (Error::InvalidCeremony, 400),
+            (Error::PasskeyCounterRegressed, 400),
+            (Error::PasskeyNotFound, 404),
+            (Error::PasskeyExists, 409),
+            (Error::FreshFactorRequired, 403),
             (
                 Error::FactorLocked {
                     retry_after: Duration::from_secs(900),

@@ -12,6 +12,7 @@ use super::error::Problem;
 use super::extract::{path_id, AdminRole, Authorized, Json};
 use super::views::secret_answer;
 use crate::domain::mfa::MfaMethod;
+use crate::domain::passkey::PASSKEY_METHOD;
 use crate::error::Error;
 use crate::services::mfa::Factor;
 use crate::services::sessions::CurrentSession;
@@ -177,11 +178,16 @@ pub struct VerifyMfaRequest {
     /// The `mfa_token` of the login's answer.
     #[schema(value_type = String)]
     mfa_token: SecretString,
-    /// `totp` or `recovery_code`.
-    #[schema(example = "totp", pattern = "^(totp|recovery_code)$")]
+    /// `totp`, `recovery_code` or `passkey`.
+    #[schema(example = "totp", pattern = "^(totp|recovery_code|passkey)$")]
     method: String,
-    #[schema(value_type = String, example = "123456")]
-    code: SecretString,
+    /// The code, for `totp` and `recovery_code`.
+    #[schema(value_type = Option<String>, example = "123456")]
+    code: Option<SecretString>,
+    /// For `passkey`: the `PublicKeyCredential` of `navigator.credentials.get` (as its
+    /// `toJSON()`) with the options of `POST /api/auth/mfa/passkey/options`.
+    #[schema(value_type = Option<Object>)]
+    assertion: Option<crate::crypto::passkeys::PublicKeyCredential>,
 }
 
 /// Completes a login that answered `mfa_required`: the `mfa_token` and a second factor give
@@ -189,7 +195,7 @@ pub struct VerifyMfaRequest {
 #[utoipa::path(post, path = "/api/auth/mfa/verify", tag = "mfa", request_body = VerifyMfaRequest,
     responses(
         (status = 200, description = "logged in; as `POST /api/auth/login`", body = super::views::TokenBody),
-        (status = 400, description = "`invalid_mfa_code` (wrong, malformed or already used; the `mfa_token` stays usable), `validation_failed` (an unknown method) or `malformed_body`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_mfa_code` (wrong, malformed or already used; the `mfa_token` stays usable), `invalid_passkey`, `invalid_ceremony` (no live passkey options for this `mfa_token`), `passkey_counter_regressed`, `validation_failed` (an unknown method, a missing `code` or `assertion`) or `malformed_body`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_mfa_token`: unknown, used or expired (5 minutes); log in again", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_disabled`", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
@@ -201,12 +207,34 @@ pub async fn verify_mfa(
     request: RequestContext,
     Json(body): Json<VerifyMfaRequest>,
 ) -> Result<Response, Error> {
-    let factor = factor(&body.method, body.code)?;
-    let pair = state
-        .services
-        .accounts
-        .verify_mfa(&body.mfa_token, factor, &request)
-        .await?;
+    let accounts = &state.services.accounts;
+    let pair = match (body.method.as_str(), body.code, body.assertion) {
+        (PASSKEY_METHOD, None, Some(assertion)) => {
+            accounts
+                .verify_mfa_passkey(&body.mfa_token, &assertion, &request)
+                .await?
+        }
+        (PASSKEY_METHOD, _, _) => {
+            return Err(Error::invalid(
+                "assertion",
+                "required",
+                "method `passkey` takes an `assertion` and no `code`",
+            ))
+        }
+        (method, Some(code), None) => {
+            let factor = factor(method, code)?;
+            accounts
+                .verify_mfa(&body.mfa_token, factor, &request)
+                .await?
+        }
+        _ => {
+            return Err(Error::invalid(
+                "code",
+                "required",
+                "methods `totp` and `recovery_code` take a `code` and no `assertion`",
+            ))
+        }
+    };
     Ok(super::auth::token_response(&state, StatusCode::OK, pair))
 }
 

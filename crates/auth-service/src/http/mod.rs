@@ -16,6 +16,7 @@ mod me;
 mod mfa;
 mod middleware;
 mod oauth;
+mod passkeys;
 mod recovery;
 mod schema;
 pub mod serve;
@@ -72,6 +73,13 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::regenerate_recovery_codes))
         .routes(routes!(mfa::verify_mfa))
         .routes(routes!(mfa::reset_user_mfa))
+        .routes(routes!(passkeys::register_options))
+        .routes(routes!(passkeys::register_finish))
+        .routes(routes!(passkeys::list_passkeys))
+        .routes(routes!(passkeys::rename_passkey, passkeys::delete_passkey))
+        .routes(routes!(passkeys::login_options))
+        .routes(routes!(passkeys::login_finish))
+        .routes(routes!(passkeys::mfa_passkey_options))
         .routes(routes!(recovery::forgot_password))
         .routes(routes!(recovery::reset_password))
         .routes(routes!(recovery::change_password))

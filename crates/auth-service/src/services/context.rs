@@ -14,6 +14,7 @@ use super::keys::Keys;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::jwt::{enrollment_audience, AccessClaims};
+use crate::crypto::passkeys::RelyingParty;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::tokens::{self, OpaqueToken};
 use crate::domain::mfa::{self, ENROLLMENT_SCOPE};
@@ -92,6 +93,8 @@ pub struct Context {
     pub pod_id: String,
     /// Bounds the work done after an answer has gone out (mailing links).
     pub background: Arc<Semaphore>,
+    /// The WebAuthn relying party of passkeys (SPEC §10).
+    pub relying_party: Arc<RelyingParty>,
 }
 
 /// Tasks that may run after their answer, at once; more are dropped and counted, so a flood

@@ -124,6 +124,24 @@ impl Mfa {
         let user = &current.user;
         self.enrolled(user.id).await?;
         check_factor(ctx, user, factor, request).await?;
+        // SPEC §10: with passkeys left the account still has a second factor; only the TOTP
+        // factor goes (the recovery codes stay), audited but no `auth:mfa.disabled`.
+        if !ctx.store.passkeys(user.id).await?.is_empty() {
+            let effects = Effects {
+                events: Vec::new(),
+                audit: vec![ctx.audit(
+                    AuditAction::MfaDisabled,
+                    Some(user.id),
+                    Some(user.id),
+                    json!({ "by": "user", "method": "totp" }),
+                    request,
+                )],
+            };
+            if !ctx.store.remove_totp_factor(user.id, &effects).await? {
+                return Err(Error::MfaNotEnrolled);
+            }
+            return Ok(());
+        }
         let effects = disabled(ctx, user.id, Some(user.id), "user", request);
         if !ctx.store.remove_second_factors(user.id, &effects).await? {
             return Err(Error::MfaNotEnrolled);
@@ -140,7 +158,9 @@ impl Mfa {
     ) -> Result<Vec<SecretString>, Error> {
         let ctx = &self.context;
         let user = &current.user;
-        self.enrolled(user.id).await?;
+        if offered_methods(ctx, user.id).await?.is_empty() {
+            return Err(Error::MfaNotEnrolled);
+        }
         check_factor(ctx, user, factor, request).await?;
         let codes = totp::recovery_codes().map_err(Error::Internal)?;
         let hashes: Vec<Vec<u8>> = codes.iter().map(|c| c.hash.clone()).collect();
@@ -203,7 +223,7 @@ fn seal_label(user_id: Uuid) -> String {
 }
 
 /// The lockout counter of a user's second factor, apart from the login's (`account:…`).
-fn factor_key(user_id: Uuid) -> String {
+pub(super) fn factor_key(user_id: Uuid) -> String {
     format!("mfa:{user_id}")
 }
 
@@ -211,7 +231,7 @@ fn unix_seconds(ctx: &Context) -> u64 {
     u64::try_from(ctx.now().timestamp()).unwrap_or(0)
 }
 
-fn disabled(
+pub(super) fn disabled(
     ctx: &Context,
     user_id: Uuid,
     actor: Option<Uuid>,
@@ -260,7 +280,40 @@ pub(super) async fn check_factor(
         ctx.limiter.reset(&key).await;
         return Ok(());
     }
-    let method = factor.method.as_str();
+    factor_failed(ctx, user, factor.method.as_str(), &attempt, request).await?;
+    Err(Error::InvalidMfaCode)
+}
+
+/// The methods a login challenge offers `user_id` (SPEC §10): `totp` with a confirmed TOTP
+/// factor, `passkey` with a passkey, and `recovery_code` with either; empty when the account
+/// has no second factor (the password alone signs in).
+pub(super) async fn offered_methods(
+    ctx: &Context,
+    user_id: Uuid,
+) -> Result<Vec<&'static str>, Error> {
+    let totp = ctx
+        .store
+        .totp_factor(user_id)
+        .await?
+        .is_some_and(|f| f.confirmed);
+    let passkey = !ctx.store.passkeys(user_id).await?.is_empty();
+    let methods = [
+        totp.then_some(MfaMethod::Totp.as_str()),
+        passkey.then_some(crate::domain::passkey::PASSKEY_METHOD),
+        (totp || passkey).then_some(MfaMethod::RecoveryCode.as_str()),
+    ];
+    Ok(methods.into_iter().flatten().collect())
+}
+
+/// A wrong second factor: `auth:mfa.failed` and the audit entry `mfa_failure`, and when it
+/// locked the factor, the lockout's effects too.
+pub(super) async fn factor_failed(
+    ctx: &Context,
+    user: &User,
+    method: &'static str,
+    attempt: &crate::limits::Attempt,
+    request: &RequestContext,
+) -> Result<(), Error> {
     let mut effects = Effects {
         events: vec![ctx.event(Event::MfaFailed {
             user_id: user.id,
@@ -278,7 +331,7 @@ pub(super) async fn check_factor(
         effects = effects.and(ctx.locked_out(Some(user.id), ctx.config.limits.lockout, request));
     }
     ctx.store.record_effects(&effects).await?;
-    Err(Error::InvalidMfaCode)
+    Ok(())
 }
 
 async fn totp_accepted(ctx: &Context, user: &User, code: &SecretString) -> Result<bool, Error> {

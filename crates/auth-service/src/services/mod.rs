@@ -10,6 +10,7 @@ pub mod directory;
 pub mod keys;
 pub mod mfa;
 pub mod oauth;
+pub mod passkeys;
 pub mod readiness;
 pub mod recovery;
 pub mod sessions;
@@ -30,6 +31,7 @@ pub struct Services {
     pub recovery: recovery::Recovery,
     pub mfa: mfa::Mfa,
     pub clients: clients::Clients,
+    pub passkeys: passkeys::Passkeys,
     pub keys: keys::Keys,
     pub limiter: crate::limits::Limiter,
     pub mailer: crate::mail::Mailer,
@@ -47,6 +49,7 @@ impl Services {
             recovery: recovery::Recovery::new(context.clone()),
             mfa: mfa::Mfa::new(context.clone()),
             clients: clients::Clients::new(context.clone()),
+            passkeys: passkeys::Passkeys::new(context.clone()),
             keys: context.keys.clone(),
             limiter: context.limiter.clone(),
             mailer: context.mailer.clone(),

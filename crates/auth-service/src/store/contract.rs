@@ -17,9 +17,9 @@ use crate::domain::{EndReason, Login, ProfilePatch, Session, User};
 use crate::store::effects::{Effects, EffectsOf, OutboxEvent};
 use crate::store::error::StoreResult;
 use crate::store::records::{
-    AuditFilter, DeliveryFailure, MemberChange, NewMfaChallenge, NewOneTimeToken, NewRefreshToken,
-    NewSession, NewUser, PendingEvent, Rotation, StoredKey, TakenLogins, TokenPurpose, TotpFactor,
-    UserQuery,
+    AuditFilter, Ceremony, DeliveryFailure, MemberChange, NewMfaChallenge, NewOneTimeToken,
+    NewPasskey, NewRefreshToken, NewSession, NewUser, PendingEvent, Rotation, StoredKey,
+    StoredPasskey, TakenCeremony, TakenLogins, TokenPurpose, TotpFactor, UserQuery,
 };
 
 #[async_trait]
@@ -318,8 +318,8 @@ pub trait MfaStore {
         hash: &[u8],
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Replaces the recovery codes of a user with a confirmed factor; false (nothing written)
-    /// when the user has none.
+    /// Replaces the recovery codes of a user with a confirmed TOTP factor or a passkey; false
+    /// (nothing written) when the user has neither.
     async fn replace_recovery_codes(
         &self,
         user_id: Uuid,
@@ -327,9 +327,12 @@ pub trait MfaStore {
         now: DateTime<Utc>,
         effects: &Effects,
     ) -> StoreResult<bool>;
-    /// Removes the user's TOTP factor, recovery codes and open challenges; false (nothing
-    /// written) when there was no factor.
+    /// Removes the user's TOTP factor, passkeys, recovery codes and open challenges; false
+    /// (nothing written) when there was no factor.
     async fn remove_second_factors(&self, user_id: Uuid, effects: &Effects) -> StoreResult<bool>;
+    /// Removes the confirmed TOTP factor alone, when passkeys stay as second factors (the
+    /// recovery codes stay with them); false when there was none.
+    async fn remove_totp_factor(&self, user_id: Uuid, effects: &Effects) -> StoreResult<bool>;
     /// Stores the challenge of a password step.
     async fn issue_mfa_challenge(&self, challenge: &NewMfaChallenge) -> StoreResult<()>;
     /// The user of a live challenge (unused, unexpired).
@@ -340,6 +343,72 @@ pub trait MfaStore {
     ) -> StoreResult<Option<Uuid>>;
     /// Spends a live challenge; false when it was not live (used, expired, unknown).
     async fn spend_mfa_challenge(&self, hash: &[u8], now: DateTime<Utc>) -> StoreResult<bool>;
+}
+
+/// Passkeys (SPEC §10): registered WebAuthn credentials and the state of ceremonies between
+/// their options and their finishing step.
+#[async_trait]
+pub trait PasskeyStore {
+    /// The user's passkeys, oldest first.
+    async fn passkeys(&self, user_id: Uuid) -> StoreResult<Vec<StoredPasskey>>;
+    /// The passkey with this credential id, whoever's it is.
+    async fn passkey_by_credential(
+        &self,
+        credential_id: &[u8],
+    ) -> StoreResult<Option<StoredPasskey>>;
+    /// Registers a passkey; with `recovery_codes` (hashes) not empty, they replace the user's
+    /// recovery codes in the same transaction (the first second factor). A credential id
+    /// registered before is `Conflict(Unique::Other)`.
+    async fn add_passkey(
+        &self,
+        passkey: &NewPasskey,
+        recovery_codes: &[Vec<u8>],
+        effects: &Effects,
+    ) -> StoreResult<()>;
+    /// Renames one of the user's passkeys; false when the user has no such passkey.
+    async fn rename_passkey(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        name: &str,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// Removes one of the user's passkeys; with `last_factor`, also the recovery codes and
+    /// open login challenges (nothing is left to ask for). False when there is no such passkey.
+    async fn remove_passkey(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        last_factor: bool,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// Stores a passkey's credential after an assertion (its counter and backup state, as the
+    /// library updated them). Compare-and-set on the counter: false when another assertion
+    /// stored this counter or a higher one first (a replay that raced it), unless the
+    /// authenticator keeps no counter (0).
+    async fn record_passkey_use(
+        &self,
+        id: Uuid,
+        credential: &str,
+        counter: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Stores a ceremony's state; sweeps lapsed ones, and for a second-factor ceremony the
+    /// earlier ones of the same `mfa_token`.
+    async fn issue_ceremony(&self, ceremony: &Ceremony) -> StoreResult<()>;
+    /// Takes (deletes and answers) a live ceremony of `purpose`: single use.
+    async fn take_ceremony(
+        &self,
+        id: Uuid,
+        purpose: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TakenCeremony>>;
+    /// Takes the live second-factor ceremony of an `mfa_token` (by its hash).
+    async fn take_mfa_ceremony(
+        &self,
+        mfa_token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<TakenCeremony>>;
 }
 
 #[async_trait]
@@ -489,6 +558,7 @@ pub trait Store:
     + KeyStore
     + MfaStore
     + ClientStore
+    + PasskeyStore
     + OutboxStore
     + Send
     + Sync

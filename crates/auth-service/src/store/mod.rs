@@ -18,14 +18,14 @@ pub use crate::domain::directory::{Role, Territory, TerritoryPatch};
 pub use crate::domain::user::UserPatch;
 pub use contract::{
     AccountStore, AdminStore, AuditStore, ClientStore, DirectoryStore, KeyStore, MfaStore,
-    OutboxStore, SessionStore, Store, UserStore,
+    OutboxStore, PasskeyStore, SessionStore, Store, UserStore,
 };
 pub use effects::{AuditEntry, Effects, EffectsOf, OutboxEvent};
 pub use error::{StoreError, StoreResult, Unique};
 pub use records::{
-    AuditFilter, DeliveryFailure, MemberChange, NewMfaChallenge, NewOneTimeToken, NewRefreshToken,
-    NewSession, NewUser, PendingEvent, Rotation, StoredKey, TakenLogins, TokenPurpose, TotpFactor,
-    UserQuery,
+    AuditFilter, Ceremony, DeliveryFailure, MemberChange, NewMfaChallenge, NewOneTimeToken,
+    NewPasskey, NewRefreshToken, NewSession, NewUser, PendingEvent, Rotation, StoredKey,
+    StoredPasskey, TakenCeremony, TakenLogins, TokenPurpose, TotpFactor, UserQuery,
 };
 
 use std::sync::Arc;

@@ -199,3 +199,46 @@ pub struct NewMfaChallenge {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
+
+/// A registered passkey as kept: the library's credential (JSON) beside what is queried.
+pub struct StoredPasskey {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    /// The library's `Passkey`, serialised: public key, counter, backup state.
+    pub credential: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A passkey to register.
+pub struct NewPasskey {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub credential_id: Vec<u8>,
+    pub name: String,
+    pub credential: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The state of a WebAuthn ceremony between its options and its finishing step (SPEC §10):
+/// single use, short-lived.
+pub struct Ceremony {
+    pub id: Uuid,
+    /// `register`, `login` or `mfa` (`domain::passkey::CeremonyPurpose`).
+    pub purpose: &'static str,
+    /// The user it is bound to; none for a usernameless login.
+    pub user_id: Option<Uuid>,
+    /// For a second-factor ceremony, the hash of the `mfa_token` it belongs to.
+    pub mfa_token_hash: Option<Vec<u8>>,
+    /// The library's state, serialised.
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A ceremony taken back for its finishing step.
+pub struct TakenCeremony {
+    pub user_id: Option<Uuid>,
+    pub state: String,
+}

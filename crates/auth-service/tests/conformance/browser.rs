@@ -328,6 +328,69 @@ async fn a_spa_on_another_site_works_by_cookie_in_chromium(backend: Backend) {
     );
 }
 
+/// SPEC §10 in a real browser: `.ci/browser/passkey.html` on `http://localhost:A` registers a
+/// passkey in Chromium's virtual authenticator (a platform authenticator with discoverable
+/// credentials and user verification, through DevTools' WebAuthn domain) against the service
+/// on `http://localhost:S`, then logs in with it, passwordless and usernameless;
+/// `.ci/browser/passkey.mjs` drives it and reports.
+async fn a_passkey_registers_and_logs_in_passwordless_in_chromium(backend: Backend) {
+    let Some(browser) =
+        BrowserKit::find("browser::a_passkey_registers_and_logs_in_passwordless_in_chromium")
+    else {
+        return;
+    };
+    let page = PageServer::start(&browser.dir.join("passkey.html")).await;
+    let page_origin = page.origin.replace("127.0.0.1", "localhost");
+    let app = backend
+        .app_with(|config| {
+            config.server.cors_origins = vec![page_origin.clone()];
+            config.webauthn.rp_id = Some("localhost".to_owned());
+            config.webauthn.origins = vec![page_origin.clone()];
+        })
+        .await;
+    let service = app.base_url.replace("127.0.0.1", "localhost");
+
+    let report = browser
+        .run_script(
+            "passkey.mjs",
+            &[("SERVICE", &service), ("PAGE", &page_origin)],
+        )
+        .await;
+
+    let step = |name: &str| report[name].clone();
+    assert_eq!(step("signup")["status"], 201, "{report:#}");
+    assert_eq!(step("register")["status"], 201, "{report:#}");
+    assert_eq!(step("register")["body"]["passkey"]["name"], "Chromium");
+    assert_eq!(
+        step("register")["body"]["recovery_codes"]
+            .as_array()
+            .map(Vec::len),
+        Some(10)
+    );
+    let credentials = step("credentials");
+    assert_eq!(credentials.as_array().map(Vec::len), Some(1), "{report:#}");
+    assert_eq!(credentials[0]["resident"], true, "discoverable: {report:#}");
+    assert_eq!(credentials[0]["rpId"], "localhost");
+    assert_eq!(step("passwordless")["status"], 200, "{report:#}");
+    let token = step("passwordless")["body"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(crate::mfa::claims(&token)["amr"], json!(["hwk", "mfa"]));
+    assert_eq!(step("me")["status"], 200, "{report:#}");
+    assert_eq!(step("me")["body"]["username"], "alice");
+    assert_eq!(step("passwordless_again")["status"], 200, "{report:#}");
+    assert_eq!(step("password_step")["body"]["mfa_required"], true);
+    assert_eq!(
+        step("password_step")["body"]["methods"],
+        json!(["passkey", "recovery_code"])
+    );
+    assert!(
+        step("sign_count_after").as_u64().unwrap_or(0) >= 2,
+        "{report:#}"
+    );
+}
+
 /// Node, `playwright-core` (installed by `.ci/browser/setup`) and Debian's Chromium.
 struct BrowserKit {
     dir: PathBuf,
@@ -370,11 +433,18 @@ impl BrowserKit {
 
     /// Runs the flow and returns its report (one JSON object, step name → observation).
     async fn run(&self, service: &str, page: &str, foreign: &str) -> Value {
+        self.run_script(
+            "flow.mjs",
+            &[("SERVICE", service), ("PAGE", page), ("FOREIGN", foreign)],
+        )
+        .await
+    }
+
+    /// Runs one of the kit's scripts with `env` and returns its report.
+    async fn run_script(&self, script: &str, env: &[(&str, &str)]) -> Value {
         let child = tokio::process::Command::new("node")
-            .arg(self.dir.join("flow.mjs"))
-            .env("SERVICE", service)
-            .env("PAGE", page)
-            .env("FOREIGN", foreign)
+            .arg(self.dir.join(script))
+            .envs(env.iter().copied())
             .env("CHROMIUM", CHROMIUM)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -437,4 +507,5 @@ backend_tests! {
     the_refresh_token_can_be_kept_out_of_the_body,
     a_missing_refresh_credential_is_401_unauthorized,
     a_spa_on_another_site_works_by_cookie_in_chromium,
+    a_passkey_registers_and_logs_in_passwordless_in_chromium,
 }

@@ -528,6 +528,16 @@ pub(crate) async fn every_kind_of_change(app: &TestApp) -> String {
         status(delete_with(app, removal, &fifth.access_token, &fresh).await),
         204
     );
+    let (_, passkey) = crate::passkeys::registered(app, &fifth).await;
+    let path = format!(
+        "/api/auth/passkeys/{}",
+        passkey["passkey"]["id"].as_str().unwrap()
+    );
+    let fresh = json!({ "method": "recovery_code", "code": passkey["recovery_codes"][0] });
+    assert_eq!(
+        status(delete_with(app, &path, &fifth.access_token, &fresh).await),
+        204
+    );
     let verification = app.wait_mails(&user.email, 1).await;
     let token = link_token(&verification[0], "/verify-email");
     assert_eq!(

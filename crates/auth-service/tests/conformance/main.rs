@@ -31,6 +31,7 @@ mod mfa_roles;
 mod oauth;
 mod oauth_client;
 mod observability;
+mod passkeys;
 mod process;
 mod rabbitmq;
 mod security;

@@ -110,7 +110,7 @@ async fn verify(app: &TestApp, mfa_token: &str, method: &str, code: &str) -> req
     .await
 }
 
-fn claims(access_token: &str) -> Value {
+pub(crate) fn claims(access_token: &str) -> Value {
     let payload = access_token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
@@ -342,7 +342,7 @@ async fn wrong_codes_lock_the_factor(backend: Backend) {
     assert!(audit.iter().any(|a| a == "lockout"));
 }
 
-async fn sqlx_actions(app: &TestApp) -> Vec<String> {
+pub(crate) async fn sqlx_actions(app: &TestApp) -> Vec<String> {
     use sqlx::{AnyConnection, Connection, Row};
     sqlx::any::install_default_drivers();
     let mut conn = AnyConnection::connect(&app.db.url).await.unwrap();
@@ -355,7 +355,7 @@ async fn sqlx_actions(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
-async fn event_types(app: &TestApp) -> Vec<String> {
+pub(crate) async fn event_types(app: &TestApp) -> Vec<String> {
     use sqlx::{AnyConnection, Connection, Row};
     sqlx::any::install_default_drivers();
     let mut conn = AnyConnection::connect(&app.db.url).await.unwrap();

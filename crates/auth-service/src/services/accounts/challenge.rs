@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use super::Accounts;
 use crate::crypto::tokens;
-use crate::domain::mfa::MfaMethod;
 use crate::error::Error;
 use crate::services::context::{RequestContext, TokenPair};
 use crate::services::mfa::{check_factor, Factor};
@@ -26,7 +25,11 @@ pub struct MfaChallenge {
 
 impl Accounts {
     /// Issues the challenge of a password step; only the token's hash is stored.
-    pub(super) async fn challenge(&self, user_id: Uuid) -> Result<MfaChallenge, Error> {
+    pub(super) async fn challenge(
+        &self,
+        user_id: Uuid,
+        methods: Vec<&'static str>,
+    ) -> Result<MfaChallenge, Error> {
         let ctx = &self.context;
         let token = tokens::random_token().map_err(Error::Internal)?;
         let now = ctx.now();
@@ -41,7 +44,7 @@ impl Accounts {
             .await?;
         Ok(MfaChallenge {
             mfa_token: token.plaintext,
-            methods: MfaMethod::OFFERED.iter().map(|m| m.as_str()).collect(),
+            methods,
             expires_in: MFA_TOKEN_TTL_SECONDS.unsigned_abs(),
         })
     }

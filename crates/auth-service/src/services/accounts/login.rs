@@ -14,6 +14,7 @@ use crate::domain::{AuditAction, EndReason, Event, Login, User};
 use crate::error::Error;
 use crate::limits::{Attempt, Scope};
 use crate::services::context::{RequestContext, TokenPair};
+use crate::services::mfa::offered_methods;
 use crate::services::recovery::login_key;
 use crate::store::Effects;
 
@@ -100,15 +101,14 @@ impl Accounts {
         };
         ctx.limiter.reset(&lockout_key).await;
         let user = self.admit(credentials, rehash, password).await?;
-        // SPEC §10: with a confirmed second factor the password step issues no tokens, only
-        // the challenge that `POST /api/auth/mfa/verify` completes.
-        if ctx
-            .store
-            .totp_factor(user.id)
-            .await?
-            .is_some_and(|factor| factor.confirmed)
-        {
-            return self.challenge(user.id).await.map(LoginOutcome::MfaRequired);
+        // SPEC §10: with a second factor (TOTP or a passkey) the password step issues no
+        // tokens, only the challenge that `POST /api/auth/mfa/verify` completes.
+        let methods = offered_methods(ctx, user.id).await?;
+        if !methods.is_empty() {
+            return self
+                .challenge(user.id, methods)
+                .await
+                .map(LoginOutcome::MfaRequired);
         }
         let pair = self.record_login(user, &PASSWORD_AMR, request).await?;
         Ok(LoginOutcome::SignedIn(Box::new(pair)))

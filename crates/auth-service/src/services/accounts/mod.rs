@@ -2,6 +2,7 @@
 
 pub mod challenge;
 pub mod login;
+pub mod passkey;
 pub mod signup;
 
 use std::sync::Arc;

@@ -9,6 +9,7 @@ mod directory;
 mod keys;
 mod mfa;
 mod outbox;
+mod passkeys;
 mod rows;
 mod sessions;
 mod users;

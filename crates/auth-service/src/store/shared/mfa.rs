@@ -155,8 +155,10 @@ macro_rules! mfa_store {
                 effects: &Effects,
             ) -> StoreResult<bool> {
                 let (_turn, mut tx) = self.begin_write().await?;
+                // A confirmed TOTP factor or a passkey: either is a second factor.
                 let enrolled: Option<DbUuid> = sqlx::query_scalar(
-                    "SELECT user_id FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL",
+                    "SELECT user_id FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL \
+                     UNION SELECT user_id FROM passkeys WHERE user_id = $1",
                 )
                 .bind(id(user_id))
                 .fetch_optional(&mut *tx)
@@ -176,14 +178,17 @@ macro_rules! mfa_store {
                 effects: &Effects,
             ) -> StoreResult<bool> {
                 let (_turn, mut tx) = self.begin_write().await?;
-                let removed = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
-                    .bind(id(user_id))
-                    .run(&mut tx)
-                    .await?;
+                let mut removed = 0;
+                for table in ["totp_factors", "passkeys"] {
+                    removed += sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                        .bind(id(user_id))
+                        .run(&mut tx)
+                        .await?;
+                }
                 if removed == 0 {
                     return Ok(false);
                 }
-                for table in ["recovery_codes", "mfa_challenges"] {
+                for table in ["recovery_codes", "mfa_challenges", "passkey_ceremonies"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                         .bind(id(user_id))
                         .run(&mut tx)
@@ -191,6 +196,21 @@ macro_rules! mfa_store {
                 }
                 commit(tx, effects).await?;
                 Ok(true)
+            }
+
+            async fn remove_totp_factor(
+                &self,
+                user_id: Uuid,
+                effects: &Effects,
+            ) -> StoreResult<bool> {
+                let (_turn, mut tx) = self.begin_write().await?;
+                let removed = sqlx::query(
+                    "DELETE FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL",
+                )
+                .bind(id(user_id))
+                .run(&mut tx)
+                .await?;
+                commit_found(tx, removed, effects).await
             }
 
             async fn issue_mfa_challenge(&self, challenge: &NewMfaChallenge) -> StoreResult<()> {

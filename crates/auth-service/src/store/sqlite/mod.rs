@@ -10,6 +10,7 @@ mod directory;
 mod keys;
 mod mfa;
 mod outbox;
+mod passkeys;
 mod rows;
 mod sessions;
 mod users;

@@ -10,6 +10,7 @@ pub mod grpc;
 pub mod kafka;
 pub mod nats;
 pub mod owned;
+pub mod passkey;
 pub mod process;
 pub mod rabbitmq;
 pub mod redis;
