@@ -15,6 +15,7 @@ use auth_service::grpc::pb;
 
 use crate::backend_tests;
 use crate::support::grpc::{assert_failed, login_request, with_bearer};
+use crate::support::passkey::SoftPasskey;
 use crate::support::{code_of, with_admin, Account, Backend, TestApp, ADMIN};
 
 const ENROLLMENT: &str = "mfa_enrollment_required";
@@ -266,6 +267,8 @@ async fn the_document_names_the_enrollment_refusal_on_every_other_bearer_route(b
     let allowed = [
         ("post", "/api/auth/mfa/totp"),
         ("post", "/api/auth/mfa/totp/confirm"),
+        ("post", "/api/auth/passkeys/register/options"),
+        ("post", "/api/auth/passkeys/register/finish"),
         ("get", "/api/auth/me"),
         ("post", "/api/auth/logout"),
     ];
@@ -287,7 +290,44 @@ async fn the_document_names_the_enrollment_refusal_on_every_other_bearer_route(b
     assert!(refusing > 20, "{refusing}");
 }
 
+/// A passkey is a second factor too: an enrollment-only session may register one, and the
+/// next login asks for it.
+async fn an_enrollment_only_session_may_register_a_passkey_instead(backend: Backend) {
+    let app = strict_app(backend).await;
+    let body = login(&app, ADMIN.1, ADMIN.2).await;
+    let token = body["access_token"].as_str().unwrap();
+
+    let options = app
+        .post_as(
+            "/api/auth/passkeys/register/options",
+            token,
+            &json!({ "password": ADMIN.2 }),
+        )
+        .await;
+    assert_eq!(options.status(), 200);
+    let options: Value = options.json().await.unwrap();
+    let (_key, credential) = SoftPasskey::register(&options["options"]);
+    let finished = app
+        .post_as(
+            "/api/auth/passkeys/register/finish",
+            token,
+            &json!({ "ceremony_id": options["ceremony_id"], "name": "Key", "credential": credential }),
+        )
+        .await;
+    assert_eq!(finished.status(), 201);
+    let listed = app.get_as("/api/auth/passkeys", token).await;
+    let next = login(&app, ADMIN.1, ADMIN.2).await;
+
+    assert_eq!(listed.status(), 403, "listing is not enrolling");
+    assert_eq!(next["mfa_required"], true);
+    assert!(next["methods"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("passkey")));
+}
+
 backend_tests! {
+    an_enrollment_only_session_may_register_a_passkey_instead,
     a_listed_role_without_a_factor_gets_an_enrollment_only_session,
     after_enrolling_the_next_login_asks_for_the_factor_and_gives_full_tokens,
     a_user_without_a_listed_role_is_unaffected,
