@@ -24,7 +24,9 @@ use crate::crypto::totp;
 use crate::domain::passkey::{passkey_name, CeremonyPurpose, PasskeyInfo, PASSKEY_METHOD};
 use crate::domain::{AuditAction, Event, User};
 use crate::error::Error;
-use crate::store::{Ceremony, Effects, NewPasskey, StoreError, StoredPasskey, Unique};
+use crate::store::{
+    Ceremony, Effects, NewPasskey, PasskeyRemoval, StoreError, StoredPasskey, Unique,
+};
 
 /// How long a ceremony's state is kept between its options and its finishing step: the
 /// library's authenticator timeout (WebAuthn's recommended 300 s).
@@ -221,14 +223,15 @@ impl Passkeys {
         if last {
             effects = effects.and(disabled(ctx, user.id, Some(user.id), "user", request));
         }
-        if !ctx
+        match ctx
             .store
             .remove_passkey(user.id, id, last, &effects)
             .await?
         {
-            return Err(Error::PasskeyNotFound);
+            PasskeyRemoval::Removed => Ok(()),
+            PasskeyRemoval::NotFound => Err(Error::PasskeyNotFound),
+            PasskeyRemoval::WasLastFactor => Err(Error::FreshFactorRequired),
         }
-        Ok(())
     }
 }
 

@@ -18,8 +18,8 @@ use crate::store::effects::{Effects, EffectsOf, OutboxEvent};
 use crate::store::error::StoreResult;
 use crate::store::records::{
     AuditFilter, Ceremony, DeliveryFailure, MemberChange, NewMfaChallenge, NewOneTimeToken,
-    NewPasskey, NewRefreshToken, NewSession, NewUser, PendingEvent, Rotation, StoredKey,
-    StoredPasskey, TakenCeremony, TakenLogins, TokenPurpose, TotpFactor, UserQuery,
+    NewPasskey, NewRefreshToken, NewSession, NewUser, PasskeyRemoval, PendingEvent, Rotation,
+    StoredKey, StoredPasskey, TakenCeremony, TakenLogins, TokenPurpose, TotpFactor, UserQuery,
 };
 
 #[async_trait]
@@ -374,14 +374,15 @@ pub trait PasskeyStore {
         effects: &Effects,
     ) -> StoreResult<bool>;
     /// Removes one of the user's passkeys; with `last_factor`, also the recovery codes and
-    /// open login challenges (nothing is left to ask for). False when there is no such passkey.
+    /// open login challenges (nothing is left to ask for). Without `last_factor`, removes
+    /// nothing if no second factor would be left (two removals raced).
     async fn remove_passkey(
         &self,
         user_id: Uuid,
         id: Uuid,
         last_factor: bool,
         effects: &Effects,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<PasskeyRemoval>;
     /// Stores a passkey's credential after an assertion (its counter and backup state, as the
     /// library updated them). Compare-and-set on the counter: false when another assertion
     /// stored this counter or a higher one first (a replay that raced it), unless the

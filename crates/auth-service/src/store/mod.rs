@@ -24,8 +24,8 @@ pub use effects::{AuditEntry, Effects, EffectsOf, OutboxEvent};
 pub use error::{StoreError, StoreResult, Unique};
 pub use records::{
     AuditFilter, Ceremony, DeliveryFailure, MemberChange, NewMfaChallenge, NewOneTimeToken,
-    NewPasskey, NewRefreshToken, NewSession, NewUser, PendingEvent, Rotation, StoredKey,
-    StoredPasskey, TakenCeremony, TakenLogins, TokenPurpose, TotpFactor, UserQuery,
+    NewPasskey, NewRefreshToken, NewSession, NewUser, PasskeyRemoval, PendingEvent, Rotation,
+    StoredKey, StoredPasskey, TakenCeremony, TakenLogins, TokenPurpose, TotpFactor, UserQuery,
 };
 
 use std::sync::Arc;

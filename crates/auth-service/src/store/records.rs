@@ -38,6 +38,17 @@ pub struct NewRefreshToken {
 }
 
 /// What presenting a refresh token did.
+/// What came of removing a passkey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyRemoval {
+    Removed,
+    /// No such passkey of this user.
+    NotFound,
+    /// It turned out to be the user's last second factor (another removal committed first);
+    /// nothing was removed: that needs a fresh factor.
+    WasLastFactor,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// The token was live and is now spent; the successor was stored. `user` is the

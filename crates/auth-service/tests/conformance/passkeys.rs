@@ -464,7 +464,33 @@ async fn an_admin_reset_removes_the_passkeys(backend: Backend) {
     assert_eq!(code_of(passwordless).await, "invalid_passkey");
 }
 
+/// Two removals at once of a user's only two factors: one of them needs a fresh factor, so
+/// the racing pair cannot strip the account without one.
+async fn two_racing_removals_cannot_remove_the_last_factor_without_a_fresh_one(backend: Backend) {
+    let app = backend.app().await;
+    let alice = app.signed_up("alice").await;
+    let (_, first) = registered(&app, &alice).await;
+    let (_, second) = registered(&app, &alice).await;
+    let path = |passkey: &Value| {
+        let id = passkey["passkey"]["id"].as_str().unwrap();
+        format!("/api/auth/passkeys/{id}")
+    };
+
+    let (first, second) = (path(&first), path(&second));
+
+    let (one, two) = tokio::join!(
+        app.delete_as(&first, &alice.access_token),
+        app.delete_as(&second, &alice.access_token),
+    );
+    let mut statuses = [one.status().as_u16(), two.status().as_u16()];
+    statuses.sort_unstable();
+
+    assert_eq!(statuses, [204, 403], "one removal, one refusal");
+    assert_eq!(list(&app, &alice).await.len(), 1);
+}
+
 backend_tests! {
+    two_racing_removals_cannot_remove_the_last_factor_without_a_fresh_one,
     a_passkey_is_registered_listed_renamed_and_removed,
     a_passkey_logs_in_without_a_username_or_password,
     a_synced_passkey_is_a_software_key_in_amr,

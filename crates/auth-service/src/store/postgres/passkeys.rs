@@ -9,7 +9,7 @@ use super::PgStore;
 use crate::store::contract::PasskeyStore;
 use crate::store::effects::Effects;
 use crate::store::error::StoreResult;
-use crate::store::records::{Ceremony, NewPasskey, StoredPasskey, TakenCeremony};
+use crate::store::records::{Ceremony, NewPasskey, PasskeyRemoval, StoredPasskey, TakenCeremony};
 use crate::store::shared::passkeys::{passkey_store, CeremonyRow, PasskeyRow, PASSKEY_COLUMNS};
 
 passkey_store! {

@@ -147,15 +147,35 @@ macro_rules! passkey_store {
                 passkey_id: Uuid,
                 last_factor: bool,
                 effects: &Effects,
-            ) -> StoreResult<bool> {
+            ) -> StoreResult<PasskeyRemoval> {
                 let (_turn, mut tx) = self.begin_write().await?;
+                // One factor removal of a user at a time (the user's row lock on PostgreSQL,
+                // the writer's turn on SQLite), so the count below sees a removal that raced.
+                sqlx::query("UPDATE users SET id = id WHERE id = $1")
+                    .bind(id(user_id))
+                    .run(&mut tx)
+                    .await?;
                 let removed = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
                     .bind(id(passkey_id))
                     .bind(id(user_id))
                     .run(&mut tx)
                     .await?;
                 if removed == 0 {
-                    return Ok(false);
+                    return Ok(PasskeyRemoval::NotFound);
+                }
+                if !last_factor {
+                    let left: i64 = sqlx::query_scalar(
+                        "SELECT (SELECT count(*) FROM passkeys WHERE user_id = $1) \
+                              + (SELECT count(*) FROM totp_factors \
+                                 WHERE user_id = $1 AND confirmed_at IS NOT NULL)",
+                    )
+                    .bind(id(user_id))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    if left == 0 {
+                        return Ok(PasskeyRemoval::WasLastFactor);
+                    }
                 }
                 if last_factor {
                     for table in ["recovery_codes", "mfa_challenges", "passkey_ceremonies"] {
@@ -166,7 +186,7 @@ macro_rules! passkey_store {
                     }
                 }
                 commit(tx, effects).await?;
-                Ok(true)
+                Ok(PasskeyRemoval::Removed)
             }
 
             async fn record_passkey_use(
