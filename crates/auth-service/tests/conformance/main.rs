@@ -29,6 +29,7 @@ mod mfa_roles;
 mod observability;
 mod process;
 mod security;
+mod session_cache;
 mod sessions;
 mod shared_limits;
 mod skeleton;
