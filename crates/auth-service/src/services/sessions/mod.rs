@@ -60,6 +60,9 @@ pub struct Sessions {
 impl Sessions {
     pub fn new(context: Arc<Context>) -> Self {
         let cache = Arc::new(SessionCache::new(context.config.auth.session_cache_ttl));
+        for result in ["hit", "miss"] {
+            metrics::counter!("auth_session_cache_total", "result" => result).increment(0);
+        }
         Self { context, cache }
     }
 
