@@ -26,13 +26,16 @@ const SHARDS: usize = 16;
 /// Entries per shard; a full shard drops its stale entries, or all of them.
 const SHARD_CAPACITY: usize = 4096;
 
+/// One session's entry: what was read when it was checked with key `kid` (a session's tokens
+/// change key only at a rotation, so one entry per session; another key replaces it).
 struct Entry {
+    kid: Box<str>,
     state: SessionState,
     epoch: u64,
     loaded_at: DateTime<Utc>,
 }
 
-type Shard = RwLock<HashMap<(Uuid, Box<str>), Entry>>;
+type Shard = RwLock<HashMap<Uuid, Entry>>;
 
 pub(super) struct SessionCache {
     ttl: chrono::Duration,
@@ -79,8 +82,8 @@ impl SessionCache {
             .shard(session_id)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = shard.get(&(session_id, Box::from(kid)))?;
-        self.fresh(entry, epoch, now).then(|| entry.state.clone())
+        let entry = shard.get(&session_id)?;
+        (*entry.kid == *kid && self.fresh(entry, epoch, now)).then(|| entry.state.clone())
     }
 
     /// Keeps `state`, read with the fence at `epoch` (read before the state was), at
@@ -107,8 +110,9 @@ impl SessionCache {
             }
         }
         shard.insert(
-            (session_id, Box::from(kid)),
+            session_id,
             Entry {
+                kid: Box::from(kid),
                 state: state.clone(),
                 epoch,
                 loaded_at,
