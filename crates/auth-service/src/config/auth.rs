@@ -47,6 +47,11 @@ pub struct AuthConfig {
     pub session_idle_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub session_lifetime: Duration,
+    /// How long a replica trusts the session state it read for a bearer check without
+    /// reading it again (issue 20): the bound on how late a change made elsewhere (another
+    /// replica, the command line) is seen here. At most 1 s; `0s` reads on every check.
+    #[serde(with = "humantime_serde")]
+    pub session_cache_ttl: Duration,
     pub max_sessions_per_user: u32,
     /// Refuse logins until the email address is verified.
     pub require_email_verification: bool,
@@ -76,6 +81,7 @@ impl Default for AuthConfig {
             refresh_grace_period: Duration::from_secs(10),
             session_idle_timeout: Duration::from_secs(30 * 60),
             session_lifetime: Duration::from_secs(168 * 3600),
+            session_cache_ttl: Duration::from_millis(500),
             max_sessions_per_user: 5,
             require_email_verification: false,
             refresh_token_in_body: true,
@@ -83,6 +89,10 @@ impl Default for AuthConfig {
         }
     }
 }
+
+/// The longest `auth.session_cache_ttl`: a change on one replica is seen by every other
+/// within it (issue 20).
+const MAX_SESSION_CACHE_TTL: Duration = Duration::from_secs(1);
 
 /// A role name as `POST /api/roles` accepts it: 2–50 of `a-z 0-9 _ -`.
 fn is_role_name(name: &str) -> bool {
@@ -115,6 +125,12 @@ impl AuthConfig {
             return Err(ConfigError::at(
                 "auth.refresh_token_ttl",
                 "must be longer than zero",
+            ));
+        }
+        if self.session_cache_ttl > MAX_SESSION_CACHE_TTL {
+            return Err(ConfigError::at(
+                "auth.session_cache_ttl",
+                "must be at most 1s (the bound on how late another replica's change is seen)",
             ));
         }
         if self.max_sessions_per_user == 0 {

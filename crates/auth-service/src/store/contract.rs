@@ -575,4 +575,8 @@ pub trait Store:
     async fn close(&self);
     /// Records events and audit entries that accompany no other change (a failed login).
     async fn record_effects(&self, effects: &Effects) -> StoreResult<()>;
+    /// The write fence (`store/fence.rs`): raised after every committed change through this
+    /// store that may change what a bearer check reads. The session cache trusts an entry
+    /// only while this still reads what it read before loading the entry.
+    fn write_epoch(&self) -> u64;
 }

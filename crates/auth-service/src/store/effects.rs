@@ -22,7 +22,43 @@ impl Effects {
         self.audit.extend(other.audit);
         self
     }
+
+    /// Whether the change these effects describe may change what a bearer check reads
+    /// (issue 20: the session cache is cleared once it commits). Fail-safe: every event and
+    /// audit action not listed as leaving session state alone counts, so a new kind of change
+    /// clears the cache until someone lists it here.
+    pub fn may_change_session_state(&self) -> bool {
+        self.events
+            .iter()
+            .any(|event| !LEAVE_SESSION_STATE_EVENTS.contains(&event.event_type))
+            || self
+                .audit
+                .iter()
+                .any(|entry| !LEAVE_SESSION_STATE_AUDIT.contains(&entry.action))
+    }
 }
+
+/// Events of changes that leave every existing session's state (alive, deadlines only moved
+/// later, user, roles, key) as it was: a new user or session, activity, a rotation, a failed
+/// second factor. Frequent ones, so a login flood does not empty the cache.
+const LEAVE_SESSION_STATE_EVENTS: &[&str] = &[
+    "auth:user.registered",
+    "auth:user.login",
+    "auth:session.created",
+    "auth:session.activity_updated",
+    "auth:token.refreshed",
+    "auth:mfa.failed",
+];
+
+/// Audit actions of the same kind of changes.
+const LEAVE_SESSION_STATE_AUDIT: &[&str] = &[
+    "signup",
+    "login_success",
+    "login_failure",
+    "password_reset_requested",
+    "email_verification_sent",
+    "mfa_failure",
+];
 
 /// One outbox row: the full event envelope, ordered per user by insertion.
 #[derive(Debug, Clone)]

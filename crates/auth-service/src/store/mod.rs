@@ -6,6 +6,7 @@
 mod contract;
 mod effects;
 mod error;
+mod fence;
 pub mod postgres;
 mod records;
 mod shared;

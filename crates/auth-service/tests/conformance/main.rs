@@ -35,6 +35,7 @@ mod passkeys;
 mod process;
 mod rabbitmq;
 mod security;
+mod session_cache;
 mod sessions;
 mod shared_limits;
 mod skeleton;

@@ -1,18 +1,22 @@
 //! Sessions and tokens: authenticating bearer tokens, refresh rotation with reuse detection,
 //! listing and ending sessions, activity, logout and introspection.
 
+mod cache;
 mod refresh;
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use uuid::Uuid;
 
+use self::cache::SessionCache;
 use super::context::{Context, RequestContext};
 use crate::crypto::jwt::{AccessClaims, KeyRing, Rejection};
 use crate::crypto::tokens;
 use crate::domain::mfa::ENROLLMENT_SCOPE;
+use crate::domain::session::SessionState;
 use crate::domain::{AuditAction, EndReason, Event, Session, User};
 use crate::error::Error;
 use crate::store::Effects;
@@ -49,11 +53,17 @@ impl CurrentSession {
 #[derive(Clone)]
 pub struct Sessions {
     context: Arc<Context>,
+    /// What bearer checks read, trusted briefly (`cache.rs`, issue 20).
+    cache: Arc<SessionCache>,
 }
 
 impl Sessions {
     pub fn new(context: Arc<Context>) -> Self {
-        Self { context }
+        let cache = Arc::new(SessionCache::new(context.config.auth.session_cache_ttl));
+        for result in ["hit", "miss"] {
+            metrics::counter!("auth_session_cache_total", "result" => result).increment(0);
+        }
+        Self { context, cache }
     }
 
     /// Verifies an access token and its session (SPEC §3): ended sessions fail at once.
@@ -76,11 +86,7 @@ impl Sessions {
             Err(rejection) => return Ok(Err(rejection)),
         };
         let kid = KeyRing::kid_of(token).unwrap_or_default();
-        let state = ctx
-            .store
-            .session_state(claims.sid, &kid, ctx.territory())
-            .await?;
-        let Some(state) = state else {
+        let Some(state) = self.session_state(claims.sid, &kid, now).await? else {
             return Ok(Err(Rejection::SessionEnded));
         };
         if state.key_revoked {
@@ -106,6 +112,32 @@ impl Sessions {
             user: state.user,
             enrollment_only,
         }))
+    }
+
+    /// The state a bearer check needs: from the cache when an entry may be trusted, else
+    /// from the store (and kept). The fence's epoch is read before the store is, so a change
+    /// that commits meanwhile leaves the entry untrusted (`cache.rs`).
+    async fn session_state(
+        &self,
+        session_id: Uuid,
+        kid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionState>, Error> {
+        let ctx = &self.context;
+        let epoch = ctx.store.write_epoch();
+        if let Some(state) = self.cache.get(session_id, kid, epoch, now) {
+            metrics::counter!("auth_session_cache_total", "result" => "hit").increment(1);
+            return Ok(Some(state));
+        }
+        metrics::counter!("auth_session_cache_total", "result" => "miss").increment(1);
+        let state = ctx
+            .store
+            .session_state(session_id, kid, ctx.territory())
+            .await?;
+        if let Some(state) = &state {
+            self.cache.put(session_id, kid, state, epoch, now);
+        }
+        Ok(state)
     }
 
     /// Ends one session with its events; false when it was not active.

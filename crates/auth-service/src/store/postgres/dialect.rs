@@ -2,13 +2,15 @@
 //! expands against; `sqlite/dialect.rs` gives the same names SQLite's meaning.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{PgConnection, Postgres};
 use uuid::Uuid;
 
 use crate::store::error::{StoreError, Unique};
+use crate::store::fence::FencedTx;
 
 pub(super) type Db = Postgres;
-pub(super) type Tx<'c> = Transaction<'c, Postgres>;
+/// A write transaction; it raises the store's write fence once committed (`store/fence.rs`).
+pub(super) type Tx<'c> = FencedTx<'c, Postgres>;
 /// The bound parameters of a query.
 pub(super) type DbArgs<'q> = sqlx::postgres::PgArguments;
 pub(super) type Conn = PgConnection;

@@ -15,6 +15,7 @@ mod sessions;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -25,6 +26,7 @@ use crate::config::DatabaseConfig;
 use crate::store::contract::Store;
 use crate::store::effects::Effects;
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::fence::WriteFence;
 use crate::store::shared::store::store_impl;
 
 /// PostgreSQL: whether the bookkeeping table exists, from the catalogue.
@@ -35,6 +37,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// The PostgreSQL implementation of [`Store`].
 pub struct PgStore {
     pool: PgPool,
+    /// Raised after each committed change to session state (`store/fence.rs`).
+    fence: Arc<WriteFence>,
 }
 
 impl PgStore {
@@ -42,7 +46,7 @@ impl PgStore {
     /// locks order them), so the turn is `()`; SQLite's `begin_write` queues writers.
     async fn begin_write(&self) -> StoreResult<((), Tx<'static>)> {
         let tx = self.pool.begin().await.map_err(db_error)?;
-        Ok(((), tx))
+        Ok(((), Tx::new(tx, self.fence.clone())))
     }
 
     /// A pooled connection, for reads that take several queries.
@@ -67,7 +71,10 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(StoreError::from_sqlx)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            fence: Arc::default(),
+        })
     }
 }
 

@@ -54,6 +54,8 @@ macro_rules! key_store {
                 .bind(WIPED)
                 .run(&mut *self.connection().await?)
                 .await?;
+                // No effects name this change: the bearer check reads the key's revocation.
+                self.fence.raise();
                 Ok(revoked > 0)
             }
 

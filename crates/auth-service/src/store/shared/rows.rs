@@ -220,7 +220,10 @@ impl From<KeyRow> for StoredKey {
 macro_rules! row_helpers {
     () => {
         /// Writes the outbox events and audit entries of a change inside its transaction.
+        /// The transaction notes whether they may change session state, to raise the write
+        /// fence once it commits (`store/fence.rs`).
         pub(super) async fn write_effects(tx: &mut Tx<'_>, effects: &Effects) -> StoreResult<()> {
+            tx.note(effects);
             for event in &effects.events {
                 sqlx::query(
                     "INSERT INTO outbox (id, event_type, user_id, payload, occurred_at, next_attempt_at) \

@@ -58,6 +58,10 @@ macro_rules! store_impl {
                 self.pool.close().await;
             }
 
+            fn write_epoch(&self) -> u64 {
+                self.fence.epoch()
+            }
+
             async fn record_effects(&self, effects: &Effects) -> StoreResult<()> {
                 let (_turn, tx) = self.begin_write().await?;
                 commit(tx, effects).await

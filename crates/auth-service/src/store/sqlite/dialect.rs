@@ -5,14 +5,16 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{Sqlite, SqliteConnection};
 use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
 use crate::store::error::{StoreError, Unique};
+use crate::store::fence::FencedTx;
 
 pub(super) type Db = Sqlite;
-pub(super) type Tx<'c> = Transaction<'c, Sqlite>;
+/// A write transaction; it raises the store's write fence once committed (`store/fence.rs`).
+pub(super) type Tx<'c> = FencedTx<'c, Sqlite>;
 /// The bound parameters of a query.
 pub(super) type DbArgs<'q> = sqlx::sqlite::SqliteArguments<'q>;
 pub(super) type Conn = SqliteConnection;

@@ -16,6 +16,7 @@ mod sessions;
 mod users;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -28,6 +29,7 @@ use crate::config::DatabaseConfig;
 use crate::store::contract::Store;
 use crate::store::effects::Effects;
 use crate::store::error::{StoreError, StoreResult};
+use crate::store::fence::WriteFence;
 use crate::store::shared::store::store_impl;
 
 /// SQLite: whether the bookkeeping table exists, from `sqlite_master`.
@@ -43,6 +45,8 @@ pub struct SqliteStore {
     /// process and in order, rather than in SQLite's busy handler, which sleeps in growing
     /// steps of up to 100 ms (measured on refreshes from 8 clients: p99 472 ms → 18 ms).
     writer: Mutex<()>,
+    /// Raised after each committed change to session state (`store/fence.rs`).
+    fence: Arc<WriteFence>,
 }
 
 impl SqliteStore {
@@ -51,7 +55,7 @@ impl SqliteStore {
     async fn begin_write(&self) -> StoreResult<(MutexGuard<'_, ()>, Tx<'static>)> {
         let turn = self.writer.lock().await;
         let tx = self.pool.begin().await.map_err(db_error)?;
-        Ok((turn, tx))
+        Ok((turn, Tx::new(tx, self.fence.clone())))
     }
 
     /// A pooled connection, for reads that take several queries.
@@ -84,6 +88,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer: Mutex::new(()),
+            fence: Arc::default(),
         })
     }
 }

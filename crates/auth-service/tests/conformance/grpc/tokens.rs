@@ -132,6 +132,9 @@ async fn a_token_of_a_revoked_key_is_invalid(backend: Backend) {
     let before = validate(&mut client, &alice.access_token).await;
 
     revoke_key(&app, &key.kid).await;
+    // Revoked from outside the server (as `keys revoke` does): seen once the session cache
+    // has stopped trusting what it read (`auth.session_cache_ttl`, under 1 s).
+    app.clock.advance(app.config.auth.session_cache_ttl);
     let after = validate(&mut client, &alice.access_token).await;
 
     assert!(before.valid);
