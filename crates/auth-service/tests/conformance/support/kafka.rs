@@ -33,7 +33,7 @@ fn program() -> PathBuf {
     let cached = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default()
-        .join(".cache/auth-service/tansu/bin/tansu");
+        .join(".cache/auth-service/tansu-0.6.0-dynostore/bin/tansu");
     if cached.exists() {
         cached
     } else {
@@ -70,11 +70,11 @@ impl OwnKafka {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "CI is set but tansu cannot be run: .ci/run installs it (cargo install --locked \
-                 tansu --root ~/.cache/auth-service/tansu)"
+                 tansu --features dynostore --root ~/.cache/auth-service/tansu-0.6.0-dynostore)"
             );
             eprintln!(
-                "SKIPPED {test}: no Kafka-protocol broker (cargo install --locked tansu --root \
-                 ~/.cache/auth-service/tansu)"
+                "SKIPPED {test}: no Kafka-protocol broker (cargo install --locked tansu --features \
+                 dynostore --root ~/.cache/auth-service/tansu-0.6.0-dynostore)"
             );
         }
         found
