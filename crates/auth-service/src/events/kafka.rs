@@ -2,8 +2,12 @@
 //! `events.kafka_topic`; key = user id, so one user's events land on one partition in order;
 //! headers `id` and `type`. A publish counts only once its delivery report says the broker
 //! stored it; an error or no report within the timeout is a retry. librdkafka reconnects by
-//! itself, backing off from 100 ms to 5 s.
+//! itself, backing off from 100 ms to 5 s. After a failed delivery the publisher starts a new
+//! producer session: librdkafka's idempotent producer may otherwise stay stuck on the
+//! sequence numbers of the messages that timed out (seen with a broker that came back), and
+//! the outbox already makes the retry safe (consumers drop a repeated event by its id).
 
+use std::sync::RwLock;
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
@@ -14,7 +18,8 @@ use rdkafka::util::Timeout;
 use crate::store::PendingEvent;
 
 pub struct KafkaPublisher {
-    producer: FutureProducer,
+    settings: ClientConfig,
+    producer: RwLock<FutureProducer>,
     topic: String,
     timeout: Duration,
 }
@@ -24,7 +29,8 @@ impl KafkaPublisher {
     /// events but not the service. Fails only on settings librdkafka refuses.
     pub fn new(brokers: &str, topic: &str, timeout: Duration) -> anyhow::Result<Self> {
         let timeout_ms = timeout.as_millis().max(1).to_string();
-        let producer = ClientConfig::new()
+        let mut settings = ClientConfig::new();
+        settings
             .set("bootstrap.servers", brokers)
             .set("client.id", "auth-service")
             .set("enable.idempotence", "true")
@@ -34,11 +40,13 @@ impl KafkaPublisher {
             .set("message.timeout.ms", &timeout_ms)
             .set("socket.connection.setup.timeout.ms", &timeout_ms)
             .set("reconnect.backoff.ms", "100")
-            .set("reconnect.backoff.max.ms", "5000")
+            .set("reconnect.backoff.max.ms", "5000");
+        let producer = settings
             .create()
             .map_err(|error| anyhow::anyhow!("events.kafka_brokers: {error}"))?;
         Ok(Self {
-            producer,
+            settings,
+            producer: RwLock::new(producer),
             topic: topic.to_owned(),
             timeout,
         })
@@ -61,15 +69,33 @@ impl KafkaPublisher {
             .key(key.as_str())
             .payload(event.payload.as_str())
             .headers(headers);
-        let delivery = self.producer.send(record, Timeout::After(self.timeout));
+        let producer = match self.producer.read() {
+            Ok(producer) => producer.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let delivery = producer.send(record, Timeout::After(self.timeout));
         // librdkafka times the message out itself; this bounds a wait it might not end.
-        match tokio::time::timeout(self.timeout + Duration::from_secs(1), delivery).await {
-            Ok(Ok(_stored)) => Ok(()),
-            Ok(Err((error, _message))) => Err(format!("kafka: {error}")),
-            Err(_) => Err(format!(
-                "kafka: no delivery report within {} ms",
-                self.timeout.as_millis()
-            )),
+        let failure =
+            match tokio::time::timeout(self.timeout + Duration::from_secs(1), delivery).await {
+                Ok(Ok(_stored)) => return Ok(()),
+                Ok(Err((error, _message))) => format!("kafka: {error}"),
+                Err(_) => format!(
+                    "kafka: no delivery report within {} ms",
+                    self.timeout.as_millis()
+                ),
+            };
+        self.renew();
+        Err(failure)
+    }
+
+    /// Replaces the producer with a new session (a new producer id) for the next attempt.
+    fn renew(&self) {
+        match self.settings.create::<FutureProducer>() {
+            Ok(fresh) => match self.producer.write() {
+                Ok(mut producer) => *producer = fresh,
+                Err(poisoned) => *poisoned.into_inner() = fresh,
+            },
+            Err(error) => tracing::warn!(%error, "kafka: a new producer could not be made"),
         }
     }
 }
