@@ -34,9 +34,9 @@ ENV CARGO_PROFILE_RELEASE_STRIP=symbols
 #    C compiler of this image and `make` (librdkafka's configure-and-make build; aws-lc builds
 #    without cmake or clang); TLS is rustls, so no OpenSSL. Swagger UI assets are vendored by
 #    a crate. Network: crates.io, and Debian's archive for `make` when the image lacks it.
+# (The builder stage is thrown away, so its apt lists need no cleaning.)
 RUN command -v make >/dev/null \
-    || (apt-get update && apt-get install -y --no-install-recommends make \
-        && rm -rf /var/lib/apt/lists/*)
+    || (apt-get update && apt-get install -y --no-install-recommends make)
 COPY Cargo.toml Cargo.lock ./
 COPY crates/auth-service/Cargo.toml crates/auth-service/Cargo.toml
 COPY crates/auth-client/Cargo.toml crates/auth-client/Cargo.toml
