@@ -19,6 +19,9 @@ users one.
 
 import json
 import os
+import sys
+import time
+import urllib.error
 import urllib.request
 
 import schemathesis
@@ -29,15 +32,31 @@ PASSWORD = os.environ["SCHEMATHESIS_ADMIN_PASSWORD"]
 
 
 def login() -> str:
+    """The administrator's access token. A login the fuzzing load makes fail for a moment
+    (a 503 "retry later" from a busy database) is tried again; what it answered is printed, so
+    a lasting failure says why."""
     body = json.dumps({"username": USERNAME, "password": PASSWORD}).encode()
-    request = urllib.request.Request(
-        f"{BASE_URL}/api/auth/login",
-        data=body,
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["access_token"]
+    last = None
+    for attempt in range(6):
+        request = urllib.request.Request(
+            f"{BASE_URL}/api/auth/login",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answer = json.load(response)
+            if "access_token" in answer:
+                return answer["access_token"]
+            last = f"200 without a token: {answer}"
+        except urllib.error.HTTPError as error:
+            last = f"{error.code}: {error.read()[:300]!r}"
+        except OSError as error:
+            last = repr(error)
+        print(f"schemathesis hooks: admin login attempt {attempt + 1} failed: {last}", file=sys.stderr)
+        time.sleep(0.5 * 2**attempt)
+    raise RuntimeError(f"the administrator's login failed: {last}")
 
 
 class Admin:
