@@ -1,5 +1,6 @@
 //! A small service protected by auth-service tokens: a public route, a route for any signed-in
-//! user, an admin-only route, and a revocation-sensitive route that asks auth-service.
+//! user, an admin-only route, a revocation-sensitive route that asks auth-service, and routes
+//! for other services (a client's token with a scope; online, an API key too).
 //!
 //! ```text
 //! cargo run -p auth-service &                       # auth-service on :8080
@@ -16,7 +17,10 @@
 
 use std::time::Duration;
 
-use auth_client::{Admin, AuthUser, OnlineAuthUser, RequireRole, Verifier, VerifierConfig};
+use auth_client::{
+    Admin, AuthUser, Online, OnlineAuthUser, RequireRole, RequireScope, Scope, Verifier,
+    VerifierConfig,
+};
 use axum::extract::FromRef;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -35,6 +39,13 @@ impl FromRef<AppState> for Verifier {
     }
 }
 
+/// Callers that may read orders: services granted `orders:read`.
+pub struct OrdersRead;
+
+impl Scope for OrdersRead {
+    const NAME: &'static str = "orders:read";
+}
+
 /// The routes of the example service.
 pub fn router(verifier: Verifier) -> Router {
     Router::new()
@@ -42,6 +53,8 @@ pub fn router(verifier: Verifier) -> Router {
         .route("/me", get(me))
         .route("/admin/reports", get(admin_reports))
         .route("/payments", post(create_payment))
+        .route("/orders", get(list_orders))
+        .route("/orders/export", post(export_orders))
         .with_state(AppState { verifier })
 }
 
@@ -63,6 +76,17 @@ async fn admin_reports(admin: RequireRole<Admin>) -> Json<Value> {
 /// Must not run for a session that has ended: asks auth-service about the token.
 async fn create_payment(user: OnlineAuthUser) -> Json<Value> {
     Json(json!({ "paid_by": user.sub, "session_id": user.sid }))
+}
+
+/// Other services with `orders:read`, verified offline.
+async fn list_orders(caller: RequireScope<OrdersRead>) -> Json<Value> {
+    Json(json!({ "orders": [], "caller": caller.sub, "client_id": caller.client_id }))
+}
+
+/// The same scope checked online: a deactivated client is refused at once, and API keys
+/// (`ask_…`, which only auth-service can check) are accepted.
+async fn export_orders(caller: RequireScope<OrdersRead, Online>) -> Json<Value> {
+    Json(json!({ "exported_for": caller.sub, "kind": format!("{:?}", caller.kind()) }))
 }
 
 fn setting(name: &str, default: &str) -> String {

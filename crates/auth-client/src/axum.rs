@@ -34,13 +34,15 @@ use ::axum::http::{HeaderMap, HeaderValue, StatusCode};
 use ::axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::claims::Claims;
+use crate::claims::{Claims, TokenKind};
 use crate::error::{AuthError, Outcome};
 use crate::verifier::Verifier;
 
-/// The caller of a route, authenticated offline from `Authorization: Bearer <token>`.
+/// The user calling a route, authenticated offline from `Authorization: Bearer <token>`.
 ///
-/// Rejects with [`AuthError`] (401, or 503 when a new key cannot be fetched). As
+/// Rejects with [`AuthError`] (401, or 503 when a new key cannot be fetched); a client's token
+/// is valid but stands for no user, so it gets 403 `user_token_required` (use [`AuthCaller`]
+/// or [`crate::RequireScope`] where services may call). As
 /// `Option<AuthUser>` it is `None` when the request has no `Authorization` header, and still
 /// rejects a header that is present but invalid. A request verifies its token once, however
 /// many extractors ask.
@@ -55,11 +57,29 @@ use crate::verifier::Verifier;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser(pub Claims);
 
+/// Any caller auth-service vouches for, a user or a service (a client's token, SPEC §11),
+/// authenticated offline. [`Claims::kind`] says which; a client's token has `client_id` and
+/// `scope` and no user fields.
+///
+/// ```no_run
+/// use auth_client::{AuthCaller, TokenKind};
+///
+/// async fn whoami(caller: AuthCaller) -> String {
+///     match caller.kind() {
+///         TokenKind::Client => format!("service {}", caller.sub),
+///         _ => format!("user {}", caller.sub),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCaller(pub Claims);
+
 /// The caller, authenticated offline *and* confirmed by auth-service to hold a session that is
 /// still active ([`Verifier::verify_online`]), so a logout is seen at once.
 ///
 /// One request to auth-service per use. Rejects with 401 `revoked` for an ended session and
-/// 503 when the auth service cannot be asked.
+/// 503 when the auth service cannot be asked; 403 `user_token_required` for a client's token
+/// and 403 `session_required` for an API key (keys are taken only where a scope is required).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnlineAuthUser(pub Claims);
 
@@ -123,6 +143,13 @@ impl Deref for AuthUser {
     }
 }
 
+impl Deref for AuthCaller {
+    type Target = Claims;
+    fn deref(&self) -> &Claims {
+        &self.0
+    }
+}
+
 impl Deref for OnlineAuthUser {
     type Target = Claims;
     fn deref(&self) -> &Claims {
@@ -141,6 +168,43 @@ impl<R: Role> Deref for RequireRole<R> {
 #[derive(Clone)]
 struct Verified(Claims);
 
+/// The request's token verified offline, once per request however many extractors ask.
+pub(crate) async fn verified_offline<S>(parts: &mut Parts, state: &S) -> Result<Claims, AuthError>
+where
+    Verifier: FromRef<S>,
+{
+    if let Some(Verified(claims)) = parts.extensions.get::<Verified>() {
+        return Ok(claims.clone());
+    }
+    let claims = Verifier::from_ref(state)
+        .verify(bearer_token(&parts.headers)?)
+        .await?;
+    parts.extensions.insert(Verified(claims.clone()));
+    Ok(claims)
+}
+
+/// The request's token verified online (an API key included).
+pub(crate) async fn verified_online<S>(parts: &mut Parts, state: &S) -> Result<Claims, AuthError>
+where
+    Verifier: FromRef<S>,
+{
+    let claims = Verifier::from_ref(state)
+        .verify_online(bearer_token(&parts.headers)?)
+        .await?;
+    parts.extensions.insert(Verified(claims.clone()));
+    Ok(claims)
+}
+
+/// `claims` when they are a user's; SPEC §11: a client's token is valid but acts for no user,
+/// and an API key is accepted only where a scope limits it.
+fn a_user(claims: Claims) -> Result<Claims, AuthError> {
+    match claims.kind() {
+        TokenKind::User => Ok(claims),
+        TokenKind::Client => Err(AuthError::UserTokenRequired),
+        TokenKind::ApiKey => Err(AuthError::SessionRequired),
+    }
+}
+
 impl<S> FromRequestParts<S> for AuthUser
 where
     Verifier: FromRef<S>,
@@ -149,14 +213,19 @@ where
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthError> {
-        if let Some(Verified(claims)) = parts.extensions.get::<Verified>() {
-            return Ok(Self(claims.clone()));
-        }
-        let claims = Verifier::from_ref(state)
-            .verify(bearer_token(&parts.headers)?)
-            .await?;
-        parts.extensions.insert(Verified(claims.clone()));
-        Ok(Self(claims))
+        a_user(verified_offline(parts, state).await?).map(Self)
+    }
+}
+
+impl<S> FromRequestParts<S> for AuthCaller
+where
+    Verifier: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthError> {
+        verified_offline(parts, state).await.map(Self)
     }
 }
 
@@ -185,11 +254,7 @@ where
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthError> {
-        let claims = Verifier::from_ref(state)
-            .verify_online(bearer_token(&parts.headers)?)
-            .await?;
-        parts.extensions.insert(Verified(claims.clone()));
-        Ok(Self(claims))
+        a_user(verified_online(parts, state).await?).map(Self)
     }
 }
 
@@ -298,14 +363,23 @@ impl IntoResponse for AuthError {
             HeaderValue::from_static("application/problem+json"),
         );
         // RFC 6750 §3: no error code when credentials are absent, `invalid_token` otherwise.
-        let challenge = match self {
-            AuthError::MissingToken => Some("Bearer"),
-            AuthError::MalformedHeader => Some("Bearer error=\"invalid_request\""),
-            _ if status == StatusCode::UNAUTHORIZED => Some("Bearer error=\"invalid_token\""),
+        // RFC 6750 §3.1: a missing scope is `insufficient_scope`, naming the scope needed.
+        let challenge = match &self {
+            AuthError::MissingToken => Some(HeaderValue::from_static("Bearer")),
+            AuthError::MalformedHeader => {
+                Some(HeaderValue::from_static("Bearer error=\"invalid_request\""))
+            }
+            AuthError::MissingScope { scope } => HeaderValue::from_str(&format!(
+                "Bearer error=\"insufficient_scope\", scope=\"{scope}\""
+            ))
+            .ok(),
+            _ if status == StatusCode::UNAUTHORIZED => {
+                Some(HeaderValue::from_static("Bearer error=\"invalid_token\""))
+            }
             _ => None,
         };
         if let Some(challenge) = challenge {
-            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            headers.insert(WWW_AUTHENTICATE, challenge);
         }
         response
     }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::error::ConfigError;
+
 /// auth-service's own leeway on `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(10);
 /// The largest leeway SPEC §3 allows.
@@ -73,5 +75,14 @@ impl VerifierConfig {
     pub fn http_timeout(mut self, timeout: Duration) -> Self {
         self.http_timeout = timeout;
         self
+    }
+}
+
+/// `base_url` without a trailing `/`, when it is an absolute http(s) URL with a host.
+pub(crate) fn checked_base_url(base_url: &str) -> Result<&str, ConfigError> {
+    let base = base_url.trim_end_matches('/');
+    match reqwest::Url::parse(base) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(base),
+        _ => Err(ConfigError::BaseUrl(base_url.to_owned())),
     }
 }

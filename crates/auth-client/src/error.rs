@@ -1,6 +1,9 @@
-//! Why a request was refused, and why a verifier could not be built. [`AuthError::reason`] is
-//! the only place the client's snake_case reasons are written; [`AuthError::code`] maps them onto
-//! the problem codes auth-service itself answers with.
+//! Why a request was refused, why a token could not be had, and why a verifier or token source
+//! could not be built. [`AuthError::reason`] is the only place the client's snake_case reasons
+//! are written; [`AuthError::code`] maps them onto the problem codes auth-service itself answers
+//! with.
+
+use std::time::Duration;
 
 /// Why a bearer token was not accepted.
 ///
@@ -56,9 +59,14 @@ pub enum AuthError {
     #[error("the token is not valid yet")]
     NotYetValid,
     /// The online check says the token is no longer active: its session ended (logout, password
-    /// change, admin action) or its key was revoked.
-    #[error("the token's session has ended")]
+    /// change, admin action), its signing key was revoked, its client was deactivated or
+    /// deleted, or (an API key) it was revoked or has expired.
+    #[error("the token is no longer active")]
     Revoked,
+    /// An API key (`ask_…`) where only offline verification is done: a key is not a JWT, only
+    /// auth-service can say whether it is valid (SPEC §11).
+    #[error("API keys need the online check")]
+    ApiKeyNeedsOnlineCheck,
     /// The online check (introspection) could not be made; the token may be fine.
     #[error("the online token check is unavailable: {reason}")]
     OnlineCheckUnavailable {
@@ -71,6 +79,20 @@ pub enum AuthError {
         /// The role the route requires.
         role: String,
     },
+    /// The token is valid but was not granted a scope the route requires.
+    #[error("the scope `{scope}` is required")]
+    MissingScope {
+        /// The scope the route requires.
+        scope: String,
+    },
+    /// A client's token where a user is required: valid, but it stands for no user (as
+    /// auth-service's own 403 `user_token_required`, SPEC §11).
+    #[error("this route acts for a user; a client's token stands for none")]
+    UserTokenRequired,
+    /// An API key where a user's session is required: a key is accepted only where a scope is
+    /// required ([`crate::RequireScope`] with [`crate::Online`]), since its scopes are all it may do.
+    #[error("this route needs a user's session; an API key is not accepted")]
+    SessionRequired,
 }
 
 /// What the caller should do about an [`AuthError`]: the HTTP status family of the rejection.
@@ -103,13 +125,20 @@ impl AuthError {
             AuthError::Revoked => "revoked",
             AuthError::OnlineCheckUnavailable { .. } => "online_check_unavailable",
             AuthError::Forbidden { .. } => "missing_role",
+            AuthError::MissingScope { .. } => "missing_scope",
+            AuthError::UserTokenRequired => "user_token_required",
+            AuthError::SessionRequired => "session_required",
+            AuthError::ApiKeyNeedsOnlineCheck => "api_key_needs_online_check",
         }
     }
 
     /// Whether the caller must authenticate, is not allowed, or should retry later.
     pub fn outcome(&self) -> Outcome {
         match self {
-            AuthError::Forbidden { .. } => Outcome::Forbidden,
+            AuthError::Forbidden { .. }
+            | AuthError::MissingScope { .. }
+            | AuthError::UserTokenRequired
+            | AuthError::SessionRequired => Outcome::Forbidden,
             AuthError::JwksUnavailable { .. } | AuthError::OnlineCheckUnavailable { .. } => {
                 Outcome::Unavailable
             }
@@ -123,7 +152,8 @@ impl AuthError {
             | AuthError::WrongAudience
             | AuthError::Expired
             | AuthError::NotYetValid
-            | AuthError::Revoked => Outcome::Unauthenticated,
+            | AuthError::Revoked
+            | AuthError::ApiKeyNeedsOnlineCheck => Outcome::Unauthenticated,
         }
     }
 
@@ -148,12 +178,109 @@ pub enum ConfigError {
     /// The leeway is above the 30 seconds SPEC §3 allows.
     #[error("auth-client: a leeway of {0:?} is above the allowed 30 s")]
     LeewayTooLarge(std::time::Duration),
-    /// The issuer or audience is empty.
-    #[error("auth-client: the expected {0} must not be empty")]
+    /// The issuer, audience or client id is empty.
+    #[error("auth-client: the {0} must not be empty")]
     Empty(&'static str),
     /// The HTTP client could not be created (TLS setup).
     #[error("auth-client: cannot create the HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
+    /// A scope asked of a token source is not an RFC 6749 §3.3 scope token.
+    #[error("auth-client: `{0}` is not a scope (printable ASCII without space, `\"` or `\\`)")]
+    Scope(String),
+    /// The client id or secret cannot be sent as HTTP Basic credentials.
+    #[error("auth-client: the client credentials cannot be sent in an Authorization header")]
+    Credentials,
+}
+
+/// Why a [`crate::TokenSource`] has no token for an outgoing call.
+///
+/// Cloneable, because every caller waiting on one token request gets its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The token endpoint refused the request with an RFC 6749 §5.2 error; `invalid_client`
+    /// (wrong id or secret, inactive client) and `invalid_scope` need a configuration change,
+    /// not a retry.
+    #[error("the token endpoint refused: {code} {}", .description.as_deref().unwrap_or_default())]
+    Refused {
+        /// The RFC 6749 §5.2 `error`.
+        code: OAuthErrorCode,
+        /// Its `error_description`, when given (shortened).
+        description: Option<String>,
+    },
+    /// Too many token requests from this client (429); retried after `retry_after`.
+    #[error("the token endpoint limits this client's requests")]
+    RateLimited {
+        /// The `Retry-After` the service asked for.
+        retry_after: Option<Duration>,
+    },
+    /// The token endpoint could not be reached or failed (5xx, timeout); the next call tries
+    /// again after a short backoff.
+    #[error("the token endpoint is unavailable: {reason}")]
+    Unavailable {
+        /// What went wrong (for logs).
+        reason: String,
+    },
+    /// The token endpoint answered something that is not a bearer token.
+    #[error("the token endpoint's answer is not a bearer token: {reason}")]
+    InvalidResponse {
+        /// What is wrong with it (for logs).
+        reason: String,
+    },
+}
+
+/// The `error` of an RFC 6749 §5.2 answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OAuthErrorCode {
+    /// `invalid_request`: the request is malformed.
+    InvalidRequest,
+    /// `invalid_client`: the client is unknown or inactive, or its secret is wrong.
+    InvalidClient,
+    /// `invalid_grant`.
+    InvalidGrant,
+    /// `unauthorized_client`: this client may not use this grant.
+    UnauthorizedClient,
+    /// `unsupported_grant_type`.
+    UnsupportedGrantType,
+    /// `invalid_scope`: a requested scope is malformed or not the client's.
+    InvalidScope,
+    /// Any other code (shortened).
+    Other(String),
+}
+
+impl OAuthErrorCode {
+    /// Reads an RFC 6749 §5.2 `error` value.
+    pub fn parse(code: &str) -> Self {
+        match code {
+            "invalid_request" => Self::InvalidRequest,
+            "invalid_client" => Self::InvalidClient,
+            "invalid_grant" => Self::InvalidGrant,
+            "unauthorized_client" => Self::UnauthorizedClient,
+            "unsupported_grant_type" => Self::UnsupportedGrantType,
+            "invalid_scope" => Self::InvalidScope,
+            other => Self::Other(other.chars().take(64).collect()),
+        }
+    }
+
+    /// The code as RFC 6749 writes it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::Other(code) => code,
+        }
+    }
+}
+
+impl std::fmt::Display for OAuthErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -207,11 +334,45 @@ mod tests {
                 "missing_role",
                 "forbidden",
             ),
+            (
+                AuthError::MissingScope {
+                    scope: "orders:read".into(),
+                },
+                "missing_scope",
+                "forbidden",
+            ),
+            (
+                AuthError::UserTokenRequired,
+                "user_token_required",
+                "forbidden",
+            ),
+            (AuthError::SessionRequired, "session_required", "forbidden"),
+            (
+                AuthError::ApiKeyNeedsOnlineCheck,
+                "api_key_needs_online_check",
+                "unauthorized",
+            ),
         ];
 
         for (error, reason, code) in cases {
             assert_eq!(error.reason(), reason, "{error:?}");
             assert_eq!(error.code(), code, "{error:?}");
         }
+    }
+
+    #[test]
+    fn oauth_error_codes_round_trip_and_unknown_ones_are_kept_short() {
+        for code in [
+            "invalid_request",
+            "invalid_client",
+            "invalid_grant",
+            "unauthorized_client",
+            "unsupported_grant_type",
+            "invalid_scope",
+            "invalid_target",
+        ] {
+            assert_eq!(OAuthErrorCode::parse(code).as_str(), code);
+        }
+        assert_eq!(OAuthErrorCode::parse(&"x".repeat(500)).as_str().len(), 64);
     }
 }

@@ -1,11 +1,38 @@
-//! Verify auth-service access tokens in another service (SPEC §8).
+//! Talk to auth-service from another Rust service (SPEC §8, §11): check the tokens callers
+//! bring, and get a token to call other services with.
 //!
-//! A [`Verifier`] fetches auth-service's public keys (`/.well-known/jwks.json`), caches them,
-//! and verifies access tokens offline: the key named by the token's `kid`, that key's own
-//! algorithm only (never `none` or `HS*`), the signature, `iss`, `aud`, `exp` and `nbf`. The
-//! [`AuthUser`] extractor does this for axum routes, [`RequireRole`] adds a role guard, and
-//! [`OnlineAuthUser`] also asks auth-service whether the token's session is still active,
-//! for routes that must see a logout at once.
+//! **Incoming calls.** A [`Verifier`] fetches auth-service's public keys
+//! (`/.well-known/jwks.json`), caches them, and verifies access tokens offline: the key named
+//! by the token's `kid`, that key's own algorithm only (never `none` or `HS*`), the signature,
+//! `iss`, `aud`, `exp` and `nbf`. The [`AuthUser`] extractor does this for axum routes,
+//! [`RequireRole`] adds a role guard, and [`OnlineAuthUser`] also asks auth-service whether the
+//! token's session is still active, for routes that must see a logout at once. Service
+//! identities (OAuth 2 clients, SPEC §11) are let in by [`RequireScope`] (or [`AuthCaller`]);
+//! API keys (`ask_…`) by `RequireScope<_, Online>`, since only auth-service can check a key.
+//!
+//! **Outgoing calls.** A [`TokenSource`] gets the service's own client-credentials token from
+//! `POST /oauth/token`, caches it, renews it before it expires with one request however many
+//! callers wait, and backs off after failures. Use it with reqwest
+//! ([`TokenSource::authorize`]) or as a tower layer ([`TokenSource::layer`]) for tonic or hyper.
+//!
+//! ```no_run
+//! use auth_client::{TokenSource, TokenSourceConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let tokens = TokenSource::new(
+//!     TokenSourceConfig::new("http://auth-service:8080", "0193…client-id", "…secret")
+//!         .scopes(["orders:read"]),
+//! )?;
+//! let http = reqwest::Client::new();
+//! let answer = tokens
+//!     .authorize(http.get("http://orders:8080/api/orders"))
+//!     .await?
+//!     .send()
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Checking tokens:
 //!
 //! ```no_run
 //! use axum::routing::{get, post};
@@ -25,7 +52,7 @@
 //! verifier.spawn_background_refresh(std::time::Duration::from_secs(300));
 //!
 //! let app: Router = Router::new()
-//!     .route("/me", get(|user: AuthUser| async move { user.username.clone() }))
+//!     .route("/me", get(|user: AuthUser| async move { user.username.clone().unwrap_or_default() }))
 //!     .route("/admin", get(|_: RequireRole<Admin>| async { "hello admin" }))
 //!     .route("/pay", post(|user: OnlineAuthUser| async move { user.sub.to_string() }))
 //!     .with_state(verifier);
@@ -58,23 +85,35 @@
 //! check ([`Verifier::verify_online`], [`OnlineAuthUser`]) posts the token to auth-service's
 //! `/api/auth/introspect` and refuses it with [`AuthError::Revoked`] once its session has
 //! ended. auth-service's gRPC `ValidateToken` RPC is the gRPC equivalent; this crate uses HTTP.
+//! The online check also reads API keys (SPEC §11), which are not JWTs: they are sent to
+//! introspection as they are, while [`Verifier::verify`] refuses them with
+//! [`AuthError::ApiKeyNeedsOnlineCheck`].
 
 #![warn(missing_docs)]
 
 pub mod axum;
+mod bearer;
 mod claims;
 mod config;
 mod error;
 mod introspect;
 mod jwks;
+mod scope;
+mod token_endpoint;
+mod token_source;
 mod verifier;
 
-pub use crate::axum::{bearer_token, Admin, AuthUser, OnlineAuthUser, RequireRole, Role};
-pub use claims::Claims;
+pub use crate::axum::{
+    bearer_token, Admin, AuthCaller, AuthUser, OnlineAuthUser, RequireRole, Role,
+};
+pub use bearer::{Bearer, BearerLayer, BoxError};
+pub use claims::{Actor, Claims, TokenKind};
 pub use config::{
     VerifierConfig, DEFAULT_HTTP_TIMEOUT, DEFAULT_LEEWAY, DEFAULT_MIN_REFRESH_INTERVAL, MAX_LEEWAY,
 };
-pub use error::{AuthError, ConfigError, Outcome};
+pub use error::{AuthError, ConfigError, OAuthErrorCode, Outcome, TokenError};
 pub use introspect::Introspection;
 pub use jwks::JwksStats;
+pub use scope::{Check, Offline, Online, RequireScope, Scope};
+pub use token_source::{AccessToken, Clock, TokenSource, TokenSourceConfig, TokenSourceStats};
 pub use verifier::Verifier;

@@ -12,7 +12,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
 use crate::claims::Claims;
-use crate::config::{VerifierConfig, MAX_LEEWAY};
+use crate::config::{checked_base_url, VerifierConfig, MAX_LEEWAY};
 use crate::error::{AuthError, ConfigError};
 use crate::introspect::{self, Introspection};
 use crate::jwks::{JwksStats, KeyCache};
@@ -63,11 +63,7 @@ impl Verifier {
     /// Builds a verifier. No request is made yet: keys are fetched by the first verification
     /// or by [`Verifier::refresh`] (call it at startup to warm the cache).
     pub fn new(config: VerifierConfig) -> Result<Self, ConfigError> {
-        let base = config.base_url.trim_end_matches('/');
-        match reqwest::Url::parse(base) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
-            _ => return Err(ConfigError::BaseUrl(config.base_url.clone())),
-        }
+        let base = checked_base_url(&config.base_url)?;
         if config.leeway > MAX_LEEWAY {
             return Err(ConfigError::LeewayTooLarge(config.leeway));
         }
@@ -108,11 +104,16 @@ impl Verifier {
 
     /// Verifies `token` offline: the key named by its `kid` (fetched when not cached, see
     /// [`VerifierConfig::min_refresh_interval`]), that key's own algorithm only, the
-    /// signature, `iss`, `aud`, `exp`, `nbf` and `iat`.
+    /// signature, `iss`, `aud`, `exp`, `nbf` and `iat`. A user's and a client's token are both
+    /// accepted; [`Claims::kind`] tells them apart.
     ///
     /// Offline verification cannot see a session that ended before the token expires; use
-    /// [`Verifier::verify_online`] where that matters.
+    /// [`Verifier::verify_online`] where that matters. An API key (`ask_…`) is refused with
+    /// [`AuthError::ApiKeyNeedsOnlineCheck`]: only auth-service can check one.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        if introspect::is_api_key(token) {
+            return Err(AuthError::ApiKeyNeedsOnlineCheck);
+        }
         let (algorithm, kid) = parse_header(token)?;
         let key = self.inner.keys.key(&kid).await?;
         // SPEC §3: only the key's own algorithm, so no token can choose how it is checked.
@@ -129,25 +130,51 @@ impl Verifier {
         let claims = jsonwebtoken::decode::<Claims>(token, &key.key, validation)
             .map_err(|error| decode_error(error.kind()))?
             .claims;
+        // A user's token names its session, a client's its client (SPEC §11); a token with
+        // neither is not an access token of auth-service.
+        if claims.sid.is_none() && claims.client_id.is_none() {
+            return Err(AuthError::MalformedToken(
+                "the token names neither a session nor a client",
+            ));
+        }
         claims.check_times(now_unix(), self.inner.leeway)?;
         Ok(claims)
     }
 
-    /// Verifies `token` offline, then asks auth-service whether its session is still active
-    /// (`POST /api/auth/introspect`), so a logout or revocation is seen at once.
+    /// Verifies `token` offline, then asks auth-service whether it is still active
+    /// (`POST /api/auth/introspect`): a user's session not ended, a client not deactivated. So
+    /// a logout or revocation is seen at once, and the roles returned are the ones held now.
+    ///
+    /// An API key (`ask_…`, SPEC §11) is not a JWT: it goes to introspection alone, and its
+    /// claims ([`crate::TokenKind::ApiKey`]) are what the service answers.
     ///
     /// Costs one request to the auth service per call; use it for routes that must not
     /// serve a token whose session has ended (payments, password or role changes). A token
     /// that fails offline never reaches the service. The gRPC `ValidateToken` RPC answers the
     /// same question; this crate asks over HTTP.
     pub async fn verify_online(&self, token: &str) -> Result<Claims, AuthError> {
-        let claims = self.verify(token).await?;
-        let answer = self.introspect(token).await?;
-        if answer.active && answer.sid == Some(claims.sid) {
-            Ok(claims)
-        } else {
-            Err(AuthError::Revoked)
+        if introspect::is_api_key(token) {
+            return self.verify_api_key(token).await;
         }
+        let mut claims = self.verify(token).await?;
+        let answer = self.introspect(token).await?;
+        if !answer.confirms(&claims) {
+            return Err(AuthError::Revoked);
+        }
+        // SPEC §5: a removed role is gone from introspection at once.
+        claims.roles = answer.roles;
+        Ok(claims)
+    }
+
+    /// An API key, checked by auth-service alone (it cannot be checked here).
+    async fn verify_api_key(&self, key: &str) -> Result<Claims, AuthError> {
+        if !introspect::is_plausible_api_key(key) {
+            return Err(AuthError::MalformedToken("not an API key"));
+        }
+        self.introspect(key)
+            .await?
+            .into_api_key_claims(&self.inner.issuer, &self.inner.audience, now_unix())?
+            .ok_or(AuthError::Revoked)
     }
 
     /// Asks auth-service about `token` (RFC 7662 introspection) without verifying it here.
@@ -340,5 +367,72 @@ mod tests {
             Verifier::new(VerifierConfig::new("http://auth", "", "a")),
             Err(ConfigError::Empty("issuer"))
         ));
+    }
+
+    /// A stand-in auth-service answering introspection with `answer`; it records each token
+    /// it was asked about, and serves no JWKS (a fetch would fail the verification).
+    async fn introspection_answering(
+        answer: serde_json::Value,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use axum::routing::post;
+
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = asked.clone();
+        let app = axum::Router::new().route(
+            "/api/auth/introspect",
+            post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+                let record = record.clone();
+                let answer = answer.clone();
+                async move {
+                    record
+                        .lock()
+                        .unwrap()
+                        .push(body["token"].as_str().unwrap().to_owned());
+                    axum::Json(answer)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, asked)
+    }
+
+    const KEY: &str = "ask_0123456789abcdefABCDEF0123456789_1a2B3c";
+
+    #[tokio::test]
+    async fn an_api_key_goes_to_introspection_online_and_is_refused_offline() {
+        let (url, asked) = introspection_answering(serde_json::json!({
+            "active": true, "token_type": "api_key", "sub": "0193a000-0000-7000-8000-000000000001",
+            "scope": "reports:read", "roles": ["user"]
+        }))
+        .await;
+        let verifier = Verifier::new(VerifierConfig::new(url, "https://auth.test", "svc")).unwrap();
+
+        let offline = verifier.verify(KEY).await;
+        let online = verifier.verify_online(KEY).await.unwrap();
+
+        assert_eq!(offline, Err(AuthError::ApiKeyNeedsOnlineCheck));
+        assert_eq!(online.kind(), crate::TokenKind::ApiKey);
+        assert!(online.has_scope("reports:read"));
+        assert_eq!(*asked.lock().unwrap(), [KEY]);
+        assert_eq!(
+            verifier.stats().fetches,
+            0,
+            "a key never looks for signing keys"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_inactive_key_is_revoked_and_junk_after_the_prefix_is_never_sent() {
+        let (url, asked) = introspection_answering(serde_json::json!({ "active": false })).await;
+        let verifier = Verifier::new(VerifierConfig::new(url, "https://auth.test", "svc")).unwrap();
+
+        let inactive = verifier.verify_online(KEY).await;
+        let junk = verifier.verify_online("ask_not a key").await;
+
+        assert_eq!(inactive, Err(AuthError::Revoked));
+        assert_eq!(junk.map_err(|e| e.reason()), Err("malformed_token"));
+        assert_eq!(*asked.lock().unwrap(), [KEY]);
     }
 }

@@ -12,6 +12,8 @@ mod support;
 mod keys;
 mod online;
 mod roles;
+mod scopes;
+mod token_source;
 mod verification;
 
 /// The example program; its router is what the tests call.

@@ -1,14 +1,17 @@
 //! Test support: the backends, a running auth-service, the example service in front of a
-//! verifier, a counting JWKS proxy, and token surgery for forged tokens.
+//! verifier, counting proxies for the JWKS and the token endpoint, a clock for token sources,
+//! and token surgery for forged tokens.
 
 pub mod backend;
 pub mod protected;
 pub mod service;
+pub mod token_proxy;
 pub mod tokens;
 
 pub use backend::Backend;
 pub use protected::{CountingProxy, Protected};
-pub use service::{clock_at, ADMIN, PASSWORD};
+pub use service::{clock_at, NewClient, ADMIN, PASSWORD};
+pub use token_proxy::{TestClock, TokenProxy};
 
 /// Generates `sqlite::name` and `postgres::name` for each `async fn name(backend: Backend)`.
 #[macro_export]

@@ -56,6 +56,11 @@ impl Protected {
         Self { url, http, task }
     }
 
+    /// The example service's URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
         self.send(self.http.get(format!("{}{path}", self.url)), token)
             .await

@@ -19,6 +19,12 @@ use super::backend::{Backend, TestDatabase};
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const ADMIN: &str = "root";
 
+/// A client (SPEC §11) as `POST /api/clients` answered it: its id and its secret.
+pub struct NewClient {
+    pub id: String,
+    pub secret: String,
+}
+
 /// A signed-up user: the access token signup answered and the ids in it.
 pub struct Account {
     pub access_token: String,
@@ -77,6 +83,21 @@ impl Backend {
         }
         let config = Config::from_figment(&figment).expect("test config is valid");
         Service::start(db, config, clock).await
+    }
+}
+
+impl Backend {
+    /// auth-service with a global admin ([`ADMIN`], [`PASSWORD`]) created at first start.
+    pub async fn service_with_admin(self) -> Service {
+        self.service_with(
+            clock_at(0),
+            &[
+                ("bootstrap.admin_email", "root@example.com"),
+                ("bootstrap.admin_username", ADMIN),
+                ("bootstrap.admin_password", PASSWORD),
+            ],
+        )
+        .await
     }
 }
 
@@ -171,6 +192,47 @@ impl Service {
             .expect("login sent");
         assert_eq!(response.status(), 200, "login of {username} failed");
         account(response).await
+    }
+
+    /// Creates a client through the admin API (`POST /api/clients`) as the bootstrap admin;
+    /// `settings` are added to `{name}` (e.g. `scopes`, `access_token_ttl_seconds`).
+    pub async fn client(&self, name: &str, settings: Value) -> NewClient {
+        let admin = self.logged_in(ADMIN).await;
+        let mut body = json!({ "name": name });
+        if let (Some(body), Some(settings)) = (body.as_object_mut(), settings.as_object()) {
+            body.extend(settings.clone());
+        }
+        let response = self
+            .http
+            .post(self.url("/api/clients"))
+            .bearer_auth(&admin.access_token)
+            .json(&body)
+            .send()
+            .await
+            .expect("client creation sent");
+        assert_eq!(response.status(), 201, "creating client {name} failed");
+        let created: Value = response.json().await.expect("a client");
+        NewClient {
+            id: created["client_id"].as_str().expect("client_id").into(),
+            secret: created["client_secret"]
+                .as_str()
+                .expect("client_secret")
+                .into(),
+        }
+    }
+
+    /// Changes a client through `PATCH /api/clients/{id}` as the bootstrap admin.
+    pub async fn patch_client(&self, id: &str, change: Value) {
+        let admin = self.logged_in(ADMIN).await;
+        let response = self
+            .http
+            .patch(self.url(&format!("/api/clients/{id}")))
+            .bearer_auth(&admin.access_token)
+            .json(&change)
+            .send()
+            .await
+            .expect("client change sent");
+        assert_eq!(response.status(), 200, "changing client {id} failed");
     }
 
     /// Ends the session of `token` through `/api/auth/logout`.
