@@ -51,7 +51,7 @@ use crate::verifier::Verifier;
 /// use auth_client::AuthUser;
 ///
 /// async fn profile(user: AuthUser) -> String {
-///     format!("hello {} ({})", user.username, user.sub)
+///     format!("hello {} ({})", user.username.as_deref().unwrap_or_default(), user.sub)
 /// }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +115,7 @@ impl Role for Admin {
 /// use auth_client::{Admin, RequireRole};
 ///
 /// async fn delete_everything(admin: RequireRole<Admin>) -> String {
-///     format!("as you wish, {}", admin.username)
+///     format!("as you wish, {}", admin.username.as_deref().unwrap_or_default())
 /// }
 /// ```
 ///
