@@ -74,8 +74,26 @@ pub(crate) async fn request(
         .map_err(unavailable)?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(unavailable)?;
-    read_answer(status, &headers, &body)
+    let body = read_limited(response).await.map_err(unavailable)?;
+    match body {
+        Some(body) => read_answer(status, &headers, &body),
+        None => Err(TokenError::InvalidResponse {
+            reason: "the answer is too large".to_owned(),
+        }),
+    }
+}
+
+/// The body, read chunk by chunk and abandoned past [`MAX_ANSWER_BYTES`] (`None`), so a
+/// misbehaving endpoint cannot make this service buffer an unbounded answer.
+async fn read_limited(mut response: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 #[derive(Deserialize)]
