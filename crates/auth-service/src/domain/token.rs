@@ -64,7 +64,11 @@ impl TokenKind {
             return Vec::new();
         }
         hint.into_iter()
-            .chain(TokenKind::ALL.into_iter().filter(|kind| Some(*kind) != hint))
+            .chain(
+                TokenKind::ALL
+                    .into_iter()
+                    .filter(|kind| Some(*kind) != hint),
+            )
             .filter(|kind| kind.may_be(token))
             .collect()
     }
@@ -172,12 +176,48 @@ mod tests {
 
         assert!(live.active(now));
         for (what, state) in [
-            ("spent", RefreshTokenState { spent: true, ..live.clone() }),
-            ("expired", RefreshTokenState { expires_at: now, ..live.clone() }),
-            ("session ended", RefreshTokenState { session_ended: true, ..live.clone() }),
-            ("session expired", RefreshTokenState { session_expires_at: now, ..live.clone() }),
-            ("session idle", RefreshTokenState { session_idle_expires_at: now, ..live.clone() }),
-            ("user inactive", RefreshTokenState { user_active: false, ..live.clone() }),
+            (
+                "spent",
+                RefreshTokenState {
+                    spent: true,
+                    ..live.clone()
+                },
+            ),
+            (
+                "expired",
+                RefreshTokenState {
+                    expires_at: now,
+                    ..live.clone()
+                },
+            ),
+            (
+                "session ended",
+                RefreshTokenState {
+                    session_ended: true,
+                    ..live.clone()
+                },
+            ),
+            (
+                "session expired",
+                RefreshTokenState {
+                    session_expires_at: now,
+                    ..live.clone()
+                },
+            ),
+            (
+                "session idle",
+                RefreshTokenState {
+                    session_idle_expires_at: now,
+                    ..live.clone()
+                },
+            ),
+            (
+                "user inactive",
+                RefreshTokenState {
+                    user_active: false,
+                    ..live
+                },
+            ),
         ] {
             assert!(!state.active(now), "{what}");
         }

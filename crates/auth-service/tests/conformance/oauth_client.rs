@@ -114,7 +114,12 @@ async fn the_oauth2_crate_introspects_and_revokes_tokens(backend: Backend) {
     let root = app.admin().await;
     let alice = app.signed_up("alice").await;
     let phone = app.logged_in(&alice).await;
-    let client = created(&app, &root, &json!({ "name": "crate", "scopes": ["orders:read"] })).await;
+    let client = created(
+        &app,
+        &root,
+        &json!({ "name": "crate", "scopes": ["orders:read"] }),
+    )
+    .await;
     let id = client["client_id"].as_str().unwrap();
     let secret = client["client_secret"].as_str().unwrap();
     let http = reqwest::Client::builder()
@@ -189,7 +194,10 @@ async fn the_oauth2_crate_introspects_and_revokes_tokens(backend: Backend) {
         .map(|s| s.to_string())
         .collect();
     assert_eq!(scopes, ["orders:read"]);
-    assert!(!after.active(), "the revoked access token's session has ended");
+    assert!(
+        !after.active(),
+        "the revoked access token's session has ended"
+    );
     assert_eq!(app.refresh(&phone.refresh_token).await.status(), 401);
 }
 

@@ -151,7 +151,16 @@ async fn introspection_tells_what_each_kind_of_active_token_is(backend: Backend)
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["active", "exp", "iat", "iss", "sid", "sub", "token_type", "username"],
+        [
+            "active",
+            "exp",
+            "iat",
+            "iss",
+            "sid",
+            "sub",
+            "token_type",
+            "username"
+        ],
         "a refresh token answers its user, session and life, no hash: {refresh}"
     );
     assert_eq!(refresh["token_type"], "refresh_token");
@@ -169,7 +178,13 @@ async fn introspection_tells_what_each_kind_of_active_token_is(backend: Backend)
         (&alice.refresh_token, "refresh_token"),
         (&service, "id_token"),
     ] {
-        let answer = introspect(&app, &resource_server, token, &format!("&token_type_hint={hint}")).await;
+        let answer = introspect(
+            &app,
+            &resource_server,
+            token,
+            &format!("&token_type_hint={hint}"),
+        )
+        .await;
         assert_eq!(answer["active"], true, "hint {hint}");
     }
 }
@@ -181,7 +196,11 @@ async fn introspection_is_inactive_for_garbage_expired_spent_and_ended_tokens(ba
     let inactive = json!({ "active": false });
     let mut tampered = alice.access_token.clone();
     tampered.pop();
-    tampered.push(if alice.access_token.ends_with('A') { 'B' } else { 'A' });
+    tampered.push(if alice.access_token.ends_with('A') {
+        'B'
+    } else {
+        'A'
+    });
     let long = "a".repeat(10_000);
     let ask = format!("ask_{}_abc123", "x".repeat(32));
 
@@ -194,22 +213,41 @@ async fn introspection_is_inactive_for_garbage_expired_spent_and_ended_tokens(ba
     }
 
     let path = format!("/api/auth/sessions/{}", ended.session_id);
-    assert_eq!(app.delete_as(&path, &alice.access_token).await.status(), 204);
+    assert_eq!(
+        app.delete_as(&path, &alice.access_token).await.status(),
+        204
+    );
     for token in [&ended.access_token, &ended.refresh_token] {
-        assert_eq!(introspect(&app, &resource_server, token, "").await, inactive, "ended session");
+        assert_eq!(
+            introspect(&app, &resource_server, token, "").await,
+            inactive,
+            "ended session"
+        );
     }
-    let refreshed: Value = app.refresh(&alice.refresh_token).await.json().await.unwrap();
+    let refreshed: Value = app
+        .refresh(&alice.refresh_token)
+        .await
+        .json()
+        .await
+        .unwrap();
     let successor = refreshed["refresh_token"].as_str().unwrap();
     assert_eq!(
         introspect(&app, &resource_server, &alice.refresh_token, "").await,
         inactive,
         "a spent refresh token, even inside the grace window"
     );
-    assert_eq!(introspect(&app, &resource_server, successor, "").await["active"], true);
+    assert_eq!(
+        introspect(&app, &resource_server, successor, "").await["active"],
+        true
+    );
 
     app.clock.advance(Duration::from_secs(16 * 60));
     let access = refreshed["access_token"].as_str().unwrap();
-    assert_eq!(introspect(&app, &resource_server, access, "").await, inactive, "expired");
+    assert_eq!(
+        introspect(&app, &resource_server, access, "").await,
+        inactive,
+        "expired"
+    );
     assert_eq!(
         introspect(&app, &resource_server, successor, "").await["active"],
         true,
@@ -233,10 +271,20 @@ async fn introspection_needs_an_authenticated_active_client(backend: Backend) {
     let plain = created(&app, &root, &json!({ "name": "no scopes at all" })).await;
 
     let cases = [
-        ("none", post_form(&app, "/oauth/introspect", &token, None).await, None),
+        (
+            "none",
+            post_form(&app, "/oauth/introspect", &token, None).await,
+            None,
+        ),
         (
             "client_id alone",
-            post_form(&app, "/oauth/introspect", &format!("{token}&client_id={id}"), None).await,
+            post_form(
+                &app,
+                "/oauth/introspect",
+                &format!("{token}&client_id={id}"),
+                None,
+            )
+            .await,
             None,
         ),
         (
@@ -276,7 +324,13 @@ async fn introspection_needs_an_authenticated_active_client(backend: Backend) {
         );
     }
     let path = format!("/api/clients/{id}");
-    let off = patch_as(&app, &path, &root.access_token, &json!({ "is_active": false })).await;
+    let off = patch_as(
+        &app,
+        &path,
+        &root.access_token,
+        &json!({ "is_active": false }),
+    )
+    .await;
     assert_eq!(off.status(), 200);
     let response = post_form(&app, "/oauth/introspect", &token, Some((id, secret))).await;
     assert_eq!(
@@ -320,12 +374,24 @@ async fn malformed_requests_are_rfc_errors_and_change_nothing(backend: Backend) 
             .unwrap();
         let cases = [
             ("a JSON body", json_body),
-            ("no token", post_form(&app, path, "token_type_hint=refresh_token", Some((id, secret))).await),
+            (
+                "no token",
+                post_form(
+                    &app,
+                    path,
+                    "token_type_hint=refresh_token",
+                    Some((id, secret)),
+                )
+                .await,
+            ),
             (
                 "a repeated token",
                 post_form(&app, path, &format!("{token}&{token}"), Some((id, secret))).await,
             ),
-            ("a broken escape", post_form(&app, path, &format!("{token}%zz"), Some((id, secret))).await),
+            (
+                "a broken escape",
+                post_form(&app, path, &format!("{token}%zz"), Some((id, secret))).await,
+            ),
             (
                 "two authentications",
                 post_form(
@@ -371,8 +437,19 @@ async fn malformed_requests_are_rfc_errors_and_change_nothing(backend: Backend) 
     .await;
     assert_eq!(oauth_error(wrong_post).await.1, "invalid_client");
 
-    assert_eq!(app.refresh(&alice.refresh_token).await.status(), 200, "the session lives");
-    assert_eq!(count(&app, "SELECT count(*) FROM outbox WHERE event_type = 'auth:user.logout'").await, 0);
+    assert_eq!(
+        app.refresh(&alice.refresh_token).await.status(),
+        200,
+        "the session lives"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM outbox WHERE event_type = 'auth:user.logout'"
+        )
+        .await,
+        0
+    );
 }
 
 async fn revoking_a_refresh_token_ends_its_session(backend: Backend) {
@@ -381,7 +458,15 @@ async fn revoking_a_refresh_token_ends_its_session(backend: Backend) {
     let phone = app.logged_in(&alice).await;
     assert_eq!(session_count(&app, &alice).await, 2);
 
-    revoke(&app, None, &format!("token={}&token_type_hint=refresh_token", phone.refresh_token)).await;
+    revoke(
+        &app,
+        None,
+        &format!(
+            "token={}&token_type_hint=refresh_token",
+            phone.refresh_token
+        ),
+    )
+    .await;
 
     assert_eq!(app.refresh(&phone.refresh_token).await.status(), 401);
     assert!(!json_active(&app, &phone.access_token).await);
@@ -389,25 +474,47 @@ async fn revoking_a_refresh_token_ends_its_session(backend: Backend) {
         introspect(&app, &resource_server, &phone.access_token, "").await,
         json!({ "active": false })
     );
-    assert_eq!(app.get_as("/api/auth/me", &phone.access_token).await.status(), 401);
-    assert_eq!(session_count(&app, &alice).await, 1, "the other session goes on");
+    assert_eq!(
+        app.get_as("/api/auth/me", &phone.access_token)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        session_count(&app, &alice).await,
+        1,
+        "the other session goes on"
+    );
     assert!(json_active(&app, &alice.access_token).await);
     let logouts = "SELECT count(*) FROM outbox WHERE event_type = 'auth:user.logout'";
     assert_eq!(count(&app, logouts).await, 1, "a logout, with its event");
     assert_eq!(
-        count(&app, "SELECT count(*) FROM audit_log WHERE action = 'logout'").await,
+        count(
+            &app,
+            "SELECT count(*) FROM audit_log WHERE action = 'logout'"
+        )
+        .await,
         1
     );
 
     revoke(&app, None, &format!("token={}", phone.refresh_token)).await;
     revoke(&app, None, "token=never-issued-token").await;
-    assert_eq!(count(&app, logouts).await, 1, "an invalid token changes nothing");
+    assert_eq!(
+        count(&app, logouts).await,
+        1,
+        "an invalid token changes nothing"
+    );
 }
 
 async fn revoking_a_spent_refresh_token_still_ends_the_session(backend: Backend) {
     let app = backend.app().await;
     let alice = app.signed_up("alice").await;
-    let refreshed: Value = app.refresh(&alice.refresh_token).await.json().await.unwrap();
+    let refreshed: Value = app
+        .refresh(&alice.refresh_token)
+        .await
+        .json()
+        .await
+        .unwrap();
 
     revoke(&app, None, &format!("token={}", alice.refresh_token)).await;
 
@@ -425,11 +532,19 @@ async fn revoking_a_users_access_token_ends_its_session(backend: Backend) {
     revoke(
         &app,
         Some(&resource_server),
-        &format!("token={}&token_type_hint=refresh_token", laptop.access_token),
+        &format!(
+            "token={}&token_type_hint=refresh_token",
+            laptop.access_token
+        ),
     )
     .await;
 
-    assert_eq!(app.get_as("/api/auth/me", &laptop.access_token).await.status(), 401);
+    assert_eq!(
+        app.get_as("/api/auth/me", &laptop.access_token)
+            .await
+            .status(),
+        401
+    );
     assert_eq!(app.refresh(&laptop.refresh_token).await.status(), 401);
     assert!(!json_active(&app, &laptop.access_token).await);
     let validated = app
@@ -469,10 +584,18 @@ async fn a_client_revokes_its_own_token_on_every_replica(backend: Backend) {
     );
     assert!(json_active(&app, &token).await, "refusals change nothing");
 
-    revoke(&app, Some(&owner), &format!("{body}&token_type_hint=access_token")).await;
+    revoke(
+        &app,
+        Some(&owner),
+        &format!("{body}&token_type_hint=access_token"),
+    )
+    .await;
 
     assert!(!json_active(&app, &token).await);
-    assert!(!json_active(&replica, &token).await, "the other replica refuses it too");
+    assert!(
+        !json_active(&replica, &token).await,
+        "the other replica refuses it too"
+    );
     assert_eq!(
         introspect(&replica, &other, &token, "").await,
         json!({ "active": false })
@@ -480,7 +603,9 @@ async fn a_client_revokes_its_own_token_on_every_replica(backend: Backend) {
     let validated = replica
         .grpc()
         .await
-        .validate_token(pb::ValidateTokenRequest { token: token.clone() })
+        .validate_token(pb::ValidateTokenRequest {
+            token: token.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -529,7 +654,8 @@ async fn introspection_and_revocation_are_rate_limited(backend: Backend) {
         introspect(&app, &busy, "x", "").await;
         revoke(&app, None, "token=x").await;
     }
-    let introspected = post_form(&app, "/oauth/introspect", "token=x", Some(id_secret(&busy))).await;
+    let introspected =
+        post_form(&app, "/oauth/introspect", "token=x", Some(id_secret(&busy))).await;
     let revoked = post_form(&app, "/oauth/revoke", "token=x", None).await;
 
     for response in [introspected, revoked] {
