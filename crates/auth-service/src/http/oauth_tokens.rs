@@ -29,6 +29,7 @@ use crate::state::AppState;
 )]
 pub struct IntrospectionRequest {
     /// The token: an access token (a user's or a client's) or a user's refresh token.
+    #[schema(min_length = 1)]
     token: String,
     /// `access_token` or `refresh_token`: where to look first. Any other value is ignored and
     /// every kind is searched (RFC 7662 §2.1).
@@ -58,6 +59,7 @@ pub enum TokenTypeHint {
 pub struct RevocationRequest {
     /// The token to revoke: an access token (a user's or a client's) or a user's refresh
     /// token.
+    #[schema(min_length = 1)]
     token: String,
     /// Where to look first; the other kinds are searched after it. Any value but these two is
     /// `unsupported_token_type`.
@@ -124,10 +126,12 @@ pub struct TokenIntrospection {
 /// Tells an authenticated client whether a token is active and what it is (RFC 7662).
 ///
 /// Any active client may introspect any token this service issued: users' access tokens,
-/// clients' access tokens and users' refresh tokens. Answers are never cached.
+/// clients' access tokens and users' refresh tokens. The client authenticates with HTTP Basic
+/// (`client_secret_basic`) or in the form (`client_secret_post`); without either, 401.
+/// Answers are never cached.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
     request_body(content = IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
-    security(("client_secret_basic" = [])),
+    security((), ("client_secret_basic" = [])),
     responses(
         (status = 200, body = TokenIntrospection, description = "`{\"active\": false}`, or the active token's claims (`Cache-Control: no-store`)"),
         (status = 400, body = OAuthErrorBody, description = "`invalid_request`: a body that is not a form, a parameter missing (`token`), repeated or malformed, two client authentications"),
