@@ -10,9 +10,11 @@ server's data, which no schema can know: role names become built-in roles, and a
 changed (the run would lock itself out). A signup whose password contains the username or
 the email's local part is not generated as valid: that rule spans two fields.
 
-`POST /oauth/token` authenticates a client, not a user: it gets no administrator's token, and
-a request meant to be valid is the client-credentials grant of a client the hooks create, with
-its id and secret in the form (`client_secret_post`). A client's territory must exist, so a
+`POST /oauth/token`, `/oauth/introspect` and `/oauth/revoke` authenticate a client, not a
+user: they get no administrator's token. A request meant to be valid to the token endpoint is
+the client-credentials grant of a client the hooks create, with its id and secret in the form
+(`client_secret_post`); one to introspection or revocation keeps its generated token and hint
+and gets that client's id and secret. A client's territory must exist, so a
 valid request to create or change one names none, and a clients cursor is left out like the
 users one.
 """
@@ -73,11 +75,13 @@ schemathesis.auth(refresh_interval=None).apply_to(method="POST", path="/api/auth
     method="DELETE", path="/api/auth/sessions/{id}"
 )(Admin)
 
-# Everything else but the OAuth token endpoint: one token, fetched again once a 401 shows it
-# has ended.
+# Everything else but the OAuth endpoints: one token, fetched again once a 401 shows it has
+# ended.
 schemathesis.auth().skip_for(method="POST", path="/api/auth/logout").skip_for(
     method="DELETE", path="/api/auth/sessions/{id}"
-).skip_for(method="POST", path="/oauth/token")(Admin)
+).skip_for(method="POST", path="/oauth/token").skip_for(
+    method="POST", path="/oauth/introspect"
+).skip_for(method="POST", path="/oauth/revoke")(Admin)
 
 
 BUILT_IN_ROLES = ["admin", "moderator", "user"]
@@ -162,6 +166,10 @@ def map_case(context, case):
             "client_id": client["client_id"],
             "client_secret": client["client_secret"],
         }
+    if key(case) in {("POST", "/oauth/introspect"), ("POST", "/oauth/revoke")} and isinstance(case.body, dict):
+        client = oauth_client()
+        case.body["client_id"] = client["client_id"]
+        case.body["client_secret"] = client["client_secret"]
     return case
 
 

@@ -47,8 +47,8 @@ impl fmt::Display for Dependency {
     }
 }
 
-/// The errors of RFC 6749 §5.2 the token endpoint answers (`invalid_grant` and
-/// `unauthorized_client` have no cause in the client-credentials grant, the only one served).
+/// The errors of RFC 6749 §5.2 the OAuth endpoints answer (`invalid_grant` has no cause in
+/// the client-credentials grant), and RFC 7009 §2.2.1's `unsupported_token_type`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OAuthError {
     /// A parameter missing, repeated or malformed; a body that is not a form.
@@ -61,6 +61,11 @@ pub enum OAuthError {
     /// A requested scope that is malformed or not the client's.
     InvalidScope,
     UnsupportedGrantType,
+    /// RFC 7009 §2.1: a client revoking a token issued to another client.
+    UnauthorizedClient,
+    /// RFC 7009 §2.2.1: a `token_type_hint` naming a kind of token this server does not
+    /// revoke.
+    UnsupportedTokenType,
 }
 
 impl OAuthError {
@@ -71,6 +76,8 @@ impl OAuthError {
             OAuthError::InvalidClient { .. } => "invalid_client",
             OAuthError::InvalidScope => "invalid_scope",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::UnauthorizedClient => "unauthorized_client",
+            OAuthError::UnsupportedTokenType => "unsupported_token_type",
         }
     }
 
@@ -84,6 +91,14 @@ impl OAuthError {
             }
             OAuthError::UnsupportedGrantType => {
                 "the grant type is not supported; this server supports client_credentials"
+                    .to_owned()
+            }
+            OAuthError::UnauthorizedClient => {
+                "the token was issued to another client; only its own client may revoke it"
+                    .to_owned()
+            }
+            OAuthError::UnsupportedTokenType => {
+                "token_type_hint names a token type this server does not revoke; it revokes access_token and refresh_token"
                     .to_owned()
             }
         }
@@ -316,6 +331,14 @@ mod tests {
             (
                 Error::OAuth(OAuthError::UnsupportedGrantType),
                 "unsupported_grant_type",
+            ),
+            (
+                Error::OAuth(OAuthError::UnauthorizedClient),
+                "unauthorized_client",
+            ),
+            (
+                Error::OAuth(OAuthError::UnsupportedTokenType),
+                "unsupported_token_type",
             ),
             (Error::MfaEnrollmentRequired, "mfa_enrollment_required"),
             (Error::InvalidPasskey, "invalid_passkey"),

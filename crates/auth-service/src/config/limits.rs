@@ -36,8 +36,13 @@ pub struct LimitsConfig {
     pub lookup_per_ip: Rate,
     /// Reset and verification mails to one account.
     pub mail_per_account: Rate,
-    /// Token requests of one OAuth client (`POST /oauth/token`, SPEC §11).
+    /// Token requests of one OAuth client (`POST /oauth/token`, SPEC §11), and its
+    /// revocations (`POST /oauth/revoke` with client authentication).
     pub token_per_client: Rate,
+    /// Introspection requests of one OAuth client (`POST /oauth/introspect`).
+    pub introspect_per_client: Rate,
+    /// Revocations without client authentication, per client IP (`POST /oauth/revoke`).
+    pub revoke_per_ip: Rate,
     /// Consecutive failed logins of one identifier before it is locked.
     pub login_failures: u32,
     /// How long a locked identifier stays locked.
@@ -54,6 +59,8 @@ impl LimitsConfig {
             ("limits.lookup_per_ip", self.lookup_per_ip),
             ("limits.mail_per_account", self.mail_per_account),
             ("limits.token_per_client", self.token_per_client),
+            ("limits.introspect_per_client", self.introspect_per_client),
+            ("limits.revoke_per_ip", self.revoke_per_ip),
         ] {
             if rate.max == 0 || rate.per.is_zero() {
                 return Err(ConfigError::at(key, "max and per must be above zero"));
@@ -85,6 +92,10 @@ impl Default for LimitsConfig {
             // A service asks for a token when its last one nears expiry; this only stops a
             // runaway loop or a stolen secret from minting without bound.
             token_per_client: Rate::new(600, MINUTE),
+            // A resource server may introspect on every request it serves.
+            introspect_per_client: Rate::new(6000, MINUTE),
+            // Logouts of public clients; many people can share one address.
+            revoke_per_ip: Rate::new(300, MINUTE),
             login_failures: 5,
             lockout: 15 * MINUTE,
         }
@@ -120,6 +131,8 @@ struct LimitsInput {
     lookup_per_ip: RateInput,
     mail_per_account: RateInput,
     token_per_client: RateInput,
+    introspect_per_client: RateInput,
+    revoke_per_ip: RateInput,
     login_failures: Option<u32>,
     #[serde(with = "humantime_serde")]
     lockout: Option<Duration>,
@@ -138,6 +151,10 @@ impl From<LimitsInput> for LimitsConfig {
             lookup_per_ip: input.lookup_per_ip.or(default.lookup_per_ip),
             mail_per_account: input.mail_per_account.or(default.mail_per_account),
             token_per_client: input.token_per_client.or(default.token_per_client),
+            introspect_per_client: input
+                .introspect_per_client
+                .or(default.introspect_per_client),
+            revoke_per_ip: input.revoke_per_ip.or(default.revoke_per_ip),
             login_failures: input.login_failures.unwrap_or(default.login_failures),
             lockout: input.lockout.unwrap_or(default.lockout),
         }

@@ -111,6 +111,9 @@ pub enum Rejection {
     /// A client's token whose client is deleted or inactive (SPEC §11).
     #[error("client_inactive")]
     ClientInactive,
+    /// A client's token revoked at `/oauth/revoke` (SPEC §11, RFC 7009).
+    #[error("token_revoked")]
+    TokenRevoked,
     /// An enrollment-only session (SPEC §10 `auth.require_mfa_for_roles`): valid for enrolling
     /// a second factor here, not as a login elsewhere.
     #[error("mfa_enrollment_required")]

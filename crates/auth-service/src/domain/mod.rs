@@ -11,6 +11,7 @@ pub mod mfa;
 pub mod passkey;
 pub mod password;
 pub mod session;
+pub mod token;
 pub mod user;
 
 pub use account::{Email, Login, NewAccount, ProfilePatch, Username};

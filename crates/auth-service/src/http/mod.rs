@@ -10,12 +10,14 @@ mod docs;
 mod enrollment;
 pub mod error;
 mod extract;
+mod form;
 mod health;
 mod introspect;
 mod me;
 mod mfa;
 mod middleware;
 mod oauth;
+mod oauth_tokens;
 mod passkeys;
 mod recovery;
 mod schema;
@@ -55,6 +57,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(wellknown::openid_configuration))
         .routes(routes!(wellknown::oauth_authorization_server))
         .routes(routes!(oauth::token))
+        .routes(routes!(oauth_tokens::introspect_token))
+        .routes(routes!(oauth_tokens::revoke_token))
         .routes(routes!(auth::get_config))
         .routes(routes!(auth::signup))
         .routes(routes!(auth::register))

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
@@ -15,12 +15,18 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::Problem;
+use super::form::{invalid_request, percent_decode, read_form};
 use crate::error::{Error, OAuthError};
 use crate::services::oauth::{ClientCredentials, ClientToken};
 use crate::state::AppState;
 
 /// The one grant type served.
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+
+/// The client authentications [`credentials`] reads, as RFC 8414 names them: the same at every
+/// endpoint that authenticates clients (token, introspection, revocation), so the discovery
+/// documents read them from here.
+pub const CLIENT_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post"];
 
 /// The form of a token request (`application/x-www-form-urlencoded`). Parameters this grant
 /// does not use are ignored, as RFC 6749 §3.2 requires; a parameter given twice is refused.
@@ -106,29 +112,12 @@ fn answer(token: ClientToken) -> Response {
     response
 }
 
-fn invalid_request(detail: &str) -> Error {
-    Error::OAuth(OAuthError::InvalidRequest(detail.to_owned()))
-}
-
 /// The request as the grant needs it: who the client says it is, and the scope it asks for.
 fn read_request(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(ClientCredentials, Option<String>), Error> {
-    let form_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|mime| {
-            mime.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form_type {
-        return Err(invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let mut form = form(body)?;
+    let mut form = read_form(headers, body)?;
     match form.remove("grant_type").as_deref() {
         None => return Err(invalid_request("grant_type is required")),
         Some(CLIENT_CREDENTIALS) => {}
@@ -139,7 +128,7 @@ fn read_request(
 }
 
 /// RFC 6749 §2.3: HTTP Basic or the form, exactly one of them.
-fn credentials(
+pub(super) fn credentials(
     headers: &HeaderMap,
     form: &mut HashMap<String, String>,
 ) -> Result<ClientCredentials, Error> {
@@ -172,6 +161,16 @@ fn credentials(
     Ok(basic)
 }
 
+/// Whether the request tries client authentication at all: an `Authorization` header, or a
+/// client credential in the form (`client_secret`, or any other `client_…` parameter but
+/// `client_id`, which a public client sends alone to name itself).
+pub(super) fn presents_credentials(headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
+    headers.contains_key(AUTHORIZATION)
+        || form
+            .keys()
+            .any(|name| name.starts_with("client_") && name != "client_id")
+}
+
 /// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1, RFC 7617).
 fn basic(header: &HeaderValue) -> Option<ClientCredentials> {
     let value = header.to_str().ok()?;
@@ -188,71 +187,9 @@ fn basic(header: &HeaderValue) -> Option<ClientCredentials> {
     })
 }
 
-/// A form body, strictly: `name=value` pairs joined by `&`, percent-encoded UTF-8 with `+`
-/// for space. An empty value counts as absent (RFC 6749 §3.2); a name given twice is refused.
-fn form(body: &[u8]) -> Result<HashMap<String, String>, Error> {
-    let text = std::str::from_utf8(body).map_err(|_| invalid_request("the form is not UTF-8"))?;
-    let mut form = HashMap::new();
-    for pair in text.split('&').filter(|pair| !pair.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let malformed = || invalid_request("the form is not validly percent-encoded");
-        let name = percent_decode(name).ok_or_else(malformed)?;
-        let value = percent_decode(value).ok_or_else(malformed)?;
-        if form.contains_key(&name) {
-            return Err(invalid_request(&format!("{name} is given more than once")));
-        }
-        if !value.is_empty() {
-            form.insert(name, value);
-        } else {
-            // Remember the name, so that a second copy is still refused.
-            form.insert(name, String::new());
-        }
-    }
-    form.retain(|_, value| !value.is_empty());
-    Ok(form)
-}
-
-/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; the bytes must
-/// be UTF-8. `None` for a broken escape (which a lenient decoder would keep as text) or bytes
-/// that are not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let hex_at = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_hexdigit);
-    let broken =
-        (0..bytes.len()).any(|at| bytes[at] == b'%' && !(hex_at(at + 1) && hex_at(at + 2)));
-    if broken {
-        return None;
-    }
-    let spaced = text.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8()
-        .ok()
-        .map(|decoded| decoded.into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_form_is_decoded_strictly() {
-        let form = form(b"grant_type=client_credentials&scope=a+b%3Ac&empty=&x").unwrap();
-
-        assert_eq!(form["grant_type"], "client_credentials");
-        assert_eq!(form["scope"], "a b:c");
-        assert!(!form.contains_key("empty") && !form.contains_key("x"));
-        for bad in [
-            &b"a=%zz"[..],
-            b"a=%4",
-            b"a=%ff",
-            b"a=%+1",
-            b"a=1&a=2",
-            b"a=&a=2",
-            b"\xff=1",
-        ] {
-            assert!(super::form(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn basic_credentials_are_form_decoded() {

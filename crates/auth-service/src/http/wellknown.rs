@@ -6,6 +6,7 @@ use axum::http::header::CACHE_CONTROL;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::oauth::CLIENT_AUTH_METHODS;
 use crate::state::AppState;
 
 /// Public keys: the active key and retired keys whose tokens may still be alive.
@@ -25,10 +26,10 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 /// and the OAuth 2 token endpoint (SPEC §11).
 ///
 /// SPEC §2, §11: it claims nothing that is not served. This service issues access tokens, not
-/// ID tokens, and has no authorization or RFC 7662 introspection endpoint (`/api/auth/login`
-/// and `/api/auth/introspect` take JSON, not the forms those name), so none is listed, and
-/// neither are response types. It has a token endpoint for the `client_credentials` grant,
-/// listed with the client authentication methods it takes. What a JWT verifier reads is true:
+/// ID tokens, and has no authorization endpoint (`/api/auth/login` takes JSON, not the form
+/// one names), so none is listed, and neither are response types. It has a token endpoint for
+/// the `client_credentials` grant and the RFC 7662 introspection and RFC 7009 revocation
+/// endpoints, each listed with the client authentication methods it takes. What a JWT verifier reads is true:
 /// `issuer` is the tokens' `iss` to the byte, and `id_token_signing_alg_values_supported`
 /// (where verifiers look for the allowed algorithms) names the algorithms of the published
 /// keys, which sign every JWT issued; a server without an RS256 key does not list RS256. A
@@ -63,27 +64,33 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
 }
 
 /// OAuth 2 authorization server metadata (RFC 8414), stating exactly what is served now
-/// (SPEC §11): the token endpoint with the `client_credentials` grant and the
-/// `client_secret_basic` and `client_secret_post` client authentications, and the JWKS that
-/// verifies its tokens. There is no authorization endpoint, so `response_types_supported`
+/// (SPEC §11): the token endpoint with the `client_credentials` grant, the introspection
+/// (RFC 7662) and revocation (RFC 7009) endpoints, the client authentications each takes
+/// (`client_secret_basic`, `client_secret_post`), and the JWKS that verifies its tokens. There is no authorization endpoint, so `response_types_supported`
 /// (which RFC 8414 requires as a list) is the empty list: no response type is supported.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
-    responses((status = 200, description = "RFC 8414 metadata: issuer, token_endpoint, jwks_uri, grant types and client authentication methods supported", body = serde_json::Value)))]
+    responses((status = 200, description = "RFC 8414 metadata: issuer, token_endpoint, introspection_endpoint, revocation_endpoint, jwks_uri, grant types and client authentication methods supported", body = serde_json::Value)))]
 pub async fn oauth_authorization_server(State(state): State<AppState>) -> Response {
     let body = server_metadata(&state);
     ([(CACHE_CONTROL, "public, max-age=300")], axum::Json(body)).into_response()
 }
 
-/// What both discovery documents say of the OAuth 2 server.
+/// What both discovery documents say of the OAuth 2 server. Every endpoint that authenticates
+/// clients takes the same methods ([`CLIENT_AUTH_METHODS`]).
 fn server_metadata(state: &AppState) -> serde_json::Value {
     let base = state.config.server.public_url.trim_end_matches('/');
-    json!({
+    let mut body = json!({
         "issuer": state.config.issuer(),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "token_endpoint": format!("{base}/oauth/token"),
+        "introspection_endpoint": format!("{base}/oauth/introspect"),
+        "revocation_endpoint": format!("{base}/oauth/revoke"),
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": [],
         "service_documentation": format!("{base}/api/docs"),
-    })
+    });
+    for endpoint in ["token", "introspection", "revocation"] {
+        body[format!("{endpoint}_endpoint_auth_methods_supported")] = json!(CLIENT_AUTH_METHODS);
+    }
+    body
 }

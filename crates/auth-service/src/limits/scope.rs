@@ -14,18 +14,24 @@ pub enum Scope {
     LookupIp,
     /// Reset and verification mails per account, so nobody can flood one mailbox.
     MailPerAccount,
-    /// Token requests per OAuth client (SPEC §11).
+    /// Token requests and authenticated revocations per OAuth client (SPEC §11).
     TokenPerClient,
+    /// Introspection requests per OAuth client (`POST /oauth/introspect`).
+    IntrospectPerClient,
+    /// Revocations without client authentication, per client IP (`POST /oauth/revoke`).
+    RevokePerIp,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 8] = [
         Scope::LoginIp,
         Scope::SignupIp,
         Scope::ForgotPasswordIp,
         Scope::LookupIp,
         Scope::MailPerAccount,
         Scope::TokenPerClient,
+        Scope::IntrospectPerClient,
+        Scope::RevokePerIp,
     ];
 
     /// The metric label and Redis key segment.
@@ -37,6 +43,8 @@ impl Scope {
             Scope::LookupIp => "lookup_ip",
             Scope::MailPerAccount => "mail_account",
             Scope::TokenPerClient => "token_client",
+            Scope::IntrospectPerClient => "introspect_client",
+            Scope::RevokePerIp => "revoke_ip",
         }
     }
 
@@ -48,6 +56,8 @@ impl Scope {
             Scope::LookupIp => config.lookup_per_ip,
             Scope::MailPerAccount => config.mail_per_account,
             Scope::TokenPerClient => config.token_per_client,
+            Scope::IntrospectPerClient => config.introspect_per_client,
+            Scope::RevokePerIp => config.revoke_per_ip,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod oauth;
 pub mod passkeys;
 pub mod readiness;
 pub mod recovery;
+pub mod revocation;
 pub mod sessions;
 mod throttle;
 

@@ -80,7 +80,10 @@ impl Clients {
     /// The client whose secret was presented, if it is active. Unknown client, wrong secret
     /// and inactive client answer alike (`invalid_client`). The presented secret's SHA-256 is
     /// compared with every accepted hash in constant time.
-    async fn authenticate(&self, credentials: &ClientCredentials) -> Result<Client, Error> {
+    pub(crate) async fn authenticate(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<Client, Error> {
         let ctx = &self.context;
         let refused = Error::OAuth(OAuthError::InvalidClient {
             basic: credentials.basic,
@@ -123,7 +126,8 @@ impl Clients {
 
     /// A user's or a client's access token, verified: a user's with its session (as
     /// [`super::sessions::Sessions::validate`]), a client's with its client, which must still
-    /// exist and be active; roles are the ones stored now.
+    /// exist and be active, and against the revoked `jti`s (`/oauth/revoke`, shared by every
+    /// replica); roles are the ones stored now.
     pub async fn validate(&self, token: &str) -> Result<Result<Introspected, Rejection>, Error> {
         match self.sessions.validate(token).await? {
             Ok(claims) => return Ok(Ok(Introspected::User(claims))),
@@ -148,6 +152,9 @@ impl Clients {
         let Ok(id) = Uuid::parse_str(&claims.client_id) else {
             return Ok(Err(Rejection::Malformed));
         };
+        if ctx.store.token_revoked(claims.jti).await? {
+            return Ok(Err(Rejection::TokenRevoked));
+        }
         let client = ctx.store.client(id).await?.map(|stored| stored.client);
         let Some(client) = client.filter(|client| client.is_active) else {
             return Ok(Err(Rejection::ClientInactive));

@@ -12,6 +12,7 @@ use crate::domain::authority::Grants;
 use crate::domain::client::{Client, ClientSettings, StoredClient};
 use crate::domain::directory::{Role, Territory, TerritoryPatch};
 use crate::domain::session::SessionState;
+use crate::domain::token::{RefreshTokenState, RevokedToken};
 use crate::domain::user::{Credentials, UserPatch};
 use crate::domain::{EndReason, Login, ProfilePatch, Session, User};
 use crate::store::effects::{Effects, EffectsOf, OutboxEvent};
@@ -547,6 +548,27 @@ pub trait ClientStore {
     ) -> StoreResult<bool>;
 }
 
+/// What `/oauth/introspect` and `/oauth/revoke` read and write of tokens (SPEC §11, RFC 7662,
+/// RFC 7009): refresh tokens by their hash, and the `jti`s of revoked client tokens, shared by
+/// every replica.
+#[async_trait]
+pub trait RevocationStore {
+    /// The refresh token with SHA-256 `hash` (spent or not), with its session and user as
+    /// stored now; `None` for an unknown token.
+    async fn refresh_token_state(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenState>>;
+    /// Remembers a client token's revocation and deletes the rows that expired before `now`,
+    /// in one transaction with `effects`; false (nothing written) when the `jti` was revoked
+    /// already.
+    async fn record_token_revocation(
+        &self,
+        token: &RevokedToken,
+        now: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// Whether the client token `jti` has been revoked.
+    async fn token_revoked(&self, jti: Uuid) -> StoreResult<bool>;
+}
+
 /// Everything the service keeps.
 #[async_trait]
 pub trait Store:
@@ -560,6 +582,7 @@ pub trait Store:
     + MfaStore
     + ClientStore
     + PasskeyStore
+    + RevocationStore
     + OutboxStore
     + Send
     + Sync

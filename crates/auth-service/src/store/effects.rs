@@ -58,6 +58,8 @@ const LEAVE_SESSION_STATE_AUDIT: &[&str] = &[
     "password_reset_requested",
     "email_verification_sent",
     "mfa_failure",
+    // A client's token has no session; its revocation is read from the store on every check.
+    "client_token_revoked",
 ];
 
 /// One outbox row: the full event envelope, ordered per user by insertion.

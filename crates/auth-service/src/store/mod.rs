@@ -19,7 +19,7 @@ pub use crate::domain::directory::{Role, Territory, TerritoryPatch};
 pub use crate::domain::user::UserPatch;
 pub use contract::{
     AccountStore, AdminStore, AuditStore, ClientStore, DirectoryStore, KeyStore, MfaStore,
-    OutboxStore, PasskeyStore, SessionStore, Store, UserStore,
+    OutboxStore, PasskeyStore, RevocationStore, SessionStore, Store, UserStore,
 };
 pub use effects::{AuditEntry, Effects, EffectsOf, OutboxEvent};
 pub use error::{StoreError, StoreResult, Unique};

@@ -69,6 +69,8 @@ const ROUTES: &[&str] = &[
     "GET /api/users/{id}",
     "GET /.well-known/oauth-authorization-server",
     "POST /oauth/token",
+    "POST /oauth/introspect",
+    "POST /oauth/revoke",
     "POST /api/clients",
     "GET /api/clients",
     "GET /api/clients/{id}",
@@ -133,9 +135,9 @@ async fn the_document_describes_every_route_with_its_answers(backend: Backend) {
             );
             // Issue 16: every status the server answers is documented.
             if operation.get("requestBody").is_some() {
-                // The OAuth token endpoint answers a body of another type as RFC 6749 §5.2
-                // says, 400 `invalid_request`, never 415.
-                let statuses: &[&str] = if path == "/oauth/token" {
+                // The OAuth endpoints answer a body of another type as RFC 6749 §5.2 says,
+                // 400 `invalid_request`, never 415.
+                let statuses: &[&str] = if path.starts_with("/oauth/") {
                     &["400", "413"]
                 } else {
                     &["400", "413", "415"]

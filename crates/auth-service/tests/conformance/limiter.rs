@@ -27,6 +27,8 @@ fn limits(max: u32) -> LimitsConfig {
         lookup_per_ip: Rate::new(max, MINUTE),
         mail_per_account: Rate::new(max, MINUTE),
         token_per_client: Rate::new(max, MINUTE),
+        introspect_per_client: Rate::new(max, MINUTE),
+        revoke_per_ip: Rate::new(max, MINUTE),
         login_failures: 5,
         lockout: LOCKOUT,
     }

@@ -30,6 +30,7 @@ mod mfa_cost;
 mod mfa_roles;
 mod oauth;
 mod oauth_client;
+mod oauth_revoke;
 mod observability;
 mod passkeys;
 mod process;

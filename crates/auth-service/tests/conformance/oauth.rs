@@ -12,7 +12,7 @@ use crate::support::directory::{claims, patch_as};
 use crate::support::{code_of, with_admin, Backend, TestApp};
 
 /// The RFC 6749 §5.2 error of an answer, checked for its shape: JSON, never cached.
-async fn oauth_error(response: reqwest::Response) -> (u16, String, Option<String>) {
+pub async fn oauth_error(response: reqwest::Response) -> (u16, String, Option<String>) {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     assert_eq!(headers["cache-control"], "no-store");

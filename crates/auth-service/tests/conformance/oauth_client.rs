@@ -1,12 +1,17 @@
-//! A standard OAuth 2 client, the `oauth2` crate, drives the client-credentials grant (issue
-//! 18): the wire format of `POST /oauth/token` (form in, JSON out, RFC 6749 §5.2 errors) is
-//! checked by code we did not write. Also: Authlib's RFC 8414 metadata validation of the
-//! discovery documents (`discovery.py`).
+//! A standard OAuth 2 client, the `oauth2` crate, drives the client-credentials grant,
+//! introspection and revocation (issue 18): the wire format of `POST /oauth/token`,
+//! `/oauth/introspect` and `/oauth/revoke` (form in, JSON out, RFC 6749 §5.2 errors) is checked
+//! by code we did not write. Also: Authlib's RFC 8414 metadata validation of the discovery
+//! documents (`discovery.py`).
 
 use std::process::Command;
 
-use oauth2::basic::{BasicClient, BasicErrorResponseType};
-use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
+use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenType};
+use oauth2::{
+    AccessToken, AsyncHttpClient, AuthType, ClientId, ClientSecret, HttpRequest, IntrospectionUrl,
+    RefreshToken, RequestTokenError, RevocationUrl, Scope, StandardRevocableToken,
+    TokenIntrospectionResponse, TokenResponse, TokenUrl,
+};
 use serde_json::{json, Value};
 
 use crate::backend_tests;
@@ -101,6 +106,101 @@ async fn the_oauth2_crate_gets_tokens_with_both_authentications_and_reads_the_er
     }
 }
 
+/// The crate introspects users' and clients' tokens and revokes both kinds of a user's token.
+/// It insists on an `https` revocation address (RFC 7009 §2), so the revocation goes to an
+/// `https` address that an HTTP client of the test's own sends over plain HTTP.
+async fn the_oauth2_crate_introspects_and_revokes_tokens(backend: Backend) {
+    let app = backend.app_with(with_admin).await;
+    let root = app.admin().await;
+    let alice = app.signed_up("alice").await;
+    let phone = app.logged_in(&alice).await;
+    let client = created(
+        &app,
+        &root,
+        &json!({ "name": "crate", "scopes": ["orders:read"] }),
+    )
+    .await;
+    let id = client["client_id"].as_str().unwrap();
+    let secret = client["client_secret"].as_str().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let plain = |mut request: HttpRequest| {
+        let http = http.clone();
+        async move {
+            let uri = request.uri().to_string().replacen("https://", "http://", 1);
+            *request.uri_mut() = uri.parse().unwrap();
+            http.call(request).await
+        }
+    };
+    let secure_base = app.base_url.replacen("http://", "https://", 1);
+    let oauth = BasicClient::new(ClientId::new(id.to_owned()))
+        .set_client_secret(ClientSecret::new(secret.to_owned()))
+        .set_token_uri(TokenUrl::new(app.url("/oauth/token")).unwrap())
+        .set_introspection_url(IntrospectionUrl::new(app.url("/oauth/introspect")).unwrap())
+        .set_revocation_url(RevocationUrl::new(format!("{secure_base}/oauth/revoke")).unwrap())
+        .set_auth_type(AuthType::BasicAuth);
+    let own = oauth
+        .exchange_client_credentials()
+        .request_async(&http)
+        .await
+        .unwrap();
+
+    let user = oauth
+        .introspect(&AccessToken::new(alice.access_token.clone()))
+        .request_async(&http)
+        .await
+        .unwrap();
+    let service = oauth
+        .introspect(own.access_token())
+        .set_token_type_hint("access_token")
+        .request_async(&http)
+        .await
+        .unwrap();
+    oauth
+        .revoke_token(StandardRevocableToken::RefreshToken(RefreshToken::new(
+            phone.refresh_token.clone(),
+        )))
+        .unwrap()
+        .request_async(&plain)
+        .await
+        .unwrap();
+    oauth
+        .revoke_token(StandardRevocableToken::AccessToken(AccessToken::new(
+            alice.access_token.clone(),
+        )))
+        .unwrap()
+        .request_async(&plain)
+        .await
+        .unwrap();
+    let after = oauth
+        .introspect(&AccessToken::new(alice.access_token.clone()))
+        .request_async(&http)
+        .await
+        .unwrap();
+
+    assert!(user.active());
+    assert_eq!(user.sub(), Some(alice.user_id.as_str()));
+    assert_eq!(user.username(), Some("alice"));
+    assert_eq!(user.token_type(), Some(&BasicTokenType::Bearer));
+    assert!(user.exp().is_some() && user.iat().is_some() && user.nbf().is_some());
+    assert!(service.active());
+    assert_eq!(service.client_id().map(|c| c.as_str()), Some(id));
+    let scopes: Vec<String> = service
+        .scopes()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(scopes, ["orders:read"]);
+    assert!(
+        !after.active(),
+        "the revoked access token's session has ended"
+    );
+    assert_eq!(app.refresh(&phone.refresh_token).await.status(), 401);
+}
+
 async fn the_discovery_documents_pass_authlibs_rfc_8414_validation(backend: Backend) {
     let app = backend
         .app_with(|config| config.server.public_url = "https://auth.example.test".into())
@@ -127,24 +227,35 @@ async fn the_discovery_documents_pass_authlibs_rfc_8414_validation(backend: Back
         oauth["grant_types_supported"],
         json!(["client_credentials"])
     );
-    assert_eq!(
-        oauth["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
-    );
     assert_eq!(oauth["response_types_supported"], json!([]));
     for document in [&oauth, &openid] {
+        for endpoint in ["token", "introspection", "revocation"] {
+            assert_eq!(
+                document[format!("{endpoint}_endpoint_auth_methods_supported")],
+                json!(["client_secret_basic", "client_secret_post"]),
+                "{endpoint}: the same methods everywhere"
+            );
+        }
+        assert_eq!(
+            document["introspection_endpoint"],
+            "https://auth.example.test/oauth/introspect"
+        );
+        assert_eq!(
+            document["revocation_endpoint"],
+            "https://auth.example.test/oauth/revoke"
+        );
         for unserved in [
             "authorization_endpoint",
-            "introspection_endpoint",
-            "revocation_endpoint",
             "userinfo_endpoint",
             "registration_endpoint",
         ] {
             assert!(document.get(unserved).is_none(), "{unserved} is not served");
         }
     }
-    let served = app.http.post(app.url("/oauth/token")).send().await.unwrap();
-    assert_eq!(served.status(), 400, "the token endpoint is served");
+    for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
+        let served = app.http.post(app.url(path)).send().await.unwrap();
+        assert_eq!(served.status(), 400, "{path} is served");
+    }
 
     let run = Command::new("python3")
         .arg(SCRIPT)
@@ -183,5 +294,6 @@ fn missing(what: &str) {
 
 backend_tests! {
     the_oauth2_crate_gets_tokens_with_both_authentications_and_reads_the_errors,
+    the_oauth2_crate_introspects_and_revokes_tokens,
     the_discovery_documents_pass_authlibs_rfc_8414_validation,
 }

@@ -10,6 +10,7 @@ mod keys;
 mod mfa;
 mod outbox;
 mod passkeys;
+mod revocations;
 mod rows;
 mod sessions;
 mod users;

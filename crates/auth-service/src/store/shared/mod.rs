@@ -33,6 +33,7 @@ pub(crate) mod keys;
 pub(crate) mod mfa;
 pub(crate) mod outbox;
 pub(crate) mod passkeys;
+pub(crate) mod revocations;
 pub(crate) mod rows;
 pub(crate) mod sessions;
 pub(crate) mod store;

@@ -11,6 +11,7 @@ mod keys;
 mod mfa;
 mod outbox;
 mod passkeys;
+mod revocations;
 mod rows;
 mod sessions;
 mod users;
