@@ -58,6 +58,8 @@ pub enum AuditAction {
     PasskeyRenamed,
     PasskeyRemoved,
     PasskeyCounterRegressed,
+    ApiKeyCreated,
+    ApiKeyRevoked,
 }
 
 impl AuditAction {
@@ -99,6 +101,8 @@ impl AuditAction {
         AuditAction::PasskeyRenamed,
         AuditAction::PasskeyRemoved,
         AuditAction::PasskeyCounterRegressed,
+        AuditAction::ApiKeyCreated,
+        AuditAction::ApiKeyRevoked,
     ];
 
     /// The text kept in the `action` column and accepted by `GET /api/audit?action=`.
@@ -140,6 +144,8 @@ impl AuditAction {
             AuditAction::PasskeyRenamed => "passkey_renamed",
             AuditAction::PasskeyRemoved => "passkey_removed",
             AuditAction::PasskeyCounterRegressed => "passkey_counter_regressed",
+            AuditAction::ApiKeyCreated => "api_key_created",
+            AuditAction::ApiKeyRevoked => "api_key_revoked",
         }
     }
 }

@@ -48,6 +48,7 @@ const LEAVE_SESSION_STATE_EVENTS: &[&str] = &[
     "auth:session.activity_updated",
     "auth:token.refreshed",
     "auth:mfa.failed",
+    "auth:api_key.created",
 ];
 
 /// Audit actions of the same kind of changes.
@@ -58,6 +59,7 @@ const LEAVE_SESSION_STATE_AUDIT: &[&str] = &[
     "password_reset_requested",
     "email_verification_sent",
     "mfa_failure",
+    "api_key_created",
 ];
 
 /// One outbox row: the full event envelope, ordered per user by insertion.

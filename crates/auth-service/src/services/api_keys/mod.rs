@@ -1,0 +1,339 @@
+//! API keys / personal access tokens (SPEC §11): a user's own keys (created only from a
+//! session), the check of a presented key (cached like a session, `cache.rs`), what a key
+//! says in introspection, and the batched record of when keys were used (`uses.rs`). The
+//! admin side, keys owned by clients, is `services/client_keys.rs`.
+
+mod cache;
+mod uses;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use self::cache::KeyCache;
+use self::uses::KeyUses;
+use super::context::{Context, RequestContext};
+use super::sessions::CurrentSession;
+use crate::crypto::api_keys;
+use crate::crypto::jwt::{AccessClaims, Rejection};
+use crate::domain::api_key::{ApiKey, KeyOwner, KeyRequest, MAX_KEYS_PER_OWNER};
+use crate::domain::client::Client;
+use crate::domain::{AuditAction, Event, User};
+use crate::error::Error;
+use crate::store::{AuditEntry, Effects};
+
+/// How often the uses noted in memory are written (`last_used_at`), and at shutdown.
+pub const USE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Who a valid key acts for, as stored now.
+#[derive(Debug, Clone)]
+pub struct KeyCaller {
+    pub key: ApiKey,
+    pub owner: KeyHolder,
+}
+
+/// A key's owner as it is now: a user (not deleted, active, with its roles here) or a client
+/// (active, with the roles it holds on this deployment).
+#[derive(Debug, Clone)]
+pub enum KeyHolder {
+    User(User),
+    Client { client: Client, roles: Vec<String> },
+}
+
+impl KeyCaller {
+    /// The owner's roles now (SPEC §5: introspection says the roles stored now).
+    pub fn roles(&self) -> &[String] {
+        match &self.owner {
+            KeyHolder::User(user) => &user.roles,
+            KeyHolder::Client { roles, .. } => roles,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ApiKeys {
+    context: Arc<Context>,
+    cache: Arc<KeyCache>,
+    uses: Arc<KeyUses>,
+}
+
+impl ApiKeys {
+    pub fn new(context: Arc<Context>) -> Self {
+        let cache = Arc::new(KeyCache::new(context.config.auth.session_cache_ttl));
+        for result in ["hit", "miss"] {
+            metrics::counter!("auth_api_key_cache_total", "result" => result).increment(0);
+        }
+        Self {
+            context,
+            cache,
+            uses: Arc::default(),
+        }
+    }
+
+    /// A new key for the caller, shown this once. Only a session may create one (an API key
+    /// never makes another: `session_required`).
+    #[tracing::instrument(skip_all, fields(user.id = %caller.user_id()))]
+    pub async fn create_own(
+        &self,
+        caller: &CurrentSession,
+        asked: KeyRequest,
+        request: &RequestContext,
+    ) -> Result<(ApiKey, SecretString), Error> {
+        if caller.api_key.is_some() {
+            return Err(Error::SessionRequired);
+        }
+        let owner = KeyOwner::User(caller.user_id());
+        self.create(owner, caller.user_id(), asked, request).await
+    }
+
+    /// A new key for `owner`, made by `actor`; the event and the audit entry go with it.
+    pub(super) async fn create(
+        &self,
+        owner: KeyOwner,
+        actor: Uuid,
+        asked: KeyRequest,
+        request: &RequestContext,
+    ) -> Result<(ApiKey, SecretString), Error> {
+        let ctx = &self.context;
+        let new = api_keys::generate().map_err(Error::Internal)?;
+        let now = ctx.now();
+        let lifetime = asked
+            .expires_in
+            .map(|seconds| chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX)));
+        let key = ApiKey {
+            id: Uuid::now_v7(),
+            owner,
+            name: asked.name,
+            prefix: new.prefix,
+            scopes: asked.scopes,
+            created_at: now,
+            expires_at: lifetime.map(|lifetime| now + lifetime),
+            last_used_at: None,
+        };
+        let effects = Effects {
+            events: vec![ctx.event(Event::ApiKeyCreated {
+                api_key_id: key.id,
+                owner_type: owner.kind(),
+                owner_id: owner.id(),
+                name: key.name.clone(),
+                prefix: key.prefix.clone(),
+                scopes: key.scopes.clone(),
+            })],
+            audit: vec![self.audit(AuditAction::ApiKeyCreated, actor, &key, request)],
+        };
+        let created = ctx
+            .store
+            .create_api_key(&key, &new.hash, MAX_KEYS_PER_OWNER, &effects)
+            .await?;
+        if !created {
+            return Err(Error::TooManyApiKeys);
+        }
+        tracing::info!(api_key.id = %key.id, "api key created");
+        Ok((key, new.key))
+    }
+
+    /// The caller's keys, oldest first (never the keys themselves).
+    pub async fn list_own(&self, caller: &CurrentSession) -> Result<Vec<ApiKey>, Error> {
+        self.list(KeyOwner::User(caller.user_id())).await
+    }
+
+    pub(super) async fn list(&self, owner: KeyOwner) -> Result<Vec<ApiKey>, Error> {
+        Ok(self.context.store.api_keys_of(owner).await?)
+    }
+
+    /// Revokes one of the caller's keys; another user's or an unknown id is
+    /// `api_key_not_found`.
+    #[tracing::instrument(skip_all, fields(user.id = %caller.user_id(), api_key.id = %key_id))]
+    pub async fn revoke_own(
+        &self,
+        caller: &CurrentSession,
+        key_id: Uuid,
+        request: &RequestContext,
+    ) -> Result<(), Error> {
+        let owner = KeyOwner::User(caller.user_id());
+        self.revoke(owner, key_id, caller.user_id(), request).await
+    }
+
+    /// Deletes one of `owner`'s keys, done by `actor`. The fence the revocation's event
+    /// raises untrusts every cached key check here, and the entry is dropped besides.
+    pub(super) async fn revoke(
+        &self,
+        owner: KeyOwner,
+        key_id: Uuid,
+        actor: Uuid,
+        request: &RequestContext,
+    ) -> Result<(), Error> {
+        let ctx = &self.context;
+        let effects = |key: &ApiKey| Effects {
+            events: vec![ctx.event(Event::ApiKeyRevoked {
+                api_key_id: key.id,
+                owner_type: owner.kind(),
+                owner_id: owner.id(),
+                name: key.name.clone(),
+                prefix: key.prefix.clone(),
+                scopes: key.scopes.clone(),
+            })],
+            audit: vec![self.audit(AuditAction::ApiKeyRevoked, actor, key, request)],
+        };
+        let revoked = ctx.store.revoke_api_key(owner, key_id, &effects).await?;
+        self.cache.forget(key_id);
+        match revoked {
+            Some(_) => {
+                tracing::info!("api key revoked");
+                Ok(())
+            }
+            None => Err(Error::ApiKeyNotFound),
+        }
+    }
+
+    /// The caller of a presented key, if it is valid now: well-formed with a good checksum
+    /// (else refused before any lookup), held here, not expired, its owner active.
+    pub async fn authenticate(&self, token: &str) -> Result<Result<KeyCaller, Rejection>, Error> {
+        let Some(hash) = api_keys::stored_hash(token) else {
+            return Ok(Err(Rejection::Malformed));
+        };
+        let ctx = &self.context;
+        let now = ctx.now();
+        let epoch = ctx.store.write_epoch();
+        if let Some(caller) = self.cache.get(&hash, epoch, now) {
+            metrics::counter!("auth_api_key_cache_total", "result" => "hit").increment(1);
+            self.uses.note(caller.key.id, now);
+            return Ok(Ok(caller));
+        }
+        metrics::counter!("auth_api_key_cache_total", "result" => "miss").increment(1);
+        let verdict = self.load(&hash, now).await?;
+        if let Ok(caller) = &verdict {
+            self.cache.put(&hash, caller, epoch, now);
+            self.uses.note(caller.key.id, now);
+        }
+        Ok(verdict)
+    }
+
+    /// A key and its owner from the store.
+    async fn load(
+        &self,
+        hash: &[u8],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Result<KeyCaller, Rejection>, Error> {
+        let ctx = &self.context;
+        let stored = ctx.store.api_key_by_hash(hash).await?;
+        // The lookup matched the hash already; the comparison is constant-time all the same.
+        let Some(stored) = stored.filter(|stored| bool::from(stored.hash.ct_eq(hash))) else {
+            return Ok(Err(Rejection::ApiKeyUnknown));
+        };
+        let key = stored.key;
+        if !key.is_live(now) {
+            return Ok(Err(Rejection::Expired));
+        }
+        let owner = match key.owner {
+            KeyOwner::User(user_id) => match ctx.store.user(user_id, ctx.territory()).await? {
+                None => return Ok(Err(Rejection::ApiKeyUnknown)),
+                Some(user) if !user.is_active => return Ok(Err(Rejection::AccountDisabled)),
+                Some(user) => KeyHolder::User(user),
+            },
+            KeyOwner::Client(client_id) => {
+                let client = ctx.store.client(client_id).await?.map(|c| c.client);
+                let Some(client) = client.filter(|client| client.is_active) else {
+                    return Ok(Err(Rejection::ClientInactive));
+                };
+                let roles = ctx.client_roles_now(&client).await?;
+                KeyHolder::Client { client, roles }
+            }
+        };
+        Ok(Ok(KeyCaller { key, owner }))
+    }
+
+    /// A user's key as the caller of this service's routes: the claims a session's token
+    /// would carry, with `sid` and `jti` naming the key (there is no session). A client's key
+    /// acts for no user (`user_token_required`, as a client's token).
+    pub async fn authenticate_user(
+        &self,
+        token: &str,
+    ) -> Result<Result<CurrentSession, Rejection>, Error> {
+        let caller = match self.authenticate(token).await? {
+            Ok(caller) => caller,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let KeyHolder::User(user) = caller.owner else {
+            return Ok(Err(Rejection::ClientToken));
+        };
+        let ctx = &self.context;
+        let key = caller.key;
+        let claims = AccessClaims {
+            iss: ctx.config.issuer().to_owned(),
+            aud: ctx.config.auth.audience.clone(),
+            sub: user.id,
+            sid: key.id,
+            jti: key.id,
+            iat: key.created_at.timestamp(),
+            nbf: key.created_at.timestamp(),
+            exp: key.expires_at.map_or(i64::MAX, |at| at.timestamp()),
+            email: user.email.clone(),
+            username: user.username.clone(),
+            roles: user.roles.clone(),
+            territory: ctx.config.server.territory.clone(),
+            verified: user.is_verified,
+            amr: Vec::new(),
+            scope: None,
+        };
+        // A key is made only from a full session, so it is never enrollment-only; what it may
+        // call is `http/api_key_access.rs`'s list and its scopes.
+        Ok(Ok(CurrentSession {
+            claims,
+            user,
+            enrollment_only: false,
+            api_key: Some(key),
+        }))
+    }
+
+    /// Writes the uses noted since the last flush in one statement; a failed write keeps
+    /// them for the next.
+    pub async fn flush_uses(&self) -> Result<usize, Error> {
+        let batch = self.uses.take();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        match self.context.store.record_api_key_uses(&batch).await {
+            Ok(()) => Ok(batch.len()),
+            Err(error) => {
+                let count = batch.len();
+                self.uses.restore(batch);
+                tracing::debug!(keys = count, "api key uses kept for the next flush");
+                Err(error.into())
+            }
+        }
+    }
+
+    /// An audit entry about key `key`, done by `actor` (never the key, only its prefix).
+    fn audit(
+        &self,
+        action: AuditAction,
+        actor: Uuid,
+        key: &ApiKey,
+        request: &RequestContext,
+    ) -> AuditEntry {
+        let user = match key.owner {
+            KeyOwner::User(id) => Some(id),
+            KeyOwner::Client(_) => None,
+        };
+        let details = json!({
+            "owner_type": key.owner.kind(),
+            "owner_id": key.owner.id(),
+            "name": key.name,
+            "prefix": key.prefix,
+            "scopes": key.scopes,
+            "expires_at": key.expires_at,
+        });
+        AuditEntry {
+            target_type: Some("api_key"),
+            target_id: Some(key.id.to_string()),
+            ..self
+                .context
+                .audit(action, Some(actor), user, details, request)
+        }
+    }
+}
