@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::KeyCaller;
+use super::caller::KeyCaller;
 
 /// Entries kept; a full cache drops its stale entries, or all of them.
 const CAPACITY: usize = 16_384;

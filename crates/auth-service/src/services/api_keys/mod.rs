@@ -4,6 +4,7 @@
 //! admin side, keys owned by clients, is `services/client_keys.rs`.
 
 mod cache;
+mod caller;
 mod uses;
 
 use std::sync::Arc;
@@ -15,44 +16,19 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use self::cache::KeyCache;
+pub use self::caller::{KeyCaller, KeyHolder};
 use self::uses::KeyUses;
 use super::context::{Context, RequestContext};
 use super::sessions::CurrentSession;
 use crate::crypto::api_keys;
 use crate::crypto::jwt::{AccessClaims, Rejection};
 use crate::domain::api_key::{ApiKey, KeyOwner, KeyRequest, MAX_KEYS_PER_OWNER};
-use crate::domain::client::Client;
-use crate::domain::{AuditAction, Event, User};
+use crate::domain::{AuditAction, Event};
 use crate::error::Error;
 use crate::store::{AuditEntry, Effects};
 
 /// How often the uses noted in memory are written (`last_used_at`), and at shutdown.
 pub const USE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
-
-/// Who a valid key acts for, as stored now.
-#[derive(Debug, Clone)]
-pub struct KeyCaller {
-    pub key: ApiKey,
-    pub owner: KeyHolder,
-}
-
-/// A key's owner as it is now: a user (not deleted, active, with its roles here) or a client
-/// (active, with the roles it holds on this deployment).
-#[derive(Debug, Clone)]
-pub enum KeyHolder {
-    User(User),
-    Client { client: Client, roles: Vec<String> },
-}
-
-impl KeyCaller {
-    /// The owner's roles now (SPEC §5: introspection says the roles stored now).
-    pub fn roles(&self) -> &[String] {
-        match &self.owner {
-            KeyHolder::User(user) => &user.roles,
-            KeyHolder::Client { roles, .. } => roles,
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct ApiKeys {
