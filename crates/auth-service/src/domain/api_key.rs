@@ -199,6 +199,9 @@ mod tests {
         assert!(key.is_live(now));
         assert!(!key.is_live(now + chrono::Duration::seconds(1)));
         assert!(key.has_scope("auth:read") && !key.has_scope("admin:read"));
-        assert_eq!(scope_beyond(&["a".into(), "c".into()], &["a".into()]), Some("c"));
+        assert_eq!(
+            scope_beyond(&["a".into(), "c".into()], &["a".into()]),
+            Some("c")
+        );
     }
 }

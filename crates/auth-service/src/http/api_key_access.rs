@@ -32,13 +32,29 @@ pub const API_KEY_ROUTES: &[(Method, &str, &str)] = &[
     (Method::DELETE, "/api/roles/{name}", ADMIN_WRITE),
     (Method::POST, "/api/territories", ADMIN_WRITE),
     (Method::PATCH, "/api/territories/{code}", ADMIN_WRITE),
-    (Method::PUT, "/api/users/{id}/territories/{code}", ADMIN_WRITE),
-    (Method::DELETE, "/api/users/{id}/territories/{code}", ADMIN_WRITE),
-    (Method::PUT, "/api/users/{id}/territories/{code}/roles", ADMIN_WRITE),
+    (
+        Method::PUT,
+        "/api/users/{id}/territories/{code}",
+        ADMIN_WRITE,
+    ),
+    (
+        Method::DELETE,
+        "/api/users/{id}/territories/{code}",
+        ADMIN_WRITE,
+    ),
+    (
+        Method::PUT,
+        "/api/users/{id}/territories/{code}/roles",
+        ADMIN_WRITE,
+    ),
     (Method::DELETE, "/api/users/{id}", ADMIN_WRITE),
     (Method::PATCH, "/api/clients/{id}", ADMIN_WRITE),
     (Method::DELETE, "/api/clients/{id}", ADMIN_WRITE),
-    (Method::DELETE, "/api/clients/{id}/api-keys/{key_id}", ADMIN_WRITE),
+    (
+        Method::DELETE,
+        "/api/clients/{id}/api-keys/{key_id}",
+        ADMIN_WRITE,
+    ),
 ];
 
 /// The scope a key needs to call `method` on `route`; `None`: no key may call it.
@@ -64,9 +80,9 @@ pub fn admit(method: &Method, route: Option<&str>, key: &ApiKey) -> Result<(), E
 /// What the OpenAPI document says beside a route's other 403 answers.
 pub fn refusal(method: &Method, route: &str) -> String {
     match scope_for(method, route) {
-        Some(scope) => format!(
-            "`insufficient_scope`: an API key without the scope `{scope}` (SPEC §11)"
-        ),
+        Some(scope) => {
+            format!("`insufficient_scope`: an API key without the scope `{scope}` (SPEC §11)")
+        }
         None => "`session_required`: an API key is not accepted here, only a session's \
                  access token (SPEC §11)"
             .to_owned(),
@@ -110,7 +126,11 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    admit(&method, Some(route), &key(&[AUTH_READ, ADMIN_READ, ADMIN_WRITE])),
+                    admit(
+                        &method,
+                        Some(route),
+                        &key(&[AUTH_READ, ADMIN_READ, ADMIN_WRITE])
+                    ),
                     Err(Error::SessionRequired)
                 ),
                 "{method} {route}"

@@ -81,7 +81,12 @@ fn created(key: ApiKey, secret: &SecretString) -> Response {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
-    #[schema(pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$", min_length = 1, max_length = 100, example = "ci deploy")]
+    #[schema(
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        min_length = 1,
+        max_length = 100,
+        example = "ci deploy"
+    )]
     name: String,
     /// Scope tokens: this service's `auth:read`, `admin:read`, `admin:write`, or any other
     /// (meaningful to other services). A client's key: only the client's scopes.

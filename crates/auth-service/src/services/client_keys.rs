@@ -65,7 +65,12 @@ impl Clients {
         let scope = self.context.admin_scope(caller).await?;
         let client = self.reachable(&scope, client_id).await?;
         self.api_keys
-            .revoke(KeyOwner::Client(client.id), key_id, caller.user_id(), request)
+            .revoke(
+                KeyOwner::Client(client.id),
+                key_id,
+                caller.user_id(),
+                request,
+            )
             .await
     }
 }

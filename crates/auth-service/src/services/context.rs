@@ -114,8 +114,7 @@ impl Context {
     /// A client's roles where they apply on this deployment, among the roles that exist now
     /// (a deleted role is not handed out): for its tokens and its API keys (SPEC §11).
     pub async fn client_roles_now(&self, client: &Client) -> Result<Vec<String>, Error> {
-        if client.roles.is_empty() || !roles_apply(client.territory.as_deref(), self.territory())
-        {
+        if client.roles.is_empty() || !roles_apply(client.territory.as_deref(), self.territory()) {
             return Ok(Vec::new());
         }
         let known = self.store.roles().await?;

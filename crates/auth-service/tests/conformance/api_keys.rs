@@ -185,12 +185,7 @@ async fn a_malformed_key_or_a_bad_checksum_is_refused_before_any_lookup(backend:
         .await
         .unwrap();
 
-    for bad in [
-        forged.as_str(),
-        "ask_",
-        "ask_short_abc",
-        &format!("{key}x"),
-    ] {
+    for bad in [forged.as_str(), "ask_", "ask_short_abc", &format!("{key}x")] {
         let response = app.get_as("/api/auth/me", bad).await;
         assert_eq!(response.status(), 401, "{bad}");
         assert_eq!(introspect(&app, bad).await, json!({ "active": false }));
@@ -216,7 +211,10 @@ async fn a_key_acts_within_its_scopes_and_never_on_credential_routes(backend: Ba
     .await;
 
     assert_eq!(app.get_as("/api/auth/me", &reader).await.status(), 200);
-    assert_eq!(app.get_as("/api/auth/api-keys", &reader).await.status(), 200);
+    assert_eq!(
+        app.get_as("/api/auth/api-keys", &reader).await.status(),
+        200
+    );
     let refused = app.get_as("/api/auth/me", &nothing).await;
     assert_eq!(refused.status(), 403);
     assert!(refused.headers()["www-authenticate"]
@@ -244,7 +242,11 @@ async fn a_key_acts_within_its_scopes_and_never_on_credential_routes(backend: Ba
         201
     );
     let sensitive: [(&str, &str, Value); 7] = [
-        ("POST", "/api/auth/api-keys", json!({ "name": "x", "scopes": [] })),
+        (
+            "POST",
+            "/api/auth/api-keys",
+            json!({ "name": "x", "scopes": [] }),
+        ),
         (
             "POST",
             "/api/auth/password/change",
@@ -264,7 +266,11 @@ async fn a_key_acts_within_its_scopes_and_never_on_credential_routes(backend: Ba
         };
         let response = request.bearer_auth(&admin_all).send().await.unwrap();
         assert_eq!(response.status(), 403, "{method} {path}");
-        assert_eq!(code_of(response).await, "session_required", "{method} {path}");
+        assert_eq!(
+            code_of(response).await,
+            "session_required",
+            "{method} {path}"
+        );
     }
     assert_eq!(count(&app, "SELECT count(*) FROM api_keys").await, 5);
 }
@@ -312,7 +318,10 @@ async fn introspection_says_who_a_key_acts_for_until_it_is_revoked(backend: Back
     assert_eq!(verdict.roles, ["user"]);
     assert!(verdict.session_id.is_empty() && verdict.expires_at.is_none());
     let path = format!("/api/auth/api-keys/{}", created["id"].as_str().unwrap());
-    assert_eq!(app.delete_as(&path, &alice.access_token).await.status(), 204);
+    assert_eq!(
+        app.delete_as(&path, &alice.access_token).await.status(),
+        204
+    );
     assert_eq!(introspect(&app, key).await, json!({ "active": false }));
     let verdict = validate(&app, key).await;
     assert!(!verdict.valid);
@@ -351,7 +360,10 @@ async fn a_territory_admin_manages_only_its_territorys_client_keys(backend: Back
     )
     .await;
     let own = created_client(&dk, &boss, &json!({ "name": "mine", "scopes": ["a", "b"] })).await;
-    let own_path = format!("/api/clients/{}/api-keys", own["client_id"].as_str().unwrap());
+    let own_path = format!(
+        "/api/clients/{}/api-keys",
+        own["client_id"].as_str().unwrap()
+    );
 
     let body = json!({ "name": "k", "scopes": ["a"] });
     let mine = key_at(&dk, &own_path, token, &body).await;
@@ -361,7 +373,10 @@ async fn a_territory_admin_manages_only_its_territorys_client_keys(backend: Back
     assert_eq!(answer["owner_type"], "client");
     assert_eq!(answer["sub"], own["client_id"]);
     assert_eq!(answer["client_id"], own["client_id"]);
-    assert_eq!(validate(&dk, key).await.client_id, own["client_id"].as_str().unwrap());
+    assert_eq!(
+        validate(&dk, key).await.client_id,
+        own["client_id"].as_str().unwrap()
+    );
     assert_eq!(
         code_of(dk.get_as("/api/auth/me", key).await).await,
         "user_token_required"
@@ -371,7 +386,11 @@ async fn a_territory_admin_manages_only_its_territorys_client_keys(backend: Back
     let wider = dk
         .post_as(&own_path, token, &json!({ "name": "k", "scopes": ["c"] }))
         .await;
-    assert_eq!(code_of(wider).await, "validation_failed", "beyond the client's scopes");
+    assert_eq!(
+        code_of(wider).await,
+        "validation_failed",
+        "beyond the client's scopes"
+    );
     let elsewhere = format!("{swedish_path}/{}", root_key["id"].as_str().unwrap());
     for response in [
         dk.post_as(&swedish_path, token, &json!({ "name": "x", "scopes": [] }))
@@ -387,7 +406,10 @@ async fn a_territory_admin_manages_only_its_territorys_client_keys(backend: Back
         "api_key_not_found",
         "another client's key"
     );
-    assert_eq!(introspect(&dk, root_key["key"].as_str().unwrap()).await["active"], true);
+    assert_eq!(
+        introspect(&dk, root_key["key"].as_str().unwrap()).await["active"],
+        true
+    );
     let revoke = format!("{own_path}/{}", mine["id"].as_str().unwrap());
     assert_eq!(dk.delete_as(&revoke, token).await.status(), 204);
     assert_eq!(introspect(&dk, key).await, json!({ "active": false }));
@@ -467,7 +489,11 @@ async fn bad_input_is_refused_and_nothing_is_written(backend: Backend) {
         key_at(&app, "/api/auth/api-keys", token, &body).await;
     }
     let over = app
-        .post_as("/api/auth/api-keys", token, &json!({ "name": "one more", "scopes": [] }))
+        .post_as(
+            "/api/auth/api-keys",
+            token,
+            &json!({ "name": "one more", "scopes": [] }),
+        )
         .await;
     assert_eq!(over.status(), 422);
     assert_eq!(code_of(over).await, "too_many_api_keys");

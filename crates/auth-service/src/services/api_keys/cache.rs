@@ -62,7 +62,13 @@ impl KeyCache {
 
     /// Keeps an accepted `caller`, read with the fence at `epoch` at `loaded_at` (both taken
     /// before the read).
-    pub(super) fn put(&self, hash: &[u8], caller: &KeyCaller, epoch: u64, loaded_at: DateTime<Utc>) {
+    pub(super) fn put(
+        &self,
+        hash: &[u8],
+        caller: &KeyCaller,
+        epoch: u64,
+        loaded_at: DateTime<Utc>,
+    ) {
         if self.ttl.is_zero() || !caller.key.is_live(loaded_at) {
             return;
         }
