@@ -82,7 +82,7 @@ fn created(key: ApiKey, secret: &SecretString) -> Response {
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     #[schema(
-        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$",
         min_length = 1,
         max_length = 100,
         example = "ci deploy"
