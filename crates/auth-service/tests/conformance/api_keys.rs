@@ -514,6 +514,34 @@ async fn deleting_a_user_deletes_their_keys(backend: Backend) {
     assert_eq!(count(&app, "SELECT count(*) FROM api_keys").await, 0);
 }
 
+async fn another_replica_stops_a_revoked_key_within_the_cache_ttl(backend: Backend) {
+    let here = backend.app().await;
+    let alice = here.signed_up("alice").await;
+    let body = json!({ "name": "k", "scopes": ["auth:read"] });
+    let created = key_at(&here, "/api/auth/api-keys", &alice.access_token, &body).await;
+    let key = created["key"].as_str().unwrap();
+    let there = here.beside(|_| {}).await;
+    assert_eq!(there.get_as("/api/auth/me", key).await.status(), 200);
+    let path = format!("/api/auth/api-keys/{}", created["id"].as_str().unwrap());
+
+    assert_eq!(
+        here.delete_as(&path, &alice.access_token).await.status(),
+        204
+    );
+
+    assert_eq!(
+        here.get_as("/api/auth/me", key).await.status(),
+        401,
+        "at once here"
+    );
+    there.clock.advance(there.config.auth.session_cache_ttl);
+    assert_eq!(
+        there.get_as("/api/auth/me", key).await.status(),
+        401,
+        "elsewhere within the TTL"
+    );
+}
+
 backend_tests! {
     keys_are_created_listed_and_revoked_and_the_key_is_shown_once,
     a_malformed_key_or_a_bad_checksum_is_refused_before_any_lookup,
@@ -524,4 +552,5 @@ backend_tests! {
     last_used_at_is_written_by_the_batched_flush,
     bad_input_is_refused_and_nothing_is_written,
     deleting_a_user_deletes_their_keys,
+    another_replica_stops_a_revoked_key_within_the_cache_ttl,
 }
