@@ -1,7 +1,7 @@
 //! API keys / personal access tokens (SPEC §11): a user's own keys (created only from a
-//! session), the check of a presented key (`check.rs`, cached like a session, `cache.rs`), what a key
-//! says in introspection, and the batched record of when keys were used (`uses.rs`). The
-//! admin side, keys owned by clients, is `services/client_keys.rs`.
+//! session), the check of a presented key (`check.rs`, cached like a session in `cache.rs`),
+//! what a key says in introspection, and the batched record of when keys were used
+//! (`uses.rs`). The admin side, keys owned by clients, is `services/client_keys.rs`.
 
 mod cache;
 mod caller;
