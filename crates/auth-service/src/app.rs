@@ -19,6 +19,7 @@ use crate::http::serve::ConnectionLimits;
 use crate::limits::{Limiter, RedisTiming};
 use crate::mail::Mailer;
 use crate::services::admin::Bootstrap;
+use crate::services::api_keys::{ApiKeys, USE_FLUSH_INTERVAL};
 use crate::services::keys::Keys;
 use crate::services::readiness::Readiness;
 use crate::services::{Context as ServiceContext, Services};
@@ -138,6 +139,7 @@ impl App {
         let signalled =
             std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
         let key_refresher = tokio::spawn(refresh_keys(self.state.services.keys.clone()));
+        let key_uses = tokio::spawn(flush_key_uses(self.state.services.api_keys.clone()));
         let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
         let mut relay = tokio::spawn(self.relay.run(relay_stopped));
         let (stop, stopping) = tokio::sync::watch::channel(false);
@@ -183,6 +185,11 @@ impl App {
             }
         }
         key_refresher.abort();
+        // SPEC §11: the API key uses noted since the last flush, once no request runs.
+        key_uses.abort();
+        if let Err(error) = self.state.services.api_keys.flush_uses().await {
+            tracing::warn!(error = %error, "the last api key uses could not be written");
+        }
         // The relay finishes its round so that what it published is marked; an event it
         // could not mark goes out again after a restart (SPEC §6: at least once). Queued mail
         // drains meanwhile.
@@ -299,6 +306,20 @@ async fn refresh_keys(keys: Keys) {
         ticks.tick().await;
         if let Err(error) = keys.reload().await {
             tracing::warn!(error = %format!("{error:#}"), "rereading the signing keys failed");
+        }
+    }
+}
+
+/// Writes the API key uses noted in memory every `USE_FLUSH_INTERVAL` (SPEC §11: no write
+/// per request); a failed write keeps them for the next round.
+async fn flush_key_uses(api_keys: ApiKeys) {
+    let mut ticks = tokio::time::interval(USE_FLUSH_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        if let Err(error) = api_keys.flush_uses().await {
+            tracing::warn!(error = %error, "writing api key uses failed; kept for the next round");
         }
     }
 }

@@ -217,6 +217,19 @@ pub enum Error {
     /// SPEC §10: removing the last second factor needs a fresh one.
     #[error("removing the last second factor needs a fresh second factor")]
     FreshFactorRequired,
+    /// SPEC §11: an API key on a route that changes credentials or factors, or on any route
+    /// not listed for keys (`http/api_key_access.rs`): only a session may call it.
+    #[error("this route needs a session's access token; an API key is not accepted here")]
+    SessionRequired,
+    /// SPEC §11: an API key without the scope the route needs.
+    #[error("the API key lacks the scope this route needs: {scope}")]
+    InsufficientScope { scope: &'static str },
+    /// SPEC §11: no such key among the owner's (another owner's key is not found either).
+    #[error("API key not found")]
+    ApiKeyNotFound,
+    /// SPEC §11: the owner holds the most keys allowed.
+    #[error("the owner holds the most API keys allowed; revoke one first")]
+    TooManyApiKeys,
     #[error("the request took too long")]
     Timeout,
     #[error("{0} is unavailable")]
@@ -272,6 +285,10 @@ impl Error {
             Error::PasskeyNotFound => "passkey_not_found",
             Error::PasskeyExists => "passkey_exists",
             Error::FreshFactorRequired => "fresh_factor_required",
+            Error::SessionRequired => "session_required",
+            Error::InsufficientScope { .. } => "insufficient_scope",
+            Error::ApiKeyNotFound => "api_key_not_found",
+            Error::TooManyApiKeys => "too_many_api_keys",
             Error::Timeout => "request_timeout",
             Error::Unavailable(_) => "service_unavailable",
             Error::Internal(_) => "internal_error",
@@ -342,6 +359,13 @@ mod tests {
             ),
             (Error::MfaEnrollmentRequired, "mfa_enrollment_required"),
             (Error::InvalidPasskey, "invalid_passkey"),
+            (Error::SessionRequired, "session_required"),
+            (
+                Error::InsufficientScope { scope: "auth:read" },
+                "insufficient_scope",
+            ),
+            (Error::ApiKeyNotFound, "api_key_not_found"),
+            (Error::TooManyApiKeys, "too_many_api_keys"),
             (Error::PasskeyCounterRegressed, "passkey_counter_regressed"),
             (
                 Error::Unavailable(Dependency::Database),

@@ -118,6 +118,12 @@ pub enum Rejection {
     /// a second factor here, not as a login elsewhere.
     #[error("mfa_enrollment_required")]
     MfaEnrollmentRequired,
+    /// An API key (SPEC §11) this service does not hold: never issued, or revoked.
+    #[error("api_key_unknown")]
+    ApiKeyUnknown,
+    /// An API key whose user is deactivated.
+    #[error("account_disabled")]
+    AccountDisabled,
 }
 
 fn jwt_algorithm(algorithm: SigningAlgorithm) -> Algorithm {

@@ -59,6 +59,8 @@ pub enum AuditAction {
     PasskeyRenamed,
     PasskeyRemoved,
     PasskeyCounterRegressed,
+    ApiKeyCreated,
+    ApiKeyRevoked,
 }
 
 impl AuditAction {
@@ -101,6 +103,8 @@ impl AuditAction {
         AuditAction::PasskeyRenamed,
         AuditAction::PasskeyRemoved,
         AuditAction::PasskeyCounterRegressed,
+        AuditAction::ApiKeyCreated,
+        AuditAction::ApiKeyRevoked,
     ];
 
     /// The text kept in the `action` column and accepted by `GET /api/audit?action=`.
@@ -143,6 +147,8 @@ impl AuditAction {
             AuditAction::PasskeyRenamed => "passkey_renamed",
             AuditAction::PasskeyRemoved => "passkey_removed",
             AuditAction::PasskeyCounterRegressed => "passkey_counter_regressed",
+            AuditAction::ApiKeyCreated => "api_key_created",
+            AuditAction::ApiKeyRevoked => "api_key_revoked",
         }
     }
 }

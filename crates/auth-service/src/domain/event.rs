@@ -102,6 +102,27 @@ pub enum Event {
         client_id: Uuid,
         previous_secret_expires_at: chrono::DateTime<chrono::Utc>,
     },
+    /// An API key was created (SPEC §11) for a user (by that user) or a client (by an
+    /// administrator); never the key, only its display prefix.
+    #[serde(rename = "auth:api_key.created")]
+    ApiKeyCreated {
+        api_key_id: Uuid,
+        owner_type: &'static str,
+        owner_id: Uuid,
+        name: String,
+        prefix: String,
+        scopes: Vec<String>,
+    },
+    /// An API key was revoked (deleted): it stops authenticating at once on this replica.
+    #[serde(rename = "auth:api_key.revoked")]
+    ApiKeyRevoked {
+        api_key_id: Uuid,
+        owner_type: &'static str,
+        owner_id: Uuid,
+        name: String,
+        prefix: String,
+        scopes: Vec<String>,
+    },
     /// A passkey was registered.
     #[serde(rename = "auth:passkey.added")]
     PasskeyAdded { user_id: Uuid, passkey_id: Uuid },
@@ -145,6 +166,8 @@ impl Event {
         "auth:client.secret_rotated",
         "auth:passkey.added",
         "auth:passkey.removed",
+        "auth:api_key.created",
+        "auth:api_key.revoked",
     ];
 
     /// The event's type, as in its envelope and the outbox row.
@@ -174,6 +197,8 @@ impl Event {
             Event::ClientSecretRotated { .. } => "auth:client.secret_rotated",
             Event::PasskeyAdded { .. } => "auth:passkey.added",
             Event::PasskeyRemoved { .. } => "auth:passkey.removed",
+            Event::ApiKeyCreated { .. } => "auth:api_key.created",
+            Event::ApiKeyRevoked { .. } => "auth:api_key.revoked",
         }
     }
 
@@ -205,6 +230,9 @@ impl Event {
             Event::ClientCreated { client_id, .. }
             | Event::ClientDeleted { client_id }
             | Event::ClientSecretRotated { client_id, .. } => *client_id,
+            Event::ApiKeyCreated { owner_id, .. } | Event::ApiKeyRevoked { owner_id, .. } => {
+                *owner_id
+            }
         }
     }
 
@@ -313,6 +341,22 @@ mod tests {
                 user_id,
                 passkey_id: user_id,
                 by: "user",
+            },
+            Event::ApiKeyCreated {
+                api_key_id: user_id,
+                owner_type: "user",
+                owner_id: user_id,
+                name: "ci".to_owned(),
+                prefix: "ask_abcdefgh".to_owned(),
+                scopes: vec!["auth:read".to_owned()],
+            },
+            Event::ApiKeyRevoked {
+                api_key_id: user_id,
+                owner_type: "client",
+                owner_id: user_id,
+                name: "ci".to_owned(),
+                prefix: "ask_abcdefgh".to_owned(),
+                scopes: Vec::new(),
             },
         ]
     }

@@ -1,6 +1,7 @@
 //! Plain types and pure rules: no async, no I/O, no sqlx, no axum.
 
 pub mod account;
+pub mod api_key;
 pub mod audit;
 pub mod authority;
 pub mod client;

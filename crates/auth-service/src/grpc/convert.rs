@@ -17,6 +17,7 @@ use crate::error::{Error, FieldError};
 use crate::services::accounts::challenge::MfaChallenge;
 use crate::services::accounts::login::LoginForm;
 use crate::services::accounts::signup::{Signup, SignupForm};
+use crate::services::api_keys::KeyHolder;
 use crate::services::mfa::Factor;
 use crate::services::oauth::Introspected;
 use crate::services::TokenPair;
@@ -238,6 +239,29 @@ pub fn validation(verdict: Result<Introspected, Rejection>) -> pb::ValidateToken
             issued_at: Some(unix(claims.iat)),
             ..pb::ValidateTokenResponse::default()
         },
+        // SPEC §11: an API key names its owner, its scopes and the owner's roles now.
+        Ok(Introspected::ApiKey(caller)) => {
+            let roles = caller.roles().to_vec();
+            let key = caller.key;
+            let (user_id, username, client_id) = match caller.owner {
+                KeyHolder::User(user) => (user.id.to_string(), user.username, String::new()),
+                KeyHolder::Client { client, .. } => {
+                    (String::new(), String::new(), client.id.to_string())
+                }
+            };
+            pb::ValidateTokenResponse {
+                valid: true,
+                user_id,
+                username,
+                client_id,
+                scope: key.scopes.join(" "),
+                roles,
+                expires_at: key.expires_at.map(|at| unix(at.timestamp())),
+                issued_at: Some(unix(key.created_at.timestamp())),
+                token_type: "api_key".to_owned(),
+                ..pb::ValidateTokenResponse::default()
+            }
+        }
         Err(rejection) => pb::ValidateTokenResponse {
             reason: rejection.to_string(),
             ..pb::ValidateTokenResponse::default()

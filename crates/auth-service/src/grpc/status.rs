@@ -32,7 +32,11 @@ fn code_of(error: &Error) -> Code {
         | Error::AccountDisabled
         | Error::EmailNotVerified
         | Error::MfaEnrollmentRequired
-        | Error::FreshFactorRequired => Code::PermissionDenied,
+        | Error::FreshFactorRequired
+        | Error::SessionRequired
+        | Error::InsufficientScope { .. } => Code::PermissionDenied,
+        Error::ApiKeyNotFound => Code::NotFound,
+        Error::TooManyApiKeys => Code::FailedPrecondition,
         Error::NotFound
         | Error::SessionNotFound
         | Error::UserNotFound

@@ -258,7 +258,7 @@ pub async fn refresh(
         (status = 204, description = "the session has ended; the cookie is cleared"),
         (status = 400, description = "`validation_failed` (an unknown field) or `malformed_body`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`: neither a bearer token nor a refresh token given, or one that is not valid", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`csrf_rejected`: a cookie-borne token from an origin that is neither this site nor in the CORS allow-list", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`csrf_rejected`: a cookie-borne token from an origin that is neither this site nor in the CORS allow-list; `session_required`: an API key as the bearer (SPEC §11)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`: a body, or a cookie-borne token, without `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
 ))]

@@ -51,6 +51,7 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 
         (name = "tokens", description = "For other services: introspection and public keys"),
         (name = "oauth", description = "OAuth 2 for the platform's own services: the token endpoint"),
         (name = "clients", description = "Administration of OAuth 2 clients (role `admin`)"),
+        (name = "api-keys", description = "The caller's API keys (personal access tokens, `ask_…`)"),
         (name = "operations", description = "Health, readiness, metrics and this documentation"),
     )
 )]
@@ -67,6 +68,10 @@ impl Modify for BearerScheme {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(
+                        "A session's access token (JWT); on the routes whose 403 answer names a \
+                         scope, also an API key (`ask_…`, SPEC §11)",
+                    ))
                     .build(),
             ),
         );

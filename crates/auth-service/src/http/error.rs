@@ -88,7 +88,10 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::EmailNotVerified
         | Error::UserTokenRequired
         | Error::MfaEnrollmentRequired
-        | Error::FreshFactorRequired => StatusCode::FORBIDDEN,
+        | Error::FreshFactorRequired
+        | Error::SessionRequired
+        | Error::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+        Error::TooManyApiKeys => StatusCode::UNPROCESSABLE_ENTITY,
         // RFC 6749 §5.2: a failed client authentication is 401, every other error 400.
         Error::OAuth(OAuthError::InvalidClient { .. }) => StatusCode::UNAUTHORIZED,
         Error::OAuth(_) => StatusCode::BAD_REQUEST,
@@ -98,7 +101,8 @@ fn status_of(error: &Error) -> StatusCode {
         | Error::RoleNotFound
         | Error::TerritoryNotFound
         | Error::ClientNotFound
-        | Error::PasskeyNotFound => StatusCode::NOT_FOUND,
+        | Error::PasskeyNotFound
+        | Error::ApiKeyNotFound => StatusCode::NOT_FOUND,
         Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Error::EmailTaken
         | Error::UsernameTaken
@@ -154,6 +158,10 @@ impl IntoResponse for Error {
             Error::Internal(_) => "internal error".to_string(),
             other => other.to_string(),
         };
+        let missing_scope = match &self {
+            Error::InsufficientScope { scope } => Some(*scope),
+            _ => None,
+        };
         let mut problem = Problem::new(status, self.code(), detail);
         let retry_after = match &self {
             Error::TooManyAttempts { retry_after }
@@ -173,6 +181,14 @@ impl IntoResponse for Error {
         let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        // RFC 6750 §3.1: the scope an API key lacks (a scope token holds no `"` or `\`).
+        if let Some(scope) = missing_scope {
+            if let Ok(value) = HeaderValue::from_str(&format!(
+                "Bearer error=\"insufficient_scope\", scope=\"{scope}\""
+            )) {
+                headers.insert(WWW_AUTHENTICATE, value);
+            }
         }
         if let Some(wait) = retry_after {
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -274,6 +290,10 @@ mod tests {
             (Error::PasskeyNotFound, 404),
             (Error::PasskeyExists, 409),
             (Error::FreshFactorRequired, 403),
+            (Error::SessionRequired, 403),
+            (Error::InsufficientScope { scope: "auth:read" }, 403),
+            (Error::ApiKeyNotFound, 404),
+            (Error::TooManyApiKeys, 422),
             (
                 Error::FactorLocked {
                     retry_after: Duration::from_secs(900),

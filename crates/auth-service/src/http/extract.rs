@@ -10,8 +10,9 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use serde::de::{DeserializeOwned, Deserializer, Visitor};
 
-use super::enrollment;
+use super::{api_key_access, enrollment};
 use crate::caller::{self, bearer};
+use crate::crypto::api_keys;
 use crate::crypto::jwt::Rejection;
 use crate::error::{Error, FieldError};
 use crate::services::sessions::CurrentSession;
@@ -273,6 +274,9 @@ impl FromRequestParts<AppState> for CurrentSession {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or(Error::Unauthorized)?;
+        if api_keys::looks_like_key(token) {
+            return key_session(parts, state, token).await;
+        }
         let current = state
             .services
             .sessions
@@ -290,6 +294,27 @@ impl FromRequestParts<AppState> for CurrentSession {
         }
         Ok(current)
     }
+}
+
+/// SPEC §11: the caller of a user's API key, on the routes of
+/// [`api_key_access::API_KEY_ROUTES`] with the scope each needs; an invalid key is 401
+/// `unauthorized`, a client's key 403 `user_token_required`, any other route 403
+/// `session_required`.
+async fn key_session(
+    parts: &Parts,
+    state: &AppState,
+    token: &str,
+) -> Result<CurrentSession, Error> {
+    let api_keys = &state.services.api_keys;
+    let current = api_keys.authenticate_user(token).await?.map_err(refused)?;
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    if let Some(key) = &current.api_key {
+        api_key_access::admit(&parts.method, route, key)?;
+    }
+    Ok(current)
 }
 
 /// Why a bearer token was refused, as the answer says it: a client's token is valid but acts
@@ -346,6 +371,10 @@ impl FromRequestParts<AppState> for MaybeSession {
         let Some(token) = bearer(&parts.headers) else {
             return Ok(Self(None));
         };
+        // The routes that take an optional bearer (logout) end sessions: never for a key.
+        if api_keys::looks_like_key(token) {
+            return Err(Error::SessionRequired);
+        }
         Ok(Self(
             state.services.sessions.authenticate(token).await?.ok(),
         ))

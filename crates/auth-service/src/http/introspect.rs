@@ -11,19 +11,20 @@ use super::extract::Json;
 use super::schema;
 use super::views::no_store;
 use crate::error::Error;
+use crate::services::api_keys::{KeyCaller, KeyHolder};
 use crate::services::oauth::Introspected;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntrospectRequest {
-    /// An access token.
+    /// An access token, or an API key (`ask_…`).
     token: String,
 }
 
 /// RFC 7662 token introspection for other services: `active` is false for an invalid token,
-/// for a token whose session has ended, and for a client's token whose client is deleted or
-/// inactive (SPEC §11).
+/// for a token whose session has ended, for a client's token whose client is deleted or
+/// inactive, and for an API key that is malformed, unknown, revoked or expired (SPEC §11).
 #[utoipa::path(post, path = "/api/auth/introspect", tag = "tokens", request_body = IntrospectRequest,
     responses((status = 200, body = schema::IntrospectionSchema),
         (status = 400, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
@@ -66,6 +67,10 @@ pub async fn introspect(
                 aud: claims.aud,
             })),
         },
+        Some(Introspected::ApiKey(caller)) => Introspection {
+            active: true,
+            token: Some(IntrospectedToken::ApiKey(KeyToken::from(caller))),
+        },
         None => Introspection {
             active: false,
             token: None,
@@ -91,6 +96,47 @@ pub struct Introspection {
 pub enum IntrospectedToken {
     User(UserToken),
     Client(ClientToken),
+    ApiKey(KeyToken),
+}
+
+/// An API key (SPEC §11): its owner (`sub`: a user's or a client's id), its scopes and the
+/// owner's roles now; `exp` only when it expires.
+#[derive(Serialize)]
+pub struct KeyToken {
+    token_type: &'static str,
+    sub: Uuid,
+    owner_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<Uuid>,
+    scope: String,
+    roles: Vec<String>,
+    iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+}
+
+impl From<KeyCaller> for KeyToken {
+    fn from(caller: KeyCaller) -> Self {
+        let roles = caller.roles().to_vec();
+        let key = caller.key;
+        let (username, client_id) = match caller.owner {
+            KeyHolder::User(user) => (Some(user.username), None),
+            KeyHolder::Client { client, .. } => (None, Some(client.id)),
+        };
+        Self {
+            token_type: "api_key",
+            sub: key.owner.id(),
+            owner_type: key.owner.kind(),
+            username,
+            client_id,
+            scope: key.scopes.join(" "),
+            roles,
+            iat: key.created_at.timestamp(),
+            exp: key.expires_at.map(|at| at.timestamp()),
+        }
+    }
 }
 
 /// A client's token: no session, no username; its scope.

@@ -1,5 +1,7 @@
 //! The HTTP surface: every route is listed here, with the layers every request passes.
 
+mod api_key_access;
+mod api_keys;
 mod audit;
 mod auth;
 mod client_secret;
@@ -114,6 +116,13 @@ fn api() -> OpenApiRouter<AppState> {
             clients::delete_client
         ))
         .routes(routes!(client_secret::rotate_client_secret))
+        .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
+        .routes(routes!(api_keys::delete_api_key))
+        .routes(routes!(
+            api_keys::create_client_api_key,
+            api_keys::list_client_api_keys
+        ))
+        .routes(routes!(api_keys::delete_client_api_key))
 }
 
 /// The OpenAPI document (`auth-service openapi`, `/api/docs/openapi.json`).

@@ -15,6 +15,7 @@ use super::error::Problem;
 use super::form::{invalid_request, read_form};
 use super::oauth::{credentials, presents_credentials, OAuthErrorBody};
 use crate::error::Error;
+use crate::services::api_keys::KeyHolder;
 use crate::services::oauth::{ClientCredentials, Introspected};
 use crate::services::revocation::Inspected;
 use crate::services::RequestContext;
@@ -79,7 +80,7 @@ pub struct RevocationRequest {
 #[derive(Serialize, ToSchema, Default)]
 pub struct TokenIntrospection {
     active: bool,
-    /// `Bearer` (an access token) or `refresh_token`.
+    /// `Bearer` (an access token), `refresh_token` or `api_key`.
     #[serde(skip_serializing_if = "Option::is_none")]
     token_type: Option<&'static str>,
     /// A client's token: the granted scopes, space-separated.
@@ -249,6 +250,28 @@ fn introspection(inspected: Option<Inspected>, issuer: &str) -> TokenIntrospecti
             territory: claims.territory,
             ..TokenIntrospection::default()
         },
+        Some(Inspected::Access(Introspected::ApiKey(caller))) => {
+            let roles = caller.roles().to_vec();
+            let (username, client_id) = match caller.owner {
+                KeyHolder::User(user) => (Some(user.username), None),
+                KeyHolder::Client { client, .. } => (None, Some(client.id.to_string())),
+            };
+            let key = caller.key;
+            TokenIntrospection {
+                active: true,
+                token_type: Some("api_key"),
+                scope: Some(key.scopes.join(" ")),
+                client_id,
+                sub: Some(key.owner.id().to_string()),
+                username,
+                exp: key.expires_at.map(|at| at.timestamp()),
+                iat: Some(key.created_at.timestamp()),
+                iss: Some(issuer.to_owned()),
+                jti: Some(key.id.to_string()),
+                roles: Some(roles),
+                ..TokenIntrospection::default()
+            }
+        }
         Some(Inspected::Refresh(state)) => TokenIntrospection {
             active: true,
             token_type: Some("refresh_token"),

@@ -8,6 +8,7 @@ use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaType, T
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{PartialSchema, ToSchema};
 
+use super::api_key_access;
 use super::enrollment::{self, REFUSAL};
 
 /// Role names (`NewRole::parse`): 2–50 lowercase letters, digits, `_` or `-`.
@@ -169,16 +170,52 @@ impl PartialSchema for IntrospectionSchema {
             .additional_properties(Some(
                 utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
             ));
+        // SPEC §11: an API key, active while it is held, unexpired and its owner active.
+        let mut key = ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Object))
+            .property(
+                "active",
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::Type(Type::Boolean))
+                    .enum_values(Some([true])),
+            )
+            .required("active");
+        for (name, schema) in [
+            claims("token_type", string().enum_values(Some(["api_key"]))),
+            claims("sub", uuid()),
+            claims("owner_type", string().enum_values(Some(["user", "client"]))),
+            claims("scope", string()),
+            claims("iat", integer()),
+        ] {
+            key = key.property(name.clone(), schema).required(name);
+        }
+        key = key
+            .property(
+                "roles",
+                utoipa::openapi::schema::ArrayBuilder::new().items(string()),
+            )
+            .required("roles")
+            .property("username", string().description(Some("a user's key")))
+            .property("client_id", uuid().description(Some("a client's key")))
+            .property(
+                "exp",
+                integer().description(Some("absent when the key does not expire")),
+            )
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
         OneOfBuilder::new()
             .description(Some(
                 "`{\"active\":false}` for a token that is invalid, whose session has ended or \
-                 whose client is deleted or inactive, else `{\"active\":true}` with the \
-                 token's claims (RFC 7662): a user's (`sid`, `username`) or a client's \
-                 (`client_id`, `scope`).",
+                 whose client is deleted or inactive, or an API key that is unknown, revoked or \
+                 expired, else `{\"active\":true}` with the token's claims (RFC 7662): a \
+                 user's (`sid`, `username`), a client's (`client_id`, `scope`) or an API \
+                 key's (`token_type: api_key`, `owner_type`, `scope`).",
             ))
             .item(inactive)
             .item(active)
             .item(client)
+            .item(key)
             .into()
     }
 }
@@ -304,9 +341,11 @@ fn add_links(document: &mut OpenApi) {
 }
 
 /// SPEC §10: every route that takes a bearer token, except those an enrollment-only session
-/// may call, answers such a session 403 `mfa_enrollment_required`; said here once, from the
-/// one list, rather than on each route.
-fn add_enrollment_refusals(document: &mut OpenApi) {
+/// may call, answers such a session 403 `mfa_enrollment_required`; SPEC §11: every such route
+/// answers an API key 403, `session_required` where no key may call it and
+/// `insufficient_scope` naming the scope where one may. Said here once, from the two lists
+/// (`enrollment.rs`, `api_key_access.rs`), rather than on each route.
+fn add_bearer_refusals(document: &mut OpenApi) {
     use axum::http::Method;
     for (path, item) in &mut document.paths.paths {
         let operations = [
@@ -320,13 +359,20 @@ fn add_enrollment_refusals(document: &mut OpenApi) {
             let Some(operation) = operation else { continue };
             let bearer = serde_json::to_value(&operation.security)
                 .is_ok_and(|security| security.to_string().contains("\"bearer\""));
-            if !bearer || enrollment::allows(&method, path) {
+            if !bearer {
                 continue;
             }
+            let mut notes = Vec::new();
+            if !enrollment::allows(&method, path) {
+                notes.push(REFUSAL.to_owned());
+            }
+            notes.push(api_key_access::refusal(&method, path));
             let responses = &mut operation.responses.responses;
             match responses.get_mut("403") {
                 Some(RefOr::T(forbidden)) => {
-                    forbidden.description = format!("{}; or {}", forbidden.description, REFUSAL);
+                    for note in notes {
+                        forbidden.description = format!("{}; or {note}", forbidden.description);
+                    }
                 }
                 Some(RefOr::Ref(_)) => {}
                 None => {
@@ -334,7 +380,7 @@ fn add_enrollment_refusals(document: &mut OpenApi) {
                         .schema(Some(Ref::from_schema_name("Problem")))
                         .build();
                     let refusal = ResponseBuilder::new()
-                        .description(REFUSAL)
+                        .description(notes.join("; or "))
                         .content("application/problem+json", problem)
                         .build();
                     responses.insert("403".to_owned(), RefOr::T(refusal));
@@ -349,7 +395,7 @@ fn add_enrollment_refusals(document: &mut OpenApi) {
 /// and the operations their values name.
 pub fn finish(document: &mut OpenApi) {
     add_links(document);
-    add_enrollment_refusals(document);
+    add_bearer_refusals(document);
     for path in ["/api/auth/refresh", "/api/auth/logout"] {
         let body = document
             .paths

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::api_keys::ApiKeys;
 use super::context::{Context, RequestContext};
 use super::sessions::{CurrentSession, Sessions};
 use crate::config::ClientsConfig;
@@ -24,6 +25,8 @@ use crate::store::{AuditEntry, Effects};
 pub struct Clients {
     pub(super) context: Arc<Context>,
     pub(super) sessions: Sessions,
+    /// Keys owned by clients (`client_keys.rs`) and keys in introspection (`oauth.rs`).
+    pub(super) api_keys: ApiKeys,
 }
 
 /// A page of clients and the cursor of the next one.
@@ -33,9 +36,13 @@ pub struct ClientPage {
 }
 
 impl Clients {
-    pub fn new(context: Arc<Context>) -> Self {
+    pub fn new(context: Arc<Context>, api_keys: ApiKeys) -> Self {
         let sessions = Sessions::new(context.clone());
-        Self { context, sessions }
+        Self {
+            context,
+            sessions,
+            api_keys,
+        }
     }
 
     /// Creates a client and answers its secret, the only time it is shown. A territory
@@ -265,7 +272,7 @@ impl Clients {
     }
 
     /// A client that exists and is within `scope`'s reach, else `client_not_found`.
-    async fn reachable(&self, scope: &AdminScope, id: Uuid) -> Result<Client, Error> {
+    pub(super) async fn reachable(&self, scope: &AdminScope, id: Uuid) -> Result<Client, Error> {
         self.context
             .store
             .client(id)
@@ -277,7 +284,7 @@ impl Clients {
 
     /// Administrative reads count against the per-address lookup limit (SPEC §4), like
     /// user lookups.
-    async fn lookup_scope(
+    pub(super) async fn lookup_scope(
         &self,
         caller: &CurrentSession,
         request: &RequestContext,

@@ -17,6 +17,7 @@ use crate::crypto::jwt::{enrollment_audience, AccessClaims};
 use crate::crypto::passkeys::RelyingParty;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::tokens::{self, OpaqueToken};
+use crate::domain::client::{roles_apply, Client};
 use crate::domain::mfa::{self, ENROLLMENT_SCOPE};
 use crate::domain::{AuditAction, Device, EndReason, Event, User};
 use crate::error::Error;
@@ -108,6 +109,21 @@ impl Context {
 
     pub fn territory(&self) -> Option<&str> {
         self.config.server.territory.as_deref()
+    }
+
+    /// A client's roles where they apply on this deployment, among the roles that exist now
+    /// (a deleted role is not handed out): for its tokens and its API keys (SPEC §11).
+    pub async fn client_roles_now(&self, client: &Client) -> Result<Vec<String>, Error> {
+        if client.roles.is_empty() || !roles_apply(client.territory.as_deref(), self.territory()) {
+            return Ok(Vec::new());
+        }
+        let known = self.store.roles().await?;
+        Ok(client
+            .roles
+            .iter()
+            .filter(|role| known.iter().any(|r| &r.name == *role))
+            .cloned()
+            .collect())
     }
 
     fn duration(value: std::time::Duration) -> chrono::Duration {

@@ -2,8 +2,10 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod api_keys;
 pub mod audit;
 mod authority;
+mod client_keys;
 pub mod clients;
 pub mod context;
 pub mod directory;
@@ -26,6 +28,7 @@ pub use context::{Context, RequestContext, TokenPair};
 pub struct Services {
     pub accounts: accounts::Accounts,
     pub admin: admin::Admin,
+    pub api_keys: api_keys::ApiKeys,
     pub directory: directory::Directory,
     pub audit: audit::Audit,
     pub sessions: sessions::Sessions,
@@ -41,6 +44,8 @@ pub struct Services {
 impl Services {
     pub fn new(context: &Arc<Context>) -> Self {
         context::register_metrics();
+        // One instance, shared with clients' introspection: one cache, one record of uses.
+        let api_keys = api_keys::ApiKeys::new(context.clone());
         Self {
             accounts: accounts::Accounts::new(context.clone()),
             admin: admin::Admin::new(context.clone()),
@@ -49,7 +54,8 @@ impl Services {
             sessions: sessions::Sessions::new(context.clone()),
             recovery: recovery::Recovery::new(context.clone()),
             mfa: mfa::Mfa::new(context.clone()),
-            clients: clients::Clients::new(context.clone()),
+            clients: clients::Clients::new(context.clone(), api_keys.clone()),
+            api_keys,
             passkeys: passkeys::Passkeys::new(context.clone()),
             keys: context.keys.clone(),
             limiter: context.limiter.clone(),

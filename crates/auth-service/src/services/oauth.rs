@@ -5,10 +5,12 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use super::api_keys::KeyCaller;
 use super::clients::Clients;
+use crate::crypto::api_keys;
 use crate::crypto::jwt::{AccessClaims, ClientClaims, KeyRing, Rejection, Verified};
 use crate::crypto::tokens;
-use crate::domain::client::{granted_scopes, roles_apply, Client};
+use crate::domain::client::{granted_scopes, Client};
 use crate::error::{Error, OAuthError};
 use crate::limits::Scope;
 
@@ -27,10 +29,12 @@ pub struct ClientToken {
     pub scope: String,
 }
 
-/// An active access token, a user's or a client's, with what is stored now.
+/// An active access token, a user's or a client's, or an API key, with what is stored now.
 pub enum Introspected {
     User(AccessClaims),
     Client(ClientClaims),
+    /// SPEC §11: a valid API key, its owner (a user or a client) and the owner's roles now.
+    ApiKey(KeyCaller),
 }
 
 impl Clients {
@@ -49,7 +53,7 @@ impl Clients {
             .await
             .map_err(|retry_after| Error::RateLimited { retry_after })?;
         let scopes = granted_scopes(scope, &client.scopes)?;
-        let roles = self.roles_now(&client).await?;
+        let roles = ctx.client_roles_now(&client).await?;
         let now = ctx.now().timestamp();
         let ttl = client
             .access_token_ttl
@@ -108,27 +112,16 @@ impl Clients {
         }
     }
 
-    /// The client's roles where they apply on this deployment, among the roles that exist
-    /// now (a deleted role is not handed out).
-    async fn roles_now(&self, client: &Client) -> Result<Vec<String>, Error> {
-        let ctx = &self.context;
-        if client.roles.is_empty() || !roles_apply(client.territory.as_deref(), ctx.territory()) {
-            return Ok(Vec::new());
-        }
-        let known = ctx.store.roles().await?;
-        Ok(client
-            .roles
-            .iter()
-            .filter(|role| known.iter().any(|r| &r.name == *role))
-            .cloned()
-            .collect())
-    }
-
     /// A user's or a client's access token, verified: a user's with its session (as
     /// [`super::sessions::Sessions::validate`]), a client's with its client, which must still
     /// exist and be active, and against the revoked `jti`s (`/oauth/revoke`, shared by every
     /// replica); roles are the ones stored now.
     pub async fn validate(&self, token: &str) -> Result<Result<Introspected, Rejection>, Error> {
+        // An `ask_` bearer is judged as an API key only, never as a JWT.
+        if api_keys::looks_like_key(token) {
+            let verdict = self.api_keys.authenticate(token).await?;
+            return Ok(verdict.map(Introspected::ApiKey));
+        }
         match self.sessions.validate(token).await? {
             Ok(claims) => return Ok(Ok(Introspected::User(claims))),
             Err(Rejection::ClientToken) => {}
@@ -159,7 +152,7 @@ impl Clients {
         let Some(client) = client.filter(|client| client.is_active) else {
             return Ok(Err(Rejection::ClientInactive));
         };
-        let roles = self.roles_now(&client).await?;
+        let roles = ctx.client_roles_now(&client).await?;
         Ok(Ok(Introspected::Client(ClientClaims { roles, ..claims })))
     }
 

@@ -11,6 +11,7 @@ use super::context::RequestContext;
 use super::oauth::{ClientCredentials, Introspected};
 use crate::crypto::jwt::{ClientClaims, LEEWAY_SECONDS};
 use crate::crypto::tokens;
+use crate::domain::api_key::KeyOwner;
 use crate::domain::client::Client;
 use crate::domain::token::{RefreshTokenState, RevokedToken, TokenKind};
 use crate::domain::{AuditAction, EndReason};
@@ -119,6 +120,16 @@ impl Clients {
                 self.revoke_client_token(client.as_ref(), &claims, request)
                     .await
             }
+            Some(Found::Access(Introspected::ApiKey(caller))) => {
+                // Holding a key is the authority to end it, as with a refresh token; but a
+                // client that authenticates may not end another client's key.
+                if let (Some(client), KeyOwner::Client(owner)) = (&client, caller.key.owner) {
+                    if client.id != owner {
+                        return Err(Error::OAuth(OAuthError::UnauthorizedClient));
+                    }
+                }
+                self.api_keys.revoke_presented(&caller, request).await
+            }
         }
     }
 
@@ -135,10 +146,8 @@ impl Clients {
                     .refresh_token_state(&tokens::hash_token(token))
                     .await?
                     .map(Found::Refresh),
-                // API KEYS GO HERE (SPEC §11, `ask_…`): route the key to its lookup and answer
-                // it as a found kind of its own. Until API keys exist, an `ask_` key is no
-                // token of this service: it introspects inactive and revoking it does nothing.
-                TokenKind::ApiKey => None,
+                // An `ask_…` key: `validate` judges it as a key only (checksum, then lookup).
+                TokenKind::ApiKey => self.validate(token).await?.ok().map(Found::Access),
             };
             if found.is_some() {
                 return Ok(found);

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::domain::api_key::{ApiKey, KeyOwner, StoredApiKey};
 use crate::domain::audit::AuditRecord;
 use crate::domain::authority::Grants;
 use crate::domain::client::{Client, ClientSettings, StoredClient};
@@ -569,6 +570,35 @@ pub trait RevocationStore {
     async fn token_revoked(&self, jti: Uuid) -> StoreResult<bool>;
 }
 
+/// API keys (SPEC §11): only the SHA-256 of a key is kept; revoking deletes it.
+#[async_trait]
+pub trait ApiKeyStore {
+    /// A new key with the SHA-256 of the whole key, unless its owner holds `limit` keys
+    /// already: then false and nothing written.
+    async fn create_api_key(
+        &self,
+        key: &ApiKey,
+        hash: &[u8],
+        limit: u64,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// The key whose SHA-256 is `hash`.
+    async fn api_key_by_hash(&self, hash: &[u8]) -> StoreResult<Option<StoredApiKey>>;
+    /// An owner's keys, oldest first.
+    async fn api_keys_of(&self, owner: KeyOwner) -> StoreResult<Vec<ApiKey>>;
+    /// Deletes one of `owner`'s keys, with the effects built from it; `None` when the owner
+    /// holds no such key (nothing written).
+    async fn revoke_api_key(
+        &self,
+        owner: KeyOwner,
+        id: Uuid,
+        effects: EffectsOf<'_, ApiKey>,
+    ) -> StoreResult<Option<ApiKey>>;
+    /// When keys were last used, in one statement; a time earlier than the stored one is
+    /// ignored, a key deleted meanwhile too.
+    async fn record_api_key_uses(&self, uses: &[(Uuid, DateTime<Utc>)]) -> StoreResult<()>;
+}
+
 /// Everything the service keeps.
 #[async_trait]
 pub trait Store:
@@ -581,6 +611,7 @@ pub trait Store:
     + KeyStore
     + MfaStore
     + ClientStore
+    + ApiKeyStore
     + PasskeyStore
     + RevocationStore
     + OutboxStore

@@ -48,6 +48,7 @@ const LEAVE_SESSION_STATE_EVENTS: &[&str] = &[
     "auth:session.activity_updated",
     "auth:token.refreshed",
     "auth:mfa.failed",
+    "auth:api_key.created",
 ];
 
 /// Audit actions of the same kind of changes.
@@ -60,6 +61,7 @@ const LEAVE_SESSION_STATE_AUDIT: &[&str] = &[
     "mfa_failure",
     // A client's token has no session; its revocation is read from the store on every check.
     "client_token_revoked",
+    "api_key_created",
 ];
 
 /// One outbox row: the full event envelope, ordered per user by insertion.

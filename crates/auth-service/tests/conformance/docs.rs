@@ -77,6 +77,12 @@ const ROUTES: &[&str] = &[
     "PATCH /api/clients/{id}",
     "DELETE /api/clients/{id}",
     "POST /api/clients/{id}/secret",
+    "POST /api/auth/api-keys",
+    "GET /api/auth/api-keys",
+    "DELETE /api/auth/api-keys/{id}",
+    "POST /api/clients/{id}/api-keys",
+    "GET /api/clients/{id}/api-keys",
+    "DELETE /api/clients/{id}/api-keys/{key_id}",
 ];
 
 fn operations(document: &Value) -> BTreeSet<String> {

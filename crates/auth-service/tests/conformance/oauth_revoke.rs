@@ -666,7 +666,79 @@ async fn introspection_and_revocation_are_rate_limited(backend: Backend) {
     revoke(&app, Some(&calm), "token=x").await;
 }
 
+/// An API key (SPEC §11) is a token of its own kind at both endpoints: introspection says
+/// whom it acts for; its holder revokes it, but no other client may revoke a client's key.
+async fn api_keys_are_introspected_and_revoked_at_the_oauth_endpoints(backend: Backend) {
+    let (app, billing) = app_with_client(backend).await;
+    let root = app.admin().await;
+    let other = created(&app, &root, &json!({ "name": "other" })).await;
+    let alice = app.signed_up("alice").await;
+    let mine = json!({ "name": "cli", "scopes": ["orders:read"] });
+    let created_key: Value = app
+        .post_as("/api/auth/api-keys", &alice.access_token, &mine)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let user_key = created_key["key"].as_str().unwrap();
+    let path = format!(
+        "/api/clients/{}/api-keys",
+        billing["client_id"].as_str().unwrap()
+    );
+    let theirs = json!({ "name": "nightly", "scopes": ["orders:read"] });
+    let client_key: Value = app
+        .post_as(&path, &root.access_token, &theirs)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let client_key = client_key["key"].as_str().unwrap();
+
+    let answer = introspect(&app, &other, user_key, "&token_type_hint=refresh_token").await;
+
+    assert_eq!(answer["active"], true, "a hint only orders the search");
+    assert_eq!(answer["token_type"], "api_key");
+    assert_eq!(answer["sub"], alice.user_id.as_str());
+    assert_eq!(answer["username"], "alice");
+    assert_eq!(answer["scope"], "orders:read");
+    assert_eq!(answer["jti"], created_key["id"]);
+    let answer = introspect(&app, &other, client_key, "").await;
+    assert_eq!(answer["client_id"], billing["client_id"]);
+    assert_eq!(answer["sub"], billing["client_id"]);
+
+    let by_other = post_form(
+        &app,
+        "/oauth/revoke",
+        &format!("token={client_key}"),
+        Some(id_secret(&other)),
+    )
+    .await;
+    assert_eq!(
+        oauth_error(by_other).await,
+        (400, "unauthorized_client".into(), None),
+        "another client may not end a client's key"
+    );
+    assert!(json_active(&app, client_key).await, "refusals change nothing");
+
+    revoke(&app, None, &format!("token={user_key}")).await;
+    revoke(&app, Some(&billing), &format!("token={client_key}")).await;
+    revoke(&app, None, &format!("token={user_key}")).await;
+
+    for key in [user_key, client_key] {
+        assert!(!json_active(&app, key).await);
+        assert_eq!(
+            introspect(&app, &other, key, "").await,
+            json!({ "active": false })
+        );
+    }
+    let keys = "SELECT count(*) FROM api_keys";
+    assert_eq!(count(&app, keys).await, 0, "both keys are gone");
+    let audited = "SELECT count(*) FROM audit_log WHERE action = 'api_key_revoked'";
+    assert_eq!(count(&app, audited).await, 2, "each revoked once");
+}
+
 backend_tests! {
+    api_keys_are_introspected_and_revoked_at_the_oauth_endpoints,
     introspection_tells_what_each_kind_of_active_token_is,
     introspection_is_inactive_for_garbage_expired_spent_and_ended_tokens,
     introspection_needs_an_authenticated_active_client,

@@ -15,6 +15,7 @@ use self::cache::SessionCache;
 use super::context::{Context, RequestContext};
 use crate::crypto::jwt::{AccessClaims, KeyRing, Rejection};
 use crate::crypto::tokens;
+use crate::domain::api_key::ApiKey;
 use crate::domain::mfa::ENROLLMENT_SCOPE;
 use crate::domain::session::SessionState;
 use crate::domain::{AuditAction, EndReason, Event, Session, User};
@@ -30,6 +31,9 @@ pub struct CurrentSession {
     /// An enrollment-only session (SPEC §10 `auth.require_mfa_for_roles`): it may enroll a
     /// second factor and little else, and holds no role.
     pub enrollment_only: bool,
+    /// The API key the caller presented (SPEC §11), when it is not a session's token: `sid`
+    /// and `jti` then name the key, and what it may call is its scopes' (`services/api_keys`).
+    pub api_key: Option<ApiKey>,
 }
 
 impl CurrentSession {
@@ -111,6 +115,7 @@ impl Sessions {
             claims,
             user: state.user,
             enrollment_only,
+            api_key: None,
         }))
     }
 

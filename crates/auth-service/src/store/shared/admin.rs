@@ -194,6 +194,12 @@ macro_rules! admin_store {
                     .await?;
                 refuse_losing_the_last_admin(&mut tx).await?;
                 void_links(&mut tx, user_id).await?;
+                // SPEC §11: a deleted user's API keys go with the account (the row stays, so
+                // the foreign key's cascade does not fire); `auth:user.deleted` says so.
+                sqlx::query("DELETE FROM api_keys WHERE user_id = $1")
+                    .bind(id(user_id))
+                    .run(&mut tx)
+                    .await?;
                 let ended = end_user_sessions(&mut tx, user_id, None, EndReason::Admin, now).await?;
                 commit(tx, &effects(&(before, None, ended))).await?;
                 Ok(true)

@@ -26,6 +26,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod admin;
+pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod directory;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use auth_service::app::Listeners;
 use auth_service::clock::Clock;
 use auth_service::config::Rate;
+use auth_service::services::api_keys::ApiKeys;
 use auth_service::services::keys::Keys;
 use auth_service::{App, Config};
 use figment::providers::Serialized;
@@ -25,6 +26,9 @@ pub struct TestApp {
     /// The running server's signing keys: tests reread them (as the periodic reread does),
     /// rotate and revoke through them.
     pub keys: Keys,
+    /// The running server's API keys: tests flush the uses noted in memory (SPEC §11), as
+    /// the periodic flush does.
+    pub api_keys: ApiKeys,
     pub db: TestDatabase,
     /// Receives the `.eml` files the app mails (the file transport).
     pub mail_dir: Option<tempfile::TempDir>,
@@ -105,6 +109,7 @@ impl TestApp {
             .await
             .expect("app builds");
         let keys = app.state().services.keys.clone();
+        let api_keys = app.state().services.api_keys.clone();
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
         let listeners = Listeners::bind(local, local).await.expect("bind");
         let base_url = format!(
@@ -129,6 +134,7 @@ impl TestApp {
                 .expect("client"),
             clock,
             keys,
+            api_keys,
             db,
             mail_dir: None,
             shutdown: Some(tx),
