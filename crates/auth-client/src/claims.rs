@@ -38,6 +38,20 @@ pub struct Claims {
     pub territory: Option<String>,
     /// Whether the user's email address is verified.
     pub verified: bool,
+    /// RFC 8693 §4.1, on a token made by token exchange: the client acting for the user
+    /// (`act.sub`), and nested in it whoever acted before. Absent on a user's own token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// The `act` claim of an exchanged token (RFC 8693 §4.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The acting client's id.
+    pub sub: String,
+    /// The actor before this one, when the token was exchanged more than once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
 }
 
 impl Claims {
@@ -90,6 +104,7 @@ mod tests {
             roles: vec!["user".into()],
             territory: None,
             verified: false,
+            act: None,
         }
     }
 

@@ -70,7 +70,7 @@ mod jwks;
 mod verifier;
 
 pub use crate::axum::{bearer_token, Admin, AuthUser, OnlineAuthUser, RequireRole, Role};
-pub use claims::Claims;
+pub use claims::{Actor, Claims};
 pub use config::{
     VerifierConfig, DEFAULT_HTTP_TIMEOUT, DEFAULT_LEEWAY, DEFAULT_MIN_REFRESH_INTERVAL, MAX_LEEWAY,
 };

@@ -47,8 +47,7 @@ impl fmt::Display for Dependency {
     }
 }
 
-/// The errors of RFC 6749 §5.2 the token endpoint answers (`invalid_grant` and
-/// `unauthorized_client` have no cause in the client-credentials grant, the only one served).
+/// The errors of RFC 6749 §5.2 (and RFC 8693 §2.2.2) the token endpoint answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OAuthError {
     /// A parameter missing, repeated or malformed; a body that is not a form.
@@ -61,6 +60,14 @@ pub enum OAuthError {
     /// A requested scope that is malformed or not the client's.
     InvalidScope,
     UnsupportedGrantType,
+    /// A refresh token that is unknown, expired, spent or of an ended session (RFC 6749
+    /// §5.2); the description says which, never the token.
+    InvalidGrant(String),
+    /// The authenticated client may not use this grant: token exchange for a client with no
+    /// exchange audiences.
+    UnauthorizedClient,
+    /// RFC 8693 §2.2.2: an `audience` the client may not exchange tokens for.
+    InvalidTarget,
 }
 
 impl OAuthError {
@@ -71,6 +78,9 @@ impl OAuthError {
             OAuthError::InvalidClient { .. } => "invalid_client",
             OAuthError::InvalidScope => "invalid_scope",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
+            OAuthError::UnauthorizedClient => "unauthorized_client",
+            OAuthError::InvalidTarget => "invalid_target",
         }
     }
 
@@ -83,8 +93,16 @@ impl OAuthError {
                 "a requested scope is malformed or not granted to the client".to_owned()
             }
             OAuthError::UnsupportedGrantType => {
-                "the grant type is not supported; this server supports client_credentials"
+                "the grant type is not supported; this server supports client_credentials, \
+                 refresh_token and urn:ietf:params:oauth:grant-type:token-exchange"
                     .to_owned()
+            }
+            OAuthError::InvalidGrant(detail) => detail.clone(),
+            OAuthError::UnauthorizedClient => {
+                "the client is not allowed to use this grant type".to_owned()
+            }
+            OAuthError::InvalidTarget => {
+                "the client may not exchange tokens for this audience".to_owned()
             }
         }
     }
@@ -317,6 +335,15 @@ mod tests {
                 Error::OAuth(OAuthError::UnsupportedGrantType),
                 "unsupported_grant_type",
             ),
+            (
+                Error::OAuth(OAuthError::InvalidGrant("x".into())),
+                "invalid_grant",
+            ),
+            (
+                Error::OAuth(OAuthError::UnauthorizedClient),
+                "unauthorized_client",
+            ),
+            (Error::OAuth(OAuthError::InvalidTarget), "invalid_target"),
             (Error::MfaEnrollmentRequired, "mfa_enrollment_required"),
             (Error::InvalidPasskey, "invalid_passkey"),
             (Error::PasskeyCounterRegressed, "passkey_counter_regressed"),

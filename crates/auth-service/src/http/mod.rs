@@ -10,6 +10,7 @@ mod docs;
 mod enrollment;
 pub mod error;
 mod extract;
+mod grants;
 mod health;
 mod introspect;
 mod me;

@@ -6,6 +6,8 @@ use axum::http::header::CACHE_CONTROL;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::oauth::{CLIENT_CREDENTIALS, REFRESH_TOKEN, TOKEN_EXCHANGE};
+use crate::crypto::client_keys::ASSERTION_ALGORITHM_NAMES;
 use crate::state::AppState;
 
 /// Public keys: the active key and retired keys whose tokens may still be alive.
@@ -27,8 +29,9 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 /// SPEC §2, §11: it claims nothing that is not served. This service issues access tokens, not
 /// ID tokens, and has no authorization or RFC 7662 introspection endpoint (`/api/auth/login`
 /// and `/api/auth/introspect` take JSON, not the forms those name), so none is listed, and
-/// neither are response types. It has a token endpoint for the `client_credentials` grant,
-/// listed with the client authentication methods it takes. What a JWT verifier reads is true:
+/// neither are response types. It has a token endpoint for the `client_credentials`,
+/// `refresh_token` and token-exchange grants, listed with the client authentication methods
+/// it takes and the algorithms a client assertion may be signed with. What a JWT verifier reads is true:
 /// `issuer` is the tokens' `iss` to the byte, and `id_token_signing_alg_values_supported`
 /// (where verifiers look for the allowed algorithms) names the algorithms of the published
 /// keys, which sign every JWT issued; a server without an RS256 key does not list RS256. A
@@ -57,15 +60,16 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
         "verified",
         "amr",
         "client_id",
-        "scope"
+        "scope",
+        "act"
     ]);
     ([(CACHE_CONTROL, "public, max-age=300")], axum::Json(body)).into_response()
 }
 
 /// OAuth 2 authorization server metadata (RFC 8414), stating exactly what is served now
-/// (SPEC §11): the token endpoint with the `client_credentials` grant and the
-/// `client_secret_basic` and `client_secret_post` client authentications, and the JWKS that
-/// verifies its tokens. There is no authorization endpoint, so `response_types_supported`
+/// (SPEC §11): the token endpoint with its three grants and its three client authentications
+/// (`client_secret_basic`, `client_secret_post`, `private_key_jwt` with the algorithms an
+/// assertion may use), and the JWKS that verifies its tokens. There is no authorization endpoint, so `response_types_supported`
 /// (which RFC 8414 requires as a list) is the empty list: no response type is supported.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
     responses((status = 200, description = "RFC 8414 metadata: issuer, token_endpoint, jwks_uri, grant types and client authentication methods supported", body = serde_json::Value)))]
@@ -81,8 +85,10 @@ fn server_metadata(state: &AppState) -> serde_json::Value {
         "issuer": state.config.issuer(),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "token_endpoint": format!("{base}/oauth/token"),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "grant_types_supported": [CLIENT_CREDENTIALS, REFRESH_TOKEN, TOKEN_EXCHANGE],
+        "token_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHM_NAMES,
         "response_types_supported": [],
         "service_documentation": format!("{base}/api/docs"),
     })

@@ -2,11 +2,14 @@
 
 pub mod accounts;
 pub mod admin;
+mod assertion;
 pub mod audit;
 mod authority;
+mod client_jwks;
 pub mod clients;
 pub mod context;
 pub mod directory;
+mod exchange;
 pub mod keys;
 pub mod mfa;
 pub mod oauth;

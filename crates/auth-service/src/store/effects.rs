@@ -47,6 +47,7 @@ const LEAVE_SESSION_STATE_EVENTS: &[&str] = &[
     "auth:session.created",
     "auth:session.activity_updated",
     "auth:token.refreshed",
+    "auth:token.exchanged",
     "auth:mfa.failed",
 ];
 
@@ -58,6 +59,7 @@ const LEAVE_SESSION_STATE_AUDIT: &[&str] = &[
     "password_reset_requested",
     "email_verification_sent",
     "mfa_failure",
+    "token_exchanged",
 ];
 
 /// One outbox row: the full event envelope, ordered per user by insertion.

@@ -17,6 +17,7 @@ mod clients;
 mod directory;
 mod docs;
 mod events;
+mod grants;
 mod grpc;
 mod hardening;
 mod kafka;
