@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod authority;
 mod browser;
+mod client_assertions;
 mod clients;
 mod directory;
 mod docs;
