@@ -489,7 +489,7 @@ mod tests {
         let plain = ring.sign(&claims(now.timestamp())).unwrap();
 
         assert_eq!(ring.verify(&token, now), Err(Rejection::WrongAudience));
-        assert_eq!(ring.verify_delegated(&token, now), Ok(delegated.clone()));
+        assert_eq!(ring.verify_delegated(&token, now), Ok(delegated));
         assert_eq!(
             ring.verify(&token, now),
             Err(Rejection::WrongAudience),

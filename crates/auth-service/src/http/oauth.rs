@@ -227,7 +227,7 @@ pub(crate) fn credentials(
                 "the client authenticated twice (a client assertion and a secret); use one method",
             ));
         }
-        return assertion_credentials(posted_id, assertion_type, assertion);
+        return assertion_credentials(posted_id, assertion_type.as_deref(), assertion);
     }
     let Some(authorization) = headers.get(AUTHORIZATION) else {
         return match (posted_id, posted_secret) {
@@ -261,10 +261,10 @@ pub(crate) fn credentials(
 /// form, or else the assertion's (unverified) `iss`; the service holds `iss` and `sub` to it.
 fn assertion_credentials(
     posted_id: Option<String>,
-    assertion_type: Option<String>,
+    assertion_type: Option<&str>,
     assertion: Option<String>,
 ) -> Result<ClientCredentials, Error> {
-    if assertion_type.as_deref() != Some(JWT_BEARER_ASSERTION) {
+    if assertion_type != Some(JWT_BEARER_ASSERTION) {
         return Err(invalid_request(
             "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         ));

@@ -88,7 +88,8 @@ async fn a_signed_assertion_authenticates_once(backend: Backend) {
     let root = app.admin().await;
     let signer = key(SigningAlgorithm::ES256);
     let id = key_client(&app, &root, &jwks(&[&signer])).await;
-    let assertion = signed(&signer, &good_claims(&app, &id));
+    let id = id.as_str();
+    let assertion = signed(&signer, &good_claims(&app, id));
 
     let first = with_assertion(&app, &assertion, "").await;
     let replay = with_assertion(&app, &assertion, "").await;
@@ -103,12 +104,12 @@ async fn a_signed_assertion_authenticates_once(backend: Backend) {
     );
     let named = with_assertion(
         &app,
-        &signed(&signer, &good_claims(&app, &id)),
+        &signed(&signer, &good_claims(&app, id)),
         &format!("&client_id={id}"),
     )
     .await;
     assert_eq!(named.status(), 200, "client_id may name the issuer");
-    let mut issuer_aud = good_claims(&app, &id);
+    let mut issuer_aud = good_claims(&app, id);
     issuer_aud["aud"] = json!([app.config.issuer()]);
     let by_issuer = with_assertion(&app, &signed(&signer, &issuer_aud), "").await;
     assert_eq!(
@@ -126,7 +127,7 @@ async fn a_signed_assertion_authenticates_once(backend: Backend) {
     )
     .await;
     assert_eq!(rekeyed.status(), 200);
-    let by_ed = with_assertion(&app, &signed(&ed, &good_claims(&app, &id)), "").await;
+    let by_ed = with_assertion(&app, &signed(&ed, &good_claims(&app, id)), "").await;
     assert_eq!(by_ed.status(), 200, "EdDSA");
 }
 
@@ -135,16 +136,17 @@ async fn every_bad_assertion_is_invalid_client(backend: Backend) {
     let root = app.admin().await;
     let signer = key(SigningAlgorithm::ES256);
     let id = key_client(&app, &root, &jwks(&[&signer])).await;
+    let id = id.as_str();
     let other_id = uuid::Uuid::now_v7().to_string();
     let change = |name: &str, value: Value| {
-        let mut claims = good_claims(&app, &id);
+        let mut claims = good_claims(&app, id);
         claims[name] = value;
         claims
     };
     let now = app.clock.now().timestamp();
     let mut impostor = key(SigningAlgorithm::ES256);
     impostor.kid = signer.kid.clone();
-    let mut no_jti = good_claims(&app, &id);
+    let mut no_jti = good_claims(&app, id);
     no_jti.as_object_mut().unwrap().remove("jti");
 
     let cases = [
@@ -179,12 +181,12 @@ async fn every_bad_assertion_is_invalid_client(backend: Backend) {
         ("no jti", signed(&signer, &no_jti), ""),
         (
             "wrong key, same kid",
-            signed(&impostor, &good_claims(&app, &id)),
+            signed(&impostor, &good_claims(&app, id)),
             "",
         ),
         (
             "client_id not the iss",
-            signed(&signer, &good_claims(&app, &id)),
+            signed(&signer, &good_claims(&app, id)),
             "&client_id=00000000-0000-7000-8000-000000000000",
         ),
         ("garbage", "a.b.c".to_owned(), &format!("&client_id={id}")),
@@ -205,7 +207,7 @@ async fn every_bad_assertion_is_invalid_client(backend: Backend) {
         &app,
         &format!(
             "grant_type=client_credentials&client_assertion_type=urn:x&client_assertion={}",
-            signed(&signer, &good_claims(&app, &id))
+            signed(&signer, &good_claims(&app, id))
         ),
         None,
     )
@@ -214,7 +216,7 @@ async fn every_bad_assertion_is_invalid_client(backend: Backend) {
         oauth_error(wrong_type).await,
         (400, "invalid_request".into())
     );
-    let good = with_assertion(&app, &signed(&signer, &good_claims(&app, &id)), "").await;
+    let good = with_assertion(&app, &signed(&signer, &good_claims(&app, id)), "").await;
     assert_eq!(good.status(), 200, "the failures changed nothing");
 }
 
@@ -363,13 +365,13 @@ async fn a_jwks_uri_is_cached_and_refetched_for_an_unknown_kid_past_the_floor(ba
     .await;
     let id = client["client_id"].as_str().unwrap();
 
-    let by_first = with_assertion(&app, &signed(&first, &good_claims(&app, &id)), "").await;
-    let again = with_assertion(&app, &signed(&first, &good_claims(&app, &id)), "").await;
+    let by_first = with_assertion(&app, &signed(&first, &good_claims(&app, id)), "").await;
+    let again = with_assertion(&app, &signed(&first, &good_claims(&app, id)), "").await;
     *served.lock().unwrap() = jwks(&[&second]);
-    let too_soon = with_assertion(&app, &signed(&second, &good_claims(&app, &id)), "").await;
+    let too_soon = with_assertion(&app, &signed(&second, &good_claims(&app, id)), "").await;
     let fetched_before_floor = *fetches.lock().unwrap();
     app.clock.advance(std::time::Duration::from_secs(11));
-    let by_second = with_assertion(&app, &signed(&second, &good_claims(&app, &id)), "").await;
+    let by_second = with_assertion(&app, &signed(&second, &good_claims(&app, id)), "").await;
 
     assert_eq!(by_first.status(), 200);
     assert_eq!(again.status(), 200);
