@@ -161,6 +161,7 @@ fn claims() -> AccessClaims {
         verified: true,
         amr: vec!["pwd".into()],
         scope: None,
+        act: None,
     }
 }
 

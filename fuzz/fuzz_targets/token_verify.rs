@@ -59,6 +59,7 @@ fn claims(index: u8) -> AccessClaims {
         verified: index == 2,
         amr: vec!["pwd".into()],
         scope: None,
+        act: None,
     }
 }
 

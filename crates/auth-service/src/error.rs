@@ -47,8 +47,8 @@ impl fmt::Display for Dependency {
     }
 }
 
-/// The errors of RFC 6749 §5.2 the OAuth endpoints answer (`invalid_grant` has no cause in
-/// the client-credentials grant), and RFC 7009 §2.2.1's `unsupported_token_type`.
+/// The errors of RFC 6749 §5.2 (and RFC 8693 §2.2.2) the OAuth endpoints answer, and RFC 7009
+/// §2.2.1's `unsupported_token_type`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OAuthError {
     /// A parameter missing, repeated or malformed; a body that is not a form.
@@ -61,8 +61,14 @@ pub enum OAuthError {
     /// A requested scope that is malformed or not the client's.
     InvalidScope,
     UnsupportedGrantType,
-    /// RFC 7009 §2.1: a client revoking a token issued to another client.
+    /// A refresh token that is unknown, expired, spent or of an ended session (RFC 6749
+    /// §5.2); the description says which, never the token.
+    InvalidGrant(String),
+    /// The authenticated client may not do this: exchange tokens without exchange audiences,
+    /// or revoke a token issued to another client (RFC 7009 §2.1).
     UnauthorizedClient,
+    /// RFC 8693 §2.2.2: an `audience` the client may not exchange tokens for.
+    InvalidTarget,
     /// RFC 7009 §2.2.1: a `token_type_hint` naming a kind of token this server does not
     /// revoke.
     UnsupportedTokenType,
@@ -76,7 +82,9 @@ impl OAuthError {
             OAuthError::InvalidClient { .. } => "invalid_client",
             OAuthError::InvalidScope => "invalid_scope",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
             OAuthError::UnauthorizedClient => "unauthorized_client",
+            OAuthError::InvalidTarget => "invalid_target",
             OAuthError::UnsupportedTokenType => "unsupported_token_type",
         }
     }
@@ -90,12 +98,17 @@ impl OAuthError {
                 "a requested scope is malformed or not granted to the client".to_owned()
             }
             OAuthError::UnsupportedGrantType => {
-                "the grant type is not supported; this server supports client_credentials"
+                "the grant type is not supported; this server supports client_credentials, \
+                 refresh_token and urn:ietf:params:oauth:grant-type:token-exchange"
                     .to_owned()
             }
+            OAuthError::InvalidGrant(detail) => detail.clone(),
             OAuthError::UnauthorizedClient => {
-                "the token was issued to another client; only its own client may revoke it"
+                "the client may not do this: exchange needs exchange audiences, and only a token's own client may revoke it"
                     .to_owned()
+            }
+            OAuthError::InvalidTarget => {
+                "the client may not exchange tokens for this audience".to_owned()
             }
             OAuthError::UnsupportedTokenType => {
                 "token_type_hint names a token type this server does not revoke; it revokes access_token and refresh_token"
@@ -350,9 +363,14 @@ mod tests {
                 "unsupported_grant_type",
             ),
             (
+                Error::OAuth(OAuthError::InvalidGrant("x".into())),
+                "invalid_grant",
+            ),
+            (
                 Error::OAuth(OAuthError::UnauthorizedClient),
                 "unauthorized_client",
             ),
+            (Error::OAuth(OAuthError::InvalidTarget), "invalid_target"),
             (
                 Error::OAuth(OAuthError::UnsupportedTokenType),
                 "unsupported_token_type",

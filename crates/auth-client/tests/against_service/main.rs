@@ -9,6 +9,7 @@
 
 mod support;
 
+mod exchange;
 mod keys;
 mod online;
 mod roles;

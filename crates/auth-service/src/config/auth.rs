@@ -43,6 +43,10 @@ pub struct AuthConfig {
     /// A retried refresh of the token just rotated gets the same successor within this window.
     #[serde(with = "humantime_serde")]
     pub refresh_grace_period: Duration,
+    /// Longest life of a token made by token exchange (RFC 8693, SPEC §11); never longer than
+    /// the subject token's remaining life. 10s–1h.
+    #[serde(with = "humantime_serde")]
+    pub exchange_token_ttl: Duration,
     #[serde(with = "humantime_serde")]
     pub session_idle_timeout: Duration,
     #[serde(with = "humantime_serde")]
@@ -79,6 +83,7 @@ impl Default for AuthConfig {
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
             refresh_grace_period: Duration::from_secs(10),
+            exchange_token_ttl: Duration::from_secs(300),
             session_idle_timeout: Duration::from_secs(30 * 60),
             session_lifetime: Duration::from_secs(168 * 3600),
             session_cache_ttl: Duration::from_millis(500),
@@ -125,6 +130,13 @@ impl AuthConfig {
             return Err(ConfigError::at(
                 "auth.refresh_token_ttl",
                 "must be longer than zero",
+            ));
+        }
+        if !(Duration::from_secs(10)..=Duration::from_secs(3600)).contains(&self.exchange_token_ttl)
+        {
+            return Err(ConfigError::at(
+                "auth.exchange_token_ttl",
+                "must be between 10s and 1h",
             ));
         }
         if self.session_cache_ttl > MAX_SESSION_CACHE_TTL {

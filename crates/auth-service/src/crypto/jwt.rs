@@ -39,9 +39,21 @@ pub struct AccessClaims {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
     /// `mfa_enrollment` on an enrollment-only token (SPEC §10 `auth.require_mfa_for_roles`);
-    /// absent on every other token.
+    /// the granted scopes on an exchanged token; absent on every other token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// RFC 8693 §4.1: on a token made by token exchange, the client acting for the user (and,
+    /// nested, whoever acted before it). Such a token's `aud` is never this service's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// RFC 8693 §4.1 `act`: the current actor, and in `act` the one before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
 }
 
 /// The `aud` of an enrollment-only token (SPEC §10 `auth.require_mfa_for_roles`): this service
@@ -271,27 +283,65 @@ impl KeyRing {
                 checked
             }
         };
-        // SPEC §3: a retired key verifies only while tokens it signed can still be alive; a
-        // token minted later with its private half (from an old backup) is refused.
-        if self.verifiers.get(&kid).is_none_or(|v| v.expired(now)) {
-            return Err(Rejection::KeyRetired);
-        }
-        let now = now.timestamp();
-        let (exp, nbf, iat) = match &claims {
+        let times = match &claims {
             Verified::User(c) => (c.exp, c.nbf, c.iat),
             Verified::Client(c) => (c.exp, c.nbf, c.iat),
         };
+        self.check_times(&kid, times, now)?;
+        Ok(claims)
+    }
+
+    /// A token made by token exchange (RFC 8693, SPEC §11): a user's token with `act`, for
+    /// another audience than this service's. Signature, algorithm, issuer and times are
+    /// checked as for [`Self::verify_any`]; any audience is taken, so such a token is never
+    /// remembered with the tokens this service accepts on its own routes.
+    pub fn verify_delegated(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AccessClaims, Rejection> {
+        let (kid, claims) = match self.verify_signed_for(token, None)? {
+            (kid, Verified::User(claims)) if claims.act.is_some() => (kid, claims),
+            _ => return Err(Rejection::WrongAudience),
+        };
+        self.check_times(&kid, (claims.exp, claims.nbf, claims.iat), now)?;
+        Ok(claims)
+    }
+
+    /// `(exp, nbf, iat)` against `now`, and the key that signed them still verifying.
+    fn check_times(
+        &self,
+        kid: &str,
+        (exp, nbf, iat): (i64, i64, i64),
+        now: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        // SPEC §3: a retired key verifies only while tokens it signed can still be alive; a
+        // token minted later with its private half (from an old backup) is refused.
+        if self.verifiers.get(kid).is_none_or(|v| v.expired(now)) {
+            return Err(Rejection::KeyRetired);
+        }
+        let now = now.timestamp();
         if now >= exp + LEEWAY_SECONDS {
             return Err(Rejection::Expired);
         }
         if nbf > now + LEEWAY_SECONDS || iat > now + LEEWAY_SECONDS {
             return Err(Rejection::NotYetValid);
         }
-        Ok(claims)
+        Ok(())
     }
 
     /// Signature, algorithm, issuer and audience: what does not change with time.
     fn verify_signed(&self, token: &str) -> Result<(String, Verified), Rejection> {
+        let audiences = [self.audience.as_str(), self.enrollment_audience.as_str()];
+        self.verify_signed_for(token, Some(&audiences))
+    }
+
+    /// Signature, algorithm, issuer, and the audience when `audiences` are given.
+    fn verify_signed_for(
+        &self,
+        token: &str,
+        audiences: Option<&[&str]>,
+    ) -> Result<(String, Verified), Rejection> {
         // `alg: none` and unknown algorithms fail to parse here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| header_rejection(token))?;
         let kid = header.kid.ok_or(Rejection::UnknownKey)?;
@@ -302,7 +352,10 @@ impl KeyRing {
         }
         let mut validation = Validation::new(verifier.algorithm);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience, &self.enrollment_audience]);
+        match audiences {
+            Some(audiences) => validation.set_audience(audiences),
+            None => validation.validate_aud = false,
+        }
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.validate_exp = false;
         validation.validate_nbf = false;
@@ -424,7 +477,42 @@ mod tests {
             verified: false,
             amr: vec!["pwd".into()],
             scope: None,
+            act: None,
         }
+    }
+
+    #[test]
+    fn a_delegated_token_verifies_only_as_one_and_never_for_this_services_audience() {
+        let ring = ring(SigningAlgorithm::ES256);
+        let now = Utc::now();
+        let mut delegated = claims(now.timestamp());
+        delegated.aud = "orders".into();
+        delegated.act = Some(Actor {
+            sub: "client".into(),
+            act: Some(Box::new(Actor {
+                sub: "first".into(),
+                act: None,
+            })),
+        });
+        let token = ring.sign(&delegated).unwrap();
+        let plain = ring.sign(&claims(now.timestamp())).unwrap();
+
+        assert_eq!(ring.verify(&token, now), Err(Rejection::WrongAudience));
+        assert_eq!(ring.verify_delegated(&token, now), Ok(delegated));
+        assert_eq!(
+            ring.verify(&token, now),
+            Err(Rejection::WrongAudience),
+            "not remembered as verified"
+        );
+        assert_eq!(
+            ring.verify_delegated(&plain, now),
+            Err(Rejection::WrongAudience),
+            "a token without act is no delegated token"
+        );
+        assert_eq!(
+            ring.verify_delegated(&token, now + chrono::Duration::minutes(16)),
+            Err(Rejection::Expired)
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Cryptography: password hashing on a bounded pool, JWT signing and verification, signing
-//! keys and their sealing at rest, and opaque random tokens.
+//! keys and their sealing at rest, opaque random tokens, and clients' assertion keys.
 
 pub mod api_keys;
+pub mod client_keys;
 pub mod jwt;
 pub mod keys;
 pub mod passkeys;

@@ -13,6 +13,45 @@ pub const TOKEN_TTL_SECONDS: std::ops::RangeInclusive<u64> = 60..=86_400;
 /// Most scopes a client may hold.
 const MAX_SCOPES: usize = 100;
 
+/// Most audiences a client may exchange tokens for.
+const MAX_EXCHANGE_AUDIENCES: usize = 20;
+
+/// How a client authenticates at the token endpoint (RFC 7591 `token_endpoint_auth_method`).
+/// The two secret methods are one credential sent two ways, and a client registered for
+/// either may use both; a `private_key_jwt` client has no secret, and a secret client no keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMethod {
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            AuthMethod::ClientSecretBasic,
+            AuthMethod::ClientSecretPost,
+            AuthMethod::PrivateKeyJwt,
+        ]
+        .into_iter()
+        .find(|method| method.as_str() == text)
+    }
+
+    /// Whether the client authenticates with a secret.
+    pub fn uses_secret(self) -> bool {
+        self != AuthMethod::PrivateKeyJwt
+    }
+}
+
 /// A client as administrators see it: never its secret or the secret's hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
@@ -29,8 +68,21 @@ pub struct Client {
     pub is_active: bool,
     /// Until when the secret replaced by the last rotation still authenticates.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Audiences it may exchange users' tokens for (RFC 8693); empty: it may not exchange.
+    pub exchange_audiences: Vec<String>,
+    pub keys: ClientKeys,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// How a client authenticates, and for `private_key_jwt` where its public keys are.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientKeys {
+    pub auth_method: AuthMethod,
+    /// An inline JWK Set (JSON text, checked when set).
+    pub jwks: Option<String>,
+    /// Where its JWK Set is fetched: https, or http on a loopback address.
+    pub jwks_uri: Option<String>,
 }
 
 /// A client with what authenticates it: the SHA-256 of its secret and, during a rotation's
@@ -68,6 +120,8 @@ pub struct ClientSettings {
     pub territory: Option<String>,
     pub access_token_ttl: Option<u64>,
     pub is_active: bool,
+    pub exchange_audiences: Vec<String>,
+    pub keys: ClientKeys,
 }
 
 /// A change to a client; `None` keeps a field, `Some(None)` clears the territory or the
@@ -80,25 +134,25 @@ pub struct ClientPatch {
     pub territory: Option<Option<String>>,
     pub access_token_ttl: Option<Option<u64>>,
     pub is_active: Option<bool>,
+    pub exchange_audiences: Option<Vec<String>>,
+    pub auth_method: Option<AuthMethod>,
+    pub jwks: Option<Option<String>>,
+    pub jwks_uri: Option<Option<String>>,
 }
 
 impl ClientPatch {
     /// The settings after the change, and the names of the fields it changes.
     pub fn apply(&self, client: &Client) -> (ClientSettings, Vec<&'static str>) {
         let mut fields = Vec::new();
-        let mut settings = ClientSettings {
-            name: client.name.clone(),
-            scopes: client.scopes.clone(),
-            roles: client.roles.clone(),
-            territory: client.territory.clone(),
-            access_token_ttl: client.access_token_ttl,
-            is_active: client.is_active,
-        };
+        let mut settings = client.settings();
         macro_rules! take {
             ($field:ident, $name:literal) => {
+                take!($field, $field, $name)
+            };
+            ($field:ident, $($place:ident).+, $name:literal) => {
                 if let Some(value) = &self.$field {
-                    if *value != settings.$field {
-                        settings.$field = value.clone();
+                    if *value != settings.$($place).+ {
+                        settings.$($place).+ = value.clone();
                         fields.push($name);
                     }
                 }
@@ -110,7 +164,62 @@ impl ClientPatch {
         take!(territory, "territory");
         take!(access_token_ttl, "access_token_ttl");
         take!(is_active, "is_active");
+        take!(exchange_audiences, "exchange_audiences");
+        take!(auth_method, keys.auth_method, "token_endpoint_auth_method");
+        take!(jwks, keys.jwks, "jwks");
+        take!(jwks_uri, keys.jwks_uri, "jwks_uri");
         (settings, fields)
+    }
+}
+
+impl Client {
+    /// The settings it was made or last changed with.
+    pub fn settings(&self) -> ClientSettings {
+        ClientSettings {
+            name: self.name.clone(),
+            scopes: self.scopes.clone(),
+            roles: self.roles.clone(),
+            territory: self.territory.clone(),
+            access_token_ttl: self.access_token_ttl,
+            is_active: self.is_active,
+            exchange_audiences: self.exchange_audiences.clone(),
+            keys: self.keys.clone(),
+        }
+    }
+}
+
+/// The audiences a client may exchange tokens for: each 1–200 printable ASCII characters
+/// without space, at most 20; sorted, without duplicates.
+pub fn parse_exchange_audiences(audiences: Vec<String>) -> Result<Vec<String>, FieldError> {
+    let valid = |audience: &String| {
+        (1..=200).contains(&audience.len()) && audience.bytes().all(|b| (0x21..=0x7E).contains(&b))
+    };
+    if audiences.len() > MAX_EXCHANGE_AUDIENCES || !audiences.iter().all(valid) {
+        return Err(FieldError::new(
+            "exchange_audiences",
+            "invalid",
+            "each audience is 1 to 200 printable ASCII characters without space; at most 20",
+        ));
+    }
+    Ok(sorted(audiences))
+}
+
+/// A client's keys must fit its method: `private_key_jwt` needs exactly one of `jwks` and
+/// `jwks_uri`, a secret method neither.
+pub fn check_keys(keys: &ClientKeys) -> Result<(), FieldError> {
+    let sources = usize::from(keys.jwks.is_some()) + usize::from(keys.jwks_uri.is_some());
+    match (keys.auth_method.uses_secret(), sources) {
+        (false, 1) | (true, 0) => Ok(()),
+        (false, _) => Err(FieldError::new(
+            "jwks",
+            "required",
+            "a private_key_jwt client needs exactly one of jwks and jwks_uri",
+        )),
+        (true, _) => Err(FieldError::new(
+            "jwks",
+            "not_allowed",
+            "only a private_key_jwt client has jwks or jwks_uri",
+        )),
     }
 }
 
@@ -240,6 +349,8 @@ mod tests {
                 access_token_ttl: None,
                 is_active: true,
                 previous_secret_expires_at: Some(now + chrono::Duration::hours(1)),
+                exchange_audiences: vec![],
+                keys: ClientKeys::default(),
                 created_at: now,
                 updated_at: now,
             },

@@ -123,6 +123,15 @@ pub enum Event {
         prefix: String,
         scopes: Vec<String>,
     },
+    /// A client exchanged a user's access token for a token for `audience` (RFC 8693); `jti`
+    /// names the token issued (never the token itself).
+    #[serde(rename = "auth:token.exchanged")]
+    TokenExchanged {
+        user_id: Uuid,
+        client_id: Uuid,
+        audience: String,
+        jti: Uuid,
+    },
     /// A passkey was registered.
     #[serde(rename = "auth:passkey.added")]
     PasskeyAdded { user_id: Uuid, passkey_id: Uuid },
@@ -164,6 +173,7 @@ impl Event {
         "auth:client.created",
         "auth:client.deleted",
         "auth:client.secret_rotated",
+        "auth:token.exchanged",
         "auth:passkey.added",
         "auth:passkey.removed",
         "auth:api_key.created",
@@ -195,6 +205,7 @@ impl Event {
             Event::ClientCreated { .. } => "auth:client.created",
             Event::ClientDeleted { .. } => "auth:client.deleted",
             Event::ClientSecretRotated { .. } => "auth:client.secret_rotated",
+            Event::TokenExchanged { .. } => "auth:token.exchanged",
             Event::PasskeyAdded { .. } => "auth:passkey.added",
             Event::PasskeyRemoved { .. } => "auth:passkey.removed",
             Event::ApiKeyCreated { .. } => "auth:api_key.created",
@@ -226,7 +237,8 @@ impl Event {
             | Event::MfaDisabled { user_id, .. }
             | Event::MfaFailed { user_id, .. }
             | Event::PasskeyAdded { user_id, .. }
-            | Event::PasskeyRemoved { user_id, .. } => *user_id,
+            | Event::PasskeyRemoved { user_id, .. }
+            | Event::TokenExchanged { user_id, .. } => *user_id,
             Event::ClientCreated { client_id, .. }
             | Event::ClientDeleted { client_id }
             | Event::ClientSecretRotated { client_id, .. } => *client_id,
@@ -332,6 +344,12 @@ mod tests {
             Event::ClientSecretRotated {
                 client_id: user_id,
                 previous_secret_expires_at: chrono::DateTime::UNIX_EPOCH,
+            },
+            Event::TokenExchanged {
+                user_id,
+                client_id: user_id,
+                audience: "orders".to_owned(),
+                jti: session_id,
             },
             Event::PasskeyAdded {
                 user_id,

@@ -55,7 +55,7 @@ pub async fn rotate_client_secret(
     let (client, secret) = clients
         .rotate_secret(&caller, id, overlap, &request)
         .await?;
-    Ok(with_secret(StatusCode::OK, client, &secret))
+    Ok(with_secret(StatusCode::OK, client, Some(&secret)))
 }
 
 /// A JSON body that may be left out (no bytes at all) or be `null`.

@@ -13,6 +13,7 @@ mod enrollment;
 pub mod error;
 mod extract;
 mod form;
+mod grants;
 mod health;
 mod introspect;
 mod me;

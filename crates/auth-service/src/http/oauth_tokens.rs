@@ -13,7 +13,8 @@ use utoipa::ToSchema;
 
 use super::error::Problem;
 use super::form::{invalid_request, read_form};
-use super::oauth::{credentials, presents_credentials, OAuthErrorBody};
+use super::grants::OAuthErrorBody;
+use super::oauth::{credentials, presents_credentials};
 use crate::error::Error;
 use crate::services::api_keys::KeyHolder;
 use crate::services::oauth::{ClientCredentials, Introspected};

@@ -6,7 +6,8 @@ use axum::http::header::CACHE_CONTROL;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::oauth::CLIENT_AUTH_METHODS;
+use super::oauth::{CLIENT_AUTH_METHODS, CLIENT_CREDENTIALS, REFRESH_TOKEN, TOKEN_EXCHANGE};
+use crate::crypto::client_keys::ASSERTION_ALGORITHM_NAMES;
 use crate::state::AppState;
 
 /// Public keys: the active key and retired keys whose tokens may still be alive.
@@ -28,8 +29,9 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 /// SPEC §2, §11: it claims nothing that is not served. This service issues access tokens, not
 /// ID tokens, and has no authorization endpoint (`/api/auth/login` takes JSON, not the form
 /// one names), so none is listed, and neither are response types. It has a token endpoint for
-/// the `client_credentials` grant and the RFC 7662 introspection and RFC 7009 revocation
-/// endpoints, each listed with the client authentication methods it takes. What a JWT verifier reads is true:
+/// the `client_credentials`, `refresh_token` and token-exchange grants and the RFC 7662
+/// introspection and RFC 7009 revocation endpoints, each listed with the client
+/// authentication methods it takes and the algorithms a client assertion may be signed with. What a JWT verifier reads is true:
 /// `issuer` is the tokens' `iss` to the byte, and `id_token_signing_alg_values_supported`
 /// (where verifiers look for the allowed algorithms) names the algorithms of the published
 /// keys, which sign every JWT issued; a server without an RS256 key does not list RS256. A
@@ -58,15 +60,17 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
         "verified",
         "amr",
         "client_id",
-        "scope"
+        "scope",
+        "act"
     ]);
     ([(CACHE_CONTROL, "public, max-age=300")], axum::Json(body)).into_response()
 }
 
 /// OAuth 2 authorization server metadata (RFC 8414), stating exactly what is served now
-/// (SPEC §11): the token endpoint with the `client_credentials` grant, the introspection
-/// (RFC 7662) and revocation (RFC 7009) endpoints, the client authentications each takes
-/// (`client_secret_basic`, `client_secret_post`), and the JWKS that verifies its tokens. There is no authorization endpoint, so `response_types_supported`
+/// (SPEC §11): the token endpoint with its three grants, the introspection (RFC 7662) and
+/// revocation (RFC 7009) endpoints, the client authentications each takes
+/// (`client_secret_basic`, `client_secret_post`, `private_key_jwt` with the algorithms an
+/// assertion may use), and the JWKS that verifies its tokens. There is no authorization endpoint, so `response_types_supported`
 /// (which RFC 8414 requires as a list) is the empty list: no response type is supported.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
     responses((status = 200, description = "RFC 8414 metadata: issuer, token_endpoint, introspection_endpoint, revocation_endpoint, jwks_uri, grant types and client authentication methods supported", body = serde_json::Value)))]
@@ -85,12 +89,14 @@ fn server_metadata(state: &AppState) -> serde_json::Value {
         "token_endpoint": format!("{base}/oauth/token"),
         "introspection_endpoint": format!("{base}/oauth/introspect"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": [CLIENT_CREDENTIALS, REFRESH_TOKEN, TOKEN_EXCHANGE],
         "response_types_supported": [],
         "service_documentation": format!("{base}/api/docs"),
     });
     for endpoint in ["token", "introspection", "revocation"] {
         body[format!("{endpoint}_endpoint_auth_methods_supported")] = json!(CLIENT_AUTH_METHODS);
+        body[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")] =
+            json!(ASSERTION_ALGORITHM_NAMES);
     }
     body
 }

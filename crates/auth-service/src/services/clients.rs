@@ -10,14 +10,17 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::api_keys::ApiKeys;
+use super::client_jwks::ClientJwks;
 use super::context::{Context, RequestContext};
 use super::sessions::{CurrentSession, Sessions};
 use crate::config::ClientsConfig;
+use crate::crypto::client_keys;
+use crate::crypto::jwt::enrollment_audience;
 use crate::crypto::tokens;
 use crate::domain::authority::AdminScope;
-use crate::domain::client::{Client, ClientPatch, ClientSettings};
+use crate::domain::client::{check_keys, Client, ClientPatch, ClientSettings};
 use crate::domain::{AuditAction, Event};
-use crate::error::Error;
+use crate::error::{Error, FieldError};
 use crate::limits::Scope;
 use crate::store::{AuditEntry, Effects};
 
@@ -27,6 +30,8 @@ pub struct Clients {
     pub(super) sessions: Sessions,
     /// Keys owned by clients (`client_keys.rs`) and keys in introspection (`oauth.rs`).
     pub(super) api_keys: ApiKeys,
+    /// Fetched JWK Sets of `private_key_jwt` clients.
+    pub(super) jwks: Arc<ClientJwks>,
 }
 
 /// A page of clients and the cursor of the next one.
@@ -42,18 +47,20 @@ impl Clients {
             context,
             sessions,
             api_keys,
+            jwks: Arc::new(ClientJwks::default()),
         }
     }
 
-    /// Creates a client and answers its secret, the only time it is shown. A territory
-    /// admin's client belongs to its territory.
+    /// Creates a client and answers its secret, the only time it is shown; a
+    /// `private_key_jwt` client has none (a random hash no one knows is kept, and refused
+    /// anyway). A territory admin's client belongs to its territory.
     #[tracing::instrument(skip_all)]
     pub async fn create(
         &self,
         caller: &CurrentSession,
         mut settings: ClientSettings,
         request: &RequestContext,
-    ) -> Result<(Client, SecretString), Error> {
+    ) -> Result<(Client, Option<SecretString>), Error> {
         let ctx = &self.context;
         let scope = ctx.admin_scope(caller).await?;
         if let AdminScope::Territory(own) = &scope {
@@ -64,6 +71,7 @@ impl Clients {
             }
         }
         self.check_references(&settings, None).await?;
+        self.check_grants(&settings)?;
         let secret = tokens::random_token().map_err(Error::Internal)?;
         let now = ctx.now();
         let client = Client {
@@ -75,6 +83,8 @@ impl Clients {
             access_token_ttl: settings.access_token_ttl,
             is_active: settings.is_active,
             previous_secret_expires_at: None,
+            exchange_audiences: settings.exchange_audiences.clone(),
+            keys: settings.keys.clone(),
             created_at: now,
             updated_at: now,
         };
@@ -95,7 +105,8 @@ impl Clients {
         ctx.store
             .create_client(client.id, &settings, &secret.hash, now, &effects)
             .await?;
-        Ok((client, secret.plaintext))
+        let shown = settings.keys.auth_method.uses_secret();
+        Ok((client, shown.then_some(secret.plaintext)))
     }
 
     /// A client within the caller's reach; any other is `client_not_found`, so ids cannot
@@ -167,6 +178,7 @@ impl Clients {
             return Ok(before);
         }
         self.check_references(&settings, Some(&before)).await?;
+        self.check_grants(&settings)?;
         let now = ctx.now();
         let effects = Effects {
             events: Vec::new(),
@@ -174,7 +186,7 @@ impl Clients {
                 AuditAction::ClientUpdated,
                 caller,
                 id,
-                json!({ "fields": fields, "before": shown(&settings_of(&before)),
+                json!({ "fields": fields, "before": shown(&before.settings()),
                         "after": shown(&settings) }),
                 request,
             )],
@@ -207,7 +219,7 @@ impl Clients {
                 AuditAction::ClientDeleted,
                 caller,
                 id,
-                json!({ "before": shown(&settings_of(&before)) }),
+                json!({ "before": shown(&before.settings()) }),
                 request,
             )],
         };
@@ -242,7 +254,14 @@ impl Clients {
             ));
         }
         let scope = ctx.admin_scope(caller).await?;
-        self.reachable(&scope, id).await?;
+        let client = self.reachable(&scope, id).await?;
+        if !client.keys.auth_method.uses_secret() {
+            return Err(Error::invalid(
+                "token_endpoint_auth_method",
+                "no_secret",
+                "a private_key_jwt client authenticates with its keys and has no secret",
+            ));
+        }
         let secret = tokens::random_token().map_err(Error::Internal)?;
         let now = ctx.now();
         let until =
@@ -329,6 +348,43 @@ impl Clients {
         Ok(())
     }
 
+    /// What only the service knows to check: an exchange audience may not be this service's
+    /// own (a token exchanged for it would act as the user here, SPEC §11), and a client's
+    /// keys fit its method and parse.
+    fn check_grants(&self, settings: &ClientSettings) -> Result<(), Error> {
+        let own = &self.context.config.auth.audience;
+        let mut errors = Vec::new();
+        if settings
+            .exchange_audiences
+            .iter()
+            .any(|audience| audience == own || *audience == enrollment_audience(own))
+        {
+            errors.push(FieldError::new(
+                "exchange_audiences",
+                "reserved",
+                "this service's own audience cannot be an exchange audience",
+            ));
+        }
+        if let Err(error) = check_keys(&settings.keys) {
+            errors.push(error);
+        }
+        if let Some(jwks) = &settings.keys.jwks {
+            if let Err(message) = client_keys::parse_jwks(jwks) {
+                errors.push(FieldError::new("jwks", "invalid", message));
+            }
+        }
+        if let Some(uri) = &settings.keys.jwks_uri {
+            if let Err(message) = client_keys::check_jwks_uri(uri) {
+                errors.push(FieldError::new("jwks_uri", "invalid", message));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(errors))
+        }
+    }
+
     /// An audit entry about client `id`, done by `caller`.
     fn audit(
         &self,
@@ -348,17 +404,6 @@ impl Clients {
     }
 }
 
-fn settings_of(client: &Client) -> ClientSettings {
-    ClientSettings {
-        name: client.name.clone(),
-        scopes: client.scopes.clone(),
-        roles: client.roles.clone(),
-        territory: client.territory.clone(),
-        access_token_ttl: client.access_token_ttl,
-        is_active: client.is_active,
-    }
-}
-
 /// What an audit entry records of a client's settings (there is no secret among them).
 fn shown(settings: &ClientSettings) -> serde_json::Value {
     json!({
@@ -368,5 +413,9 @@ fn shown(settings: &ClientSettings) -> serde_json::Value {
         "territory": settings.territory,
         "access_token_ttl_seconds": settings.access_token_ttl,
         "is_active": settings.is_active,
+        "exchange_audiences": settings.exchange_audiences,
+        "token_endpoint_auth_method": settings.keys.auth_method.as_str(),
+        "jwks": settings.keys.jwks.is_some(),
+        "jwks_uri": settings.keys.jwks_uri,
     })
 }

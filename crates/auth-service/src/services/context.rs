@@ -214,6 +214,7 @@ impl Context {
             verified: user.is_verified,
             amr,
             scope,
+            act: None,
         };
         let access_token = self.keys.sign(&claims)?;
         metrics::counter!("auth_tokens_generated_total", "type" => "access").increment(1);

@@ -3,12 +3,15 @@
 pub mod accounts;
 pub mod admin;
 pub mod api_keys;
+mod assertion;
 pub mod audit;
 mod authority;
+mod client_jwks;
 mod client_keys;
 pub mod clients;
 pub mod context;
 pub mod directory;
+mod exchange;
 pub mod keys;
 pub mod mfa;
 pub mod oauth;

@@ -530,6 +530,16 @@ pub trait ClientStore {
         now: DateTime<Utc>,
         effects: &Effects,
     ) -> StoreResult<bool>;
+    /// Remembers the `jti` of a client's accepted assertion until `expires_at` (RFC 7523 §3),
+    /// and forgets those expired at `now`; false when the jti is remembered already (a
+    /// replay).
+    async fn record_client_assertion(
+        &self,
+        client_id: Uuid,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Deletes a client; false when no such client is within reach.
     async fn delete_client(
         &self,

@@ -47,6 +47,7 @@ const LEAVE_SESSION_STATE_EVENTS: &[&str] = &[
     "auth:session.created",
     "auth:session.activity_updated",
     "auth:token.refreshed",
+    "auth:token.exchanged",
     "auth:mfa.failed",
     "auth:api_key.created",
 ];
@@ -62,6 +63,7 @@ const LEAVE_SESSION_STATE_AUDIT: &[&str] = &[
     // A client's token has no session; its revocation is read from the store on every check.
     "client_token_revoked",
     "api_key_created",
+    "token_exchanged",
 ];
 
 /// One outbox row: the full event envelope, ordered per user by insertion.

@@ -473,8 +473,9 @@ fn docs_events_md_documents_exactly_the_event_variants() {
 }
 
 /// A user's life that produces every event type: signup, activity, profile change, logins,
-/// refresh and reuse, ending sessions one, all and by logout, email verification, password
-/// change and reset, a lockout, and deletion by an administrator. Returns the user's id.
+/// refresh and reuse, ending sessions one, all and by logout, a token exchange, email
+/// verification, password change and reset, a lockout, and deletion by an administrator.
+/// Returns the user's id.
 pub(crate) async fn every_kind_of_change(app: &TestApp) -> String {
     let admin = app.admin().await;
     let user = app.signed_up(&unique("life")).await;
@@ -516,6 +517,24 @@ pub(crate) async fn every_kind_of_change(app: &TestApp) -> String {
     );
 
     let fifth = app.logged_in(&user).await;
+    let gateway = crate::clients::created(
+        app,
+        &admin,
+        &json!({ "name": unique("gateway"), "exchange_audiences": ["orders"] }),
+    )
+    .await;
+    let exchange = format!(
+        "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&client_id={}\
+         &client_secret={}&subject_token={}\
+         &subject_token_type=urn:ietf:params:oauth:token-type:access_token&audience=orders",
+        gateway["client_id"].as_str().unwrap(),
+        gateway["client_secret"].as_str().unwrap(),
+        fifth.access_token
+    );
+    assert_eq!(
+        status(crate::clients::form(app, &exchange, None).await),
+        200
+    );
     let factor = enrolled(app, &fifth).await;
     let wrong = json!({ "method": "totp", "code": "000000" });
     let removal = "/api/auth/mfa/totp";

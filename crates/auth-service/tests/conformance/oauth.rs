@@ -206,7 +206,7 @@ async fn every_error_is_an_rfc_6749_error(backend: Backend) {
             "{what}"
         );
     }
-    for grant in ["password", "refresh_token", "authorization_code"] {
+    for grant in ["password", "authorization_code", "implicit"] {
         let response = form(&app, &format!("grant_type={grant}&{post}"), None).await;
         assert_eq!(
             oauth_error(response).await,

@@ -201,6 +201,47 @@ async fn the_oauth2_crate_introspects_and_revokes_tokens(backend: Backend) {
     assert_eq!(app.refresh(&phone.refresh_token).await.status(), 401);
 }
 
+async fn the_oauth2_crate_refreshes_a_users_tokens_as_a_public_client_and_reads_a_reuse(
+    backend: Backend,
+) {
+    let app = backend.app().await;
+    let alice = app.signed_up("alice").await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // No secret: the crate sends `client_id` in the form, a public client naming itself.
+    let oauth = BasicClient::new(ClientId::new("spa".to_owned()))
+        .set_token_uri(TokenUrl::new(app.url("/oauth/token")).unwrap());
+    let presented = RefreshToken::new(alice.refresh_token.clone());
+
+    let refreshed = oauth
+        .exchange_refresh_token(&presented)
+        .request_async(&http)
+        .await
+        .unwrap();
+    app.clock.advance(std::time::Duration::from_secs(11));
+    let reused = oauth
+        .exchange_refresh_token(&presented)
+        .request_async(&http)
+        .await;
+
+    assert_eq!(refreshed.token_type().as_ref(), "bearer");
+    assert_eq!(
+        claims(refreshed.access_token().secret())["sub"],
+        alice.user_id
+    );
+    let successor = refreshed.refresh_token().unwrap().secret();
+    assert_ne!(successor, &alice.refresh_token);
+    assert!(refreshed.scopes().is_none());
+    match reused {
+        Err(RequestTokenError::ServerResponse(response)) => {
+            assert_eq!(response.error(), &BasicErrorResponseType::InvalidGrant);
+        }
+        other => panic!("expected invalid_grant, got {other:?}"),
+    }
+}
+
 async fn the_discovery_documents_pass_authlibs_rfc_8414_validation(backend: Backend) {
     let app = backend
         .app_with(|config| config.server.public_url = "https://auth.example.test".into())
@@ -225,15 +266,36 @@ async fn the_discovery_documents_pass_authlibs_rfc_8414_validation(backend: Back
     );
     assert_eq!(
         oauth["grant_types_supported"],
-        json!(["client_credentials"])
+        json!([
+            "client_credentials",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
+    );
+    assert_eq!(
+        oauth["token_endpoint_auth_methods_supported"],
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
+    );
+    assert_eq!(
+        oauth["token_endpoint_auth_signing_alg_values_supported"],
+        json!(["RS256", "PS256", "ES256", "EdDSA"])
     );
     assert_eq!(oauth["response_types_supported"], json!([]));
     for document in [&oauth, &openid] {
         for endpoint in ["token", "introspection", "revocation"] {
             assert_eq!(
                 document[format!("{endpoint}_endpoint_auth_methods_supported")],
-                json!(["client_secret_basic", "client_secret_post"]),
+                json!(["client_secret_basic", "client_secret_post", "private_key_jwt"]),
                 "{endpoint}: the same methods everywhere"
+            );
+            assert_eq!(
+                document[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+                json!(["RS256", "PS256", "ES256", "EdDSA"]),
+                "{endpoint}: the same assertion algorithms everywhere"
             );
         }
         assert_eq!(
@@ -295,5 +357,6 @@ fn missing(what: &str) {
 backend_tests! {
     the_oauth2_crate_gets_tokens_with_both_authentications_and_reads_the_errors,
     the_oauth2_crate_introspects_and_revokes_tokens,
+    the_oauth2_crate_refreshes_a_users_tokens_as_a_public_client_and_reads_a_reuse,
     the_discovery_documents_pass_authlibs_rfc_8414_validation,
 }

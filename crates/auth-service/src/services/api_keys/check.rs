@@ -102,6 +102,7 @@ impl ApiKeys {
             verified: user.is_verified,
             amr: Vec::new(),
             scope: None,
+            act: None,
         };
         // A key is made only from a full session, so it is never enrollment-only; what it may
         // call is `http/api_key_access.rs`'s list and its scopes.

@@ -86,9 +86,24 @@ impl Sessions {
             }
         }
         let claims = match verified {
+            // SPEC §11: an exchanged token acts for the user elsewhere, never here (its
+            // audience is never this service's; this holds should the audience change).
+            Ok(claims) if claims.act.is_some() => return Ok(Err(Rejection::WrongAudience)),
             Ok(claims) => claims,
             Err(rejection) => return Ok(Err(rejection)),
         };
+        self.with_session(token, claims, now).await
+    }
+
+    /// A verified token's session: alive, of the token's user, its key not revoked; a lapsed
+    /// session is ended on the way.
+    async fn with_session(
+        &self,
+        token: &str,
+        claims: AccessClaims,
+        now: DateTime<Utc>,
+    ) -> Result<Result<CurrentSession, Rejection>, Error> {
+        let ctx = &self.context;
         let kid = KeyRing::kid_of(token).unwrap_or_default();
         let Some(state) = self.session_state(claims.sid, &kid, now).await? else {
             return Ok(Err(Rejection::SessionEnded));
@@ -319,6 +334,44 @@ impl Sessions {
                 ..current.claims
             })
         }))
+    }
+
+    /// A token made by token exchange (SPEC §11), checked online like a user's: its session
+    /// must be alive (ending the session ends it), its roles are the ones stored now.
+    pub async fn validate_delegated(
+        &self,
+        token: &str,
+    ) -> Result<Result<AccessClaims, Rejection>, Error> {
+        let ctx = &self.context;
+        let now = ctx.now();
+        let mut verified = ctx.keys.ring().verify_delegated(token, now);
+        if verified == Err(Rejection::UnknownKey) {
+            if let Some(kid) = KeyRing::kid_of(token) {
+                if ctx.keys.reload_for(&kid).await {
+                    verified = ctx.keys.ring().verify_delegated(token, now);
+                }
+            }
+        }
+        let claims = match verified {
+            Ok(claims) => claims,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let exchanged = claims.clone();
+        Ok(self
+            .with_session(token, claims, now)
+            .await?
+            .and_then(|current| {
+                // Its `aud` is another's by design; what still matters of SPEC §10 is the
+                // roles held now.
+                if ctx.enrollment_only(&current.user, &current.claims.amr) {
+                    return Err(Rejection::MfaEnrollmentRequired);
+                }
+                Ok(AccessClaims {
+                    roles: current.user.roles,
+                    username: current.user.username,
+                    ..exchanged
+                })
+            }))
     }
 
     /// RFC 7662: the claims of an active token, or `None`.

@@ -4,12 +4,13 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::client::{Client, StoredClient};
+use crate::domain::client::{AuthMethod, Client, ClientKeys, StoredClient};
 
 /// The columns of a client, in [`ClientRow`]'s order.
 pub(crate) const CLIENT_FIELDS: &str = "id, name, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, scopes, roles, territory_code, access_token_ttl_seconds, \
-     is_active, created_at, updated_at";
+     is_active, created_at, updated_at, exchange_audiences, token_endpoint_auth_method, jwks, \
+     jwks_uri";
 
 /// A client as read back; `Id` is the wing's `DbUuid`.
 #[derive(sqlx::FromRow)]
@@ -26,6 +27,10 @@ pub(crate) struct ClientRow<Id> {
     is_active: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    exchange_audiences: String,
+    token_endpoint_auth_method: String,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
 }
 
 /// A list as stored: space-separated.
@@ -51,6 +56,15 @@ impl<Id: Into<Uuid>> From<ClientRow<Id>> for StoredClient {
                     .and_then(|ttl| u64::try_from(ttl).ok()),
                 is_active: row.is_active,
                 previous_secret_expires_at: row.previous_secret_expires_at,
+                exchange_audiences: split(&row.exchange_audiences),
+                // Written only from an `AuthMethod`; an unknown text (a newer version's) gets
+                // the default, which a private_key_jwt client's keys then fail.
+                keys: ClientKeys {
+                    auth_method: AuthMethod::parse(&row.token_endpoint_auth_method)
+                        .unwrap_or_default(),
+                    jwks: row.jwks,
+                    jwks_uri: row.jwks_uri,
+                },
                 created_at: row.created_at,
                 updated_at: row.updated_at,
             },
@@ -86,8 +100,9 @@ macro_rules! client_store {
                 let (_turn, mut tx) = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO clients (id, name, secret_hash, scopes, roles, territory_code, \
-                     access_token_ttl_seconds, is_active, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                     access_token_ttl_seconds, is_active, created_at, updated_at, \
+                     exchange_audiences, token_endpoint_auth_method, jwks, jwks_uri) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13)",
                 )
                 .bind(id(client_id))
                 .bind(&settings.name)
@@ -98,6 +113,10 @@ macro_rules! client_store {
                 .bind(ttl_column(settings.access_token_ttl))
                 .bind(settings.is_active)
                 .bind(ts(now))
+                .bind(joined(&settings.exchange_audiences))
+                .bind(settings.keys.auth_method.as_str())
+                .bind(&settings.keys.jwks)
+                .bind(&settings.keys.jwks_uri)
                 .run(&mut tx)
                 .await?;
                 commit(tx, effects).await
@@ -148,7 +167,9 @@ macro_rules! client_store {
                 let (_turn, mut tx) = self.begin_write().await?;
                 let found = sqlx::query(
                     "UPDATE clients SET name = $3, scopes = $4, roles = $5, territory_code = $6, \
-                     access_token_ttl_seconds = $7, is_active = $8, updated_at = $9 \
+                     access_token_ttl_seconds = $7, is_active = $8, updated_at = $9, \
+                     exchange_audiences = $10, token_endpoint_auth_method = $11, jwks = $12, \
+                     jwks_uri = $13 \
                      WHERE id = $1 AND (territory_code = $2 OR $2 IS NULL)",
                 )
                 .bind(id(client_id))
@@ -160,9 +181,42 @@ macro_rules! client_store {
                 .bind(ttl_column(settings.access_token_ttl))
                 .bind(settings.is_active)
                 .bind(ts(now))
+                .bind(joined(&settings.exchange_audiences))
+                .bind(settings.keys.auth_method.as_str())
+                .bind(&settings.keys.jwks)
+                .bind(&settings.keys.jwks_uri)
                 .run(&mut tx)
                 .await?;
                 commit_found(tx, found, effects).await
+            }
+
+            async fn record_client_assertion(
+                &self,
+                client_id: Uuid,
+                jti: &str,
+                expires_at: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> StoreResult<bool> {
+                let (_turn, mut tx) = self.begin_write().await?;
+                // RFC 7523 §3: expired rows can never be replayed (their assertions are
+                // refused as expired), so they go; a row of this jti that has expired with
+                // them frees the jti again.
+                sqlx::query("DELETE FROM client_assertions WHERE expires_at <= $1")
+                    .bind(ts(now))
+                    .run(&mut tx)
+                    .await?;
+                // The primary key decides "used": a second insert of the jti finds a row.
+                let inserted = sqlx::query(
+                    "INSERT INTO client_assertions (client_id, jti, expires_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING",
+                )
+                .bind(id(client_id))
+                .bind(jti)
+                .bind(ts(expires_at))
+                .run(&mut tx)
+                .await?;
+                commit(tx, &Effects::none()).await?;
+                Ok(inserted > 0)
             }
 
             async fn delete_client(
