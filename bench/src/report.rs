@@ -491,6 +491,7 @@ mod tests {
             client_cpu: "20".into(),
             target: "≥ 15 000/s".into(),
             verdict: Some(Verdict::Miss),
+            load: String::new(),
         }];
 
         let printed = table(&lines);
