@@ -11,10 +11,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p auth-service -p auth-bench
+# Cargo's output directory: CARGO_TARGET_DIR when set (auth-bench then spawns the service
+# built there too), else the workspace's target/.
+release="${CARGO_TARGET_DIR:-target}/release"
 # PostgreSQL refuses to start without a key that seals the signing keys; the benchmark's
 # databases live for one run, so a fresh key per run does.
 export APP__AUTH__KEY_ENCRYPTION_KEY="${APP__AUTH__KEY_ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64)}"
 if [ "$#" -eq 0 ]; then
   set -- --both
 fi
-exec target/release/auth-bench "$@"
+exec "$release/auth-bench" "$@"

@@ -15,12 +15,20 @@ pub const ME: &str = "/api/auth/me";
 pub const SIGNUP: &str = "/api/auth/signup";
 pub const REFRESH: &str = "/api/auth/refresh";
 pub const INTROSPECT: &str = "/api/auth/introspect";
+pub const TOKEN: &str = "/oauth/token";
+pub const HEALTH: &str = "/health";
+const LOGOUT: &str = "/api/auth/logout";
+const CLIENTS: &str = "/api/clients";
 const CONFIG: &str = "/api/auth/config";
-const HEALTH: &str = "/health";
 const METRICS: &str = "/metrics";
 
 /// Strong enough for any password policy the service may enforce, and the same for every user.
 const PASSWORD: &str = "correct horse battery staple 42";
+
+/// The password of every benchmark user (and of the administrator it creates).
+pub fn password() -> &'static str {
+    PASSWORD
+}
 
 /// A benchmark user; the tag makes names unique per run, so a persistent database is fine.
 #[derive(Debug, Clone)]
@@ -148,10 +156,85 @@ impl Api {
         })
     }
 
+    /// Ends the session of `access` (`POST /api/auth/logout` with it as the bearer).
+    pub async fn logout(&self, access: &str) -> anyhow::Result<()> {
+        let bearer = format!("Bearer {access}");
+        let request = self.target.prepare(
+            Method::POST,
+            LOGOUT,
+            &[(http::header::AUTHORIZATION, &bearer)],
+            Bytes::new(),
+        )?;
+        let (status, body) = self.target.send_once(request).await.context("logout")?;
+        expect_status(status, &body, StatusCode::NO_CONTENT, LOGOUT)
+    }
+
+    /// Creates an OAuth client (`POST /api/clients`) as the administrator of `admin_access`:
+    /// its id and its secret.
+    pub async fn create_client(&self, admin_access: &str, name: &str) -> anyhow::Result<Client> {
+        let bearer = format!("Bearer {admin_access}");
+        let request = self.target.prepare(
+            Method::POST,
+            CLIENTS,
+            &[(http::header::AUTHORIZATION, &bearer)],
+            json!({ "name": name }).to_string(),
+        )?;
+        let (status, body) = self
+            .target
+            .send_once(request)
+            .await
+            .context("creating a client")?;
+        expect_status(status, &body, StatusCode::CREATED, CLIENTS)?;
+        let body: Value = serde_json::from_slice(&body)?;
+        let field = |name: &str| {
+            body.get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .with_context(|| format!("{CLIENTS} answered 201 without {name}"))
+        };
+        Ok(Client {
+            id: field("client_id")?,
+            secret: field("client_secret")?,
+        })
+    }
+
+    /// `GET /metrics` as text, if it answers 200.
+    pub async fn metrics(&self) -> Option<String> {
+        let (status, body) = self.get(METRICS).await.ok()?;
+        status
+            .is_success()
+            .then(|| String::from_utf8_lossy(&body).into_owned())
+    }
+
     async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, Bytes)> {
         let request = self.target.prepare(Method::GET, path, &[], Bytes::new())?;
         self.target.send_once(request).await
     }
+}
+
+/// An OAuth client of the benchmark: what HTTP Basic authentication at `/oauth/token` needs.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub secret: String,
+}
+
+/// The sum of every series of `name` (any labels) in Prometheus text format; `None` when
+/// there is none.
+pub fn metric_sum(exposition: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in exposition.lines().filter(|line| !line.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let base = series.split_once('{').map_or(series, |(base, _)| base);
+        if base == name {
+            if let Ok(value) = value.trim().parse::<f64>() {
+                *found.get_or_insert(0.0) += value;
+            }
+        }
+    }
+    found
 }
 
 /// Running totals of a Prometheus histogram: the sum of observations and their count.
@@ -228,6 +311,15 @@ mod tests {
         assert_eq!(before.mean_until(after), Some(0.05));
         assert_eq!(after.mean_until(after), None);
         assert_eq!(histogram_totals("y_sum 1\n", "x"), None);
+    }
+
+    #[test]
+    fn metric_series_are_summed_over_their_labels() {
+        let text = "# TYPE a counter\na{type=\"x\"} 3\na{type=\"y y\"} 4\nab 9\na_total 1\ng 0\n";
+
+        assert_eq!(metric_sum(text, "a"), Some(7.0));
+        assert_eq!(metric_sum(text, "g"), Some(0.0));
+        assert_eq!(metric_sum(text, "missing"), None);
     }
 
     #[test]

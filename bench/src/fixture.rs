@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
 use http::{Method, StatusCode};
 
-use crate::api::{self, Api, Tokens, User};
+use crate::api::{self, Api, Client, Tokens, User};
 use crate::http::{Prepared, Target};
 use crate::load::{Group, Kind, Work};
-use crate::Args;
+use crate::server::Service;
+use crate::{Args, Scenario};
 
 /// The users and tokens the load needs, made through the API.
 pub struct Fixture {
@@ -17,10 +19,16 @@ pub struct Fixture {
     pub me_tokens: Vec<String>,
     login_requests: Arc<[Prepared]>,
     refresh_tokens: Vec<String>,
+    /// The OAuth client the client-credential grants authenticate as (issue 18), when the
+    /// benchmark could create one (a service it started: it needs an administrator).
+    pub client: Option<Client>,
+    /// API keys (`ask_…`) the API-key scenario presents as bearers; empty until
+    /// [`Fixture::api_keys`] can create them.
+    pub api_keys: Vec<String>,
 }
 
 impl Fixture {
-    pub async fn prepare(args: &Args, api: &Api) -> anyhow::Result<Self> {
+    pub async fn prepare(args: &Args, api: &Api, service: &Service) -> anyhow::Result<Self> {
         let tag = api::run_tag();
         // Separate users per role: a login beyond `auth.max_sessions_per_user` ends that user's
         // oldest session, so the login flood must never log in as a user whose token is used.
@@ -48,13 +56,40 @@ impl Fixture {
             .iter()
             .map(|user| target.prepare(Method::POST, api::LOGIN, &[], user.login_body()))
             .collect::<anyhow::Result<_>>()?;
+        let wants_client = args.runs(Scenario::ClientCredentials) || args.runs(Scenario::ApiKey);
+        let admin = match service.pid() {
+            Some(_) if wants_client => Some(admin_token(api, service, &tag).await?),
+            _ => None,
+        };
+        let client = match (&admin, args.runs(Scenario::ClientCredentials)) {
+            (Some(admin), true) => Some(api.create_client(admin, &format!("bench-{tag}")).await?),
+            _ => None,
+        };
+        let api_keys = match &admin {
+            Some(admin) if args.runs(Scenario::ApiKey) => {
+                Self::api_keys(api, admin, &me_users).await?
+            }
+            _ => Vec::new(),
+        };
         Ok(Self {
             target,
             tag,
             me_tokens,
             login_requests,
             refresh_tokens,
+            client,
+            api_keys,
         })
+    }
+
+    /// THE HOOK FOR ISSUE 18's API KEYS (to be filled in when they exist): create one API key
+    /// per `me` user (or admin-created keys), with `admin` as the administrator's access token,
+    /// and return their plaintexts (`ask_…`). The API-key scenario then drives `GET
+    /// /api/auth/me` with them by the same loader and connections as `me`, and the table
+    /// judges "an API-key check costs no more than a bearer JWT check". While this returns
+    /// nothing, the row prints n/a.
+    async fn api_keys(_api: &Api, _admin: &str, _users: &[User]) -> anyhow::Result<Vec<String>> {
+        Ok(Vec::new())
     }
 
     /// The group of `kind` with its concurrency from `args`; `flood` names it as run beside
@@ -73,6 +108,17 @@ impl Fixture {
             (Kind::Me, true) => (format!("`me` during login flood (c={mc})"), self.mes(mc)),
             (Kind::Refresh, _) => (format!("refreshes, rotating (c={rc})"), self.refreshes()),
             (Kind::Introspect, _) => (format!("introspections (c={mc})"), self.introspections(mc)),
+            (Kind::Health, _) => (
+                format!("`GET /health`, the floor (c={mc})"),
+                self.health(mc),
+            ),
+            (Kind::ClientCredentials, _) => (
+                format!("client-credential grants (c={rc})"),
+                self.grants(rc),
+            ),
+            (Kind::ApiKey | Kind::ReplicaOne | Kind::ReplicaPair, _) => {
+                (format!("{kind:?} (not a fixture group)"), Vec::new())
+            }
         };
         Group {
             kind,
@@ -133,6 +179,76 @@ impl Fixture {
         .collect()
     }
 
+    fn health(&self, concurrency: u32) -> Vec<Work> {
+        (0..concurrency)
+            .filter_map(|_| self.target.prepare(Method::GET, api::HEALTH, &[], "").ok())
+            .map(|request| Work::Fixed {
+                request,
+                expect: StatusCode::OK,
+                active: false,
+            })
+            .collect()
+    }
+
+    /// `POST /oauth/token` with `grant_type=client_credentials`, the client authenticated by
+    /// HTTP Basic (`client_secret_basic`): a new token every time.
+    fn grants(&self, concurrency: u32) -> Vec<Work> {
+        let Some(client) = &self.client else {
+            return Vec::new();
+        };
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", client.id, client.secret))
+        );
+        (0..concurrency)
+            .filter_map(|_| {
+                self.target
+                    .prepare_as(
+                        Method::POST,
+                        api::TOKEN,
+                        &[(http::header::AUTHORIZATION, &basic)],
+                        "grant_type=client_credentials",
+                        "application/x-www-form-urlencoded",
+                    )
+                    .ok()
+            })
+            .map(|request| Work::Fixed {
+                request,
+                expect: StatusCode::OK,
+                active: false,
+            })
+            .collect()
+    }
+
+    /// `me` alternating between `targets` (replicas), each worker presenting the `me` users'
+    /// tokens in turn like [`Fixture::group`]'s `me`.
+    pub fn alternating(&self, targets: &[Target], concurrency: u32) -> Vec<Work> {
+        let targets: Arc<[Target]> = targets.into();
+        (0..concurrency as usize)
+            .filter_map(|worker| self.me_tokens.get(worker % self.me_tokens.len().max(1)))
+            .filter_map(|token| {
+                let bearer = format!("Bearer {token}");
+                let requests: anyhow::Result<Vec<Prepared>> = targets
+                    .iter()
+                    .map(|target| {
+                        target.prepare(
+                            Method::GET,
+                            api::ME,
+                            &[(http::header::AUTHORIZATION, &bearer)],
+                            "",
+                        )
+                    })
+                    .collect();
+                Some(Work::Alternate {
+                    targets: targets.clone(),
+                    requests: requests.ok()?.into(),
+                    next: 0,
+                })
+            })
+            .collect()
+    }
+
     /// One request per worker, built from the `me` users' access tokens in turn.
     fn fixed(
         &self,
@@ -155,4 +271,16 @@ impl Fixture {
             })
             .collect()
     }
+}
+
+/// An administrator's access token: one created with the service's CLI, logged in through the
+/// API (`/api/clients` wants a user's token with the `admin` role).
+async fn admin_token(api: &Api, service: &Service, tag: &str) -> anyhow::Result<String> {
+    let admin = User {
+        username: format!("bench-{tag}-admin"),
+    };
+    service
+        .create_admin(&admin.username, api::password())
+        .await?;
+    Ok(api.login(&admin).await?.access)
 }

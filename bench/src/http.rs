@@ -63,13 +63,25 @@ impl Target {
         headers: &[(http::HeaderName, &str)],
         body: impl Into<Bytes>,
     ) -> anyhow::Result<Prepared> {
+        self.prepare_as(method, path, headers, body, "application/json")
+    }
+
+    /// [`Target::prepare`] with a body of `content_type` (e.g. a form for `/oauth/token`).
+    pub fn prepare_as(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(http::HeaderName, &str)],
+        body: impl Into<Bytes>,
+        content_type: &'static str,
+    ) -> anyhow::Result<Prepared> {
         let body = body.into();
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
             .header(HOST, self.host.clone());
         if !body.is_empty() {
-            builder = builder.header(CONTENT_TYPE, "application/json");
+            builder = builder.header(CONTENT_TYPE, content_type);
         }
         for (name, value) in headers {
             builder = builder.header(name, *value);

@@ -49,6 +49,13 @@ pub enum Work {
     /// worker, so no token is presented twice (a spent token outside the grace window would
     /// end the session as a reuse).
     Refresh { target: Target, token: String },
+    /// The same request to each of several services in turn (replicas of one deployment),
+    /// each on a keep-alive connection of its own; `requests[i]` goes to `targets[i]`.
+    Alternate {
+        targets: Arc<[Target]>,
+        requests: Arc<[Prepared]>,
+        next: usize,
+    },
 }
 
 /// What the load measures, for picking rows and server metrics.
@@ -59,6 +66,16 @@ pub enum Kind {
     Me,
     Refresh,
     Introspect,
+    /// `GET /health`: the floor the `me` target is relative to.
+    Health,
+    /// `POST /oauth/token`, `grant_type=client_credentials` with HTTP Basic (issue 18).
+    ClientCredentials,
+    /// `GET /api/auth/me` with an API key as the bearer (issue 18).
+    ApiKey,
+    /// `me` on one replica of a two-replica deployment (issue 20).
+    ReplicaOne,
+    /// `me` alternating between the two replicas.
+    ReplicaPair,
 }
 
 /// Workers whose results are added up under one name.
@@ -156,8 +173,29 @@ struct Refreshed<'a> {
 }
 
 impl Work {
-    /// The next request of this worker.
-    fn request(&mut self) -> anyhow::Result<Prepared> {
+    /// The next request of this worker, and which of its connections carries it (0 but for
+    /// [`Work::Alternate`]).
+    fn request(&mut self) -> anyhow::Result<(Prepared, usize)> {
+        if let Self::Alternate { requests, next, .. } = self {
+            let index = *next % requests.len().max(1);
+            *next += 1;
+            let request = requests
+                .get(index)
+                .context("an alternating worker without requests")?;
+            return Ok((request.clone(), index));
+        }
+        Ok((self.single()?, 0))
+    }
+
+    /// The target of connection `index`, for the connections a worker opens as it needs them.
+    fn target(&self, index: usize) -> Option<&Target> {
+        match self {
+            Self::Alternate { targets, .. } => targets.get(index),
+            _ => None,
+        }
+    }
+
+    fn single(&mut self) -> anyhow::Result<Prepared> {
         Ok(match self {
             Self::Fixed { request, .. } => request.clone(),
             Self::Login { requests, next } => {
@@ -176,6 +214,7 @@ impl Work {
                 let body = format!(r#"{{"refresh_token":"{token}"}}"#);
                 target.prepare(Method::POST, api::REFRESH, &[], body)?
             }
+            Self::Alternate { .. } => anyhow::bail!("an alternating worker has no single request"),
         })
     }
 
@@ -183,7 +222,7 @@ impl Work {
         match self {
             Self::Fixed { expect, .. } => *expect,
             Self::Signup { .. } => StatusCode::CREATED,
-            Self::Login { .. } | Self::Refresh { .. } => StatusCode::OK,
+            Self::Login { .. } | Self::Refresh { .. } | Self::Alternate { .. } => StatusCode::OK,
         }
     }
 
@@ -276,14 +315,10 @@ async fn drive(
 
 /// Sends requests back to back until the window ends. A success counts when it completes
 /// inside the window; requests still running at the end finish but are not counted.
-async fn worker(
-    mut connection: Connection,
-    mut work: Work,
-    window: Window,
-    mut stats: Stats,
-) -> Stats {
+async fn worker(connection: Connection, mut work: Work, window: Window, mut stats: Stats) -> Stats {
+    let mut connections = vec![connection];
     while Instant::now() < window.end {
-        let request = match work.request() {
+        let (request, index) = match work.request() {
             Ok(request) => request,
             Err(error) => {
                 stats.record(
@@ -293,6 +328,20 @@ async fn worker(
                 );
                 break;
             }
+        };
+        while connections.len() <= index {
+            match work.target(connections.len()) {
+                Some(target) => connections.push(Connection::new(target.clone())),
+                None => break,
+            }
+        }
+        let Some(connection) = connections.get_mut(index) else {
+            stats.record(
+                &Outcome::Transport(format!("no connection {index} for this worker")),
+                Duration::ZERO,
+                true,
+            );
+            break;
         };
         let sent = Instant::now();
         let answer = connection.send(request).await;
@@ -362,7 +411,7 @@ mod tests {
             StatusCode::OK,
             &Bytes::from_static(br#"{"access_token":"a","refresh_token":"second"}"#),
         );
-        let next = work.request().unwrap();
+        let (next, _) = work.request().unwrap();
 
         assert!(matches!(outcome, Outcome::Success));
         let body = http_body_util::BodyExt::collect(next.into_body())
@@ -394,6 +443,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_alternating_worker_takes_its_targets_in_turn() {
+        let a = target().await;
+        let b = Target::resolve("http://127.0.0.1:2").await.unwrap();
+        let request = |t: &Target| t.prepare(Method::GET, api::ME, &[], "").unwrap();
+        let mut work = Work::Alternate {
+            requests: vec![request(&a), request(&b)].into(),
+            targets: vec![a, b].into(),
+            next: 0,
+        };
+
+        let order: Vec<usize> = (0..4).map(|_| work.request().unwrap().1).collect();
+
+        assert_eq!(order, [0, 1, 0, 1]);
+        assert_eq!(
+            work.target(1).map(Target::base_url),
+            Some("http://127.0.0.1:2")
+        );
+        assert!(work.target(2).is_none());
+    }
+
+    #[tokio::test]
     async fn signups_name_a_new_user_each_time() {
         let mut work = Work::Signup {
             target: target().await,
@@ -401,8 +471,8 @@ mod tests {
             n: 0,
         };
 
-        let first = work.request().unwrap();
-        let second = work.request().unwrap();
+        let (first, _) = work.request().unwrap();
+        let (second, _) = work.request().unwrap();
 
         let body = |r: Prepared| async move {
             http_body_util::BodyExt::collect(r.into_body())

@@ -1,11 +1,14 @@
-//! `auth-bench`: the benchmark suite of issue 8, over real HTTP.
+//! `auth-bench`: the benchmark suite of issues 8, 18, 19 and 20, over real HTTP.
 //!
 //! Per database it spawns the release binary of the service (limits off) on a new database,
 //! restarts it on the now existing one to time startup, reads its memory, measures the
-//! argon2id hashing limit, prepares users and drives closed-loop load: signups, logins, `me`,
-//! rotating refreshes, introspections and `me` during a login flood (`me` by wrk when it is
-//! installed, the rest by its own lean client). It prints one table per database with every
-//! figure beside its target. `--url` points it at a service already running instead.
+//! argon2id hashing limit, prepares users and drives closed-loop load: signups, logins, the
+//! `/health` floor and `me`, rotating refreshes, introspections, client-credential grants and
+//! `me` during a login flood (`me` and the floor by wrk when it is installed, the rest by its
+//! own lean client); on PostgreSQL also two replicas with Redis (`me` on the pair, and how long
+//! a logout on one takes to be refused on the other); then events per second to each sink. It
+//! prints one table per database with every figure beside its target. `--url` points it at a
+//! service already running instead.
 
 // A benchmark's product is the table it prints on stdout; progress and problems go to stderr.
 #![expect(clippy::print_stdout, reason = "the report is printed on stdout")]
@@ -13,11 +16,13 @@
 mod api;
 mod cpu;
 mod database;
+mod events;
 mod fixture;
 mod hashing;
 mod http;
 mod load;
 mod process;
+mod replicas;
 mod report;
 mod server;
 mod suite;
@@ -47,8 +52,9 @@ pub struct Args {
     url: Option<String>,
 
     /// The service binary to spawn; build it first with `cargo build --release -p auth-service`.
-    #[arg(long, default_value = "target/release/auth-service")]
-    server_bin: PathBuf,
+    /// Default: `$CARGO_TARGET_DIR/release/auth-service`, else `target/release/auth-service`.
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
 
     /// Database of the spawned service. A postgres:// URL names a server: the benchmark
     /// creates a database of its own there and drops it at the end. Default: a SQLite file in
@@ -112,9 +118,30 @@ pub struct Args {
     wrk_threads: u32,
 
     /// Run only these scenarios (comma-separated), e.g. to profile one: `--only refresh`.
-    /// Startup and memory are always measured; the hashing limit with the logins.
+    /// Startup and memory are always measured; the hashing limit with the logins, the
+    /// `/health` floor with `me`.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Scenario>,
+
+    /// The sinks of the events scenario, in turn (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    sinks: Vec<events::Sink>,
+
+    /// Measured seconds of load per sink in the events scenario (after the warm-up).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    events_duration: u64,
+
+    /// NATS server of the events scenario.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+
+    /// Redis server of the events scenario and of the two-replica run.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+
+    /// RabbitMQ server of the events scenario.
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    amqp_url: String,
 }
 
 /// A load scenario, as `--only` names it.
@@ -127,6 +154,14 @@ pub enum Scenario {
     Introspect,
     /// `me` during a login flood.
     Flood,
+    /// `POST /oauth/token` client-credential grants (issue 18).
+    ClientCredentials,
+    /// `me` with API keys as bearers (issue 18; n/a until API keys exist).
+    ApiKey,
+    /// Two replicas on PostgreSQL with Redis (issue 20); PostgreSQL runs only.
+    Replicas,
+    /// Events per second to each sink (issue 19).
+    Events,
 }
 
 /// What drives `GET /api/auth/me`; every other scenario is driven by auth-bench's client.
@@ -151,6 +186,44 @@ impl Args {
         }
     }
 
+    fn events_timing(&self) -> Timing {
+        Timing {
+            warmup: Duration::from_secs(self.warmup),
+            duration: Duration::from_secs(self.events_duration),
+        }
+    }
+
+    /// The service binary: `--server-bin`, else the release build of Cargo's target
+    /// directory (`CARGO_TARGET_DIR` when set, as `bench/run.sh` builds it).
+    fn server_bin(&self) -> PathBuf {
+        if let Some(bin) = &self.server_bin {
+            return bin.clone();
+        }
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .filter(|dir| !dir.is_empty())
+            .map_or_else(|| PathBuf::from("target"), PathBuf::from);
+        target.join("release").join("auth-service")
+    }
+
+    /// The sinks of the events scenario: `--sinks`, else all.
+    fn sinks(&self) -> Vec<events::Sink> {
+        if self.sinks.is_empty() {
+            events::Sink::ALL.to_vec()
+        } else {
+            self.sinks.clone()
+        }
+    }
+
+    /// The server URL of a broker sink.
+    fn sink_url(&self, sink: events::Sink) -> String {
+        match sink {
+            events::Sink::Nats => self.nats_url.clone(),
+            events::Sink::Redis => self.redis_url.clone(),
+            events::Sink::Rabbitmq => self.amqp_url.clone(),
+            events::Sink::Kafka | events::Sink::Webhook => String::new(),
+        }
+    }
+
     /// The `--database-url` of each database run, in order.
     fn databases(&self) -> Vec<Option<String>> {
         if self.both {
@@ -170,6 +243,7 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let mut failures = 0;
     let mut errors = 0;
+    println!("{}", report::machine_load("before the run"));
     for url in args.databases() {
         match run(&args, url.as_deref()).await {
             Ok(figures) => {
@@ -181,7 +255,12 @@ async fn main() -> ExitCode {
                 errors += 1;
             }
         }
+        if args.url.is_none() && args.runs(Scenario::Events) {
+            let outcomes = events::run(&args, url.as_deref()).await;
+            println!("{}", report::render_events(url.as_deref(), &outcomes));
+        }
     }
+    println!("{}", report::machine_load("after the run"));
     if failures > 0 {
         let message = format!(
             "!!! RUN HAD {failures} FAILED REQUESTS (non-2xx, unexpected or no answer): the numbers above are not trustworthy"

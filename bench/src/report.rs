@@ -1,5 +1,6 @@
 //! The printed result: per database, a settings line and one markdown table with every figure
-//! of issue 8 beside its target, then whatever went wrong.
+//! beside its target (issues 20 and 18) and the machine's load average when it was measured,
+//! then whatever went wrong; and the events-per-sink table (issue 19).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -7,8 +8,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::database::Backend;
+use crate::events;
 use crate::hashing::HashLimit;
 use crate::load::{Kind, Stats};
+use crate::replicas::ReplicaFigures;
 use crate::targets::{self, Verdict};
 
 /// Server log lines shown after the table.
@@ -31,6 +34,8 @@ pub struct Row {
     pub cpu_us: Option<Cpu>,
     pub failures: u64,
     pub failure_detail: Option<String>,
+    /// The machine's 1-minute load average when the scenario ended (`/proc/loadavg`).
+    pub load: String,
 }
 
 impl Row {
@@ -62,8 +67,56 @@ impl Row {
             cpu_us: None,
             failures: stats.failures(),
             failure_detail,
+            load: load_average(),
         }
     }
+}
+
+/// The 1-, 5- and 15-minute load averages, as `uptime` prints them; empty off Linux.
+fn load_averages() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    Some([
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+        fields.next()?.ok()?,
+    ])
+}
+
+/// The 1-minute load average now, for a table cell.
+pub fn load_average() -> String {
+    load_averages().map_or(String::new(), |[one, _, _]| format!("{one:.2}"))
+}
+
+/// A line saying how busy the machine is, like `uptime`.
+pub fn machine_load(when: &str) -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    match load_averages() {
+        Some([one, five, fifteen]) => format!(
+            "machine load {when}: load average {one:.2}, {five:.2}, {fifteen:.2} on {cores} cores"
+        ),
+        None => format!("machine load {when}: unknown (no /proc/loadavg)"),
+    }
+}
+
+/// The events-per-sink table of one database.
+pub fn render_events(database_url: Option<&str>, outcomes: &[events::Outcome]) -> String {
+    let backend = match database_url {
+        Some(url) if url.starts_with("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## {} — events per sink (issue 19)\n",
+        backend.name()
+    );
+    let _ = writeln!(
+        out,
+        "load: rotating refreshes and logins at once, as in the table above; published = the sink's counter of `/metrics` over the load; written = what the load put in the outbox (published by the end of the drain)\n"
+    );
+    out.push_str(&table(&events::lines(outcomes)));
+    out
 }
 
 pub fn micros_to_ms(micros: u64) -> f64 {
@@ -103,6 +156,12 @@ pub struct Figures {
     pub rss_idle_kib: Option<u64>,
     pub rss_peak_kib: Option<u64>,
     pub server_log: Option<String>,
+    /// The two-replica run (PostgreSQL), or why it did not run.
+    pub replicas: Option<Result<ReplicaFigures, String>>,
+    /// The API-key scenario ran, but there were no API keys to present (issue 18's hook).
+    pub api_key_pending: bool,
+    /// Why the client-credential grants were not measured, when they were not.
+    pub grants_note: Option<String>,
 }
 
 impl Figures {
@@ -119,13 +178,19 @@ impl Figures {
             rss_idle_kib: None,
             rss_peak_kib: None,
             server_log: None,
+            replicas: None,
+            api_key_pending: false,
+            grants_note: None,
         }
     }
 
     pub fn failures(&self) -> u64 {
+        let replicas = self.replicas.iter().flatten();
+        let replica_rows = replicas.flat_map(|figures| [&figures.one, &figures.pair]);
         self.rows
             .iter()
             .chain(&self.loader_check)
+            .chain(replica_rows)
             .map(|row| row.failures)
             .sum()
     }
@@ -158,7 +223,14 @@ impl Figures {
     }
 
     fn render_failures(&self, out: &mut String) {
-        for row in self.rows.iter().chain(&self.loader_check) {
+        let replicas = self.replicas.iter().flatten();
+        let replica_rows = replicas.flat_map(|figures| [&figures.one, &figures.pair]);
+        for row in self
+            .rows
+            .iter()
+            .chain(&self.loader_check)
+            .chain(replica_rows)
+        {
             if let Some(detail) = &row.failure_detail {
                 let _ = writeln!(out, "\nFAILURES in {}: {detail}", row.label);
             }
@@ -221,9 +293,11 @@ pub struct Line {
     pub client_cpu: String,
     pub target: String,
     pub verdict: Option<Verdict>,
+    /// The 1-minute load average when it was measured.
+    pub load: String,
 }
 
-const HEADERS: [&str; 10] = [
+const HEADERS: [&str; 11] = [
     "figure",
     "value",
     "p50 ms",
@@ -234,11 +308,12 @@ const HEADERS: [&str; 10] = [
     "client",
     "target",
     "result",
+    "load 1m",
 ];
 
 /// A markdown table, columns padded so that it also reads as plain text.
 pub fn table(lines: &[Line]) -> String {
-    let cells: Vec<[String; 10]> = lines
+    let cells: Vec<[String; 11]> = lines
         .iter()
         .map(|line| {
             [
@@ -252,6 +327,7 @@ pub fn table(lines: &[Line]) -> String {
                 line.client_cpu.clone(),
                 line.target.clone(),
                 line.verdict.map_or(String::new(), |v| v.to_string()),
+                line.load.clone(),
             ]
         })
         .collect();
@@ -263,7 +339,7 @@ pub fn table(lines: &[Line]) -> String {
     }
     // Figures and targets read left to right; numbers line up on the right.
     let right = [
-        false, true, true, true, true, true, true, true, false, false,
+        false, true, true, true, true, true, true, true, false, false, true,
     ];
     let render = |row: &[String]| {
         let mut line = String::from("|");
@@ -415,6 +491,7 @@ mod tests {
             client_cpu: "20".into(),
             target: "≥ 15 000/s".into(),
             verdict: Some(Verdict::Miss),
+            load: String::new(),
         }];
 
         let printed = table(&lines);
@@ -424,7 +501,7 @@ mod tests {
         assert!(rows[0].starts_with("| figure "), "{printed}");
         assert!(rows[1].starts_with("|---"), "{printed}");
         assert!(rows[2].contains("| 10 761/s |"), "{printed}");
-        assert!(rows[2].ends_with("| MISS   |"), "{printed}");
+        assert!(rows[2].ends_with("| MISS   |         |"), "{printed}");
         let widths: Vec<usize> = rows.iter().map(|r| r.chars().count()).collect();
         assert!(widths.iter().all(|w| *w == widths[0]), "{printed}");
     }

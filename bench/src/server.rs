@@ -53,6 +53,15 @@ impl Service {
 
     /// Spawns `bin` on a free port of 127.0.0.1 and waits until it is healthy.
     pub async fn spawn(bin: &Path, database_url: Option<&str>) -> anyhow::Result<Self> {
+        Self::spawn_with(bin, database_url, Vec::new()).await
+    }
+
+    /// [`Service::spawn`] with settings of its own on top (`APP__…` variables: a broker, Redis).
+    pub async fn spawn_with(
+        bin: &Path,
+        database_url: Option<&str>,
+        extra: Vec<(&'static str, String)>,
+    ) -> anyhow::Result<Self> {
         let bin = locate(bin)?;
         let dir = tempfile::Builder::new()
             .prefix("auth-bench-")
@@ -63,7 +72,8 @@ impl Service {
             None => format!("sqlite://{}", dir.path().join("bench.db").display()),
         };
         let port = free_port()?;
-        let env = server_env(port, free_port()?, &database_url);
+        let mut env = server_env(port, free_port()?, &database_url);
+        env.extend(extra);
         let log = dir.path().join("server.log");
         let spawned_at = Instant::now();
         let child = start(&bin, &env, dir.path(), &log)?;
@@ -146,6 +156,35 @@ impl Service {
             .status
             .success()
             .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Creates a verified administrator with the service's own CLI (`users create-admin`,
+    /// the password on standard input), with the spawned service's settings.
+    pub async fn create_admin(&self, username: &str, password: &str) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt as _;
+        let Self::Spawned(spawned) = self else {
+            bail!("an administrator can only be created for a service this benchmark started");
+        };
+        let mut child = command(&spawned.bin, &spawned.env, spawned.dir.path())
+            .args(["users", "create-admin", "--username", username, "--email"])
+            .arg(format!("{username}@bench.example.com"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot run `auth-service users create-admin`")?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(format!("{password}\n").as_bytes()).await?;
+        }
+        let output = child.wait_with_output().await?;
+        if !output.status.success() {
+            bail!(
+                "`auth-service users create-admin` failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(())
     }
 
     /// Stops a spawned service (SIGTERM, then SIGKILL) and returns what it logged (at level

@@ -1,6 +1,6 @@
 //! One database's run: start the service (new database, then restarts on the existing one),
 //! read its idle memory, measure the hashing limit, prepare users, run the load scenarios and
-//! read its peak memory.
+//! read its peak memory; then, on PostgreSQL, the two-replica run.
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use crate::http::Target;
 use crate::load::{self, Group, Kind};
 use crate::report::{mib, Cpu, Figures, Row};
 use crate::server::Service;
-use crate::{process, wrk, Args, Loader, Scenario};
+use crate::{api, process, replicas, targets, wrk, Args, Loader, Scenario};
 
 /// How long a restarted service is left alone before its idle memory is read.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -22,13 +22,28 @@ const SETTLE: Duration = Duration::from_secs(1);
 pub async fn run(args: &Args, database: &Database) -> anyhow::Result<Figures> {
     let mut service = match &args.url {
         Some(url) => Service::external(url).await?,
-        None => Service::spawn(&args.server_bin, database.url()).await?,
+        None => Service::spawn(&args.server_bin(), database.url()).await?,
     };
     let mut figures = Figures::new(database.backend(), service.describe());
     figures.startup_fresh = service.started_in();
+    figures.settings.push(crate::report::machine_load(
+        "at the start of this database's run",
+    ));
     let result = measure(args, &mut service, database, &mut figures).await;
+    // Stopped first: the replicas get the cores to themselves.
     figures.server_log = service.stop().await;
-    result.map(|()| figures)
+    let fixture = result?;
+    let spawned = args.url.is_none();
+    if spawned && args.runs(Scenario::Replicas) {
+        figures.replicas = Some(if targets::replicas_apply(database.backend()) {
+            replicas::run(args, database, &fixture)
+                .await
+                .map_err(|error| format!("failed: {error:#}"))
+        } else {
+            Err("SQLite is one node: two replicas run on PostgreSQL".into())
+        });
+    }
+    Ok(figures)
 }
 
 async fn measure(
@@ -36,7 +51,7 @@ async fn measure(
     service: &mut Service,
     database: &Database,
     figures: &mut Figures,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Fixture> {
     if service.pid().is_some() {
         for n in 1..=args.restarts {
             let took = service.restart().await?;
@@ -52,7 +67,7 @@ async fn measure(
     let api = Api::new(Target::resolve(service.base_url()).await?);
     let params = settings(args, service, &api, figures).await;
 
-    let fixture = Fixture::prepare(args, &api).await?;
+    let fixture = Fixture::prepare(args, &api, service).await?;
     let me_by_wrk = me_by_wrk(args).await?;
     let on = (service.pid(), database);
     let group = |kind, flood| fixture.group(kind, flood, args);
@@ -94,8 +109,12 @@ async fn measure(
         by_wrk: me_by_wrk,
     };
     if args.runs(Scenario::Me) {
+        floor(&me_run, figures).await?;
         me_alone(&me_run, figures).await?;
         report_memory();
+    }
+    if args.runs(Scenario::ApiKey) {
+        api_key_me(&me_run, figures).await?;
     }
     for (kind, wanted) in [
         (Kind::Refresh, Scenario::Refresh),
@@ -108,6 +127,18 @@ async fn measure(
             report_memory();
         }
     }
+    if args.runs(Scenario::ClientCredentials) {
+        if fixture.client.is_some() {
+            let group = group(Kind::ClientCredentials, false);
+            figures
+                .rows
+                .extend(scenario(&api, on, vec![group], args).await?);
+            report_memory();
+        } else {
+            figures.grants_note =
+                Some("needs a service this benchmark started (it creates an administrator)".into());
+        }
+    }
     if args.runs(Scenario::Flood) {
         flood(&me_run, figures).await?;
         report_memory();
@@ -116,6 +147,62 @@ async fn measure(
         .pid()
         .and_then(process::resident)
         .map(|m| m.peak_kib);
+    Ok(fixture)
+}
+
+/// The floor: `GET /health` of the same server by the same loader as `me`, right before it.
+async fn floor(run: &MeRun<'_>, figures: &mut Figures) -> anyhow::Result<()> {
+    let (args, on) = (run.args, run.on);
+    if run.by_wrk {
+        let label = format!(
+            "`GET /health`, the floor (c={}, wrk -t{})",
+            args.me_concurrency, args.wrk_threads
+        );
+        let row = wrk_row(
+            args,
+            run.api,
+            on,
+            WrkLoad {
+                path: api::HEALTH,
+                tokens: &[],
+                kind: Kind::Health,
+                label,
+                flood: false,
+            },
+        )
+        .await?;
+        figures.rows.push(row);
+    } else {
+        let group = run.fixture.group(Kind::Health, false, args);
+        figures
+            .rows
+            .extend(scenario(run.api, on, vec![group], args).await?);
+    }
+    Ok(())
+}
+
+/// `me` with API keys as bearers (issue 18), by the loader of `me`; without keys (the hook in
+/// `Fixture::api_keys` not filled in yet) the table says n/a.
+async fn api_key_me(run: &MeRun<'_>, figures: &mut Figures) -> anyhow::Result<()> {
+    let keys = &run.fixture.api_keys;
+    if keys.is_empty() {
+        figures.api_key_pending = true;
+        return Ok(());
+    }
+    let label = format!(
+        "`GET /api/auth/me` with API keys (c={})",
+        run.args.me_concurrency
+    );
+    let load = WrkLoad {
+        path: api::ME,
+        tokens: keys,
+        kind: Kind::ApiKey,
+        label,
+        flood: false,
+    };
+    figures
+        .rows
+        .push(wrk_row(run.args, run.api, run.on, load).await?);
     Ok(())
 }
 
@@ -269,31 +356,66 @@ async fn me_by_wrk(args: &Args) -> anyhow::Result<bool> {
     }
 }
 
-/// `GET /api/auth/me` driven by wrk: a warm-up run, then the measured one. Beside the login
-/// flood (`flood`) no CPU is attributed: it cannot be split between the two.
+/// `GET /api/auth/me` driven by wrk (see [`wrk_row`]).
 async fn wrk_me(
     args: &Args,
     api: &Api,
-    (service, database): (Option<u32>, &Database),
+    on: (Option<u32>, &Database),
     fixture: &Fixture,
     flood: bool,
 ) -> anyhow::Result<Row> {
-    let dir = tempfile::tempdir()?;
     let (threads, connections) = (args.wrk_threads, args.me_concurrency);
     let label = if flood {
         format!("`me` during login flood (c={connections}, wrk -t{threads})")
     } else {
         format!("`GET /api/auth/me` (c={connections}, wrk -t{threads})")
     };
+    let load = WrkLoad {
+        path: api::ME,
+        tokens: &fixture.me_tokens,
+        kind: Kind::Me,
+        label,
+        flood,
+    };
+    wrk_row(args, api, on, load).await
+}
+
+/// What wrk is to send: `GET path`, with `tokens` as bearers in turn (none: no credentials).
+struct WrkLoad<'a> {
+    path: &'a str,
+    tokens: &'a [String],
+    kind: Kind,
+    label: String,
+    flood: bool,
+}
+
+/// A GET driven by wrk: a warm-up run, then the measured one. Beside the login flood
+/// (`flood`) no CPU is attributed: it cannot be split between the two.
+async fn wrk_row(
+    args: &Args,
+    api: &Api,
+    (service, database): (Option<u32>, &Database),
+    load: WrkLoad<'_>,
+) -> anyhow::Result<Row> {
+    let WrkLoad {
+        path,
+        tokens,
+        kind,
+        label,
+        flood,
+    } = load;
+    let dir = tempfile::tempdir()?;
+    let (threads, connections) = (args.wrk_threads, args.me_concurrency);
     eprintln!(
         "running: {label} ({} s warm-up + {} s)",
         args.warmup, args.duration
     );
     let run = |duration| {
         let base = api.target().base_url();
-        wrk::me(
+        wrk::get(
             base,
-            &fixture.me_tokens,
+            path,
+            tokens,
             threads,
             connections,
             duration,
@@ -310,7 +432,7 @@ async fn wrk_me(
     let failures = result.failures();
     let requests = result.requests as u64;
     Ok(Row {
-        kind: Kind::Me,
+        kind,
         flood,
         label,
         rate: result.rate(),
@@ -323,5 +445,6 @@ async fn wrk_me(
         }),
         failures,
         failure_detail: (failures > 0).then(|| format!("{result:?}")),
+        load: crate::report::load_average(),
     })
 }

@@ -1,5 +1,6 @@
-//! `GET /api/auth/me` driven by `wrk` (C, epoll, a request formatted once per thread): the
-//! leanest client measured, for the route whose rate the client's own cost would bound. The
+//! `GET /api/auth/me` (and the `/health` floor) driven by `wrk` (C, epoll, a request formatted
+//! once per thread): the leanest client measured, for the routes whose rate the client's own
+//! cost would bound. The
 //! script is `bench/wrk/me.lua`, built into this binary; wrk runs under bash so that bash's
 //! `times` can say how much CPU it used.
 
@@ -10,8 +11,6 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 use tokio::process::Command;
-
-use crate::api;
 
 const SCRIPT: &str = include_str!("../wrk/me.lua");
 pub const INSTALL_HINT: &str = "install it with `apt-get install -y wrk` (Debian/Ubuntu)";
@@ -63,10 +62,11 @@ pub async fn installed() -> bool {
         .is_ok()
 }
 
-/// Runs `wrk` once against `GET {base}/api/auth/me` with `connections` connections on
-/// `threads` threads for `duration`, presenting `tokens`.
-pub async fn me(
+/// Runs `wrk` once against `GET {base}{path}` with `connections` connections on `threads`
+/// threads for `duration`, presenting `tokens` as bearers in turn (none: no credentials).
+pub async fn get(
     base: &str,
+    path: &str,
     tokens: &[String],
     threads: u32,
     connections: u32,
@@ -88,7 +88,7 @@ pub async fn me(
         .arg("--timeout=30s")
         .arg("--script")
         .arg(&script)
-        .arg(format!("{base}{}", api::ME))
+        .arg(format!("{base}{path}"))
         .env("AUTH_BENCH_TOKENS", tokens.join(","))
         .stdin(Stdio::null())
         .kill_on_drop(true)

@@ -1,5 +1,7 @@
 //! SQLite: the embedded default. One file in WAL mode with a busy timeout; single node.
-//! How it stores UUIDs and timestamps: `dialect.rs`.
+//! How it stores UUIDs and timestamps: `dialect.rs`. Commits do not wait for the disk
+//! (`synchronous=NORMAL`); the WAL is flushed once a second, which bounds what a power loss
+//! can undo (`docs/operations.md`, "Durability on SQLite").
 
 mod accounts;
 mod admin;
@@ -17,6 +19,7 @@ mod rows;
 mod sessions;
 mod users;
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +43,11 @@ const MIGRATIONS_TABLE_EXISTS: &str =
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// How often the WAL is flushed to the disk. With `synchronous=NORMAL` a commit does not wait
+/// for the disk, so a power loss undoes the commits since the WAL last reached it: this bounds
+/// them to about the last second (a refresh token spent then may be live again).
+const WAL_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -49,6 +57,55 @@ pub struct SqliteStore {
     writer: Mutex<()>,
     /// Raised after each committed change to session state (`store/fence.rs`).
     fence: Arc<WriteFence>,
+    /// Flushes the WAL every [`WAL_SYNC_INTERVAL`] while the store lives.
+    _wal_sync: WalSync,
+}
+
+/// The task flushing the WAL; stopped when the store is dropped.
+struct WalSync(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for WalSync {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}
+
+impl WalSync {
+    /// Flushes `<database>-wal` every [`WAL_SYNC_INTERVAL`]: `fsync` on a descriptor of its
+    /// own makes every frame written before it durable, whoever wrote it. An in-memory
+    /// database has no WAL, and nothing is started.
+    fn start(database: &Path) -> Self {
+        if database.as_os_str().is_empty() || database.as_os_str() == ":memory:" {
+            return Self(None);
+        }
+        let mut wal = database.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        Self(Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(WAL_SYNC_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let path = wal.clone();
+                // `fsync` blocks; it waits off the runtime's workers.
+                let synced = tokio::task::spawn_blocking(move || sync_file(&path)).await;
+                if let Ok(Err(error)) = synced {
+                    tracing::warn!(error = %error, "flushing the SQLite WAL to the disk failed");
+                }
+            }
+        })))
+    }
+}
+
+/// `fsync` of `path`; a file that does not exist (no write yet) has nothing to flush.
+fn sync_file(path: &Path) -> std::io::Result<()> {
+    match std::fs::File::open(path) {
+        Ok(file) => file.sync_data(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 impl SqliteStore {
@@ -74,7 +131,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let path = options.get_filename();
+        let path = options.get_filename().to_path_buf();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|error| {
                 StoreError::Other(anyhow::anyhow!(
@@ -91,6 +148,7 @@ impl SqliteStore {
             pool,
             writer: Mutex::new(()),
             fence: Arc::default(),
+            _wal_sync: WalSync::start(&path),
         })
     }
 }
