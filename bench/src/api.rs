@@ -18,6 +18,7 @@ pub const INTROSPECT: &str = "/api/auth/introspect";
 pub const TOKEN: &str = "/oauth/token";
 pub const HEALTH: &str = "/health";
 const LOGOUT: &str = "/api/auth/logout";
+const API_KEYS: &str = "/api/auth/api-keys";
 const CLIENTS: &str = "/api/clients";
 const CONFIG: &str = "/api/auth/config";
 const METRICS: &str = "/metrics";
@@ -196,6 +197,29 @@ impl Api {
             id: field("client_id")?,
             secret: field("client_secret")?,
         })
+    }
+
+    /// A user's API key (issue 18) with the scope `auth:read`, which admits `GET
+    /// /api/auth/me`: `POST /api/auth/api-keys` with the user's session. The key, `ask_…`.
+    pub async fn create_api_key(&self, access: &str, name: &str) -> anyhow::Result<String> {
+        let bearer = format!("Bearer {access}");
+        let request = self.target.prepare(
+            Method::POST,
+            API_KEYS,
+            &[(http::header::AUTHORIZATION, &bearer)],
+            json!({ "name": name, "scopes": ["auth:read"] }).to_string(),
+        )?;
+        let (status, body) = self
+            .target
+            .send_once(request)
+            .await
+            .context("creating an API key")?;
+        expect_status(status, &body, StatusCode::CREATED, API_KEYS)?;
+        let body: Value = serde_json::from_slice(&body)?;
+        body.get("key")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .with_context(|| format!("{API_KEYS} answered 201 without key"))
     }
 
     /// `GET /metrics` as text, if it answers 200.

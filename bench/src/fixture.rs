@@ -56,7 +56,7 @@ impl Fixture {
             .iter()
             .map(|user| target.prepare(Method::POST, api::LOGIN, &[], user.login_body()))
             .collect::<anyhow::Result<_>>()?;
-        let wants_client = args.runs(Scenario::ClientCredentials) || args.runs(Scenario::ApiKey);
+        let wants_client = args.runs(Scenario::ClientCredentials);
         let admin = match service.pid() {
             Some(_) if wants_client => Some(admin_token(api, service, &tag).await?),
             _ => None,
@@ -65,11 +65,10 @@ impl Fixture {
             (Some(admin), true) => Some(api.create_client(admin, &format!("bench-{tag}")).await?),
             _ => None,
         };
-        let api_keys = match &admin {
-            Some(admin) if args.runs(Scenario::ApiKey) => {
-                Self::api_keys(api, admin, &me_users).await?
-            }
-            _ => Vec::new(),
+        let api_keys = if args.runs(Scenario::ApiKey) {
+            Self::api_keys(api, &me_tokens).await?
+        } else {
+            Vec::new()
         };
         Ok(Self {
             target,
@@ -82,14 +81,16 @@ impl Fixture {
         })
     }
 
-    /// THE HOOK FOR ISSUE 18's API KEYS (to be filled in when they exist): create one API key
-    /// per `me` user (or admin-created keys), with `admin` as the administrator's access token,
-    /// and return their plaintexts (`ask_…`). The API-key scenario then drives `GET
-    /// /api/auth/me` with them by the same loader and connections as `me`, and the table
-    /// judges "an API-key check costs no more than a bearer JWT check". While this returns
-    /// nothing, the row prints n/a.
-    async fn api_keys(_api: &Api, _admin: &str, _users: &[User]) -> anyhow::Result<Vec<String>> {
-        Ok(Vec::new())
+    /// One API key per `me` user (issue 18), made with the user's session, with the scope
+    /// `auth:read` that admits `GET /api/auth/me`: the API-key scenario drives `me` with them
+    /// by the same loader and connections as `me` with JWTs, and the table judges "an API-key
+    /// check costs no more than a bearer JWT check".
+    async fn api_keys(api: &Api, me_tokens: &[String]) -> anyhow::Result<Vec<String>> {
+        let mut keys = Vec::with_capacity(me_tokens.len());
+        for (n, token) in me_tokens.iter().enumerate() {
+            keys.push(api.create_api_key(token, &format!("bench-{n}")).await?);
+        }
+        Ok(keys)
     }
 
     /// The group of `kind` with its concurrency from `args`; `flood` names it as run beside

@@ -35,8 +35,11 @@ pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-t
 /// The client authentications [`credentials`] reads, as RFC 8414 names them: the same at every
 /// endpoint that authenticates clients (token, introspection, revocation), so the discovery
 /// documents read them from here.
-pub const CLIENT_AUTH_METHODS: &[&str] =
-    &["client_secret_basic", "client_secret_post", "private_key_jwt"];
+pub const CLIENT_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 /// Longest client assertion read; a longer one is `invalid_request` before any parsing.
 pub const MAX_ASSERTION_BYTES: usize = 8 * 1024;
 

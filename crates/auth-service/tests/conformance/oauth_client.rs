@@ -289,7 +289,11 @@ async fn the_discovery_documents_pass_authlibs_rfc_8414_validation(backend: Back
         for endpoint in ["token", "introspection", "revocation"] {
             assert_eq!(
                 document[format!("{endpoint}_endpoint_auth_methods_supported")],
-                json!(["client_secret_basic", "client_secret_post", "private_key_jwt"]),
+                json!([
+                    "client_secret_basic",
+                    "client_secret_post",
+                    "private_key_jwt"
+                ]),
                 "{endpoint}: the same methods everywhere"
             );
             assert_eq!(

@@ -718,7 +718,10 @@ async fn api_keys_are_introspected_and_revoked_at_the_oauth_endpoints(backend: B
         (400, "unauthorized_client".into(), None),
         "another client may not end a client's key"
     );
-    assert!(json_active(&app, client_key).await, "refusals change nothing");
+    assert!(
+        json_active(&app, client_key).await,
+        "refusals change nothing"
+    );
 
     revoke(&app, None, &format!("token={user_key}")).await;
     revoke(&app, Some(&billing), &format!("token={client_key}")).await;

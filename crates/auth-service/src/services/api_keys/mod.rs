@@ -226,9 +226,7 @@ impl ApiKeys {
         AuditEntry {
             target_type: Some("api_key"),
             target_id: Some(key.id.to_string()),
-            ..self
-                .context
-                .audit(action, actor, user, details, request)
+            ..self.context.audit(action, actor, user, details, request)
         }
     }
 }

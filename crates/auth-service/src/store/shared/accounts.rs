@@ -8,7 +8,9 @@
 /// See `shared/mod.rs` for the names the bodies expect in scope.
 macro_rules! account_store {
     (impl AccountStore for $store:ty { $($own:tt)* }) => {
-        /// Marks a live token used; its user, when it was live.
+        /// Marks a live token used; its user, when it was live. The user is probed by its key
+        /// (a correlated `EXISTS`): SQLite runs `user_id IN (SELECT id FROM users …)` by
+        /// scanning every user.
         async fn spend(
             tx: &mut Tx<'_>,
             hash: &[u8],
@@ -18,7 +20,8 @@ macro_rules! account_store {
             let user: Option<DbUuid> = sqlx::query_scalar(
                 "UPDATE one_time_tokens SET used_at = $2 \
                  WHERE token_hash = $1 AND purpose = $3 AND used_at IS NULL AND expires_at > $2 \
-                   AND user_id IN (SELECT id FROM users WHERE deleted_at IS NULL) \
+                   AND EXISTS (SELECT 1 FROM users u WHERE u.id = one_time_tokens.user_id \
+                     AND u.deleted_at IS NULL) \
                  RETURNING user_id",
             )
             .bind(hash)
