@@ -305,10 +305,11 @@ fn payload(token: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-/// SPEC §2, §11: the discovery document claims nothing that is not served. The token endpoint
-/// (client credentials) is named; there is no authorization or RFC 7662 introspection endpoint
-/// to name; the issuer is the tokens' `iss` to the byte; the algorithms are those of the keys
-/// in the JWKS, no more (no RS256 on a server without an RS256 key).
+/// SPEC §2, §11: the discovery document claims nothing that is not served. The token,
+/// introspection and revocation endpoints are named with their grants, client
+/// authentications and assertion algorithms; there is no authorization endpoint to name; the
+/// issuer is the tokens' `iss` to the byte; the algorithms are those of the keys in the JWKS,
+/// no more (no RS256 on a server without an RS256 key).
 async fn discovery_claims_only_what_is_served(backend: Backend) {
     let app = backend
         .app_with(|config| config.auth.issuer = Some("https://auth.example.test/".into()))
@@ -322,19 +323,36 @@ async fn discovery_claims_only_what_is_served(backend: Backend) {
         .await
         .unwrap();
 
+    let methods = json!([
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt"
+    ]);
+    let assertion_algorithms = json!(["RS256", "PS256", "ES256", "EdDSA"]);
     assert_eq!(
         discovery,
         json!({
             "issuer": "https://auth.example.test/",
             "jwks_uri": "http://localhost:8080/.well-known/jwks.json",
             "token_endpoint": "http://localhost:8080/oauth/token",
-            "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint": "http://localhost:8080/oauth/introspect",
+            "revocation_endpoint": "http://localhost:8080/oauth/revoke",
+            "grant_types_supported": [
+                "client_credentials",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ],
+            "token_endpoint_auth_methods_supported": methods,
+            "token_endpoint_auth_signing_alg_values_supported": assertion_algorithms,
+            "introspection_endpoint_auth_methods_supported": methods,
+            "introspection_endpoint_auth_signing_alg_values_supported": assertion_algorithms,
+            "revocation_endpoint_auth_methods_supported": methods,
+            "revocation_endpoint_auth_signing_alg_values_supported": assertion_algorithms,
             "response_types_supported": [],
             "service_documentation": "http://localhost:8080/api/docs",
             "id_token_signing_alg_values_supported": ["ES256"],
             "subject_types_supported": ["public"],
-            "claims_supported": ["iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp", "email", "username", "roles", "territory", "verified", "amr", "client_id", "scope"],
+            "claims_supported": ["iss", "aud", "sub", "sid", "jti", "iat", "nbf", "exp", "email", "username", "roles", "territory", "verified", "amr", "client_id", "scope", "act"],
         })
     );
     assert_eq!(discovery["issuer"], payload(&alice.access_token)["iss"]);
@@ -345,13 +363,15 @@ async fn discovery_claims_only_what_is_served(backend: Backend) {
                 .unwrap()
                 .strip_prefix(&app.config.server.public_url)
                 .unwrap();
-            let served = if field == "token_endpoint" {
-                // A POST endpoint: an empty request is its RFC 6749 `invalid_request`.
+            // The OAuth endpoints take POSTed forms: an empty request is their RFC 6749
+            // `invalid_request`; the rest are documents to GET.
+            let posted = field.ends_with("_endpoint");
+            let served = if posted {
                 app.http.post(app.url(path)).send().await.unwrap().status()
             } else {
                 app.get(path).await.status()
             };
-            let expected = if field == "token_endpoint" { 400 } else { 200 };
+            let expected = if posted { 400 } else { 200 };
             assert_eq!(served, expected, "{field} is served");
         }
     }
