@@ -63,8 +63,10 @@ pub struct RevocationRequest {
     /// token.
     #[schema(min_length = 1)]
     token: String,
-    /// Where to look first; the other kinds are searched after it. Any value but these two is
-    /// `unsupported_token_type`.
+    /// Where to look first (`access_token` or `refresh_token`); the other kinds are searched
+    /// after it. Any other value is `unsupported_token_type`; an empty one counts as absent
+    /// (RFC 6749 §3.2), hence the pattern rather than an enum.
+    #[schema(value_type = Option<String>, pattern = "^(access_token|refresh_token)?$")]
     token_type_hint: Option<TokenTypeHint>,
     /// `client_secret_post`: the caller's id in the form (not with HTTP Basic). Alone, it
     /// authenticates nothing and is ignored (a public client naming itself).
