@@ -22,6 +22,23 @@ fn string() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(SchemaType::Type(Type::String))
 }
 
+/// `{active: true, …}` with `required` claims, each required: the start of every kind of
+/// active introspection answer.
+fn active_with(required: impl IntoIterator<Item = (String, ObjectBuilder)>) -> ObjectBuilder {
+    let active = ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property(
+            "active",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::Boolean))
+                .enum_values(Some([true])),
+        )
+        .required("active");
+    required.into_iter().fold(active, |object, (name, schema)| {
+        object.property(name.clone(), schema).required(name)
+    })
+}
+
 fn null() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(SchemaType::Type(Type::Null))
 }
@@ -92,16 +109,7 @@ impl PartialSchema for IntrospectionSchema {
                 utoipa::openapi::KnownFormat::Uuid,
             )))
         };
-        let mut active = ObjectBuilder::new()
-            .schema_type(SchemaType::Type(Type::Object))
-            .property(
-                "active",
-                ObjectBuilder::new()
-                    .schema_type(SchemaType::Type(Type::Boolean))
-                    .enum_values(Some([true])),
-            )
-            .required("active");
-        for (name, schema) in [
+        let active = active_with([
             claims("sub", uuid()),
             claims("sid", uuid()),
             claims("username", string()),
@@ -110,10 +118,7 @@ impl PartialSchema for IntrospectionSchema {
             claims("token_type", string().enum_values(Some(["Bearer"]))),
             claims("iss", string()),
             claims("aud", string()),
-        ] {
-            active = active.property(name.clone(), schema).required(name);
-        }
-        active = active
+        ])
             .property(
                 "roles",
                 utoipa::openapi::schema::ArrayBuilder::new().items(string()),
@@ -136,16 +141,7 @@ impl PartialSchema for IntrospectionSchema {
                 utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
             ));
         // SPEC §11: a client's token, active while its client exists and is active.
-        let mut client = ObjectBuilder::new()
-            .schema_type(SchemaType::Type(Type::Object))
-            .property(
-                "active",
-                ObjectBuilder::new()
-                    .schema_type(SchemaType::Type(Type::Boolean))
-                    .enum_values(Some([true])),
-            )
-            .required("active");
-        for (name, schema) in [
+        let client = active_with([
             claims("sub", uuid()),
             claims("client_id", uuid()),
             claims("scope", string()),
@@ -154,56 +150,41 @@ impl PartialSchema for IntrospectionSchema {
             claims("token_type", string().enum_values(Some(["Bearer"]))),
             claims("iss", string()),
             claims("aud", string()),
-        ] {
-            client = client.property(name.clone(), schema).required(name);
-        }
-        client = client
-            .property(
-                "roles",
-                utoipa::openapi::schema::ArrayBuilder::new().items(string()),
-            )
-            .required("roles")
-            .property(
-                "territory",
-                string().description(Some("present when the token names a territory")),
-            )
-            .additional_properties(Some(
-                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
-            ));
+        ])
+        .property(
+            "roles",
+            utoipa::openapi::schema::ArrayBuilder::new().items(string()),
+        )
+        .required("roles")
+        .property(
+            "territory",
+            string().description(Some("present when the token names a territory")),
+        )
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ));
         // SPEC §11: an API key, active while it is held, unexpired and its owner active.
-        let mut key = ObjectBuilder::new()
-            .schema_type(SchemaType::Type(Type::Object))
-            .property(
-                "active",
-                ObjectBuilder::new()
-                    .schema_type(SchemaType::Type(Type::Boolean))
-                    .enum_values(Some([true])),
-            )
-            .required("active");
-        for (name, schema) in [
+        let key = active_with([
             claims("token_type", string().enum_values(Some(["api_key"]))),
             claims("sub", uuid()),
             claims("owner_type", string().enum_values(Some(["user", "client"]))),
             claims("scope", string()),
             claims("iat", integer()),
-        ] {
-            key = key.property(name.clone(), schema).required(name);
-        }
-        key = key
-            .property(
-                "roles",
-                utoipa::openapi::schema::ArrayBuilder::new().items(string()),
-            )
-            .required("roles")
-            .property("username", string().description(Some("a user's key")))
-            .property("client_id", uuid().description(Some("a client's key")))
-            .property(
-                "exp",
-                integer().description(Some("absent when the key does not expire")),
-            )
-            .additional_properties(Some(
-                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
-            ));
+        ])
+        .property(
+            "roles",
+            utoipa::openapi::schema::ArrayBuilder::new().items(string()),
+        )
+        .required("roles")
+        .property("username", string().description(Some("a user's key")))
+        .property("client_id", uuid().description(Some("a client's key")))
+        .property(
+            "exp",
+            integer().description(Some("absent when the key does not expire")),
+        )
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ));
         OneOfBuilder::new()
             .description(Some(
                 "`{\"active\":false}` for a token that is invalid, whose session has ended or \
