@@ -135,7 +135,8 @@ pub enum Event {
     /// A passkey was registered.
     #[serde(rename = "auth:passkey.added")]
     PasskeyAdded { user_id: Uuid, passkey_id: Uuid },
-    /// A passkey was removed by its owner (`by: "user"`).
+    /// A passkey was removed by its owner (`by: "user"`), or with all second factors by an
+    /// administrator's reset (`by: "admin"`).
     #[serde(rename = "auth:passkey.removed")]
     PasskeyRemoved {
         user_id: Uuid,

@@ -142,7 +142,8 @@ impl Mfa {
             }
             return Ok(());
         }
-        let effects = disabled(ctx, user.id, Some(user.id), "user", request);
+        let effects =
+            |passkeys: &[Uuid]| removed(ctx, user.id, Some(user.id), "user", passkeys, request);
         if !ctx.store.remove_second_factors(user.id, &effects).await? {
             return Err(Error::MfaNotEnrolled);
         }
@@ -200,7 +201,8 @@ impl Mfa {
                 .await?
                 .ok_or(Error::UserNotFound)?;
         }
-        let effects = disabled(ctx, id, Some(caller.user_id()), "admin", request);
+        let actor = Some(caller.user_id());
+        let effects = |passkeys: &[Uuid]| removed(ctx, id, actor, "admin", passkeys, request);
         if !ctx.store.remove_second_factors(id, &effects).await? {
             return Err(Error::MfaNotEnrolled);
         }
@@ -248,6 +250,28 @@ pub(super) fn disabled(
             request,
         )],
     }
+}
+
+/// What removing all of a user's second factors writes: `auth:mfa.disabled` and an
+/// `auth:passkey.removed` for each passkey that went with them (`passkeys`, found by the
+/// removal itself, so one registered a moment before is announced too).
+fn removed(
+    ctx: &Context,
+    user_id: Uuid,
+    actor: Option<Uuid>,
+    by: &'static str,
+    passkeys: &[Uuid],
+    request: &RequestContext,
+) -> Effects {
+    let mut effects = disabled(ctx, user_id, actor, by, request);
+    effects.events.extend(passkeys.iter().map(|&passkey_id| {
+        ctx.event(Event::PasskeyRemoved {
+            user_id,
+            passkey_id,
+            by,
+        })
+    }));
+    effects
 }
 
 /// Checks a second factor of `user`. SPEC §10: wrong codes count toward a per-account factor

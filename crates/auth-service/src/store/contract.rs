@@ -330,8 +330,13 @@ pub trait MfaStore {
         effects: &Effects,
     ) -> StoreResult<bool>;
     /// Removes the user's TOTP factor, passkeys, recovery codes and open challenges; false
-    /// (nothing written) when there was no factor.
-    async fn remove_second_factors(&self, user_id: Uuid, effects: &Effects) -> StoreResult<bool>;
+    /// (nothing written) when there was no factor. `effects` gets the ids of the passkeys
+    /// removed, so each can be announced.
+    async fn remove_second_factors(
+        &self,
+        user_id: Uuid,
+        effects: EffectsOf<'_, [Uuid]>,
+    ) -> StoreResult<bool>;
     /// Removes the confirmed TOTP factor alone, when passkeys stay as second factors (the
     /// recovery codes stay with them); false when there was none.
     async fn remove_totp_factor(&self, user_id: Uuid, effects: &Effects) -> StoreResult<bool>;

@@ -448,7 +448,8 @@ async fn an_admin_reset_removes_the_passkeys(backend: Backend) {
     let app = backend.app_with(with_admin).await;
     let admin = app.admin().await;
     let alice = app.signed_up("alice").await;
-    let (mut key, _) = registered(&app, &alice).await;
+    let (mut key, passkey) = registered(&app, &alice).await;
+    let passkey_id = passkey["passkey"]["id"].as_str().unwrap().to_string();
 
     let reset = app
         .delete_as(
@@ -462,6 +463,35 @@ async fn an_admin_reset_removes_the_passkeys(backend: Backend) {
     assert!(list(&app, &alice).await.is_empty());
     assert_eq!(passwordless.status(), 400);
     assert_eq!(code_of(passwordless).await, "invalid_passkey");
+    // Each removed passkey is announced, as the owner's own removal announces it, so a
+    // consumer that tracks a user's passkeys by event does not keep ones that are gone.
+    assert_eq!(
+        removed_passkey_events(&app).await,
+        vec![(passkey_id.to_string(), "admin".to_string())]
+    );
+}
+
+/// `(passkey_id, by)` of every `auth:passkey.removed` event in the outbox.
+async fn removed_passkey_events(app: &TestApp) -> Vec<(String, String)> {
+    use sqlx::{AnyConnection, Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = AnyConnection::connect(&app.db.url).await.unwrap();
+    let rows = sqlx::query(
+        "SELECT CAST(payload AS TEXT) FROM outbox WHERE event_type = 'auth:passkey.removed' ORDER BY seq",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|row| {
+            let payload: Value = serde_json::from_str(&row.get::<String, _>(0)).unwrap();
+            let data = payload.get("data").unwrap_or(&payload);
+            (
+                data["passkey_id"].as_str().unwrap().to_string(),
+                data["by"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 /// Two removals at once of a user's only two factors: one of them needs a fresh factor, so

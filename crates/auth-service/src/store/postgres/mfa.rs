@@ -7,7 +7,7 @@ use super::dialect::*;
 use super::rows::{commit, commit_found, Run};
 use super::PgStore;
 use crate::store::contract::MfaStore;
-use crate::store::effects::Effects;
+use crate::store::effects::{Effects, EffectsOf};
 use crate::store::error::StoreResult;
 use crate::store::records::{NewMfaChallenge, TotpFactor};
 use crate::store::shared::mfa::{mfa_store, TotpRow};

@@ -175,26 +175,31 @@ macro_rules! mfa_store {
             async fn remove_second_factors(
                 &self,
                 user_id: Uuid,
-                effects: &Effects,
+                effects: EffectsOf<'_, [Uuid]>,
             ) -> StoreResult<bool> {
                 let (_turn, mut tx) = self.begin_write().await?;
-                let mut removed = 0;
-                for table in ["totp_factors", "passkeys"] {
-                    removed += sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                let totp = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
+                    .bind(id(user_id))
+                    .run(&mut tx)
+                    .await?;
+                let passkeys: Vec<DbUuid> =
+                    sqlx::query_scalar("DELETE FROM passkeys WHERE user_id = $1 RETURNING id")
                         .bind(id(user_id))
-                        .run(&mut tx)
-                        .await?;
-                }
-                if removed == 0 {
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                if totp == 0 && passkeys.is_empty() {
                     return Ok(false);
                 }
+                let mut passkeys: Vec<Uuid> = passkeys.into_iter().map(Uuid::from).collect();
+                passkeys.sort();
                 for table in ["recovery_codes", "mfa_challenges", "passkey_ceremonies"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                         .bind(id(user_id))
                         .run(&mut tx)
                         .await?;
                 }
-                commit(tx, effects).await?;
+                commit(tx, &effects(&passkeys)).await?;
                 Ok(true)
             }
 
