@@ -3,6 +3,7 @@
 //! and token surgery for forged tokens.
 
 pub mod backend;
+pub mod gate;
 pub mod protected;
 pub mod service;
 pub mod token_proxy;

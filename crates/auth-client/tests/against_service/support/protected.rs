@@ -1,8 +1,6 @@
 //! The example program's router in front of a verifier, on a real socket; and a JWKS proxy
 //! that counts what reaches auth-service.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use auth_client::Verifier;
@@ -11,19 +9,9 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-async fn serve(router: Router) -> (String, JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("local addr"));
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("serve");
-    });
-    (url, task)
-}
+use super::gate::{serve, Gate};
 
 /// `examples/protected_service.rs`, served.
 pub struct Protected {
@@ -103,74 +91,54 @@ impl Drop for Protected {
 struct Upstream {
     jwks_url: String,
     http: reqwest::Client,
-    fetches: Arc<AtomicUsize>,
-    open: watch::Receiver<bool>,
+    gate: Gate,
 }
 
 /// Serves `/.well-known/jwks.json` by asking auth-service, counting each request; it can hold
 /// answers back to keep a fetch in flight.
 pub struct CountingProxy {
     pub url: String,
-    fetches: Arc<AtomicUsize>,
-    open: watch::Sender<bool>,
+    gate: Gate,
     task: JoinHandle<()>,
 }
 
 impl CountingProxy {
     pub async fn start(auth_service: &str) -> Self {
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let (open, opened) = watch::channel(true);
+        let gate = Gate::new();
         let upstream = Upstream {
             jwks_url: format!("{auth_service}/.well-known/jwks.json"),
             http: reqwest::Client::new(),
-            fetches: fetches.clone(),
-            open: opened,
+            gate: gate.clone(),
         };
         let router = Router::new()
             .route("/.well-known/jwks.json", get(forward_jwks))
             .with_state(upstream);
         let (url, task) = serve(router).await;
-        Self {
-            url,
-            fetches,
-            open,
-            task,
-        }
+        Self { url, gate, task }
     }
 
     /// JWKS requests received so far.
     pub fn fetches(&self) -> usize {
-        self.fetches.load(Ordering::SeqCst)
+        self.gate.passed()
     }
 
     /// Holds JWKS answers back until [`CountingProxy::release`].
     pub fn hold(&self) {
-        self.open.send_replace(false);
+        self.gate.hold();
     }
 
     pub fn release(&self) {
-        self.open.send_replace(true);
+        self.gate.release();
     }
 
     /// Waits until `count` JWKS requests have been received.
     pub async fn wait_for_fetches(&self, count: usize) {
-        for _ in 0..1000 {
-            if self.fetches() >= count {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!(
-            "the proxy received {} JWKS requests, not {count}",
-            self.fetches()
-        );
+        self.gate.wait_for(count, "JWKS requests").await;
     }
 }
 
 async fn forward_jwks(State(upstream): State<Upstream>) -> Result<String, StatusCode> {
-    upstream.fetches.fetch_add(1, Ordering::SeqCst);
-    let mut open = upstream.open.clone();
-    let _ = open.wait_for(|open| *open).await;
+    upstream.gate.pass().await;
     let response = upstream
         .http
         .get(&upstream.jwks_url)

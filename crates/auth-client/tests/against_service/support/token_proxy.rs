@@ -2,7 +2,7 @@
 //! token source makes and can hold answers back to keep a request in flight; and a clock a
 //! test moves by hand.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,79 +12,56 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use super::gate::{serve, Gate};
 
 #[derive(Clone)]
 struct Upstream {
     token_url: String,
     http: reqwest::Client,
-    requests: Arc<AtomicUsize>,
-    open: watch::Receiver<bool>,
+    gate: Gate,
 }
 
 /// Forwards `POST /oauth/token` to auth-service, counting each request.
 pub struct TokenProxy {
     pub url: String,
-    requests: Arc<AtomicUsize>,
-    open: watch::Sender<bool>,
+    gate: Gate,
     task: JoinHandle<()>,
 }
 
 impl TokenProxy {
     pub async fn start(auth_service: &str) -> Self {
-        let requests = Arc::new(AtomicUsize::new(0));
-        let (open, opened) = watch::channel(true);
+        let gate = Gate::new();
         let upstream = Upstream {
             token_url: format!("{auth_service}/oauth/token"),
             http: reqwest::Client::new(),
-            requests: requests.clone(),
-            open: opened,
+            gate: gate.clone(),
         };
         let router = Router::new()
             .route("/oauth/token", post(forward_token_request))
             .with_state(upstream);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("serve");
-        });
-        Self {
-            url,
-            requests,
-            open,
-            task,
-        }
+        let (url, task) = serve(router).await;
+        Self { url, gate, task }
     }
 
     /// Token requests received so far.
     pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+        self.gate.passed()
     }
 
     /// Holds answers back until [`TokenProxy::release`].
     pub fn hold(&self) {
-        self.open.send_replace(false);
+        self.gate.hold();
     }
 
     pub fn release(&self) {
-        self.open.send_replace(true);
+        self.gate.release();
     }
 
     /// Waits until `count` token requests have been received.
     pub async fn wait_for_requests(&self, count: usize) {
-        for _ in 0..1000 {
-            if self.requests() >= count {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!(
-            "the proxy received {} token requests, not {count}",
-            self.requests()
-        );
+        self.gate.wait_for(count, "token requests").await;
     }
 }
 
@@ -93,9 +70,7 @@ async fn forward_token_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, StatusCode> {
-    upstream.requests.fetch_add(1, Ordering::SeqCst);
-    let mut open = upstream.open.clone();
-    let _ = open.wait_for(|open| *open).await;
+    upstream.gate.pass().await;
     let mut request = upstream.http.post(&upstream.token_url).body(body);
     for name in ["authorization", "content-type", "accept"] {
         if let Some(value) = headers.get(name) {
