@@ -20,11 +20,13 @@ use super::grants::{
     ExchangedResponse, OAuthErrorBody, RefreshedResponse, TokenAnswer, TokenRequest, TokenResponse,
 };
 use crate::error::{Error, OAuthError};
+use crate::services::authorize::CodeExchange;
 use crate::services::oauth::{ClientCredentials, ClientToken, ExchangeRequest, Proof};
 use crate::services::{RequestContext, TokenPair};
 use crate::state::AppState;
 
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+pub const AUTHORIZATION_CODE: &str = "authorization_code";
 pub const REFRESH_TOKEN: &str = "refresh_token";
 /// RFC 8693 §2.1.
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -39,6 +41,14 @@ pub const CLIENT_AUTH_METHODS: &[&str] = &[
     "client_secret_basic",
     "client_secret_post",
     "private_key_jwt",
+];
+/// The token endpoint's methods: [`CLIENT_AUTH_METHODS`] and `none`, a public client naming
+/// itself with `client_id` (the authorization code grant with PKCE, and refresh).
+pub const TOKEN_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
 ];
 /// Longest client assertion read; a longer one is `invalid_request` before any parsing.
 pub const MAX_ASSERTION_BYTES: usize = 8 * 1024;
@@ -88,6 +98,22 @@ pub async fn token(
                 .await?;
             Ok(refreshed(pair))
         }
+        Grant::AuthorizationCode => {
+            let credentials = if presents_credentials(&headers, &form) {
+                Some(credentials(&headers, &mut form)?)
+            } else {
+                None
+            };
+            let exchange = CodeExchange {
+                credentials,
+                client_id: form.remove("client_id"),
+                code: SecretString::from(required(&mut form, "code")?),
+                redirect_uri: form.remove("redirect_uri"),
+                code_verifier: form.remove("code_verifier").map(SecretString::from),
+            };
+            let pair = clients.authorization_code_grant(exchange, &request).await?;
+            Ok(refreshed(pair))
+        }
         Grant::TokenExchange => {
             let credentials = credentials(&headers, &mut form)?;
             let exchange = exchange_request(&mut form)?;
@@ -99,6 +125,7 @@ pub async fn token(
 
 /// A grant this endpoint serves.
 enum Grant {
+    AuthorizationCode,
     ClientCredentials,
     RefreshToken,
     TokenExchange,
@@ -107,6 +134,7 @@ enum Grant {
 fn grant_type(form: &mut HashMap<String, String>) -> Result<Grant, Error> {
     match form.remove("grant_type").as_deref() {
         None => Err(invalid_request("grant_type is required")),
+        Some(AUTHORIZATION_CODE) => Ok(Grant::AuthorizationCode),
         Some(CLIENT_CREDENTIALS) => Ok(Grant::ClientCredentials),
         Some(REFRESH_TOKEN) => Ok(Grant::RefreshToken),
         Some(TOKEN_EXCHANGE) => Ok(Grant::TokenExchange),
@@ -132,18 +160,17 @@ fn issued(token: ClientToken) -> Response {
     })
 }
 
-/// RFC 6749 §5.1 with the successor refresh token. A user's session grants no scope, so none
-/// is named, except `mfa_enrollment` for an enrollment-only session (SPEC §10), whose token
-/// is good for enrolling a second factor only.
+/// RFC 6749 §5.1 with the (successor) refresh token. A login's session grants no scope, so
+/// none is named, except `mfa_enrollment` for an enrollment-only session (SPEC §10), whose
+/// token is good for enrolling a second factor only; a session an authorization code started
+/// names the scopes the code granted.
 fn refreshed(pair: TokenPair) -> Response {
     no_store(RefreshedResponse {
         access_token: pair.access_token,
         token_type: "Bearer",
         expires_in: pair.expires_in,
         refresh_token: pair.refresh_token.expose_secret().to_owned(),
-        scope: pair
-            .mfa_enrollment
-            .then(|| crate::domain::mfa::ENROLLMENT_SCOPE.to_owned()),
+        scope: pair.scope,
     })
 }
 

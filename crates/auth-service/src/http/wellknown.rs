@@ -6,7 +6,10 @@ use axum::http::header::CACHE_CONTROL;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::oauth::{CLIENT_AUTH_METHODS, CLIENT_CREDENTIALS, REFRESH_TOKEN, TOKEN_EXCHANGE};
+use super::oauth::{
+    AUTHORIZATION_CODE, CLIENT_AUTH_METHODS, CLIENT_CREDENTIALS, REFRESH_TOKEN, TOKEN_AUTH_METHODS,
+    TOKEN_EXCHANGE,
+};
 use crate::crypto::client_keys::ASSERTION_ALGORITHM_NAMES;
 use crate::state::AppState;
 
@@ -86,15 +89,29 @@ fn server_metadata(state: &AppState) -> serde_json::Value {
     let mut body = json!({
         "issuer": state.config.issuer(),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "authorization_endpoint": format!("{base}/oauth/authorize"),
         "token_endpoint": format!("{base}/oauth/token"),
         "introspection_endpoint": format!("{base}/oauth/introspect"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
-        "grant_types_supported": [CLIENT_CREDENTIALS, REFRESH_TOKEN, TOKEN_EXCHANGE],
-        "response_types_supported": [],
+        "grant_types_supported": [
+            AUTHORIZATION_CODE,
+            CLIENT_CREDENTIALS,
+            REFRESH_TOKEN,
+            TOKEN_EXCHANGE
+        ],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
         "service_documentation": format!("{base}/api/docs"),
     });
     for endpoint in ["token", "introspection", "revocation"] {
-        body[format!("{endpoint}_endpoint_auth_methods_supported")] = json!(CLIENT_AUTH_METHODS);
+        let methods = if endpoint == "token" {
+            TOKEN_AUTH_METHODS
+        } else {
+            CLIENT_AUTH_METHODS
+        };
+        body[format!("{endpoint}_endpoint_auth_methods_supported")] = json!(methods);
         body[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")] =
             json!(ASSERTION_ALGORITHM_NAMES);
     }
