@@ -1,6 +1,7 @@
 //! `POST /oauth/token` (SPEC §11, RFC 6749): a form in and JSON out, every refusal an RFC 6749
-//! §5.2 error (`{error, error_description}`). Three grants: `client_credentials`,
-//! `refresh_token` (RFC 6749 §6, the rotation of SPEC §3) and token exchange (RFC 8693).
+//! §5.2 error (`{error, error_description}`). Four grants: `client_credentials`,
+//! `refresh_token` (RFC 6749 §6, the rotation of SPEC §3), token exchange (RFC 8693) and
+//! `authorization_code` with PKCE (RFC 6749 §4.1, `services/authorize.rs`).
 
 use std::collections::HashMap;
 
@@ -54,20 +55,22 @@ pub const TOKEN_AUTH_METHODS: &[&str] = &[
 pub const MAX_ASSERTION_BYTES: usize = 8 * 1024;
 
 /// Issues an access token: to a client for itself (RFC 6749 §4.4), for a user's session in
-/// exchange for its refresh token (RFC 6749 §6), or for another audience in exchange for a
-/// user's access token (RFC 8693).
+/// exchange for its refresh token (RFC 6749 §6), for a new session of a user in exchange for an
+/// authorization code and its PKCE verifier (RFC 6749 §4.1.3, RFC 7636), or for another
+/// audience in exchange for a user's access token (RFC 8693).
 ///
 /// Client authentication is `client_secret_basic` (HTTP Basic, id and secret form-encoded,
 /// RFC 6749 §2.3.1), `client_secret_post` (`client_id` and `client_secret` in the form) or
 /// `private_key_jwt` (`client_assertion_type` and `client_assertion`, RFC 7523 §2.2), exactly
-/// one of them; the refresh grant needs none, but one presented must be valid. Answers are
-/// never cached.
+/// one of them; the refresh grant needs none, but one presented must be valid; a public client
+/// (`none`) sends its `client_id` alone, for the authorization code grant. Answers are never
+/// cached.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_secret_basic" = [])),
     responses(
-        (status = 200, body = TokenAnswer, description = "the token (`Cache-Control: no-store`): `TokenResponse` for `client_credentials`, `RefreshedResponse` for `refresh_token`, `ExchangedResponse` for token exchange"),
-        (status = 400, body = OAuthErrorBody, description = "`invalid_request` (a body that is not a form, a parameter missing, repeated or malformed, two client authentications, an unusable subject token), `invalid_grant` (an unknown, expired, spent or revoked refresh token), `invalid_scope`, `invalid_target` (an audience the client may not exchange for), `unauthorized_client` (a client without exchange audiences), `unsupported_grant_type`"),
+        (status = 200, body = TokenAnswer, description = "the token (`Cache-Control: no-store`): `TokenResponse` for `client_credentials`, `RefreshedResponse` for `refresh_token` and `authorization_code`, `ExchangedResponse` for token exchange"),
+        (status = 400, body = OAuthErrorBody, description = "`invalid_request` (a body that is not a form, a parameter missing, repeated or malformed, two client authentications, an unusable subject token), `invalid_grant` (an unknown, expired, spent or revoked refresh token; an unknown, expired, spent or another client's code, another redirect URI, a wrong or missing code verifier), `invalid_scope`, `invalid_target` (an audience the client may not exchange for), `unauthorized_client` (a client without exchange audiences), `unsupported_grant_type`"),
         (status = 401, body = OAuthErrorBody, description = "`invalid_client`: unknown or inactive client, wrong secret or assertion, or none given where one is required; with `WWW-Authenticate: Basic` when HTTP Basic was tried"),
         (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`, with `Retry-After`: too many token requests by this client", body = Problem, content_type = "application/problem+json"),
