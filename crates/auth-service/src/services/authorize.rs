@@ -20,6 +20,7 @@ use crate::domain::client::Client;
 use crate::domain::mfa::PASSWORD_AMR;
 use crate::domain::{AuditAction, EndReason, Event};
 use crate::error::{Error, OAuthError};
+use crate::limits::Scope;
 use crate::store::{AuditEntry, Effects};
 
 /// The code exchange of RFC 6749 §4.1.3 as the transport read it.
@@ -113,6 +114,11 @@ impl Clients {
     ) -> Result<TokenPair, Error> {
         let ctx = &self.context;
         let client = self.code_client(&exchange).await?;
+        // Counted per client like every grant (`limits.token_per_client`).
+        ctx.limiter
+            .hit(Scope::TokenPerClient, &client.id.to_string())
+            .await
+            .map_err(|retry_after| Error::RateLimited { retry_after })?;
         let grant = |detail: &str| Error::OAuth(OAuthError::InvalidGrant(detail.to_owned()));
         // SPEC §3: no code is spent for want of a signing key.
         ctx.keys.ready_to_sign().await?;
