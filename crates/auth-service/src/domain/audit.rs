@@ -62,6 +62,8 @@ pub enum AuditAction {
     PasskeyCounterRegressed,
     ApiKeyCreated,
     ApiKeyRevoked,
+    AuthorizationCodeIssued,
+    AuthorizationCodeReuse,
 }
 
 impl AuditAction {
@@ -107,6 +109,8 @@ impl AuditAction {
         AuditAction::PasskeyCounterRegressed,
         AuditAction::ApiKeyCreated,
         AuditAction::ApiKeyRevoked,
+        AuditAction::AuthorizationCodeIssued,
+        AuditAction::AuthorizationCodeReuse,
     ];
 
     /// The text kept in the `action` column and accepted by `GET /api/audit?action=`.
@@ -152,6 +156,8 @@ impl AuditAction {
             AuditAction::PasskeyCounterRegressed => "passkey_counter_regressed",
             AuditAction::ApiKeyCreated => "api_key_created",
             AuditAction::ApiKeyRevoked => "api_key_revoked",
+            AuditAction::AuthorizationCodeIssued => "authorization_code_issued",
+            AuditAction::AuthorizationCodeReuse => "authorization_code_reuse",
         }
     }
 }

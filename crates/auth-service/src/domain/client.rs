@@ -19,12 +19,16 @@ const MAX_EXCHANGE_AUDIENCES: usize = 20;
 /// How a client authenticates at the token endpoint (RFC 7591 `token_endpoint_auth_method`).
 /// The two secret methods are one credential sent two ways, and a client registered for
 /// either may use both; a `private_key_jwt` client has no secret, and a secret client no keys.
+/// A public client (`none`, RFC 6749 §2.1: an app that cannot keep a secret) has neither: it
+/// names itself with `client_id` and may use only the authorization code grant (with PKCE)
+/// and the refresh of the sessions it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthMethod {
     #[default]
     ClientSecretBasic,
     ClientSecretPost,
     PrivateKeyJwt,
+    None,
 }
 
 impl AuthMethod {
@@ -33,6 +37,7 @@ impl AuthMethod {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::None => "none",
         }
     }
 
@@ -41,6 +46,7 @@ impl AuthMethod {
             AuthMethod::ClientSecretBasic,
             AuthMethod::ClientSecretPost,
             AuthMethod::PrivateKeyJwt,
+            AuthMethod::None,
         ]
         .into_iter()
         .find(|method| method.as_str() == text)
@@ -48,7 +54,20 @@ impl AuthMethod {
 
     /// Whether the client authenticates with a secret.
     pub fn uses_secret(self) -> bool {
-        self != AuthMethod::PrivateKeyJwt
+        matches!(
+            self,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+        )
+    }
+
+    /// Whether the client authenticates with keys (`private_key_jwt`).
+    pub fn uses_keys(self) -> bool {
+        self == AuthMethod::PrivateKeyJwt
+    }
+
+    /// A public client: it authenticates with nothing (RFC 6749 §2.1).
+    pub fn is_public(self) -> bool {
+        self == AuthMethod::None
     }
 }
 
@@ -71,6 +90,9 @@ pub struct Client {
     /// Audiences it may exchange users' tokens for (RFC 8693); empty: it may not exchange.
     pub exchange_audiences: Vec<String>,
     pub keys: ClientKeys,
+    /// Where the authorization endpoint may send its answer (RFC 6749 §3.1.2), matched
+    /// exactly as written; empty: the client cannot use it.
+    pub redirect_uris: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -122,6 +144,7 @@ pub struct ClientSettings {
     pub is_active: bool,
     pub exchange_audiences: Vec<String>,
     pub keys: ClientKeys,
+    pub redirect_uris: Vec<String>,
 }
 
 /// A change to a client; `None` keeps a field, `Some(None)` clears the territory or the
@@ -138,6 +161,7 @@ pub struct ClientPatch {
     pub auth_method: Option<AuthMethod>,
     pub jwks: Option<Option<String>>,
     pub jwks_uri: Option<Option<String>>,
+    pub redirect_uris: Option<Vec<String>>,
 }
 
 impl ClientPatch {
@@ -168,6 +192,7 @@ impl ClientPatch {
         take!(auth_method, keys.auth_method, "token_endpoint_auth_method");
         take!(jwks, keys.jwks, "jwks");
         take!(jwks_uri, keys.jwks_uri, "jwks_uri");
+        take!(redirect_uris, "redirect_uris");
         (settings, fields)
     }
 }
@@ -184,6 +209,7 @@ impl Client {
             is_active: self.is_active,
             exchange_audiences: self.exchange_audiences.clone(),
             keys: self.keys.clone(),
+            redirect_uris: self.redirect_uris.clone(),
         }
     }
 }
@@ -205,10 +231,10 @@ pub fn parse_exchange_audiences(audiences: Vec<String>) -> Result<Vec<String>, F
 }
 
 /// A client's keys must fit its method: `private_key_jwt` needs exactly one of `jwks` and
-/// `jwks_uri`, a secret method neither.
+/// `jwks_uri`, a secret method or a public client neither.
 pub fn check_keys(keys: &ClientKeys) -> Result<(), FieldError> {
     let sources = usize::from(keys.jwks.is_some()) + usize::from(keys.jwks_uri.is_some());
-    match (keys.auth_method.uses_secret(), sources) {
+    match (!keys.auth_method.uses_keys(), sources) {
         (false, 1) | (true, 0) => Ok(()),
         (false, _) => Err(FieldError::new(
             "jwks",
@@ -220,6 +246,49 @@ pub fn check_keys(keys: &ClientKeys) -> Result<(), FieldError> {
             "not_allowed",
             "only a private_key_jwt client has jwks or jwks_uri",
         )),
+    }
+}
+
+/// Most redirect URIs a client may register, and the longest one.
+const MAX_REDIRECT_URIS: usize = 10;
+const MAX_REDIRECT_URI_BYTES: usize = 2048;
+
+/// A client's redirect URIs (RFC 6749 §3.1.2, RFC 9700 §2.1): at most 10, each at most 2 KiB,
+/// absolute, without a fragment and without spaces; `https`, or `http` on a loopback host
+/// only (`localhost`, `127.0.0.1`, `[::1]`, RFC 8252 §7.3). Kept exactly as written (they
+/// are matched exactly); sorted, without duplicates.
+pub fn parse_redirect_uris(uris: Vec<String>) -> Result<Vec<String>, FieldError> {
+    let invalid = |why: &str| FieldError::new("redirect_uris", "invalid", why);
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(invalid("at most 10 redirect URIs"));
+    }
+    for uri in &uris {
+        check_redirect_uri(uri).map_err(invalid)?;
+    }
+    Ok(sorted(uris))
+}
+
+fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
+    if uri.len() > MAX_REDIRECT_URI_BYTES {
+        return Err("each redirect URI is at most 2048 bytes");
+    }
+    if uri.bytes().any(|b| !(0x21..=0x7E).contains(&b)) {
+        return Err("a redirect URI is printable ASCII without spaces (percent-encode the rest)");
+    }
+    let parsed = url::Url::parse(uri).map_err(|_| "a redirect URI must be an absolute URI")?;
+    if uri.contains('#') {
+        return Err("a redirect URI has no fragment (RFC 6749 §3.1.2)");
+    }
+    let loopback = matches!(
+        parsed.host(),
+        Some(url::Host::Domain("localhost"))
+            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+    );
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err("a redirect URI is https, or http on localhost, 127.0.0.1 or [::1] only"),
     }
 }
 
@@ -351,6 +420,7 @@ mod tests {
                 previous_secret_expires_at: Some(now + chrono::Duration::hours(1)),
                 exchange_audiences: vec![],
                 keys: ClientKeys::default(),
+                redirect_uris: vec![],
                 created_at: now,
                 updated_at: now,
             },
@@ -363,6 +433,38 @@ mod tests {
             stored.accepted_hashes(now + chrono::Duration::hours(1)),
             [&[1u8][..]]
         );
+    }
+
+    #[test]
+    fn redirect_uris_are_absolute_https_or_loopback_http_without_fragment() {
+        let good = [
+            "https://app.example/cb",
+            "https://app.example/cb?x=1",
+            "http://localhost:8080/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]:9/cb",
+            "com.example.app:/oauth2redirect",
+        ];
+        for uri in good.iter().take(5) {
+            assert!(
+                parse_redirect_uris(vec![(*uri).to_owned()]).is_ok(),
+                "{uri}"
+            );
+        }
+        for bad in [
+            "http://app.example/cb",
+            "https://app.example/cb#x",
+            "/cb",
+            "https://app.example/a b",
+            good[5],
+            "javascript:alert(1)",
+        ] {
+            assert!(parse_redirect_uris(vec![bad.to_owned()]).is_err(), "{bad}");
+        }
+        let eleven = (0..11).map(|i| format!("https://a.example/{i}")).collect();
+        assert!(parse_redirect_uris(eleven).is_err());
+        let long = format!("https://a.example/{}", "x".repeat(2048));
+        assert!(parse_redirect_uris(vec![long]).is_err());
     }
 
     #[test]

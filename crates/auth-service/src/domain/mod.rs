@@ -4,6 +4,7 @@ pub mod account;
 pub mod api_key;
 pub mod audit;
 pub mod authority;
+pub mod authorization;
 pub mod client;
 pub mod device;
 pub mod directory;

@@ -71,6 +71,9 @@ pub struct Session {
     pub end_reason: Option<EndReason>,
     /// How the session was authenticated (RFC 8176 `amr` values, SPEC §10).
     pub amr: Vec<String>,
+    /// The scopes an authorization code granted the session, space-separated (SPEC §11);
+    /// `None` for a login.
+    pub scope: Option<String>,
 }
 
 impl Session {

@@ -46,11 +46,14 @@ pub struct ClientView {
     jwks: Option<serde_json::Value>,
     /// `private_key_jwt`: where its JWK Set is fetched.
     jwks_uri: Option<String>,
+    /// Where the authorization endpoint may send the browser back (matched exactly).
+    redirect_uris: Vec<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
 
-/// `client_secret_basic`, `client_secret_post` or `private_key_jwt`.
+/// `client_secret_basic`, `client_secret_post`, `private_key_jwt`, or `none` (a public
+/// client: no secret and no keys; only the authorization code grant with PKCE and refresh).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[expect(dead_code, reason = "the document's description of the field")]
@@ -58,6 +61,7 @@ pub enum AuthMethodName {
     ClientSecretBasic,
     ClientSecretPost,
     PrivateKeyJwt,
+    None,
 }
 
 impl From<Client> for ClientView {
@@ -78,6 +82,7 @@ impl From<Client> for ClientView {
                 .jwks
                 .and_then(|text| serde_json::from_str(&text).ok()),
             jwks_uri: client.keys.jwks_uri,
+            redirect_uris: client.redirect_uris,
             created_at: client.created_at,
             updated_at: client.updated_at,
         }
@@ -141,7 +146,27 @@ pub struct CreateClientRequest {
     /// https (http only on a loopback address); fetched with a 3 s timeout, cached 5 minutes.
     #[schema(max_length = 2048)]
     jwks_uri: Option<String>,
+    /// Where the authorization endpoint may send the browser back (RFC 6749 §3.1.2), at most
+    /// 10: absolute, https (http only on localhost, 127.0.0.1 or [::1]), no fragment, at most
+    /// 2048 bytes each; matched exactly as written. None when absent.
+    #[schema(inline, value_type = Option<Vec<RedirectUri>>, max_items = 10)]
+    redirect_uris: Option<Vec<String>>,
 }
+
+/// An absolute https URI (http on a loopback host) without a fragment.
+pub struct RedirectUri;
+
+impl utoipa::PartialSchema for RedirectUri {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .max_length(Some(2048))
+            .pattern(Some(r#"^https?://[!-"$-~]+$"#))
+            .into()
+    }
+}
+
+impl ToSchema for RedirectUri {}
 
 /// An audience a client may exchange tokens for: printable ASCII without space.
 pub struct AudienceName;
@@ -212,7 +237,7 @@ fn grant_fields(
             errors.push(FieldError::new(
                 "token_endpoint_auth_method",
                 "invalid",
-                "is client_secret_basic, client_secret_post or private_key_jwt",
+                "is client_secret_basic, client_secret_post, private_key_jwt or none",
             ));
         }
         parsed
@@ -238,25 +263,31 @@ impl TryFrom<CreateClientRequest> for ClientSettings {
             Some(body.jwks),
             &mut errors,
         );
-        match (name, scopes, ttl, audiences) {
-            (Some(name), Some(scopes), Some(access_token_ttl), Some(exchange_audiences))
-                if errors.is_empty() =>
-            {
-                Ok(Self {
-                    name,
-                    scopes,
-                    roles: client::sorted(body.roles.unwrap_or_default()),
-                    territory: body.territory,
-                    access_token_ttl,
-                    is_active: body.is_active.unwrap_or(true),
-                    exchange_audiences,
-                    keys: ClientKeys {
-                        auth_method: method.unwrap_or_default(),
-                        jwks: jwks.flatten(),
-                        jwks_uri: body.jwks_uri,
-                    },
-                })
-            }
+        let redirect_uris = client::parse_redirect_uris(body.redirect_uris.unwrap_or_default())
+            .map_err(|e| errors.push(e))
+            .ok();
+        match (name, scopes, ttl, audiences, redirect_uris) {
+            (
+                Some(name),
+                Some(scopes),
+                Some(access_token_ttl),
+                Some(exchange_audiences),
+                Some(redirect_uris),
+            ) if errors.is_empty() => Ok(Self {
+                name,
+                scopes,
+                roles: client::sorted(body.roles.unwrap_or_default()),
+                territory: body.territory,
+                access_token_ttl,
+                is_active: body.is_active.unwrap_or(true),
+                exchange_audiences,
+                keys: ClientKeys {
+                    auth_method: method.unwrap_or_default(),
+                    jwks: jwks.flatten(),
+                    jwks_uri: body.jwks_uri,
+                },
+                redirect_uris,
+            }),
             _ => Err(Error::Invalid(errors)),
         }
     }
@@ -392,6 +423,9 @@ pub struct PatchClientRequest {
     #[serde(default, deserialize_with = "super::extract::nullable")]
     #[schema(value_type = Option<String>, max_length = 2048)]
     jwks_uri: Option<Option<String>>,
+    /// Replaces the redirect URIs; `[]`: it may no longer use the authorization endpoint.
+    #[schema(inline, value_type = Option<Vec<RedirectUri>>, max_items = 10)]
+    redirect_uris: Option<Vec<String>>,
 }
 
 /// `Some(None)` for an explicit `null`, `None` when absent.
@@ -426,6 +460,11 @@ impl TryFrom<PatchClientRequest> for ClientPatch {
             body.jwks,
             &mut errors,
         );
+        let redirect_uris = body.redirect_uris.and_then(|uris| {
+            client::parse_redirect_uris(uris)
+                .map_err(|e| errors.push(e))
+                .ok()
+        });
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }
@@ -440,6 +479,7 @@ impl TryFrom<PatchClientRequest> for ClientPatch {
             auth_method,
             jwks,
             jwks_uri: body.jwks_uri,
+            redirect_uris,
         })
     }
 }

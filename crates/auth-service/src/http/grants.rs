@@ -14,7 +14,7 @@ use crate::services::oauth::ExchangedToken;
     reason = "the document's description of the form; the form is read by `oauth::form`"
 )]
 pub struct TokenRequest {
-    /// `client_credentials`, `refresh_token` or
+    /// `authorization_code`, `client_credentials`, `refresh_token` or
     /// `urn:ietf:params:oauth:grant-type:token-exchange`; any other is
     /// `unsupported_grant_type`.
     #[schema(example = "client_credentials")]
@@ -38,6 +38,16 @@ pub struct TokenRequest {
     /// ahead, a `jti` used once.
     #[schema(format = Password, max_length = 8192)]
     client_assertion: Option<String>,
+    /// `authorization_code`: the code from the authorization endpoint; spent by any
+    /// exchange, right or wrong.
+    #[schema(format = Password)]
+    code: Option<String>,
+    /// `authorization_code`: the redirect URI of the authorization request, exactly.
+    redirect_uri: Option<String>,
+    /// `authorization_code`: the PKCE verifier (RFC 7636), 43–128 characters of
+    /// `[A-Za-z0-9-._~]`.
+    #[schema(format = Password, min_length = 43, max_length = 128)]
+    code_verifier: Option<String>,
     /// `refresh_token`: the refresh token of a user's session; spent and replaced (SPEC §3).
     #[schema(format = Password)]
     refresh_token: Option<String>,
@@ -80,8 +90,9 @@ pub struct TokenResponse {
     pub(super) scope: String,
 }
 
-/// A user's new tokens for the refresh grant (RFC 6749 §6): the presented refresh token is
-/// spent and `refresh_token` is its successor.
+/// A user's tokens: for the refresh grant (RFC 6749 §6) the presented refresh token is spent
+/// and `refresh_token` is its successor; for the authorization code grant (RFC 6749 §4.1.4)
+/// they are a new session's.
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshedResponse {
@@ -91,7 +102,8 @@ pub struct RefreshedResponse {
     pub(super) token_type: &'static str,
     pub(super) expires_in: u64,
     pub(super) refresh_token: String,
-    /// `mfa_enrollment` for an enrollment-only session (SPEC §10); absent otherwise.
+    /// `mfa_enrollment` for an enrollment-only session (SPEC §10); the scopes an
+    /// authorization code granted the session; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) scope: Option<String>,
 }

@@ -4,6 +4,7 @@ mod api_key_access;
 mod api_keys;
 mod audit;
 mod auth;
+mod authorize;
 mod client_secret;
 mod clients;
 mod csrf;
@@ -60,6 +61,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(wellknown::openid_configuration))
         .routes(routes!(wellknown::oauth_authorization_server))
         .routes(routes!(oauth::token))
+        .routes(routes!(authorize::authorize_page))
+        .routes(routes!(authorize::authorize))
         .routes(routes!(oauth_tokens::introspect_token))
         .routes(routes!(oauth_tokens::revoke_token))
         .routes(routes!(auth::get_config))

@@ -1,6 +1,7 @@
 //! `POST /oauth/token` (SPEC §11, RFC 6749): a form in and JSON out, every refusal an RFC 6749
-//! §5.2 error (`{error, error_description}`). Three grants: `client_credentials`,
-//! `refresh_token` (RFC 6749 §6, the rotation of SPEC §3) and token exchange (RFC 8693).
+//! §5.2 error (`{error, error_description}`). Four grants: `client_credentials`,
+//! `refresh_token` (RFC 6749 §6, the rotation of SPEC §3), token exchange (RFC 8693) and
+//! `authorization_code` with PKCE (RFC 6749 §4.1, `services/authorize.rs`).
 
 use std::collections::HashMap;
 
@@ -20,11 +21,13 @@ use super::grants::{
     ExchangedResponse, OAuthErrorBody, RefreshedResponse, TokenAnswer, TokenRequest, TokenResponse,
 };
 use crate::error::{Error, OAuthError};
+use crate::services::authorize::CodeExchange;
 use crate::services::oauth::{ClientCredentials, ClientToken, ExchangeRequest, Proof};
 use crate::services::{RequestContext, TokenPair};
 use crate::state::AppState;
 
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+pub const AUTHORIZATION_CODE: &str = "authorization_code";
 pub const REFRESH_TOKEN: &str = "refresh_token";
 /// RFC 8693 §2.1.
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -40,24 +43,34 @@ pub const CLIENT_AUTH_METHODS: &[&str] = &[
     "client_secret_post",
     "private_key_jwt",
 ];
+/// The token endpoint's methods: [`CLIENT_AUTH_METHODS`] and `none`, a public client naming
+/// itself with `client_id` (the authorization code grant with PKCE, and refresh).
+pub const TOKEN_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 /// Longest client assertion read; a longer one is `invalid_request` before any parsing.
 pub const MAX_ASSERTION_BYTES: usize = 8 * 1024;
 
 /// Issues an access token: to a client for itself (RFC 6749 §4.4), for a user's session in
-/// exchange for its refresh token (RFC 6749 §6), or for another audience in exchange for a
-/// user's access token (RFC 8693).
+/// exchange for its refresh token (RFC 6749 §6), for a new session of a user in exchange for an
+/// authorization code and its PKCE verifier (RFC 6749 §4.1.3, RFC 7636), or for another
+/// audience in exchange for a user's access token (RFC 8693).
 ///
 /// Client authentication is `client_secret_basic` (HTTP Basic, id and secret form-encoded,
 /// RFC 6749 §2.3.1), `client_secret_post` (`client_id` and `client_secret` in the form) or
 /// `private_key_jwt` (`client_assertion_type` and `client_assertion`, RFC 7523 §2.2), exactly
-/// one of them; the refresh grant needs none, but one presented must be valid. Answers are
-/// never cached.
+/// one of them; the refresh grant needs none, but one presented must be valid; a public client
+/// (`none`) sends its `client_id` alone, for the authorization code grant. Answers are never
+/// cached.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_secret_basic" = [])),
     responses(
-        (status = 200, body = TokenAnswer, description = "the token (`Cache-Control: no-store`): `TokenResponse` for `client_credentials`, `RefreshedResponse` for `refresh_token`, `ExchangedResponse` for token exchange"),
-        (status = 400, body = OAuthErrorBody, description = "`invalid_request` (a body that is not a form, a parameter missing, repeated or malformed, two client authentications, an unusable subject token), `invalid_grant` (an unknown, expired, spent or revoked refresh token), `invalid_scope`, `invalid_target` (an audience the client may not exchange for), `unauthorized_client` (a client without exchange audiences), `unsupported_grant_type`"),
+        (status = 200, body = TokenAnswer, description = "the token (`Cache-Control: no-store`): `TokenResponse` for `client_credentials`, `RefreshedResponse` for `refresh_token` and `authorization_code`, `ExchangedResponse` for token exchange"),
+        (status = 400, body = OAuthErrorBody, description = "`invalid_request` (a body that is not a form, a parameter missing, repeated or malformed, two client authentications, an unusable subject token), `invalid_grant` (an unknown, expired, spent or revoked refresh token; an unknown, expired, spent or another client's code, another redirect URI, a wrong or missing code verifier), `invalid_scope`, `invalid_target` (an audience the client may not exchange for), `unauthorized_client` (a client without exchange audiences), `unsupported_grant_type`"),
         (status = 401, body = OAuthErrorBody, description = "`invalid_client`: unknown or inactive client, wrong secret or assertion, or none given where one is required; with `WWW-Authenticate: Basic` when HTTP Basic was tried"),
         (status = 413, description = "`payload_too_large`: the body is over the size limit", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`, with `Retry-After`: too many token requests by this client", body = Problem, content_type = "application/problem+json"),
@@ -88,6 +101,22 @@ pub async fn token(
                 .await?;
             Ok(refreshed(pair))
         }
+        Grant::AuthorizationCode => {
+            let credentials = if presents_credentials(&headers, &form) {
+                Some(credentials(&headers, &mut form)?)
+            } else {
+                None
+            };
+            let exchange = CodeExchange {
+                credentials,
+                client_id: form.remove("client_id"),
+                code: SecretString::from(required(&mut form, "code")?),
+                redirect_uri: form.remove("redirect_uri"),
+                code_verifier: form.remove("code_verifier").map(SecretString::from),
+            };
+            let pair = clients.authorization_code_grant(exchange, &request).await?;
+            Ok(refreshed(pair))
+        }
         Grant::TokenExchange => {
             let credentials = credentials(&headers, &mut form)?;
             let exchange = exchange_request(&mut form)?;
@@ -99,6 +128,7 @@ pub async fn token(
 
 /// A grant this endpoint serves.
 enum Grant {
+    AuthorizationCode,
     ClientCredentials,
     RefreshToken,
     TokenExchange,
@@ -107,6 +137,7 @@ enum Grant {
 fn grant_type(form: &mut HashMap<String, String>) -> Result<Grant, Error> {
     match form.remove("grant_type").as_deref() {
         None => Err(invalid_request("grant_type is required")),
+        Some(AUTHORIZATION_CODE) => Ok(Grant::AuthorizationCode),
         Some(CLIENT_CREDENTIALS) => Ok(Grant::ClientCredentials),
         Some(REFRESH_TOKEN) => Ok(Grant::RefreshToken),
         Some(TOKEN_EXCHANGE) => Ok(Grant::TokenExchange),
@@ -132,18 +163,17 @@ fn issued(token: ClientToken) -> Response {
     })
 }
 
-/// RFC 6749 §5.1 with the successor refresh token. A user's session grants no scope, so none
-/// is named, except `mfa_enrollment` for an enrollment-only session (SPEC §10), whose token
-/// is good for enrolling a second factor only.
+/// RFC 6749 §5.1 with the (successor) refresh token. A login's session grants no scope, so
+/// none is named, except `mfa_enrollment` for an enrollment-only session (SPEC §10), whose
+/// token is good for enrolling a second factor only; a session an authorization code started
+/// names the scopes the code granted.
 fn refreshed(pair: TokenPair) -> Response {
     no_store(RefreshedResponse {
         access_token: pair.access_token,
         token_type: "Bearer",
         expires_in: pair.expires_in,
         refresh_token: pair.refresh_token.expose_secret().to_owned(),
-        scope: pair
-            .mfa_enrollment
-            .then(|| crate::domain::mfa::ENROLLMENT_SCOPE.to_owned()),
+        scope: pair.scope,
     })
 }
 

@@ -85,6 +85,7 @@ impl Clients {
             previous_secret_expires_at: None,
             exchange_audiences: settings.exchange_audiences.clone(),
             keys: settings.keys.clone(),
+            redirect_uris: settings.redirect_uris.clone(),
             created_at: now,
             updated_at: now,
         };
@@ -259,7 +260,7 @@ impl Clients {
             return Err(Error::invalid(
                 "token_endpoint_auth_method",
                 "no_secret",
-                "a private_key_jwt client authenticates with its keys and has no secret",
+                "a private_key_jwt client authenticates with its keys, and a public client with nothing: neither has a secret",
             ));
         }
         let secret = tokens::random_token().map_err(Error::Internal)?;
@@ -368,6 +369,15 @@ impl Clients {
         if let Err(error) = check_keys(&settings.keys) {
             errors.push(error);
         }
+        // A public client cannot authenticate, so it may not exchange tokens (RFC 8693 needs
+        // an authenticated client) and has a use only with a redirect URI.
+        if settings.keys.auth_method.is_public() && !settings.exchange_audiences.is_empty() {
+            errors.push(FieldError::new(
+                "exchange_audiences",
+                "not_allowed",
+                "a public client (token_endpoint_auth_method none) cannot exchange tokens",
+            ));
+        }
         if let Some(jwks) = &settings.keys.jwks {
             if let Err(message) = client_keys::parse_jwks(jwks) {
                 errors.push(FieldError::new("jwks", "invalid", message));
@@ -417,5 +427,6 @@ fn shown(settings: &ClientSettings) -> serde_json::Value {
         "token_endpoint_auth_method": settings.keys.auth_method.as_str(),
         "jwks": settings.keys.jwks.is_some(),
         "jwks_uri": settings.keys.jwks_uri,
+        "redirect_uris": settings.redirect_uris,
     })
 }

@@ -80,6 +80,9 @@ pub struct TokenPair {
     pub user: User,
     /// An enrollment-only session (SPEC §10 `auth.require_mfa_for_roles`).
     pub mfa_enrollment: bool,
+    /// The access token's `scope`: `mfa_enrollment` for an enrollment-only session, the
+    /// scopes an authorization code granted (SPEC §11), else none.
+    pub scope: Option<String>,
 }
 
 pub struct Context {
@@ -156,6 +159,7 @@ impl Context {
             expires_at: now + Self::duration(self.config.auth.session_lifetime),
             idle_expires_at: self.idle_deadline(now),
             amr: amr.iter().map(|m| (*m).to_owned()).collect(),
+            scope: None,
         };
         let token = tokens::random_token().map_err(Error::Internal)?;
         let row = self.refresh_row(session.id, &token, now);
@@ -189,6 +193,20 @@ impl Context {
         refresh_expires_in: u64,
         amr: Vec<String>,
     ) -> Result<TokenPair, Error> {
+        self.scoped_token_pair(user, session_id, refresh, refresh_expires_in, amr, None)
+    }
+
+    /// [`Self::token_pair`] for a session an authorization code started: its access tokens
+    /// carry the scopes the code granted (SPEC §11), unless it is enrollment-only.
+    pub fn scoped_token_pair(
+        &self,
+        user: User,
+        session_id: Uuid,
+        refresh: SecretString,
+        refresh_expires_in: u64,
+        amr: Vec<String>,
+        granted: Option<String>,
+    ) -> Result<TokenPair, Error> {
         let now = self.now().timestamp();
         let ttl = self.config.auth.access_token_ttl.as_secs();
         let mfa_enrollment = self.enrollment_only(&user, &amr);
@@ -196,7 +214,11 @@ impl Context {
             let aud = enrollment_audience(&self.config.auth.audience);
             (aud, Vec::new(), Some(ENROLLMENT_SCOPE.to_owned()))
         } else {
-            (self.config.auth.audience.clone(), user.roles.clone(), None)
+            (
+                self.config.auth.audience.clone(),
+                user.roles.clone(),
+                granted,
+            )
         };
         let claims = AccessClaims {
             iss: self.config.issuer().to_owned(),
@@ -227,6 +249,7 @@ impl Context {
             session_id,
             user,
             mfa_enrollment,
+            scope: claims.scope,
         })
     }
 
@@ -325,6 +348,37 @@ impl Context {
                 .into_iter()
                 .collect(),
             audit: vec![self.audit(AuditAction::Lockout, None, user_id, details, request)],
+        }
+    }
+
+    /// What a login records (SPEC §6): `auth:user.login` and `auth:session.created`, and the
+    /// `login_success` audit entry with the session and `details`.
+    pub fn login_effects(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        mut details: Value,
+        request: &RequestContext,
+    ) -> Effects {
+        details["session_id"] = json!(session_id);
+        Effects {
+            events: vec![
+                self.event(Event::UserLogin {
+                    user_id,
+                    session_id,
+                }),
+                self.event(Event::SessionCreated {
+                    user_id,
+                    session_id,
+                }),
+            ],
+            audit: vec![self.audit(
+                AuditAction::LoginSuccess,
+                Some(user_id),
+                Some(user_id),
+                details,
+                request,
+            )],
         }
     }
 

@@ -6,6 +6,7 @@ pub mod api_keys;
 mod assertion;
 pub mod audit;
 mod authority;
+pub mod authorize;
 mod client_jwks;
 mod client_keys;
 pub mod clients;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::domain::api_key::{ApiKey, KeyOwner, StoredApiKey};
 use crate::domain::audit::AuditRecord;
 use crate::domain::authority::Grants;
+use crate::domain::authorization::{AuthorizationCode, NewAuthorizationCode};
 use crate::domain::client::{Client, ClientSettings, StoredClient};
 use crate::domain::directory::{Role, Territory, TerritoryPatch};
 use crate::domain::session::SessionState;
@@ -124,6 +125,31 @@ pub trait SessionStore {
         idle_deadline: DateTime<Utc>,
         effects: &Effects,
     ) -> StoreResult<bool>;
+    /// Stores an authorization code (SPEC §11) with `effects`; codes that expired before
+    /// `forget_before` are swept in the same transaction.
+    async fn create_authorization_code(
+        &self,
+        code: &NewAuthorizationCode,
+        forget_before: DateTime<Utc>,
+        effects: &Effects,
+    ) -> StoreResult<()>;
+    /// The code whose SHA-256 is `hash`, spent or not.
+    async fn authorization_code(&self, hash: &[u8]) -> StoreResult<Option<AuthorizationCode>>;
+    /// Spends a code without starting a session (a failed exchange); false when it was
+    /// spent already.
+    async fn spend_authorization_code(&self, hash: &[u8], now: DateTime<Utc>) -> StoreResult<bool>;
+    /// A login by authorization code: spends the code (if it is not spent yet) and, in the
+    /// same transaction, does what [`SessionStore::record_login`] does, naming the session
+    /// on the code. `None` (nothing written) when the code was spent meanwhile.
+    async fn record_code_login(
+        &self,
+        hash: &[u8],
+        session: &NewSession,
+        token: &NewRefreshToken,
+        max_sessions: u32,
+        effects: &Effects,
+        evicted: EffectsOf<'_, [Uuid]>,
+    ) -> StoreResult<Option<Vec<Uuid>>>;
 }
 
 /// Passwords and email addresses: single-use tokens and what spending them changes.

@@ -27,6 +27,9 @@ pub struct NewSession {
     pub idle_expires_at: DateTime<Utc>,
     /// How the session was authenticated (RFC 8176 `amr` values); refresh keeps them.
     pub amr: Vec<String>,
+    /// The scopes an authorization code granted, space-separated (SPEC §11); `None` for a
+    /// login. Refresh keeps them.
+    pub scope: Option<String>,
 }
 
 pub struct NewRefreshToken {

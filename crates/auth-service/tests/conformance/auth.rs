@@ -328,27 +328,38 @@ async fn discovery_claims_only_what_is_served(backend: Backend) {
         "client_secret_post",
         "private_key_jwt"
     ]);
+    let token_methods = json!([
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none"
+    ]);
     let assertion_algorithms = json!(["RS256", "PS256", "ES256", "EdDSA"]);
     assert_eq!(
         discovery,
         json!({
             "issuer": "https://auth.example.test/",
             "jwks_uri": "http://localhost:8080/.well-known/jwks.json",
+            "authorization_endpoint": "http://localhost:8080/oauth/authorize",
             "token_endpoint": "http://localhost:8080/oauth/token",
             "introspection_endpoint": "http://localhost:8080/oauth/introspect",
             "revocation_endpoint": "http://localhost:8080/oauth/revoke",
             "grant_types_supported": [
+                "authorization_code",
                 "client_credentials",
                 "refresh_token",
                 "urn:ietf:params:oauth:grant-type:token-exchange"
             ],
-            "token_endpoint_auth_methods_supported": methods,
+            "token_endpoint_auth_methods_supported": token_methods,
             "token_endpoint_auth_signing_alg_values_supported": assertion_algorithms,
             "introspection_endpoint_auth_methods_supported": methods,
             "introspection_endpoint_auth_signing_alg_values_supported": assertion_algorithms,
             "revocation_endpoint_auth_methods_supported": methods,
             "revocation_endpoint_auth_signing_alg_values_supported": assertion_algorithms,
-            "response_types_supported": [],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": true,
             "service_documentation": "http://localhost:8080/api/docs",
             "id_token_signing_alg_values_supported": ["ES256"],
             "subject_types_supported": ["public"],
@@ -364,9 +375,12 @@ async fn discovery_claims_only_what_is_served(backend: Backend) {
                 .strip_prefix(&app.config.server.public_url)
                 .unwrap();
             // The OAuth endpoints take POSTed forms: an empty request is their RFC 6749
-            // `invalid_request`; the rest are documents to GET.
+            // `invalid_request`; so is an empty authorization request (a GET, no client);
+            // the rest are documents to GET.
             let posted = field.ends_with("_endpoint");
-            let served = if posted {
+            let served = if field == "authorization_endpoint" {
+                app.get(path).await.status()
+            } else if posted {
                 app.http.post(app.url(path)).send().await.unwrap().status()
             } else {
                 app.get(path).await.status()

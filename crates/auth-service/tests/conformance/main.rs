@@ -13,6 +13,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod authority;
+mod authorize;
 mod browser;
 mod client_assertions;
 mod clients;

@@ -206,7 +206,7 @@ async fn every_error_is_an_rfc_6749_error(backend: Backend) {
             "{what}"
         );
     }
-    for grant in ["password", "authorization_code", "implicit"] {
+    for grant in ["password", "implicit", "device_code"] {
         let response = form(&app, &format!("grant_type={grant}&{post}"), None).await;
         assert_eq!(
             oauth_error(response).await,
@@ -214,6 +214,13 @@ async fn every_error_is_an_rfc_6749_error(backend: Backend) {
             "{grant}"
         );
     }
+    // The authorization code grant is served (authorize.rs): without a code, a malformed
+    // request.
+    let no_code = form(&app, &format!("grant_type=authorization_code&{post}"), None).await;
+    assert_eq!(
+        oauth_error(no_code).await,
+        (400, "invalid_request".into(), None)
+    );
     let ignored = token_basic(&app, id, secret, "&audience=x&scope=").await;
     assert_eq!(
         ignored.status(),

@@ -10,7 +10,7 @@ use super::{count, Accounts};
 use crate::crypto::password::Verdict;
 use crate::domain::mfa::PASSWORD_AMR;
 use crate::domain::user::Credentials;
-use crate::domain::{AuditAction, EndReason, Event, Login, User};
+use crate::domain::{AuditAction, EndReason, Login, User};
 use crate::error::Error;
 use crate::limits::{Attempt, Scope};
 use crate::services::context::{RequestContext, TokenPair};
@@ -191,25 +191,7 @@ impl Accounts {
     ) -> Result<TokenPair, Error> {
         let ctx = &self.context;
         let (session, token_row, token) = ctx.new_session(user.id, amr, request)?;
-        let effects = Effects {
-            events: vec![
-                ctx.event(Event::UserLogin {
-                    user_id: user.id,
-                    session_id: session.id,
-                }),
-                ctx.event(Event::SessionCreated {
-                    user_id: user.id,
-                    session_id: session.id,
-                }),
-            ],
-            audit: vec![ctx.audit(
-                AuditAction::LoginSuccess,
-                Some(user.id),
-                Some(user.id),
-                json!({ "session_id": session.id }),
-                request,
-            )],
-        };
+        let effects = ctx.login_effects(user.id, session.id, json!({}), request);
         let user_id = user.id;
         let evicted = move |ids: &[Uuid]| ctx.sessions_ended(user_id, ids, EndReason::Evicted);
         ctx.store

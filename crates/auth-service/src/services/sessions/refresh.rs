@@ -57,12 +57,14 @@ impl Sessions {
                 let user = self
                     .active(user.map(|user| *user), user_id, session_id)
                     .await?;
-                ctx.token_pair(
+                let (amr, scope) = self.grant(session_id).await?;
+                ctx.scoped_token_pair(
                     user,
                     session_id,
                     successor.plaintext,
                     ctx.refresh_ttl_seconds(),
-                    self.amr(session_id).await?,
+                    amr,
+                    scope,
                 )
             }
             Rotation::Spent {
@@ -115,14 +117,15 @@ impl Sessions {
         let user = self.active(stored, user_id, session_id).await?;
         let elapsed = u64::try_from((ctx.now() - spent_at).num_seconds()).unwrap_or(0);
         let remaining = ctx.refresh_ttl_seconds().saturating_sub(elapsed);
-        let amr = self.amr(session_id).await?;
-        ctx.token_pair(user, session_id, again.plaintext, remaining, amr)
+        let (amr, scope) = self.grant(session_id).await?;
+        ctx.scoped_token_pair(user, session_id, again.plaintext, remaining, amr, scope)
     }
 
-    /// SPEC §10: a refreshed token says how its session was authenticated, as the first did.
-    async fn amr(&self, session_id: Uuid) -> Result<Vec<String>, Error> {
+    /// SPEC §10: a refreshed token says how its session was authenticated, as the first did;
+    /// SPEC §11: and the scopes of the authorization code that started it, if one did.
+    async fn grant(&self, session_id: Uuid) -> Result<(Vec<String>, Option<String>), Error> {
         let session = self.context.store.session(session_id).await?;
-        Ok(session.map(|s| s.amr).unwrap_or_default())
+        Ok(session.map(|s| (s.amr, s.scope)).unwrap_or_default())
     }
 
     /// A spent token presented again past the grace window: the whole session ends

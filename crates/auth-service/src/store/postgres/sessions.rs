@@ -8,9 +8,10 @@ use uuid::Uuid;
 
 use super::dialect::*;
 use super::rows::{
-    commit_found, end_user_sessions, insert_session, user_fields, write_effects, Run,
+    commit, commit_found, end_user_sessions, insert_session, user_fields, write_effects, Run,
 };
 use super::PgStore;
+use crate::domain::authorization::{AuthorizationCode, NewAuthorizationCode};
 use crate::domain::session::SessionState;
 use crate::domain::{EndReason, Session};
 use crate::store::contract::SessionStore;
@@ -19,7 +20,7 @@ use crate::store::error::StoreResult;
 use crate::store::records::{NewRefreshToken, NewSession, Rotation};
 use crate::store::shared::rows::{SessionRow, UserRow};
 use crate::store::shared::sessions::{
-    session_store, Presented, SessionStateRow, SpentRow, SESSION_COLUMNS,
+    session_store, AuthorizationCodeRow, Presented, SessionStateRow, SpentRow, SESSION_COLUMNS,
 };
 
 /// PostgreSQL: `OFFSET` alone skips the sessions a user may keep.

@@ -10,7 +10,7 @@ use crate::domain::client::{AuthMethod, Client, ClientKeys, StoredClient};
 pub(crate) const CLIENT_FIELDS: &str = "id, name, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, scopes, roles, territory_code, access_token_ttl_seconds, \
      is_active, created_at, updated_at, exchange_audiences, token_endpoint_auth_method, jwks, \
-     jwks_uri";
+     jwks_uri, redirect_uris";
 
 /// A client as read back; `Id` is the wing's `DbUuid`.
 #[derive(sqlx::FromRow)]
@@ -31,6 +31,7 @@ pub(crate) struct ClientRow<Id> {
     token_endpoint_auth_method: String,
     jwks: Option<String>,
     jwks_uri: Option<String>,
+    redirect_uris: String,
 }
 
 /// A list as stored: space-separated.
@@ -65,6 +66,7 @@ impl<Id: Into<Uuid>> From<ClientRow<Id>> for StoredClient {
                     jwks: row.jwks,
                     jwks_uri: row.jwks_uri,
                 },
+                redirect_uris: split(&row.redirect_uris),
                 created_at: row.created_at,
                 updated_at: row.updated_at,
             },
@@ -101,8 +103,8 @@ macro_rules! client_store {
                 sqlx::query(
                     "INSERT INTO clients (id, name, secret_hash, scopes, roles, territory_code, \
                      access_token_ttl_seconds, is_active, created_at, updated_at, \
-                     exchange_audiences, token_endpoint_auth_method, jwks, jwks_uri) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13)",
+                     exchange_audiences, token_endpoint_auth_method, jwks, jwks_uri, redirect_uris) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(id(client_id))
                 .bind(&settings.name)
@@ -117,6 +119,7 @@ macro_rules! client_store {
                 .bind(settings.keys.auth_method.as_str())
                 .bind(&settings.keys.jwks)
                 .bind(&settings.keys.jwks_uri)
+                .bind(joined(&settings.redirect_uris))
                 .run(&mut tx)
                 .await?;
                 commit(tx, effects).await
@@ -169,7 +172,7 @@ macro_rules! client_store {
                     "UPDATE clients SET name = $3, scopes = $4, roles = $5, territory_code = $6, \
                      access_token_ttl_seconds = $7, is_active = $8, updated_at = $9, \
                      exchange_audiences = $10, token_endpoint_auth_method = $11, jwks = $12, \
-                     jwks_uri = $13 \
+                     jwks_uri = $13, redirect_uris = $14 \
                      WHERE id = $1 AND (territory_code = $2 OR $2 IS NULL)",
                 )
                 .bind(id(client_id))
@@ -185,6 +188,7 @@ macro_rules! client_store {
                 .bind(settings.keys.auth_method.as_str())
                 .bind(&settings.keys.jwks)
                 .bind(&settings.keys.jwks_uri)
+                .bind(joined(&settings.redirect_uris))
                 .run(&mut tx)
                 .await?;
                 commit_found(tx, found, effects).await

@@ -89,6 +89,7 @@ pub(crate) struct SessionRow<Id> {
     ended_at: Option<DateTime<Utc>>,
     end_reason: Option<String>,
     amr: String,
+    scope: Option<String>,
 }
 
 impl<Id: Into<Uuid>> From<SessionRow<Id>> for Session {
@@ -110,6 +111,7 @@ impl<Id: Into<Uuid>> From<SessionRow<Id>> for Session {
             ended_at: row.ended_at,
             end_reason: row.end_reason.as_deref().and_then(EndReason::parse),
             amr: row.amr.split_whitespace().map(str::to_owned).collect(),
+            scope: row.scope,
         }
     }
 }
@@ -358,7 +360,8 @@ macro_rules! row_helpers {
         ) -> StoreResult<()> {
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, ip_address, user_agent, browser, os, device_type, created_at, \
-                 last_activity_at, expires_at, idle_expires_at, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)",
+                 last_activity_at, expires_at, idle_expires_at, amr, scope) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12)",
             )
             .bind(id(session.id))
             .bind(id(session.user_id))
@@ -371,6 +374,7 @@ macro_rules! row_helpers {
             .bind(ts(session.expires_at))
             .bind(ts(session.idle_expires_at))
             .bind(session.amr.join(" "))
+            .bind(&session.scope)
             .run(tx)
             .await?;
             sqlx::query(

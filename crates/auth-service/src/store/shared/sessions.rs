@@ -5,12 +5,13 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::rows::UserRow;
+use crate::domain::authorization::AuthorizationCode;
 use crate::store::effects::{EffectsOf, OutboxEvent};
 use crate::store::records::NewRefreshToken;
 
 pub(crate) const SESSION_COLUMNS: &str =
     "id, user_id, ip_address, user_agent, browser, os, device_type, created_at, \
-     last_activity_at, expires_at, idle_expires_at, ended_at, end_reason, amr";
+     last_activity_at, expires_at, idle_expires_at, ended_at, end_reason, amr, scope";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionStateRow<Id, List> {
@@ -20,6 +21,36 @@ pub(crate) struct SessionStateRow<Id, List> {
     pub key_revoked: bool,
     #[sqlx(flatten)]
     pub user: UserRow<Id, List>,
+}
+
+/// An authorization code as `authorization_code` reads it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuthorizationCodeRow<Id> {
+    client_id: Id,
+    user_id: Id,
+    redirect_uri: String,
+    code_challenge: String,
+    scope: Option<String>,
+    amr: String,
+    expires_at: DateTime<Utc>,
+    spent_at: Option<DateTime<Utc>>,
+    session_id: Option<Id>,
+}
+
+impl<Id: Into<Uuid>> From<AuthorizationCodeRow<Id>> for AuthorizationCode {
+    fn from(row: AuthorizationCodeRow<Id>) -> Self {
+        AuthorizationCode {
+            client_id: row.client_id.into(),
+            user_id: row.user_id.into(),
+            redirect_uri: row.redirect_uri,
+            code_challenge: row.code_challenge,
+            scope: row.scope,
+            amr: row.amr.split_whitespace().map(str::to_owned).collect(),
+            expires_at: row.expires_at,
+            spent_at: row.spent_at,
+            session_id: row.session_id.map(Into::into),
+        }
+    }
 }
 
 /// A refresh token presented for rotation: the arguments of
@@ -49,6 +80,41 @@ pub(crate) struct SpentRow<Id> {
 /// expect in scope.
 macro_rules! session_store {
     (impl SessionStore for $store:ty { $($own:tt)* }) => {
+        /// A login's writes in `tx`: the session with its first refresh token, the oldest
+        /// active sessions beyond `max_sessions` evicted, the effects; the evicted ids.
+        async fn start_session(
+            tx: &mut Tx<'_>,
+            session: &NewSession,
+            token: &NewRefreshToken,
+            max_sessions: u32,
+            effects: &Effects,
+            evicted: EffectsOf<'_, [Uuid]>,
+        ) -> StoreResult<Vec<Uuid>> {
+            insert_session(tx, session, token).await?;
+            let now = ts(session.created_at);
+            let beyond: Vec<DbUuid> = sqlx::query_scalar(BEYOND_MAX_SESSIONS)
+                .bind(id(session.user_id))
+                .bind(&now)
+                .bind(i64::from(max_sessions))
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db_error)?;
+            let beyond: Vec<Uuid> = beyond.into_iter().map(Uuid::from).collect();
+            for session_id in &beyond {
+                sqlx::query("UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1")
+                    .bind(id(*session_id))
+                    .bind(&now)
+                    .bind(EndReason::Evicted.as_str())
+                    .run(tx)
+                    .await?;
+            }
+            write_effects(tx, effects).await?;
+            if !beyond.is_empty() {
+                write_effects(tx, &evicted(&beyond)).await?;
+            }
+            Ok(beyond)
+        }
+
         /// Why presenting a token spent nothing, from what the token is now.
         async fn rotation_refused(
             conn: &mut Conn,
@@ -98,30 +164,102 @@ macro_rules! session_store {
                 evicted: EffectsOf<'_, [Uuid]>,
             ) -> StoreResult<Vec<Uuid>> {
                 let (_turn, mut tx) = self.begin_write().await?;
-                insert_session(&mut tx, session, token).await?;
-                let now = ts(session.created_at);
-                let beyond: Vec<DbUuid> = sqlx::query_scalar(BEYOND_MAX_SESSIONS)
-                    .bind(id(session.user_id))
-                    .bind(&now)
-                    .bind(i64::from(max_sessions))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                let beyond: Vec<Uuid> = beyond.into_iter().map(Uuid::from).collect();
-                for session_id in &beyond {
-                    sqlx::query("UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1")
-                        .bind(id(*session_id))
-                        .bind(&now)
-                        .bind(EndReason::Evicted.as_str())
-                        .run(&mut tx)
-                        .await?;
-                }
-                write_effects(&mut tx, effects).await?;
-                if !beyond.is_empty() {
-                    write_effects(&mut tx, &evicted(&beyond)).await?;
-                }
+                let beyond =
+                    start_session(&mut tx, session, token, max_sessions, effects, evicted).await?;
                 tx.commit().await.map_err(db_error)?;
                 Ok(beyond)
+            }
+
+            async fn create_authorization_code(
+                &self,
+                code: &NewAuthorizationCode,
+                forget_before: DateTime<Utc>,
+                effects: &Effects,
+            ) -> StoreResult<()> {
+                let (_turn, mut tx) = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
+                     code_challenge, scope, amr, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&code.hash)
+                .bind(id(code.client_id))
+                .bind(id(code.user_id))
+                .bind(&code.redirect_uri)
+                .bind(&code.code_challenge)
+                .bind(&code.scope)
+                .bind(code.amr.join(" "))
+                .bind(ts(code.created_at))
+                .bind(ts(code.expires_at))
+                .run(&mut tx)
+                .await?;
+                // Opportunistic cleanup, as for revoked tokens and client assertions.
+                sqlx::query("DELETE FROM authorization_codes WHERE expires_at <= $1")
+                    .bind(ts(forget_before))
+                    .run(&mut tx)
+                    .await?;
+                commit(tx, effects).await
+            }
+
+            async fn authorization_code(
+                &self,
+                hash: &[u8],
+            ) -> StoreResult<Option<AuthorizationCode>> {
+                let row: Option<AuthorizationCodeRow<DbUuid>> = sqlx::query_as(
+                    "SELECT client_id, user_id, redirect_uri, code_challenge, scope, amr, expires_at, \
+                       spent_at, session_id FROM authorization_codes WHERE code_hash = $1",
+                )
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(row.map(AuthorizationCode::from))
+            }
+
+            async fn spend_authorization_code(
+                &self,
+                hash: &[u8],
+                now: DateTime<Utc>,
+            ) -> StoreResult<bool> {
+                let (_turn, mut tx) = self.begin_write().await?;
+                let spent = sqlx::query(
+                    "UPDATE authorization_codes SET spent_at = $2 \
+                     WHERE code_hash = $1 AND spent_at IS NULL",
+                )
+                .bind(hash)
+                .bind(ts(now))
+                .run(&mut tx)
+                .await?;
+                commit_found(tx, spent, &Effects::none()).await
+            }
+
+            async fn record_code_login(
+                &self,
+                hash: &[u8],
+                session: &NewSession,
+                token: &NewRefreshToken,
+                max_sessions: u32,
+                effects: &Effects,
+                evicted: EffectsOf<'_, [Uuid]>,
+            ) -> StoreResult<Option<Vec<Uuid>>> {
+                let (_turn, mut tx) = self.begin_write().await?;
+                // The spend comes first: of two exchanges of one code, one finds it unspent.
+                let spent = sqlx::query(
+                    "UPDATE authorization_codes SET spent_at = $2, session_id = $3 \
+                     WHERE code_hash = $1 AND spent_at IS NULL",
+                )
+                .bind(hash)
+                .bind(ts(session.created_at))
+                .bind(id(session.id))
+                .run(&mut tx)
+                .await?;
+                if spent == 0 {
+                    return Ok(None);
+                }
+                let beyond =
+                    start_session(&mut tx, session, token, max_sessions, effects, evicted).await?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(Some(beyond))
             }
 
             async fn rotate_refresh_token(

@@ -7,10 +7,11 @@ use uuid::Uuid;
 
 use super::dialect::*;
 use super::rows::{
-    commit_found, credentials_by_id, end_user_sessions, insert_session, user_fields, write_effects,
-    Run,
+    commit, commit_found, credentials_by_id, end_user_sessions, insert_session, user_fields,
+    write_effects, Run,
 };
 use super::SqliteStore;
+use crate::domain::authorization::{AuthorizationCode, NewAuthorizationCode};
 use crate::domain::session::SessionState;
 use crate::domain::{EndReason, Session};
 use crate::store::contract::SessionStore;
@@ -19,7 +20,7 @@ use crate::store::error::StoreResult;
 use crate::store::records::{NewRefreshToken, NewSession, Rotation};
 use crate::store::shared::rows::SessionRow;
 use crate::store::shared::sessions::{
-    session_store, Presented, SessionStateRow, SpentRow, SESSION_COLUMNS,
+    session_store, AuthorizationCodeRow, Presented, SessionStateRow, SpentRow, SESSION_COLUMNS,
 };
 
 /// SQLite: `OFFSET` needs a `LIMIT`, and -1 is none.
