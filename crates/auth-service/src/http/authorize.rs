@@ -42,7 +42,7 @@ pub struct AuthorizeQuery {
     #[param(example = "code")]
     response_type: Option<String>,
     /// The client's id.
-    client_id: Option<String>,
+    client_id: String,
     /// One of the client's registered redirect URIs, exactly; may be left out when the client
     /// has only one.
     redirect_uri: Option<String>,
