@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::util::Timeout;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
 use crate::store::PendingEvent;
 
@@ -35,7 +34,8 @@ impl KafkaPublisher {
             .set("client.id", "auth-service")
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            // The relay waits for each report before the next event: do not linger for more.
+            // The relay queues a wave at once and then waits for its reports: what is queued
+            // goes out together; do not linger for more.
             .set("linger.ms", "0")
             .set("message.timeout.ms", &timeout_ms)
             .set("socket.connection.setup.timeout.ms", &timeout_ms)
@@ -52,7 +52,48 @@ impl KafkaPublisher {
         })
     }
 
-    pub async fn publish(&self, event: &PendingEvent) -> Result<(), String> {
+    /// Produces a wave of events (of distinct users) at once: every record is queued, then
+    /// every delivery report awaited, so librdkafka sends them in as few requests as it can.
+    /// Says per event whether the broker stored it.
+    pub async fn publish_all(&self, events: &[&PendingEvent]) -> Vec<Result<(), String>> {
+        let producer = match self.producer.read() {
+            Ok(producer) => producer.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let queued: Vec<_> = events
+            .iter()
+            .map(|event| self.queue(&producer, event))
+            .collect();
+        // The reports come back together; awaiting them in turn costs no more. librdkafka
+        // times a message out itself; the deadline bounds a wait it might not end.
+        let deadline = tokio::time::Instant::now() + self.timeout + Duration::from_secs(1);
+        let mut outcomes = Vec::with_capacity(queued.len());
+        for queued in queued {
+            outcomes.push(match queued {
+                Ok(delivery) => match tokio::time::timeout_at(deadline, delivery).await {
+                    Ok(Ok(Ok(_stored))) => Ok(()),
+                    Ok(Ok(Err((error, _message)))) => Err(format!("kafka: {error}")),
+                    Ok(Err(_canceled)) => Err("kafka: the producer dropped the message".to_owned()),
+                    Err(_) => Err(format!(
+                        "kafka: no delivery report within {} ms",
+                        self.timeout.as_millis()
+                    )),
+                },
+                Err(error) => Err(error),
+            });
+        }
+        if outcomes.iter().any(Result::is_err) {
+            self.renew();
+        }
+        outcomes
+    }
+
+    /// Queues one record in the producer (it goes out with whatever else is queued).
+    fn queue(
+        &self,
+        producer: &FutureProducer,
+        event: &PendingEvent,
+    ) -> Result<DeliveryFuture, String> {
         // Events about no user (none today) keep their own order by their id.
         let key = event.user_id.unwrap_or(event.id).to_string();
         let id = event.id.to_string();
@@ -69,23 +110,9 @@ impl KafkaPublisher {
             .key(key.as_str())
             .payload(event.payload.as_str())
             .headers(headers);
-        let producer = match self.producer.read() {
-            Ok(producer) => producer.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        let delivery = producer.send(record, Timeout::After(self.timeout));
-        // librdkafka times the message out itself; this bounds a wait it might not end.
-        let failure =
-            match tokio::time::timeout(self.timeout + Duration::from_secs(1), delivery).await {
-                Ok(Ok(_stored)) => return Ok(()),
-                Ok(Err((error, _message))) => format!("kafka: {error}"),
-                Err(_) => format!(
-                    "kafka: no delivery report within {} ms",
-                    self.timeout.as_millis()
-                ),
-            };
-        self.renew();
-        Err(failure)
+        producer
+            .send_result(record)
+            .map_err(|(error, _record)| format!("kafka: {error}"))
     }
 
     /// Replaces the producer with a new session (a new producer id) for the next attempt.

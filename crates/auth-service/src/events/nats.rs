@@ -44,42 +44,69 @@ impl NatsPublisher {
         self.client.clone()
     }
 
-    pub async fn publish(&self, event: &PendingEvent) -> Result<(), String> {
-        let attempt = async {
-            self.stream_ready
-                .get_or_try_init(|| async {
-                    self.jetstream
-                        .get_or_create_stream(stream::Config {
-                            name: self.stream.clone(),
-                            subjects: vec!["auth.>".to_owned()],
-                            ..stream::Config::default()
-                        })
-                        .await
-                        .map(|_| ())
-                        .map_err(|error| format!("nats: stream {}: {error}", self.stream))
-                })
-                .await?;
-            let mut headers = HeaderMap::new();
-            headers.insert(NATS_MESSAGE_ID, event.id.to_string().as_str());
-            let ack = self
-                .jetstream
-                .publish_with_headers(
-                    nats_subject(&event.event_type),
-                    headers,
-                    event.payload.clone().into(),
-                )
-                .await
-                .map_err(|error| format!("nats: {error}"))?;
-            ack.await.map_err(|error| format!("nats: {error}"))?;
-            Ok(())
-        };
-        match tokio::time::timeout(self.timeout, attempt).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(format!(
+    /// Publishes a wave of events (of distinct users: their order among themselves does not
+    /// matter) pipelined: every message is sent, then every acknowledgement awaited, all within
+    /// one `publish_timeout`. Says per event whether JetStream stored it.
+    pub async fn publish_all(&self, events: &[&PendingEvent]) -> Vec<Result<(), String>> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let late = || {
+            format!(
                 "nats: no acknowledgement within {} ms",
                 self.timeout.as_millis()
-            )),
+            )
+        };
+        let stream = tokio::time::timeout_at(deadline, self.ensure_stream()).await;
+        match stream {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return vec![Err(error); events.len()],
+            Err(_) => return vec![Err(late()); events.len()],
         }
+        let mut sent = Vec::with_capacity(events.len());
+        for event in events {
+            let mut headers = HeaderMap::new();
+            headers.insert(NATS_MESSAGE_ID, event.id.to_string().as_str());
+            let publish = self.jetstream.publish_with_headers(
+                nats_subject(&event.event_type),
+                headers,
+                event.payload.clone().into(),
+            );
+            sent.push(match tokio::time::timeout_at(deadline, publish).await {
+                Ok(Ok(ack)) => Ok(ack),
+                Ok(Err(error)) => Err(format!("nats: {error}")),
+                Err(_) => Err(late()),
+            });
+        }
+        // The acknowledgements come back together; awaiting them in turn costs no more.
+        let mut outcomes = Vec::with_capacity(sent.len());
+        for sent in sent {
+            outcomes.push(match sent {
+                Ok(ack) => match tokio::time::timeout_at(deadline, ack).await {
+                    Ok(Ok(_stored)) => Ok(()),
+                    Ok(Err(error)) => Err(format!("nats: {error}")),
+                    Err(_) => Err(late()),
+                },
+                Err(error) => Err(error),
+            });
+        }
+        outcomes
+    }
+
+    /// Creates the stream once, when it is missing.
+    async fn ensure_stream(&self) -> Result<(), String> {
+        self.stream_ready
+            .get_or_try_init(|| async {
+                self.jetstream
+                    .get_or_create_stream(stream::Config {
+                        name: self.stream.clone(),
+                        subjects: vec!["auth.>".to_owned()],
+                        ..stream::Config::default()
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| format!("nats: stream {}: {error}", self.stream))
+            })
+            .await
+            .copied()
     }
 }
 

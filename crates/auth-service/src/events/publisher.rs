@@ -79,22 +79,27 @@ impl Publisher {
         }
     }
 
-    /// Hands one event to the broker; `Err` carries why it was not taken.
-    pub async fn publish(&self, event: &PendingEvent) -> Result<(), String> {
+    /// Hands a wave of events to the broker, all at once (pipelined), and says per event, in
+    /// the same order, whether the broker took it (`Err` carries why not). The relay puts no
+    /// two events of one user in a wave, so their order within it does not matter.
+    pub async fn publish_all(&self, events: Vec<&PendingEvent>) -> Vec<Result<(), String>> {
         match self {
-            Self::Log => {
-                tracing::debug!(
-                    event.id = %event.id,
-                    event.r#type = %event.event_type,
-                    user.id = ?event.user_id,
-                    "event"
-                );
-                Ok(())
-            }
-            Self::Redis(redis) => redis.publish(&event.event_type, &event.payload).await,
-            Self::Nats(nats) => nats.publish(event).await,
-            Self::Rabbitmq(rabbitmq) => rabbitmq.publish(event).await,
-            Self::Kafka(kafka) => kafka.publish(event).await,
+            Self::Log => events
+                .iter()
+                .map(|event| {
+                    tracing::debug!(
+                        event.id = %event.id,
+                        event.r#type = %event.event_type,
+                        user.id = ?event.user_id,
+                        "event"
+                    );
+                    Ok(())
+                })
+                .collect(),
+            Self::Redis(redis) => redis.publish_all(&events).await,
+            Self::Nats(nats) => nats.publish_all(&events).await,
+            Self::Rabbitmq(rabbitmq) => rabbitmq.publish_all(&events).await,
+            Self::Kafka(kafka) => kafka.publish_all(&events).await,
         }
     }
 }

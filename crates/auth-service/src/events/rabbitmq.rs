@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
 use tokio::sync::{watch, Notify};
 use tokio::task::AbortHandle;
 
@@ -82,48 +84,92 @@ impl RabbitPublisher {
         self.shared.connected.clone()
     }
 
-    pub async fn publish(&self, event: &PendingEvent) -> Result<(), String> {
+    /// Publishes a wave of events (of distinct users) pipelined on the one channel: every
+    /// message is sent, then every confirm awaited, all within one `publish_timeout`. Says per
+    /// event whether the broker confirmed it.
+    pub async fn publish_all(&self, events: &[&PendingEvent]) -> Vec<Result<(), String>> {
         let timeout = self.shared.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         let mut linked = self.shared.channel.subscribe();
-        let channel = match tokio::time::timeout(timeout, linked.wait_for(Option::is_some)).await {
-            Ok(Ok(channel)) => channel.clone(),
-            _ => {
-                return Err(format!(
-                    "rabbitmq: not connected to the broker within {} ms",
-                    timeout.as_millis()
-                ))
-            }
-        };
+        let channel =
+            match tokio::time::timeout_at(deadline, linked.wait_for(Option::is_some)).await {
+                Ok(Ok(channel)) => channel.clone(),
+                _ => None,
+            };
         let Some(channel) = channel else {
-            return Err("rabbitmq: not connected to the broker".to_owned());
+            let error = format!(
+                "rabbitmq: not connected to the broker within {} ms",
+                timeout.as_millis()
+            );
+            return vec![Err(error); events.len()];
         };
-        let attempt = async {
-            let confirm = channel
-                .basic_publish(
-                    ShortString::from(self.shared.exchange.as_str()),
-                    ShortString::from(nats_subject(&event.event_type)),
-                    BasicPublishOptions::default(),
-                    event.payload.as_bytes(),
-                    properties(event),
-                )
-                .await
-                .map_err(|error| format!("rabbitmq: {error}"))?;
-            confirm.await.map_err(|error| format!("rabbitmq: {error}"))
-        };
-        let outcome = match tokio::time::timeout(timeout, attempt).await {
-            Ok(Ok(confirmation)) if confirmation.is_ack() => return Ok(()),
-            Ok(Ok(confirmation)) if confirmation.is_nack() => {
-                // The link is fine; the broker could not take the message (e.g. a full disk).
-                return Err("rabbitmq: the broker refused the message (nack)".to_owned());
-            }
-            Ok(Ok(_)) => "rabbitmq: the channel is not in confirm mode".to_owned(),
-            Ok(Err(error)) => error,
-            Err(_) => format!("rabbitmq: no confirm within {} ms", timeout.as_millis()),
-        };
+        let late = || format!("rabbitmq: no confirm within {} ms", timeout.as_millis());
+        let mut sent = Vec::with_capacity(events.len());
+        for event in events {
+            let publish = channel.basic_publish(
+                ShortString::from(self.shared.exchange.as_str()),
+                ShortString::from(nats_subject(&event.event_type)),
+                BasicPublishOptions::default(),
+                event.payload.as_bytes(),
+                properties(event),
+            );
+            sent.push(match tokio::time::timeout_at(deadline, publish).await {
+                Ok(Ok(confirm)) => Ok(confirm),
+                Ok(Err(error)) => Err(Failure::Link(format!("rabbitmq: {error}"))),
+                Err(_) => Err(Failure::Link(late())),
+            });
+        }
+        // The confirms come back together; awaiting them in turn costs no more.
+        let mut outcomes = Vec::with_capacity(sent.len());
+        for sent in sent {
+            outcomes.push(match sent {
+                Ok(confirm) => confirmed(tokio::time::timeout_at(deadline, confirm).await, late),
+                Err(failure) => Err(failure),
+            });
+        }
         // A confirm that never came leaves the channel's sequence in doubt: start afresh.
-        self.shared.broken.notify_one();
-        Err(outcome)
+        if outcomes
+            .iter()
+            .any(|outcome| matches!(outcome, Err(Failure::Link(_))))
+        {
+            self.shared.broken.notify_one();
+        }
+        outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.map_err(|failure| match failure {
+                    Failure::Link(error) | Failure::Refused(error) => error,
+                })
+            })
+            .collect()
     }
+}
+
+/// What became of one message: a confirm (an ack, or a nack), an error or no confirm in time.
+fn confirmed(
+    confirm: Result<lapin::Result<Confirmation>, tokio::time::error::Elapsed>,
+    late: impl Fn() -> String,
+) -> Result<(), Failure> {
+    match confirm {
+        Ok(Ok(confirmation)) if confirmation.is_ack() => Ok(()),
+        // The link is fine; the broker could not take the message (e.g. a full disk).
+        Ok(Ok(confirmation)) if confirmation.is_nack() => Err(Failure::Refused(
+            "rabbitmq: the broker refused the message (nack)".to_owned(),
+        )),
+        Ok(Ok(_)) => Err(Failure::Link(
+            "rabbitmq: the channel is not in confirm mode".to_owned(),
+        )),
+        Ok(Err(error)) => Err(Failure::Link(format!("rabbitmq: {error}"))),
+        Err(_) => Err(Failure::Link(late())),
+    }
+}
+
+/// Why one message of a wave was not confirmed.
+enum Failure {
+    /// The link failed it (an error, no confirm in time): the keeper reconnects.
+    Link(String),
+    /// The broker said no (a nack) on a link that works.
+    Refused(String),
 }
 
 impl Drop for RabbitPublisher {

@@ -1,11 +1,14 @@
-//! Redis pub/sub: `PUBLISH <type> <envelope>`. The connection is opened on first use and
-//! dropped on any failure, so a Redis that comes back is picked up by the next attempt.
+//! Redis pub/sub: `PUBLISH <type> <envelope>`, a wave of events in one pipeline. The
+//! connection is opened on first use and dropped on any failure, so a Redis that comes back is
+//! picked up by the next attempt.
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Client;
 use tokio::sync::Mutex;
+
+use crate::store::PendingEvent;
 
 pub struct RedisPublisher {
     /// `None` when the URL does not parse: every publish fails and events wait.
@@ -23,7 +26,15 @@ impl RedisPublisher {
         }
     }
 
-    pub async fn publish(&self, channel: &str, payload: &str) -> Result<(), String> {
+    /// Publishes a wave of events in one pipeline (one round trip): `PUBLISH <type>
+    /// <envelope>` for each, in the given order. Redis answers for the pipeline as a whole, so
+    /// every event shares its outcome.
+    pub async fn publish_all(&self, events: &[&PendingEvent]) -> Vec<Result<(), String>> {
+        let outcome = self.pipeline(events).await;
+        vec![outcome; events.len()]
+    }
+
+    async fn pipeline(&self, events: &[&PendingEvent]) -> Result<(), String> {
         let mut slot = self.connection.lock().await;
         let mut connection = match slot.as_ref() {
             Some(connection) => connection.clone(),
@@ -33,9 +44,14 @@ impl RedisPublisher {
                 connection
             }
         };
-        let mut command = redis::cmd("PUBLISH");
-        command.arg(channel).arg(payload);
-        let publish = command.query_async::<i64>(&mut connection);
+        let mut pipeline = redis::pipe();
+        for event in events {
+            pipeline
+                .cmd("PUBLISH")
+                .arg(&event.event_type)
+                .arg(&event.payload);
+        }
+        let publish = pipeline.query_async::<Vec<i64>>(&mut connection);
         let outcome = match tokio::time::timeout(self.timeout, publish).await {
             Ok(Ok(_receivers)) => Ok(()),
             Ok(Err(error)) => Err(format!("redis: {error}")),

@@ -1,12 +1,14 @@
 //! The outbox relay: claims due events, publishes them, records what happened, and keeps the
 //! outbox small and the gauges true. Every replica runs one; the database arbitrates.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::publisher::Publisher;
 use super::webhook::{Delivery, WebhookSink};
@@ -187,15 +189,19 @@ impl Relay {
         }
     }
 
-    /// Claims due events for `events.claim_lease` and publishes them in `seq` order.
+    /// Claims due events for `events.claim_lease` and publishes them in waves (see
+    /// [`waves`]): each wave goes to the broker at once and is acknowledged as a whole, and a
+    /// user's event is in a later wave than their event before it, so it is sent only once that
+    /// one was acknowledged.
     ///
-    /// The first failure ends the round: the broker is most likely away, and the rest would
-    /// each wait out the timeout too; they are scheduled for a retry with it. A round also
-    /// ends while one more publish could outlast the lease (a slow broker), so no other
-    /// replica re-claims an event this one is still publishing; what is left goes out once
-    /// the lease ends. A relay that dies mid-round leaves its claims to expire the same way,
-    /// and its events go out again (SPEC §6: at least once).
-    /// Returns how many were published.
+    /// A wave with a failure ends the round: the broker is most likely away, and the next wave
+    /// would wait out the timeout too. What that wave published is marked; the rest of the
+    /// claim (the failed events, and every later wave, which holds the failed users' later
+    /// events) is scheduled for a retry. A round also ends while one more wave could outlast
+    /// the lease (a slow broker), so no other replica re-claims an event this one is still
+    /// publishing; what is left goes out once the lease ends. A relay that dies mid-round
+    /// leaves its claims to expire the same way, and its events go out again (SPEC §6: at
+    /// least once). Returns how many were published.
     async fn broker_round(&self) -> StoreResult<usize> {
         let now = self.clock.now();
         let lease = self.config.claim_lease;
@@ -205,32 +211,24 @@ impl Relay {
             .store
             .claim_events(now, lease_until, self.config.batch_size)
             .await?;
-        let mut published = Vec::with_capacity(claimed.len());
-        let mut failure = None;
-        for event in &claimed {
-            if started.elapsed() + self.config.publish_timeout >= lease {
-                break;
-            }
-            match self.publisher.publish(event).await {
-                Ok(()) => {
-                    metrics::counter!("auth_events_published_total", "type" => event.event_type.clone())
-                        .increment(1);
-                    published.push(event.seq);
-                }
-                Err(error) => {
-                    failure = Some(error);
-                    break;
-                }
-            }
+        let in_time = || started.elapsed() + self.config.publish_timeout < lease;
+        let round =
+            publish_in_waves(&claimed, in_time, |wave| self.publisher.publish_all(wave)).await;
+        let mut published = Vec::with_capacity(round.published.len());
+        for &index in &round.published {
+            let event = &claimed[index];
+            metrics::counter!("auth_events_published_total", "type" => event.event_type.clone())
+                .increment(1);
+            published.push(event.seq);
         }
         if !published.is_empty() {
             self.store
                 .mark_published(&published, self.clock.now())
                 .await?;
         }
-        if let Some(error) = failure {
-            let unpublished = &claimed[published.len()..];
-            self.record_failures(unpublished, &error).await?;
+        if let Some(error) = &round.failure {
+            self.record_failures(&round.unpublished(&claimed), error)
+                .await?;
         }
         Ok(published.len())
     }
@@ -407,6 +405,95 @@ impl Relay {
     }
 }
 
+/// A round's claimed events (in `seq` order) as waves of indices: wave `n` holds the `n`-th
+/// event of every user in the claim, in `seq` order. No wave holds two events of one user, so
+/// a wave may go out all at once in any order; and a user's event is always in a later wave
+/// than the one before it. Events about no user have no order to keep (the claim holds none
+/// back for them) and go in the first wave.
+fn waves(events: &[PendingEvent]) -> Vec<Vec<usize>> {
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    let mut sent_before: HashMap<Uuid, usize> = HashMap::new();
+    for (index, event) in events.iter().enumerate() {
+        let wave = match event.user_id {
+            Some(user) => {
+                let earlier = sent_before.entry(user).or_insert(0);
+                *earlier += 1;
+                *earlier - 1
+            }
+            None => 0,
+        };
+        if waves.len() <= wave {
+            waves.resize_with(wave + 1, Vec::new);
+        }
+        waves[wave].push(index);
+    }
+    waves
+}
+
+/// What a round's publishing came to.
+#[derive(Debug, Default)]
+struct Published {
+    /// Indices (into the claim) of the events the broker took.
+    published: Vec<usize>,
+    /// Why the round ended early, when a publish failed.
+    failure: Option<String>,
+}
+
+impl Published {
+    /// The claimed events the broker did not take (failed, or never sent).
+    fn unpublished(&self, claimed: &[PendingEvent]) -> Vec<PendingEvent> {
+        claimed
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !self.published.contains(index))
+            .map(|(_, event)| event.clone())
+            .collect()
+    }
+}
+
+/// Publishes `claimed` wave by wave (see [`waves`]) through `send`, which hands a wave to the
+/// broker and answers per event, in order. Stops before a wave when `in_time` says no, and
+/// after a wave in which any event failed: a failed user's later events are never sent
+/// (they are in later waves), and the other users' events of that wave count as published.
+async fn publish_in_waves<'e, Send, Sent>(
+    claimed: &'e [PendingEvent],
+    in_time: impl Fn() -> bool,
+    mut send: Send,
+) -> Published
+where
+    Send: FnMut(Vec<&'e PendingEvent>) -> Sent,
+    Sent: std::future::Future<Output = Vec<Result<(), String>>>,
+{
+    let mut round = Published::default();
+    for wave in waves(claimed) {
+        if !in_time() {
+            break;
+        }
+        let events: Vec<&PendingEvent> = wave.iter().map(|&index| &claimed[index]).collect();
+        let outcomes = send(events).await;
+        if outcomes.len() != wave.len() {
+            round.failure = Some(format!(
+                "the publisher answered for {} of {} events",
+                outcomes.len(),
+                wave.len()
+            ));
+            break;
+        }
+        for (index, outcome) in wave.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => round.published.push(index),
+                Err(error) => {
+                    round.failure.get_or_insert(error);
+                }
+            }
+        }
+        if round.failure.is_some() {
+            break;
+        }
+    }
+    round
+}
+
 /// The wait before retry number `attempts + 1`: doubling from [`FIRST_BACKOFF`], capped at
 /// `max`, scaled by `jitter` (0.5..=1.0) so replicas do not retry in step.
 fn backoff(attempts: i32, max: Duration, jitter: f64) -> Duration {
@@ -428,6 +515,122 @@ fn jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `(user, n)` events in `seq` order, as a claim returns them; the payload is the label.
+    fn claim(events: &[(u8, u8)]) -> Vec<PendingEvent> {
+        events
+            .iter()
+            .enumerate()
+            .map(|(seq, &(user, n))| PendingEvent {
+                seq: i64::try_from(seq).unwrap() + 1,
+                id: Uuid::now_v7(),
+                event_type: "auth:token.refreshed".to_owned(),
+                user_id: Some(Uuid::from_u128(u128::from(user))),
+                payload: format!("{}{n}", char::from(b'a' + user)),
+                attempts: 0,
+            })
+            .collect()
+    }
+
+    fn labels<'e>(events: impl IntoIterator<Item = &'e PendingEvent>) -> Vec<&'e str> {
+        events
+            .into_iter()
+            .map(|event| event.payload.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_wave_holds_one_event_per_user_and_each_user_s_next_goes_in_the_next_wave() {
+        let claimed = claim(&[(0, 1), (0, 2), (1, 1), (0, 3), (2, 1), (1, 2)]);
+
+        let waves: Vec<Vec<&str>> = waves(&claimed)
+            .into_iter()
+            .map(|wave| labels(wave.iter().map(|&index| &claimed[index])))
+            .collect();
+
+        assert_eq!(
+            waves,
+            [vec!["a1", "b1", "c1"], vec!["a2", "b2"], vec!["a3"]]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_event_keeps_its_users_later_events_unsent_and_unpublished() {
+        let claimed = claim(&[(0, 1), (1, 1), (0, 2), (1, 2), (2, 1)]);
+        let mut sent: Vec<Vec<String>> = Vec::new();
+
+        let round = publish_in_waves(
+            &claimed,
+            || true,
+            |wave: Vec<&PendingEvent>| {
+                sent.push(wave.iter().map(|event| event.payload.clone()).collect());
+                let outcomes = wave
+                    .iter()
+                    .map(|event| match event.payload.as_str() {
+                        "b1" => Err("refused".to_owned()),
+                        _ => Ok(()),
+                    })
+                    .collect();
+                std::future::ready(outcomes)
+            },
+        )
+        .await;
+
+        // b1 fails in the first wave: a1 and c1 (other users, same wave) are published; the
+        // round ends, so b2 is never sent ahead of b1, and a2 waits with it.
+        assert_eq!(sent, [vec!["a1", "b1", "c1"]]);
+        assert_eq!(
+            labels(round.published.iter().map(|&index| &claimed[index])),
+            ["a1", "c1"]
+        );
+        assert_eq!(round.failure.as_deref(), Some("refused"));
+        assert_eq!(labels(&round.unpublished(&claimed)), ["b1", "a2", "b2"]);
+    }
+
+    #[tokio::test]
+    async fn a_round_publishes_every_wave_while_the_broker_takes_them() {
+        let claimed = claim(&[(0, 1), (0, 2), (1, 1), (0, 3)]);
+        let mut sent: Vec<Vec<String>> = Vec::new();
+
+        let round = publish_in_waves(
+            &claimed,
+            || true,
+            |wave: Vec<&PendingEvent>| {
+                sent.push(wave.iter().map(|event| event.payload.clone()).collect());
+                std::future::ready(vec![Ok(()); wave.len()])
+            },
+        )
+        .await;
+
+        assert_eq!(sent, [vec!["a1", "b1"], vec!["a2"], vec!["a3"]]);
+        assert_eq!(round.published.len(), 4);
+        assert!(round.failure.is_none());
+        assert!(round.unpublished(&claimed).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_round_out_of_lease_time_sends_no_further_wave_and_marks_no_failure() {
+        let claimed = claim(&[(0, 1), (0, 2)]);
+        let waves_left = std::cell::Cell::new(1_u32);
+
+        let round = publish_in_waves(
+            &claimed,
+            || {
+                let left = waves_left.get();
+                waves_left.set(left.saturating_sub(1));
+                left > 0
+            },
+            |wave: Vec<&PendingEvent>| std::future::ready(vec![Ok(()); wave.len()]),
+        )
+        .await;
+
+        // a2 stays leased (not failed): it goes out once the lease ends.
+        assert_eq!(
+            labels(round.published.iter().map(|&index| &claimed[index])),
+            ["a1"]
+        );
+        assert!(round.failure.is_none());
+    }
 
     #[test]
     fn retries_back_off_exponentially_up_to_the_cap() {

@@ -470,8 +470,9 @@ pub trait OutboxStore {
     /// until `lease_until` (a crashed relay's claim lapses then and the events go out again).
     /// An event waits while an earlier unpublished event of its user is held (leased, or
     /// waiting for a retry); earlier due events are claimed with it, ahead of it. Published
-    /// in the returned order and stopping at the first failure, events of one user go out in
-    /// order even when several replicas relay at once.
+    /// so that each of a user's events goes only after the one before it was acknowledged
+    /// (the relay's waves), stopping at the first failure, events of one user go out in order
+    /// even when several replicas relay at once.
     async fn claim_events(
         &self,
         now: DateTime<Utc>,

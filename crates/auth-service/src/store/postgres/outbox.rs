@@ -1,5 +1,5 @@
-//! PostgreSQL: the outbox relay's claims and the gauge counts — all but `mark_published` is
-//! in `shared/outbox.rs`. Several replicas relay at once: their claims take turns and lease
+//! PostgreSQL: the outbox relay's claims and the gauge counts — all but `mark_published` and
+//! `mark_delivered` is in `shared/outbox.rs`. Several replicas relay at once: their claims take turns and lease
 //! the rows they take, so two replicas never claim one event while its lease runs, nor a
 //! later event of a user ahead of an earlier one.
 
@@ -45,6 +45,25 @@ outbox_store! {
             sqlx::query(
                 "UPDATE outbox SET published_at = $2 WHERE seq = ANY($1) AND published_at IS NULL",
             )
+            .bind(seqs)
+            .bind(ts(now))
+            .run(&mut *self.connection().await?)
+            .await?;
+            Ok(())
+        }
+
+        /// PostgreSQL: one statement for the whole batch, as `mark_published`.
+        async fn mark_delivered(
+            &self,
+            endpoint: &str,
+            seqs: &[i64],
+            now: DateTime<Utc>,
+        ) -> StoreResult<()> {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET done_at = $3, outcome = 'delivered' \
+                 WHERE endpoint = $1 AND seq = ANY($2) AND done_at IS NULL",
+            )
+            .bind(endpoint)
             .bind(seqs)
             .bind(ts(now))
             .run(&mut *self.connection().await?)

@@ -62,8 +62,9 @@ pub(crate) const CLAIMABLE_DELIVERIES: &str =
        AND (held.first_held IS NULL OR d.seq < held.first_held) \
      ORDER BY d.seq LIMIT $3";
 
-/// Expands `OutboxStore` for a wing; methods written inside the block are the wing's own. The
-/// wing's `outbox.rs` supplies `take_claim_turn` and `claim_sql`. See `shared/mod.rs` for the
+/// Expands `OutboxStore` for a wing; methods written inside the block are the wing's own
+/// (`mark_published` and `mark_delivered`: one statement for a batch, the list bound the
+/// wing's way). The wing's `outbox.rs` supplies `take_claim_turn` and `claim_sql`. See `shared/mod.rs` for the
 /// names the bodies expect in scope.
 macro_rules! outbox_store {
     (impl OutboxStore for $store:ty { $($own:tt)* }) => {
@@ -216,28 +217,6 @@ macro_rules! outbox_store {
                 }
                 tx.commit().await.map_err(db_error)?;
                 Ok(claimed)
-            }
-
-            async fn mark_delivered(
-                &self,
-                endpoint: &str,
-                seqs: &[i64],
-                now: DateTime<Utc>,
-            ) -> StoreResult<()> {
-                let (_turn, mut tx) = self.begin_write().await?;
-                let now = ts(now);
-                for seq in seqs {
-                    sqlx::query(
-                        "UPDATE webhook_deliveries SET done_at = $3, outcome = 'delivered' \
-                         WHERE endpoint = $1 AND seq = $2 AND done_at IS NULL",
-                    )
-                    .bind(endpoint)
-                    .bind(seq)
-                    .bind(&now)
-                    .run(&mut tx)
-                    .await?;
-                }
-                tx.commit().await.map_err(db_error)
             }
 
             async fn record_delivery_failure(
