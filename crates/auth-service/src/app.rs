@@ -93,7 +93,7 @@ impl App {
             proxies: Arc::new(TrustedProxies::parse(&config.server.trusted_proxies)),
             config,
             metrics,
-            services: Services::new(&Arc::new(context)),
+            services: Arc::new(Services::new(&Arc::new(context))),
         };
         bootstrap_admin(&state).await?;
         let webhooks = WebhookSink::from_config(

@@ -15,7 +15,7 @@ use crate::services::Services;
 use crate::state::AppState;
 
 pub struct AuthApi {
-    services: Services,
+    services: Arc<Services>,
     proxies: Arc<TrustedProxies>,
 }
 
