@@ -61,6 +61,11 @@ pub enum Rotation {
         session_id: Uuid,
         user_id: Uuid,
         user: Option<Box<User>>,
+        /// How the session was authenticated (SPEC §10) and the scopes an authorization code
+        /// granted it (SPEC §11), read by the rotation itself, so the successor's access token
+        /// needs no second read of the session.
+        amr: Vec<String>,
+        scope: Option<String>,
     },
     /// The token had already been spent (a retry or a reuse: the caller decides by time).
     Spent {

@@ -53,11 +53,12 @@ impl Sessions {
                 session_id,
                 user_id,
                 user,
+                amr,
+                scope,
             } => {
                 let user = self
                     .active(user.map(|user| *user), user_id, session_id)
                     .await?;
-                let (amr, scope) = self.grant(session_id).await?;
                 ctx.scoped_token_pair(
                     user,
                     session_id,

@@ -18,7 +18,7 @@ use crate::store::contract::SessionStore;
 use crate::store::effects::{Effects, EffectsOf, OutboxEvent};
 use crate::store::error::StoreResult;
 use crate::store::records::{NewRefreshToken, NewSession, Rotation};
-use crate::store::shared::rows::{SessionRow, UserRow};
+use crate::store::shared::rows::{split_amr, SessionRow, UserRow};
 use crate::store::shared::sessions::{
     session_store, AuthorizationCodeRow, Presented, SessionStateRow, SpentRow, SESSION_COLUMNS,
 };
@@ -103,6 +103,8 @@ impl FoundEvents {
 struct RotatedRow {
     session_id: Uuid,
     session_user_id: Uuid,
+    session_amr: String,
+    session_scope: Option<String>,
     present: bool,
     #[sqlx(flatten)]
     user: UserRow<DbUuid, DbList>,
@@ -127,12 +129,13 @@ impl PgStore {
                RETURNING session_id), \
              touched AS ( \
                UPDATE sessions SET last_activity_at = $2, idle_expires_at = $4 \
-               WHERE id = (SELECT session_id FROM spent) RETURNING id, user_id), \
+               WHERE id = (SELECT session_id FROM spent) RETURNING id, user_id, amr, scope), \
              successor AS ( \
                INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
                SELECT $3, id, $5, $6, $7 FROM touched RETURNING id), \
              {events} \
              SELECT t.id AS session_id, t.user_id AS session_user_id, \
+                    t.amr AS session_amr, t.scope AS session_scope, \
                     u.deleted_at IS NULL AS present, {user} \
              FROM touched t JOIN users u ON u.id = t.user_id",
             events = FoundEvents::cte("touched", 9),
@@ -160,6 +163,8 @@ impl PgStore {
                 session_id: row.session_id,
                 user_id: row.session_user_id,
                 user,
+                amr: split_amr(&row.session_amr),
+                scope: row.session_scope,
             });
         }
         // Nothing was spent: say why, from what the token is now.

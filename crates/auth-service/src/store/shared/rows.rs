@@ -110,10 +110,15 @@ impl<Id: Into<Uuid>> From<SessionRow<Id>> for Session {
             idle_expires_at: row.idle_expires_at,
             ended_at: row.ended_at,
             end_reason: row.end_reason.as_deref().and_then(EndReason::parse),
-            amr: row.amr.split_whitespace().map(str::to_owned).collect(),
+            amr: split_amr(&row.amr),
             scope: row.scope,
         }
     }
+}
+
+/// A session's `amr` column (space-separated methods) as its list.
+pub(crate) fn split_amr(column: &str) -> Vec<String> {
+    column.split_whitespace().map(str::to_owned).collect()
 }
 
 #[derive(sqlx::FromRow)]

@@ -18,7 +18,7 @@ use crate::store::contract::SessionStore;
 use crate::store::effects::{Effects, EffectsOf, OutboxEvent};
 use crate::store::error::StoreResult;
 use crate::store::records::{NewRefreshToken, NewSession, Rotation};
-use crate::store::shared::rows::SessionRow;
+use crate::store::shared::rows::{split_amr, SessionRow};
 use crate::store::shared::sessions::{
     session_store, AuthorizationCodeRow, Presented, SessionStateRow, SpentRow, SESSION_COLUMNS,
 };
@@ -50,7 +50,7 @@ const SPEND_PRESENTED: &str = "UPDATE refresh_tokens SET spent_at = $2, successo
 
 /// The rotation's activity mark on its session.
 const TOUCH_SESSION: &str = "UPDATE sessions SET last_activity_at = $2, idle_expires_at = $3 \
-     WHERE id = $1 RETURNING user_id";
+     WHERE id = $1 RETURNING user_id, amr, scope";
 
 impl SqliteStore {
     /// SQLite: statement by statement inside one write transaction (no data-modifying CTEs).
@@ -78,13 +78,14 @@ impl SqliteStore {
             .await
             .map_err(db_error)?;
         if let Some((session_id,)) = spent {
-            let (user_id,): (DbUuid,) = sqlx::query_as(TOUCH_SESSION)
-                .bind(session_id)
-                .bind(&now_text)
-                .bind(ts(idle_deadline))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_error)?;
+            let (user_id, amr, scope): (DbUuid, String, Option<String>) =
+                sqlx::query_as(TOUCH_SESSION)
+                    .bind(session_id)
+                    .bind(&now_text)
+                    .bind(ts(idle_deadline))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
             let (session_id, user_id) = (Uuid::from(session_id), Uuid::from(user_id));
             let effects = Effects {
                 events: events(&(session_id, user_id)),
@@ -97,6 +98,8 @@ impl SqliteStore {
                 session_id,
                 user_id,
                 user: user.map(|credentials| Box::new(credentials.user)),
+                amr: split_amr(&amr),
+                scope,
             });
         }
         // Nothing was spent: say why, from what the token is now, and write nothing.
