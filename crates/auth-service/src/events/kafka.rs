@@ -34,8 +34,7 @@ impl KafkaPublisher {
             .set("client.id", "auth-service")
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            // The relay queues a wave at once and then waits for its reports: what is queued
-            // goes out together; do not linger for more.
+            // The relay waits for each report before the next event: do not linger for more.
             .set("linger.ms", "0")
             .set("message.timeout.ms", &timeout_ms)
             .set("socket.connection.setup.timeout.ms", &timeout_ms)
@@ -52,37 +51,48 @@ impl KafkaPublisher {
         })
     }
 
-    /// Produces a wave of events (of distinct users) at once: every record is queued, then
-    /// every delivery report awaited, so librdkafka sends them in as few requests as it can.
-    /// Says per event whether the broker stored it.
+    /// Produces a wave of events (of distinct users), one record at a time: each is queued and
+    /// its delivery report awaited before the next. Says per event whether the broker stored it;
+    /// after a failure the rest of the wave is not sent.
+    ///
+    /// Queuing a whole wave before awaiting its reports was faster, but in one CI run under
+    /// load the outage test found one event of 208 missing from the topic though reported
+    /// stored (against tansu, the test broker); until that is understood, one at a time.
     pub async fn publish_all(&self, events: &[&PendingEvent]) -> Vec<Result<(), String>> {
         let producer = match self.producer.read() {
             Ok(producer) => producer.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
-        let queued: Vec<_> = events
-            .iter()
-            .map(|event| self.queue(&producer, event))
-            .collect();
-        // The reports come back together; awaiting them in turn costs no more. librdkafka
-        // times a message out itself; the deadline bounds a wait it might not end.
-        let deadline = tokio::time::Instant::now() + self.timeout + Duration::from_secs(1);
-        let mut outcomes = Vec::with_capacity(queued.len());
-        for queued in queued {
-            outcomes.push(match queued {
-                Ok(delivery) => match tokio::time::timeout_at(deadline, delivery).await {
-                    Ok(Ok(Ok(_stored))) => Ok(()),
-                    Ok(Ok(Err((error, _message)))) => Err(format!("kafka: {error}")),
-                    Ok(Err(_canceled)) => Err("kafka: the producer dropped the message".to_owned()),
-                    Err(_) => Err(format!(
-                        "kafka: no delivery report within {} ms",
-                        self.timeout.as_millis()
-                    )),
-                },
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut failed = false;
+        for event in events {
+            if failed {
+                outcomes.push(Err("kafka: not sent after a failure in its wave".to_owned()));
+                continue;
+            }
+            let outcome = match self.queue(&producer, event) {
+                // librdkafka times a message out itself; this bounds a wait it might not end.
+                Ok(delivery) => {
+                    match tokio::time::timeout(self.timeout + Duration::from_secs(1), delivery)
+                        .await
+                    {
+                        Ok(Ok(Ok(_stored))) => Ok(()),
+                        Ok(Ok(Err((error, _message)))) => Err(format!("kafka: {error}")),
+                        Ok(Err(_canceled)) => {
+                            Err("kafka: the producer dropped the message".to_owned())
+                        }
+                        Err(_) => Err(format!(
+                            "kafka: no delivery report within {} ms",
+                            self.timeout.as_millis()
+                        )),
+                    }
+                }
                 Err(error) => Err(error),
-            });
+            };
+            failed = outcome.is_err();
+            outcomes.push(outcome);
         }
-        if outcomes.iter().any(Result::is_err) {
+        if failed {
             self.renew();
         }
         outcomes
