@@ -32,7 +32,7 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub struct Relay {
     store: Arc<dyn Store>,
     publisher: Publisher,
-    webhooks: Vec<WebhookSink>,
+    webhooks: Vec<Arc<WebhookSink>>,
     clock: Clock,
     config: EventsConfig,
 }
@@ -74,7 +74,7 @@ impl Relay {
         Self {
             store,
             publisher,
-            webhooks,
+            webhooks: webhooks.into_iter().map(Arc::new).collect(),
             clock,
             config,
         }
@@ -236,7 +236,12 @@ impl Relay {
     /// [`Relay::broker_round`] for one webhook endpoint, on its own deliveries: the same
     /// claim, order and lease rules, with a 410 disabling the endpoint (its deliveries wait
     /// for a restart).
-    async fn webhook_round(&self, webhook: &WebhookSink) -> StoreResult<usize> {
+    /// One endpoint's round, in waves like the broker's (see [`waves`]): the events of a wave
+    /// (one per user) are POSTed at once, each its own request, and a user's next event goes
+    /// only after the one before it was answered 2xx. A wave with a failure ends the round;
+    /// what was delivered is marked, the rest waits for a retry. A 410 disables the endpoint
+    /// and leaves its undelivered events waiting, unmarked, until the service restarts.
+    async fn webhook_round(&self, webhook: &Arc<WebhookSink>) -> StoreResult<usize> {
         if !webhook.enabled() {
             return Ok(0);
         }
@@ -249,43 +254,54 @@ impl Relay {
             .store
             .claim_deliveries(endpoint, now, lease_until, self.config.batch_size)
             .await?;
-        let mut delivered = Vec::with_capacity(claimed.len());
-        let mut failure = None;
-        for event in &claimed {
-            if started.elapsed() + self.config.publish_timeout >= lease {
-                break;
+        let gone = std::sync::atomic::AtomicBool::new(false);
+        let in_time = || started.elapsed() + self.config.publish_timeout < lease;
+        let send = |wave: Vec<&PendingEvent>| {
+            let mut posts = JoinSet::new();
+            for (position, event) in wave.iter().enumerate() {
+                let (webhook, event) = (Arc::clone(webhook), (*event).clone());
+                let at = self.clock.now();
+                posts.spawn(async move { (position, webhook.deliver(&event, at).await) });
             }
-            match webhook.deliver(event, self.clock.now()).await {
-                Delivery::Delivered => {
-                    metrics::counter!("auth_webhook_published_total", "endpoint" => endpoint.to_owned())
-                        .increment(1);
-                    delivered.push(event.seq);
+            let size = wave.len();
+            let gone = &gone;
+            async move {
+                let mut outcomes = vec![Err("webhook: the delivery task ended".to_owned()); size];
+                while let Some(joined) = posts.join_next().await {
+                    let Ok((position, delivery)) = joined else {
+                        continue;
+                    };
+                    outcomes[position] = match delivery {
+                        Delivery::Delivered => Ok(()),
+                        Delivery::Retry(error) => Err(error),
+                        Delivery::Gone => {
+                            gone.store(true, std::sync::atomic::Ordering::SeqCst);
+                            Err("webhook: answered 410 Gone".to_owned())
+                        }
+                    };
                 }
-                Delivery::Retry(error) => {
-                    failure = Some(error);
-                    break;
-                }
-                Delivery::Gone => {
-                    webhook.disable();
-                    metrics::gauge!("auth_webhook_enabled", "endpoint" => endpoint.to_owned())
-                        .set(0.0);
-                    tracing::error!(
-                        webhook.endpoint = endpoint,
-                        "the webhook endpoint answered 410 Gone: it gets no more events until \
-                         the service restarts (its undelivered events wait until then)"
-                    );
-                    break;
-                }
+                outcomes
             }
-        }
+        };
+        let round = publish_in_waves(&claimed, in_time, send).await;
+        let delivered: Vec<i64> = round.published.iter().map(|&i| claimed[i].seq).collect();
         if !delivered.is_empty() {
+            metrics::counter!("auth_webhook_published_total", "endpoint" => endpoint.to_owned())
+                .increment(delivered.len() as u64);
             self.store
                 .mark_delivered(endpoint, &delivered, self.clock.now())
                 .await?;
         }
-        if let Some(error) = failure {
-            let undelivered = &claimed[delivered.len()..];
-            self.record_webhook_failures(endpoint, undelivered, &error)
+        if gone.load(std::sync::atomic::Ordering::SeqCst) {
+            webhook.disable();
+            metrics::gauge!("auth_webhook_enabled", "endpoint" => endpoint.to_owned()).set(0.0);
+            tracing::error!(
+                webhook.endpoint = endpoint,
+                "the webhook endpoint answered 410 Gone: it gets no more events until \
+                 the service restarts (its undelivered events wait until then)"
+            );
+        } else if let Some(error) = &round.failure {
+            self.record_webhook_failures(endpoint, &round.unpublished(&claimed), error)
                 .await?;
         }
         Ok(delivered.len())
