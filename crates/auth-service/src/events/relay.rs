@@ -234,11 +234,9 @@ impl Relay {
     }
 
     /// [`Relay::broker_round`] for one webhook endpoint, on its own deliveries: the same
-    /// claim, order and lease rules, with a 410 disabling the endpoint (its deliveries wait
-    /// for a restart).
-    /// One endpoint's round, in waves like the broker's (see [`waves`]): the events of a wave
-    /// (one per user) are POSTed at once, each its own request, and a user's next event goes
-    /// only after the one before it was answered 2xx. A wave with a failure ends the round;
+    /// claim, order and lease rules, in waves like the broker's (see [`waves`]): the events of
+    /// a wave (one per user) are POSTed at once, each its own request, and a user's next event
+    /// goes only after the one before it was answered 2xx. A wave with a failure ends the round;
     /// what was delivered is marked, the rest waits for a retry. A 410 disables the endpoint
     /// and leaves its undelivered events waiting, unmarked, until the service restarts.
     async fn webhook_round(&self, webhook: &Arc<WebhookSink>) -> StoreResult<usize> {

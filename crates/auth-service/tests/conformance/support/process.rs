@@ -73,8 +73,21 @@ pub struct Spawned {
 }
 
 impl Spawned {
-    /// Starts the binary in `dir` with `env` (plus the ports) and waits for `/health`.
+    /// Starts the binary in `dir` with `env` (plus the ports) and waits for `/health`. A free
+    /// port can be taken by another test between its choice and the binary's bind: a start
+    /// that fails for that alone is tried again on other ports.
     pub async fn start(dir: &Path, env: &[(&str, String)]) -> Self {
+        for attempt in 1..=3 {
+            match Self::try_start(dir, env).await {
+                Ok(spawned) => return spawned,
+                Err(output) if attempt < 3 && output.contains("Address already in use") => {}
+                Err(output) => panic!("the binary did not answer /health:\n{output}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    async fn try_start(dir: &Path, env: &[(&str, String)]) -> Result<Self, String> {
         let (port, grpc) = (free_port(), free_port());
         let run = format!("run-{port}");
         let output = vec![
@@ -98,9 +111,10 @@ impl Spawned {
         };
         if !wait_ok(port, "/health").await {
             let _ = spawned.child.kill();
-            panic!("the binary did not answer /health:\n{}", spawned.output());
+            let _ = spawned.child.wait();
+            return Err(spawned.output());
         }
-        spawned
+        Ok(spawned)
     }
 
     pub fn url(&self, path: &str) -> String {
