@@ -11,8 +11,11 @@ mod floor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::rand_core::{OsRng, RngCore as _};
+use argon2::password_hash::{
+    Output, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString,
+};
+use argon2::{Algorithm, Argon2, Params, Version, ARGON2ID_IDENT};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
@@ -71,7 +74,7 @@ impl PasswordHasher {
             .panic_handler(|_| tracing::error!("a password hashing job panicked"))
             .build()
             .map_err(|error| anyhow::anyhow!("password hashing threads: {error}"))?;
-        let dummy_hash = hash_now(&params, "dummy password for unknown users")?;
+        let dummy_hash = unmatchable_hash(&params)?;
         Ok(Self {
             permits: Arc::new(Semaphore::new(workers)),
             threads: Arc::new(threads),
@@ -186,8 +189,27 @@ fn argon2(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
 
+/// The hash an unknown user is checked against: an argon2id PHC string with the configured
+/// parameters, a random salt and a random output. Verifying a password against it does the
+/// same work as against a user's hash and matches no password anyone knows (finding one is
+/// finding an argon2 preimage). It is made without hashing: a hash at start would leave its
+/// memory area (`argon2_memory_kib`, 19 MiB by default) resident in an idle service (issue 20).
+fn unmatchable_hash(params: &Params) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    OsRng.fill_bytes(&mut output);
+    let hash = PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: params.try_into()?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&output)?),
+    };
+    Ok(hash.to_string())
+}
+
 fn hash_now(params: &Params, password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let salt = SaltString::generate(&mut OsRng);
     argon2(params)
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -334,6 +356,22 @@ mod tests {
                 .unwrap(),
             Verdict::Match { rehash: true }
         );
+    }
+
+    #[test]
+    fn the_unknown_users_hash_has_the_configured_parameters_and_is_never_the_same() {
+        let params = Params::new(64, 1, 1, None).unwrap();
+
+        let (one, other) = (
+            unmatchable_hash(&params).unwrap(),
+            unmatchable_hash(&params).unwrap(),
+        );
+
+        assert!(one.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{one}");
+        let parsed = PasswordHash::new(&one).unwrap();
+        assert_eq!(parsed.hash.map(|output| output.len()), Some(32));
+        assert_eq!(Cost::of(&one).unwrap(), Cost::of_params(&params));
+        assert_ne!(one, other);
     }
 
     #[tokio::test]
