@@ -116,16 +116,15 @@ async fn measure(
     if args.runs(Scenario::ApiKey) {
         api_key_me(&me_run, figures).await?;
     }
-    for (kind, wanted) in [
-        (Kind::Refresh, Scenario::Refresh),
-        (Kind::Introspect, Scenario::Introspect),
-    ] {
-        if args.runs(wanted) {
-            figures
-                .rows
-                .extend(scenario(&api, on, vec![group(kind, false)], args).await?);
-            report_memory();
-        }
+    if args.runs(Scenario::Refresh) {
+        figures
+            .rows
+            .extend(scenario(&api, on, vec![group(Kind::Refresh, false)], args).await?);
+        report_memory();
+    }
+    if args.runs(Scenario::Introspect) {
+        introspections(&me_run, figures).await?;
+        report_memory();
     }
     if args.runs(Scenario::ClientCredentials) {
         if fixture.client.is_some() {
@@ -168,6 +167,7 @@ async fn floor(run: &MeRun<'_>, figures: &mut Figures) -> anyhow::Result<()> {
                 kind: Kind::Health,
                 label,
                 flood: false,
+                script: wrk::Script::Get,
             },
         )
         .await?;
@@ -198,6 +198,7 @@ async fn api_key_me(run: &MeRun<'_>, figures: &mut Figures) -> anyhow::Result<()
         tokens: keys,
         kind: Kind::ApiKey,
         label,
+        script: wrk::Script::Get,
         flood: false,
     };
     figures
@@ -240,6 +241,35 @@ async fn me_alone(run: &MeRun<'_>, figures: &mut Figures) -> anyhow::Result<()> 
             check.label = format!("`me` via wrk -t{}", args.wrk_threads);
             figures.loader_check = Some(check);
         }
+    }
+    Ok(())
+}
+
+/// Introspections by the loader of `me`, whose rate they are judged against (each answer must
+/// be an active introspection).
+async fn introspections(run: &MeRun<'_>, figures: &mut Figures) -> anyhow::Result<()> {
+    let args = run.args;
+    if run.by_wrk {
+        let label = format!(
+            "introspections (c={}, wrk -t{})",
+            args.me_concurrency, args.wrk_threads
+        );
+        let load = WrkLoad {
+            path: api::INTROSPECT,
+            tokens: &run.fixture.me_tokens,
+            kind: Kind::Introspect,
+            label,
+            flood: false,
+            script: wrk::Script::Introspect,
+        };
+        figures
+            .rows
+            .push(wrk_row(args, run.api, run.on, load).await?);
+    } else {
+        let group = run.fixture.group(Kind::Introspect, false, args);
+        figures
+            .rows
+            .extend(scenario(run.api, run.on, vec![group], args).await?);
     }
     Ok(())
 }
@@ -376,17 +406,19 @@ async fn wrk_me(
         kind: Kind::Me,
         label,
         flood,
+        script: wrk::Script::Get,
     };
     wrk_row(args, api, on, load).await
 }
 
-/// What wrk is to send: `GET path`, with `tokens` as bearers in turn (none: no credentials).
+/// What wrk is to send: `script`'s request to `path`, with `tokens` in turn.
 struct WrkLoad<'a> {
     path: &'a str,
     tokens: &'a [String],
     kind: Kind,
     label: String,
     flood: bool,
+    script: wrk::Script,
 }
 
 /// A GET driven by wrk: a warm-up run, then the measured one. Beside the login flood
@@ -403,6 +435,7 @@ async fn wrk_row(
         kind,
         label,
         flood,
+        script,
     } = load;
     let dir = tempfile::tempdir()?;
     let (threads, connections) = (args.wrk_threads, args.me_concurrency);
@@ -412,9 +445,8 @@ async fn wrk_row(
     );
     let run = |duration| {
         let base = api.target().base_url();
-        wrk::get(
-            base,
-            path,
+        wrk::run(
+            (base, path, script),
             tokens,
             threads,
             connections,

@@ -1,8 +1,8 @@
-//! `GET /api/auth/me` (and the `/health` floor) driven by `wrk` (C, epoll, a request formatted
-//! once per thread): the leanest client measured, for the routes whose rate the client's own
-//! cost would bound. The
-//! script is `bench/wrk/me.lua`, built into this binary; wrk runs under bash so that bash's
-//! `times` can say how much CPU it used.
+//! `GET /api/auth/me` (and the `/health` floor) and `POST /api/auth/introspect` driven by `wrk`
+//! (C, epoll, a request formatted once per thread): the leanest client measured, for the routes
+//! whose rate the client's own cost would bound, and the same client for the figures compared
+//! with each other. The scripts are `bench/wrk/me.lua` and `bench/wrk/introspect.lua`, built
+//! into this binary; wrk runs under bash so that bash's `times` can say how much CPU it used.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -12,7 +12,24 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 use tokio::process::Command;
 
-const SCRIPT: &str = include_str!("../wrk/me.lua");
+/// What wrk sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Script {
+    /// `GET` with the tokens as bearers in turn (none: no credentials).
+    Get,
+    /// `POST {"token": …}` with the tokens in turn; an answer other than `{"active":true…` is
+    /// a failure.
+    Introspect,
+}
+
+impl Script {
+    fn source(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Get => ("me.lua", include_str!("../wrk/me.lua")),
+            Self::Introspect => ("introspect.lua", include_str!("../wrk/introspect.lua")),
+        }
+    }
+}
 pub const INSTALL_HINT: &str = "install it with `apt-get install -y wrk` (Debian/Ubuntu)";
 
 /// What the script's `done` prints: counts and latencies in microseconds.
@@ -27,6 +44,9 @@ pub struct WrkResult {
     pub read_errors: f64,
     pub write_errors: f64,
     pub timeouts: f64,
+    /// Answers that were not an active introspection (`Script::Introspect` only).
+    #[serde(default)]
+    pub inactive: f64,
     /// CPU seconds wrk used (user + system), when bash's `times` said.
     #[serde(skip)]
     pub cpu_seconds: Option<f64>,
@@ -46,7 +66,8 @@ impl WrkResult {
             + self.connect_errors
             + self.read_errors
             + self.write_errors
-            + self.timeouts;
+            + self.timeouts
+            + self.inactive;
         sum as u64
     }
 }
@@ -62,19 +83,19 @@ pub async fn installed() -> bool {
         .is_ok()
 }
 
-/// Runs `wrk` once against `GET {base}{path}` with `connections` connections on `threads`
-/// threads for `duration`, presenting `tokens` as bearers in turn (none: no credentials).
-pub async fn get(
-    base: &str,
-    path: &str,
+/// Runs `wrk` once against `{base}{path}` as `script` says, with `connections` connections on
+/// `threads` threads for `duration`, presenting `tokens` in turn.
+pub async fn run(
+    (base, path, script): (&str, &str, Script),
     tokens: &[String],
     threads: u32,
     connections: u32,
     duration: Duration,
     dir: &Path,
 ) -> anyhow::Result<WrkResult> {
-    let script = dir.join("me.lua");
-    std::fs::write(&script, SCRIPT).context("cannot write the wrk script")?;
+    let (name, source) = script.source();
+    let script = dir.join(name);
+    std::fs::write(&script, source).context("cannot write the wrk script")?;
     // wrk's shortest run is one second.
     let seconds = duration.as_secs().max(1);
     // Through bash, whose `times` then says how much CPU wrk used (its children's line).
@@ -147,6 +168,13 @@ mod tests {
         assert!((result.rate() - 2000.0).abs() < 1e-9);
         assert_eq!(result.failures(), 1);
         assert!((result.p99_us - 2100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn inactive_introspections_are_failures() {
+        let stdout = "{\"requests\":10,\"duration_us\":1000000,\"p50_us\":900,\"p99_us\":2100,\"max_us\":3000,\"status_errors\":0,\"connect_errors\":0,\"read_errors\":0,\"write_errors\":0,\"timeouts\":0,\"inactive\":3}\n";
+
+        assert_eq!(parse(stdout).unwrap().failures(), 3);
     }
 
     #[test]

@@ -85,5 +85,9 @@ store_impl! {
         fn backend(&self) -> &'static str {
             "postgres"
         }
+
+        async fn close(&self) {
+            self.pool.close().await;
+        }
     }
 }

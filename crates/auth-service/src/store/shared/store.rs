@@ -1,5 +1,6 @@
-//! The whole store: ping, migrations, closing, effects alone — the same text on both
-//! databases, but for the backend's name and how it tells whether migrations ever ran.
+//! The whole store: ping, migrations, effects alone — the same text on both databases, but for
+//! the backend's name, how it tells whether migrations ever ran, and closing (SQLite has a
+//! pool of its own for writes).
 
 /// Expands `Store` for a wing, with `applied_migrations`; methods written inside the block are
 /// the wing's own. The wing's `mod.rs` supplies `MIGRATOR` and `MIGRATIONS_TABLE_EXISTS` (a
@@ -52,10 +53,6 @@ macro_rules! store_impl {
                     .map_err(|error| StoreError::Other(error.into()))?;
                 let after = self.applied_migrations().await?;
                 Ok(usize::try_from(after - before).unwrap_or(0))
-            }
-
-            async fn close(&self) {
-                self.pool.close().await;
             }
 
             fn write_epoch(&self) -> u64 {

@@ -16,7 +16,7 @@ use crate::domain::session::SessionState;
 use crate::domain::{EndReason, Session};
 use crate::store::contract::SessionStore;
 use crate::store::effects::{Effects, EffectsOf, OutboxEvent};
-use crate::store::error::{StoreError, StoreResult};
+use crate::store::error::StoreResult;
 use crate::store::records::{NewRefreshToken, NewSession, Rotation};
 use crate::store::shared::rows::{split_amr, SessionRow};
 use crate::store::shared::sessions::{
@@ -27,44 +27,51 @@ use crate::store::shared::sessions::{
 const BEYOND_MAX_SESSIONS: &str = "SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL \
      AND expires_at > $2 AND idle_expires_at > $2 ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET $3";
 
-/// The rotation runs inside the single write turn as one multi-statement query: sqlx runs
-/// each SQLite connection on a thread of its own, and every statement sent is a hand-off to
-/// that thread and back, which cost more than the statements themselves (issue 20, profiled
-/// in `bench/PROFILES.md`). Parameters are numbered and shared by the statements: $1 the
-/// successor's id, $2 the presented token's hash, $3 the successor's hash, $4 and $5 its
-/// creation and expiry, $6 now, $7 the session, $8 its new idle deadline; from $9 on, five
-/// per event of the outbox.
+/// The rotation is one multi-statement query, its transaction included, run in the single
+/// write turn: sqlx runs each SQLite connection on a thread of its own, and every statement
+/// sent is a hand-off to that thread and back to a (busy) async worker, all while every other
+/// writer waits (issue 20, profiled in `bench/PROFILES.md`). Every step is conditioned on the
+/// presented token being live, in the session read before the turn, and that session active,
+/// so when it is not, the transaction commits nothing. Parameters are numbered and shared by
+/// the statements: $1 the successor's id, $2 the presented token's hash, $3 the successor's
+/// hash, $4 and $5 its creation and expiry, $6 now, $7 the session, $8 its new idle deadline;
+/// from $9 on, five per event of the outbox.
 ///
-/// The first step: the successor, filed under the presented token's session. It is a write,
-/// so the transaction starts with its write (a read first would make it a reader that must
-/// upgrade, which SQLite refuses at once, busy timeout or not, when another connection wrote
-/// in between). SQLite runs an `INSERT … SELECT` from its own table through an ephemeral copy
+/// The presented token is live and its session active, found by keys only: SQLite runs
+/// `session_id IN (SELECT id FROM sessions WHERE …)` as a list built by scanning every active
+/// session, so each rotation, inside the single write turn, cost more the more sessions the
+/// database held (issue 20: 1.3 ms with 3 000 active sessions, 15 ms with 20 000; 0.04 ms
+/// probed by key).
+const SPENDABLE: &str = "token_hash = $2 AND session_id = $7 AND spent_at IS NULL \
+     AND expires_at > $6 AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = $7 \
+       AND s.ended_at IS NULL AND s.expires_at > $6 AND s.idle_expires_at > $6)";
+
+/// The successor, filed under the presented token's session, first, so that the spent token
+/// can name it. SQLite runs an `INSERT … SELECT` from its own table through an ephemeral copy
 /// of the selected rows (here at most one, found by the `token_hash` index), which newer
 /// versions show in the plan as a `SCAN` of the table.
-const INSERT_SUCCESSOR: &str =
-    "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
-     SELECT $1, session_id, $3, $4, $5 FROM refresh_tokens WHERE token_hash = $2";
+fn insert_successor() -> String {
+    format!(
+        "INSERT INTO refresh_tokens (id, session_id, token_hash, created_at, expires_at) \
+         SELECT $1, $7, $3, $4, $5 FROM refresh_tokens WHERE {SPENDABLE}"
+    )
+}
 
-/// The compare-and-set: only a live token of an active session is spent, once. The session
-/// is probed by its key (a correlated `EXISTS`): SQLite runs `session_id IN (SELECT id FROM
-/// sessions WHERE …)` as a list built by scanning every active session, so each rotation,
-/// inside the single write turn, cost more the more sessions the database held (issue 20:
-/// 1.3 ms with 3 000 active sessions, 15 ms with 20 000; 0.04 ms probed).
-const SPEND_PRESENTED: &str = "UPDATE refresh_tokens SET spent_at = $6, successor_id = $1 \
-     WHERE token_hash = $2 AND spent_at IS NULL AND expires_at > $6 \
-       AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id \
-         AND s.ended_at IS NULL AND s.expires_at > $6 AND s.idle_expires_at > $6)";
+/// The compare-and-set: the presented token is spent, once, naming its successor.
+fn spend_presented() -> String {
+    format!("UPDATE refresh_tokens SET spent_at = $6, successor_id = $1 WHERE {SPENDABLE}")
+}
 
 /// Whether the compare-and-set above won in this transaction: the presented token now names
 /// this rotation's successor. The steps after it run only then.
-const SPENT_HERE: &str =
-    "EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = $2 AND successor_id = $1)";
+const SPENT_HERE: &str = "EXISTS (SELECT 1 FROM refresh_tokens \
+     WHERE token_hash = $2 AND session_id = $7 AND successor_id = $1)";
 
 /// The activity mark on the session; its row is the rotation's answer (none: nothing spent).
 fn touch_session() -> String {
     format!(
         "UPDATE sessions SET last_activity_at = $6, idle_expires_at = $8 \
-         WHERE id = $7 AND {SPENT_HERE} RETURNING user_id, amr, scope"
+         WHERE id = $7 AND {SPENT_HERE} RETURNING amr, scope"
     )
 }
 
@@ -77,21 +84,25 @@ fn outbox_event(first: usize) -> String {
     )
 }
 
-/// The whole rotation for `events` events, as one query. The session's row comes last: it
-/// is the only row the query returns, and sqlx stops a query at the first row when asked for
-/// one, so the query is read whole (`fetch_all`).
+/// The whole rotation for `events` events, as one query with its transaction. The session's
+/// row comes last but for the commit: it is the only row the query returns, and sqlx stops a
+/// query at the first row when asked for one, so the query is read whole (`fetch_all`).
 fn rotation_sql(events: usize) -> String {
-    let mut statements = vec![INSERT_SUCCESSOR.to_owned(), SPEND_PRESENTED.to_owned()];
+    let mut statements = vec![
+        "BEGIN IMMEDIATE".to_owned(),
+        insert_successor(),
+        spend_presented(),
+    ];
     statements.extend((0..events).map(|n| outbox_event(9 + 5 * n)));
     statements.push(touch_session());
+    statements.push("COMMIT".to_owned());
     statements.join(";\n")
 }
 
 impl SqliteStore {
-    /// SQLite: the token's session is read before the write turn, the rotation is one query
-    /// inside it, and the user is read after it: the turn, which every writer waits for, holds
-    /// three hand-offs to the connection's thread (begin, the rotation, commit) instead of
-    /// seven.
+    /// SQLite: the token's session is read before the write turn, the rotation with its
+    /// transaction is one query inside it, and the user is read after it: the turn, which
+    /// every writer waits for, holds one hand-off to the connection's thread instead of seven.
     async fn rotate(&self, p: Presented<'_>) -> StoreResult<Rotation> {
         let (hash, successor, now) = (p.hash, p.successor, p.now);
         let (idle_deadline, territory, events) = (p.idle_deadline, p.territory, p.events);
@@ -122,26 +133,13 @@ impl SqliteStore {
                 .bind(json(&event.envelope))
                 .bind(ts(event.occurred_at));
         }
-        let (_turn, mut tx) = self.begin_write().await?;
-        tx.note(&effects);
-        let touched = query.fetch_all(&mut *tx).await.map_err(db_error)?;
+        let touched = self.write_whole(query, &effects).await?;
         let Some(touched) = touched.first() else {
-            // Nothing was spent: say why, from what the token is now, and write nothing.
-            let refused = rotation_refused(&mut tx, hash, now).await?;
-            tx.rollback().await.map_err(db_error)?;
-            return Ok(refused);
+            // Nothing was spent (and nothing written): say why, from what the token is now.
+            return rotation_refused(&mut *self.connection().await?, hash, now).await;
         };
-        let (touched_user, amr, scope): (DbUuid, String, Option<String>) =
+        let (amr, scope): (String, Option<String>) =
             sqlx::FromRow::from_row(touched).map_err(db_error)?;
-        if Uuid::from(touched_user) != user_id {
-            // Cannot happen (see above); should it, nothing is committed.
-            tx.rollback().await.map_err(db_error)?;
-            return Err(StoreError::Other(anyhow::anyhow!(
-                "a rotated session's user changed"
-            )));
-        }
-        tx.commit().await.map_err(db_error)?;
-        drop(_turn);
         // After the turn, on a connection of its own: the user as they are now.
         let user = credentials_by_id(&mut *self.connection().await?, user_id, territory).await?;
         Ok(Rotation::Rotated {
@@ -162,7 +160,7 @@ session_store! {
 mod tests {
     use sqlx::{Connection, Row, SqliteConnection};
 
-    use super::{outbox_event, touch_session, INSERT_SUCCESSOR, SPEND_PRESENTED};
+    use super::{insert_successor, outbox_event, spend_presented, touch_session};
 
     /// Issue 20: every statement of a rotation finds its rows by key. A `SCAN` in a plan is a
     /// cost that grows with the data, paid inside the single write turn by every refresh.
@@ -171,8 +169,13 @@ mod tests {
         let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
         super::super::MIGRATOR.run(&mut conn).await.unwrap();
 
-        let (touch, outbox) = (touch_session(), outbox_event(9));
-        for sql in [INSERT_SUCCESSOR, SPEND_PRESENTED, &touch, &outbox] {
+        let insert = insert_successor();
+        for sql in [
+            &insert,
+            &spend_presented(),
+            &touch_session(),
+            &outbox_event(9),
+        ] {
             let plan: Vec<String> = sqlx::raw_sql(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .fetch_all(&mut conn)
                 .await
@@ -192,8 +195,8 @@ mod tests {
                 .filter(|step| step.starts_with("SCAN") && *step != "SCAN CONSTANT ROW")
                 .count();
             // The successor's insert may scan only the ephemeral copy of the one row its
-            // SELECT found by key (see INSERT_SUCCESSOR); every other statement scans nothing.
-            let allowed = usize::from(sql == INSERT_SUCCESSOR && keyed > 0);
+            // SELECT found by key (see insert_successor); every other statement scans nothing.
+            let allowed = usize::from(sql == &insert && keyed > 0);
             assert!(scans <= allowed, "{sql}\n{plan:#?}");
         }
     }
