@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use auth_service::config::Config;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -278,6 +280,55 @@ async fn a_service_killed_mid_publish_to_a_frozen_kafka_delivers_after_restart(b
         );
         assert_envelope(&message.envelope, "auth:user.registered", &user_id);
     }
+}
+
+/// The topic reader of these tests finds every record of a batch of several, as the last
+/// batch of a partition (where tansu's ListOffsets answer stops one record in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_topic_reader_finds_every_record_of_a_last_batch_of_several() {
+    if !OwnKafka::available("the_topic_reader_finds_every_record_of_a_last_batch_of_several") {
+        return;
+    }
+    let topic = unique("auth-events-");
+    let kafka = OwnKafka::start(&topic).await;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", kafka.brokers())
+        // Records queued together go as one batch.
+        .set("linger.ms", "500")
+        .create()
+        .unwrap();
+    let payloads: Vec<String> = (0..5)
+        .map(|n| json!({ "id": format!("record {n}") }).to_string())
+        .collect();
+
+    let queued: Vec<_> = payloads
+        .iter()
+        .map(|payload| {
+            producer
+                .send_result(FutureRecord::to(&topic).key("one user").payload(payload))
+                .unwrap()
+        })
+        .collect();
+    let mut offsets = Vec::new();
+    for delivery in queued {
+        let delivered = delivery.await.unwrap().unwrap();
+        offsets.push((delivered.partition, delivered.offset));
+    }
+    let stored = kafka.stored(&topic).await;
+
+    let partition = offsets[0].0;
+    assert_eq!(
+        offsets,
+        (0..5).map(|offset| (partition, offset)).collect::<Vec<_>>()
+    );
+    let read: Vec<&str> = stored
+        .iter()
+        .map(|message| message.envelope["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        read,
+        ["record 0", "record 1", "record 2", "record 3", "record 4"]
+    );
 }
 
 backend_tests! {
