@@ -153,6 +153,12 @@ async fn one(args: &Args, database_url: Option<&str>, sink: Sink) -> anyhow::Res
             Service::spawn_with(&args.server_bin(), database.url(), helper.env(args)).await?;
         let measured = measure(args, &service, &helper).await;
         let log = service_log(service.stop().await);
+        // A slow drain is explained by the service's warnings as much as a failure is.
+        if let Ok(run) = &measured {
+            if run.drain.is_none_or(|drain| drain > DRAIN) {
+                eprintln!("{} drained slowly; {log}", run.sink.name());
+            }
+        }
         measured.map_err(|error| error.context(log))
     }
     .await;
@@ -165,7 +171,7 @@ async fn one(args: &Args, database_url: Option<&str>, sink: Sink) -> anyhow::Res
 /// The service's warnings, to say why a sink failed.
 fn service_log(log: Option<String>) -> String {
     let log = log.unwrap_or_default();
-    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+    let tail: Vec<&str> = log.lines().rev().take(12).collect();
     format!("service log tail: {}", tail.join(" | "))
 }
 
