@@ -270,6 +270,71 @@ async fn a_claim_takes_a_users_backlog_in_order_but_never_past_a_held_event(back
     store.close().await;
 }
 
+/// PostgreSQL only (SQLite runs one writer at a time): marking events published takes its
+/// turn with the claims and the fan-out lane, which update the same outbox rows many at a
+/// time. Without a turn, the mark and the fan-out's update deadlocked under load (PostgreSQL's
+/// log: `deadlock detected` between the two statements) and the aborted mark left published
+/// events leased for the whole lease: the benchmark's outbox drained 59.6 s after its load.
+/// The turn is the advisory lock the claims hold (`store/postgres/outbox.rs`, `CLAIM_LOCK`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_marking_events_published_waits_for_the_claim_and_fan_out_turn() {
+    const CLAIM_LOCK: i64 = 0x0061_7574_6863_6c6d;
+    if !Backend::Postgres.available("marking_events_published_waits_for_the_claim_and_fan_out_turn")
+    {
+        return;
+    }
+    let db = TestDatabase::create(Backend::Postgres).await;
+    let store = store::connect(&test_config(&db.url).database)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let effects = Effects {
+        events: vec![OutboxEvent {
+            id: Uuid::now_v7(),
+            event_type: "auth:user.updated",
+            user_id: Some(Uuid::new_v4()),
+            occurred_at: Utc::now(),
+            envelope: json!({}),
+        }],
+        audit: Vec::new(),
+    };
+    store.record_effects(&effects).await.unwrap();
+    let now = Utc::now() + chrono::Duration::seconds(1);
+    let claimed = store
+        .claim_events(now, now + chrono::Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let seq = claimed[0].seq;
+    // Another relay's claim (or fan-out) holds the turn.
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query(&format!("SELECT pg_advisory_xact_lock({CLAIM_LOCK})"))
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let marking = tokio::spawn({
+        let store = store.clone();
+        async move { store.mark_published(&[seq], now).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waited = !marking.is_finished();
+    sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    let marked = tokio::time::timeout(Duration::from_secs(10), marking).await;
+
+    assert!(waited, "the mark went ahead of the turn's holder");
+    assert!(matches!(marked, Ok(Ok(Ok(())))), "{marked:?}");
+    let published: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT CAST(published_at AS TEXT) FROM outbox WHERE seq = {seq}"
+    ))
+    .fetch_one(&mut holder)
+    .await
+    .unwrap();
+    assert!(published.is_some());
+    store.close().await;
+}
+
 /// The rotation learns its session and user inside the store's statement; its event and
 /// outbox row must still name the real ones.
 async fn a_refresh_event_names_the_session_and_user_it_rotated(backend: Backend) {
